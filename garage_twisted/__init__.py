@@ -1,0 +1,3 @@
+"""garage_twisted."""
+
+__all__: list[str] = []

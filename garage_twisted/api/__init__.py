@@ -1,0 +1,3 @@
+"""garage_twisted.api."""
+
+__all__: list[str] = []

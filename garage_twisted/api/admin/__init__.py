@@ -1,0 +1,3 @@
+"""garage_twisted.api.admin."""
+
+__all__: list[str] = []

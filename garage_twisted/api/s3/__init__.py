@@ -1,0 +1,3 @@
+"""garage_twisted.api.s3."""
+
+__all__: list[str] = []

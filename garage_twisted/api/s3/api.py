@@ -1,0 +1,151 @@
+"""The S3 front end: one Klein catch-all route, dispatch, error rendering.
+
+For each request: parse the raw target into an :class:`Endpoint`, verify the
+signature and find the caller's key, resolve the bucket and check the key's
+rights on it, then call the operation's handler. Every error leaves as S3
+XML through :func:`~garage_twisted.api.s3.errors.render_error_xml`; an
+unexpected exception is logged with its traceback and answered 500
+InternalError. Operations S3 defines but this node does not implement get 501
+NotImplemented.
+"""
+
+import secrets
+
+from klein import Klein
+from twisted.logger import Logger
+
+from garage_twisted.api.s3 import bucket as bucket_ops
+from garage_twisted.api.s3 import delete as delete_ops
+from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3 import get as get_ops
+from garage_twisted.api.s3 import listing as list_ops
+from garage_twisted.api.s3 import put as put_ops
+from garage_twisted.api.s3.auth import authenticate
+from garage_twisted.api.s3.body import read_small_body
+from garage_twisted.api.s3.context import RequestContext
+from garage_twisted.api.s3.router import locate, parse_endpoint, parse_query, split_target
+from garage_twisted.model.errors import ModelError
+
+READ, WRITE, OWNER = "read", "write", "owner"
+METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"]
+
+# endpoint name -> (handler, right needed on the bucket)
+HANDLERS = {
+    "HeadBucket": (bucket_ops.head_bucket, READ),
+    "GetBucketLocation": (bucket_ops.get_bucket_location, READ),
+    "DeleteBucket": (bucket_ops.delete_bucket, OWNER),
+    "ListObjectsV2": (list_ops.list_objects_v2, READ),
+    "ListObjects": (list_ops.list_objects_v1, READ),
+    "GetObject": (get_ops.get_object, READ),
+    "HeadObject": (get_ops.head_object, READ),
+    "PutObject": (put_ops.put_object, WRITE),
+    "DeleteObject": (delete_ops.delete_object, WRITE),
+}
+
+
+class S3Api:
+    """The S3 API of one node.
+
+    :param helper: the model's :class:`~garage_twisted.model.helper.ModelHelper`.
+    :param block_manager: the node's block manager.
+    :param region: ``s3_region`` of the configuration.
+    :param root_domain: ``root_domain`` for virtual-host-style buckets, or None.
+    :param block_size: size of the blocks bodies are cut into.
+    :param run_in_thread: ``run(f, *args) -> Deferred`` on the I/O pool.
+    :param make_streamer: ``make_streamer(request)`` -> response streamer
+        (``write(data) -> Deferred``) used by GetObject.
+    :param clock: ``IReactorTime``.
+    """
+
+    log = Logger()
+    app = Klein()
+
+    def __init__(self, helper, block_manager, region: str, root_domain: str | None,
+                 block_size: int, run_in_thread, make_streamer, clock):
+        self.helper = helper
+        self.model = helper.model
+        self.block_manager = block_manager
+        self.region = region
+        self.root_domain = root_domain
+        self.block_size = block_size
+        self.run_in_thread = run_in_thread
+        self.make_streamer = make_streamer
+        self.clock = clock
+
+    def resource(self):
+        return self.app.resource()
+
+    @app.route("/", branch=True, methods=METHODS)
+    async def handle(self, request):
+        request_id = secrets.token_hex(8)
+        request.setHeader(b"x-amz-request-id", request_id.encode())
+        request.setHeader(b"server", b"garage-twisted")
+        endpoint = None
+        try:
+            raw_path, raw_query = split_target(request.uri)
+            host = request.getHeader(b"host")
+            bucket, key = locate(
+                raw_path, None if host is None else host.decode("latin-1"), self.root_domain)
+            query = parse_query(raw_query)
+            endpoint = parse_endpoint(request.method.decode("ascii"), bucket, key, query)
+            api_key, auth = await authenticate(self, request, raw_path, raw_query)
+            ctx = RequestContext(self, request, endpoint, api_key, auth, request_id)
+            return await self._dispatch(ctx)
+        except errors.S3Error as e:
+            return self._error(request, e, request_id, endpoint)
+        except ModelError as e:
+            return self._error(request, errors.from_model_error(e), request_id, endpoint)
+        except Exception:
+            self.log.failure("S3 request {method} {uri} failed (request {request_id})",
+                             method=request.method, uri=request.uri, request_id=request_id)
+            return self._error(request, errors.InternalError("internal error"),
+                               request_id, endpoint)
+
+    async def _dispatch(self, ctx: RequestContext):
+        name = ctx.endpoint.name
+        if not ctx.endpoint.implemented:
+            raise errors.NotImplemented(f"{name} is not implemented by this server")
+        if name == "ListBuckets":
+            return await bucket_ops.list_buckets(ctx)
+        if name == "CreateBucket":
+            body = await read_small_body(ctx, bucket_ops.MAX_CREATE_BODY)
+            return await bucket_ops.create_bucket(ctx, body)
+        handler, right = HANDLERS[name]
+        await self._resolve_bucket(ctx, right)
+        return await handler(ctx)
+
+    async def _resolve_bucket(self, ctx: RequestContext, right: str):
+        name = ctx.endpoint.bucket
+        bucket_id = await self.helper.resolve_bucket(name, ctx.api_key)
+        bucket = None if bucket_id is None else await self.helper.get_bucket(bucket_id)
+        if bucket is None:
+            raise errors.NoSuchBucket("The specified bucket does not exist",
+                                      extra={"BucketName": name})
+        perm = bucket.key_permissions(ctx.api_key.key_id)
+        allowed = {READ: perm.allow_read, WRITE: perm.allow_write,
+                   OWNER: perm.allow_owner}[right]
+        if not allowed:
+            raise errors.AccessDenied(
+                f"Access denied: key {ctx.api_key.key_id} has no {right} "
+                f"permission on bucket {name}")
+        ctx.bucket_id = bucket_id
+        ctx.bucket = bucket
+
+    def _error(self, request, error, request_id, endpoint) -> bytes:
+        level = self.log.warn if error.status >= 500 else self.log.info
+        level("S3 {method} {uri}: {code} {message} (request {request_id})",
+              method=request.method.decode("latin-1"),
+              uri=request.uri.decode("latin-1"), code=error.code,
+              message=error.message, request_id=request_id)
+        if getattr(request, "finished", False) or getattr(request, "startedWriting", False):
+            # Headers already left: the only honest signal is a cut connection.
+            request.loseConnection()
+            return None
+        resource = request.uri.decode("latin-1").partition("?")[0]
+        body = errors.render_error_xml(error, request_id, resource)
+        request.setResponseCode(error.status)
+        request.setHeader(b"content-type", b"application/xml")
+        request.setHeader(b"content-length", b"%d" % len(body))
+        for name in (b"etag", b"last-modified", b"accept-ranges", b"content-range"):
+            request.responseHeaders.removeHeader(name)
+        return body

@@ -1,0 +1,98 @@
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+GetBucketLocation.
+
+Names follow Garage: a key sees the buckets it has any right on, under their
+global aliases and its own local aliases.
+"""
+
+import defusedxml.ElementTree as SafeET
+
+from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.xml import document, element, iso8601
+
+MAX_CREATE_BODY = 64 * 1024
+
+
+async def list_buckets(ctx: RequestContext) -> bytes:
+    helper = ctx.api.helper
+    key = ctx.api_key
+    entries = []
+    for bucket_id, perm in key.params.authorized_buckets.items():
+        if not perm.is_any():
+            continue
+        bucket = await helper.get_bucket(bucket_id)
+        if bucket is None:
+            continue
+        names = set(bucket.global_aliases())
+        names.update(
+            name for name, target in key.params.local_aliases.items()
+            if target == bucket_id
+        )
+        for name in names:
+            entries.append((name, bucket.params.creation_date))
+    entries.sort()
+    parts = [
+        "<Owner>", element("ID", key.key_id), element("DisplayName", key.params.name.value),
+        "</Owner><Buckets>",
+    ]
+    for name, created in entries:
+        parts.append(
+            "<Bucket>" + element("Name", name) + element("CreationDate", iso8601(created))
+            + "</Bucket>"
+        )
+    parts.append("</Buckets>")
+    return respond(ctx.request, document("ListAllMyBucketsResult", parts))
+
+
+async def create_bucket(ctx: RequestContext, body: bytes) -> bytes:
+    api = ctx.api
+    name = ctx.endpoint.bucket
+    if body.strip():
+        try:
+            root = SafeET.fromstring(body)
+        except Exception:
+            raise errors.MalformedXML("CreateBucketConfiguration is not valid XML") from None
+        constraint = None
+        for elem in root.iter():
+            if elem.tag.rsplit("}", 1)[-1] == "LocationConstraint":
+                constraint = (elem.text or "").strip()
+        if constraint and constraint != api.region:
+            raise errors.InvalidLocationConstraint(
+                f"Cannot satisfy location constraint `{constraint}`: "
+                f"buckets can only be created in region `{api.region}`"
+            )
+    key = ctx.api_key
+    existing_id = await api.helper.resolve_bucket(name, key)
+    if existing_id is not None and await api.helper.get_bucket(existing_id) is not None:
+        bucket = await api.helper.get_bucket(existing_id)
+        if bucket.key_permissions(key.key_id).allow_owner:
+            # S3 answers 200 to a repeated CreateBucket by the owner in
+            # us-east-1 and BucketAlreadyOwnedByYou elsewhere; Garage does the
+            # latter.
+            raise errors.BucketAlreadyOwnedByYou(f"bucket {name} is already yours")
+        raise errors.BucketAlreadyExists(f"bucket name {name} is not available")
+    if not key.params.allow_create_bucket.value:
+        raise errors.AccessDenied("this key is not allowed to create buckets")
+    await api.helper.create_bucket(name, owner=key)
+    ctx.request.setHeader(b"location", b"/" + name.encode())
+    return respond(ctx.request)
+
+
+async def head_bucket(ctx: RequestContext) -> bytes:
+    ctx.request.setHeader(b"x-amz-bucket-region", ctx.api.region.encode())
+    return respond(ctx.request)
+
+
+async def get_bucket_location(ctx: RequestContext) -> bytes:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"{ctx.api.region}</LocationConstraint>"
+    ).encode()
+    return respond(ctx.request, body)
+
+
+async def delete_bucket(ctx: RequestContext) -> bytes:
+    await ctx.api.helper.delete_bucket(ctx.bucket_id)
+    return respond(ctx.request, status=204)

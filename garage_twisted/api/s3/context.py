@@ -1,0 +1,52 @@
+"""What an S3 handler receives: the request, its endpoint and its caller.
+
+A :class:`RequestContext` is built by the dispatcher once the endpoint is
+parsed and the signature checked; handlers read from it and write their
+response through :func:`respond` (which sets Content-Length, so replies are
+never chunked) or stream it themselves.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from garage_twisted.api.s3.router import Endpoint
+
+
+@dataclass
+class RequestContext:
+    """One S3 request being served.
+
+    :ivar api: the :class:`~garage_twisted.api.s3.api.S3Api` (model, blocks,
+        configuration, clock).
+    :ivar request: the Twisted ``Request``.
+    :ivar endpoint: the parsed :class:`Endpoint`.
+    :ivar api_key: the caller's :class:`~garage_twisted.model.key.Key`.
+    :ivar auth: the verified signature (payload mode, chunk-signing state).
+    :ivar bucket_id: the addressed bucket's id, for bucket-level endpoints.
+    :ivar bucket: the addressed bucket, for bucket-level endpoints.
+    :ivar request_id: identifier logged and returned in errors.
+    """
+
+    api: Any
+    request: Any
+    endpoint: Endpoint
+    api_key: Any
+    auth: Any
+    request_id: str
+    bucket_id: bytes | None = None
+    bucket: Any = None
+
+    def header(self, name: bytes) -> str | None:
+        """First value of a request header, decoded as Latin-1 (as HTTP)."""
+        value = self.request.requestHeaders.getRawHeaders(name)
+        return None if value is None else value[0].decode("latin-1")
+
+
+def respond(request, body: bytes = b"", status: int = 200,
+            content_type: bytes | None = b"application/xml") -> bytes:
+    """Set status, Content-Type and Content-Length; return the body for Klein."""
+    request.setResponseCode(status)
+    if content_type is not None and body:
+        request.setHeader(b"content-type", content_type)
+    request.setHeader(b"content-length", b"%d" % len(body))
+    return body

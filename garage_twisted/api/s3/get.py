@@ -1,0 +1,150 @@
+"""GetObject and HeadObject: headers, a single Range, streamed blocks.
+
+A GET of a block-stored object reads the version's block list, then fetches
+blocks one after the other, keeping at most one block fetched ahead of the
+one being written, and waits for the client to drain before fetching more
+(so a slow client never makes the node buffer the object). Inline objects
+are answered from the object entry.
+"""
+
+from twisted.internet import defer
+
+from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.xml import http_date
+from garage_twisted.model.object import DATA_INLINE
+
+HEADERS_RETURNED = {
+    "content-type", "cache-control", "content-disposition", "content-encoding",
+    "content-language", "expires", "x-amz-website-redirect-location",
+}
+
+
+async def _load(ctx: RequestContext):
+    obj = await ctx.api.model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
+    version = None if obj is None else obj.last_data_version()
+    if version is None:
+        raise errors.NoSuchKey("The specified key does not exist.",
+                               extra={"Key": ctx.endpoint.key})
+    return version
+
+
+def parse_range(value: str, size: int):
+    """``(start, end_inclusive)`` of a single ``bytes=`` range, or ``None``.
+
+    Invalid or multiple ranges are ignored (the whole object is returned), as
+    S3 does; unsatisfiable ones raise InvalidRange.
+    """
+    unit, _, spec = value.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    try:
+        if first == "":
+            length = int(last)
+            if length <= 0:
+                raise errors.InvalidRange("The requested range is not satisfiable",
+                                          extra={"ActualObjectSize": str(size)})
+            return max(0, size - length), size - 1
+        start = int(first)
+        end = size - 1 if last == "" else min(int(last), size - 1)
+    except ValueError:
+        return None
+    if start >= size or (last != "" and int(last) < start):
+        raise errors.InvalidRange("The requested range is not satisfiable",
+                                  extra={"ActualObjectSize": str(size)})
+    return start, end
+
+
+def _set_object_headers(request, version, meta):
+    request.setHeader(b"etag", f'"{meta.etag}"'.encode())
+    request.setHeader(b"last-modified", http_date(version.timestamp).encode())
+    request.setHeader(b"accept-ranges", b"bytes")
+    for name, value in meta.headers:
+        if name in HEADERS_RETURNED or name.startswith("x-amz-meta-"):
+            request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+
+
+def _apply_overrides(ctx: RequestContext):
+    """``response-content-type`` & co. (only honoured on signed requests)."""
+    for param, header in (
+        ("response-content-type", b"content-type"),
+        ("response-content-language", b"content-language"),
+        ("response-expires", b"expires"),
+        ("response-cache-control", b"cache-control"),
+        ("response-content-disposition", b"content-disposition"),
+        ("response-content-encoding", b"content-encoding"),
+    ):
+        value = ctx.endpoint.query.get(param)
+        if value is not None:
+            ctx.request.setHeader(header, value.encode("utf-8"))
+
+
+async def head_object(ctx: RequestContext) -> bytes:
+    version = await _load(ctx)
+    meta = version.data.meta
+    request = ctx.request
+    _set_object_headers(request, version, meta)
+    _apply_overrides(ctx)
+    request.setResponseCode(200)
+    request.setHeader(b"content-length", b"%d" % meta.size)
+    return b""
+
+
+async def get_object(ctx: RequestContext):
+    version = await _load(ctx)
+    meta = version.data.meta
+    request = ctx.request
+    _set_object_headers(request, version, meta)
+    _apply_overrides(ctx)
+    size = meta.size
+    byte_range = None
+    range_header = ctx.header(b"range")
+    if range_header is not None:
+        byte_range = parse_range(range_header, size)
+    if byte_range is None:
+        start, end, status = 0, size - 1, 200
+    else:
+        start, end = byte_range
+        status = 206
+        request.setHeader(b"content-range", f"bytes {start}-{end}/{size}".encode())
+    if version.data.kind == DATA_INLINE:
+        body = version.data.inline[start:end + 1]
+        return respond(request, body, status, content_type=None)
+    request.setResponseCode(status)
+    request.setHeader(b"content-length", b"%d" % (end - start + 1))
+    if end < start:
+        return b""
+    await _stream_blocks(ctx, version, start, end)
+    return None
+
+
+async def _stream_blocks(ctx: RequestContext, version, start: int, end: int):
+    record = await ctx.api.model.version_table.get(version.uuid, b"")
+    if record is None or record.deleted.value:
+        raise errors.NoSuchKey("The specified key does not exist.",
+                               extra={"Key": ctx.endpoint.key})
+    wanted = []
+    position = 0
+    for (_, _), block in record.sorted_blocks():
+        block_start, block_end = position, position + block.size - 1
+        position += block.size
+        if block_end < start or block_start > end:
+            continue
+        wanted.append((block, max(start, block_start) - block_start,
+                       min(end, block_end) - block_start + 1))
+    streamer = ctx.api.make_streamer(ctx.request)
+    get_block = ctx.api.block_manager.get_block
+    pending = get_block(wanted[0][0].hash) if wanted else None
+    try:
+        for i, (block, lo, hi) in enumerate(wanted):
+            data = await pending
+            pending = get_block(wanted[i + 1][0].hash) if i + 1 < len(wanted) else None
+            piece = data if lo == 0 and hi == len(data) else data[lo:hi]
+            await streamer.write(piece)
+    finally:
+        if pending is not None:
+            pending.addErrback(lambda _: None)
+            pending.cancel()

@@ -1,0 +1,189 @@
+"""ListObjects (v1) and ListObjectsV2 over the object table.
+
+The walk reads the bucket's partition in sort-key order in batches, keeping
+only objects with visible data. With a delimiter, a key that contains it after
+the prefix is folded into a common prefix, and the walk jumps past every key
+sharing that prefix (one range read, not one read per key). Continuation
+tokens are opaque: URL-safe base64 of the key to resume *after*.
+"""
+
+import base64
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.xml import document, element, iso8601
+from garage_twisted.model.object import FILTER_IS_DATA
+from garage_twisted.table.data import prefix_end
+
+DEFAULT_MAX_KEYS = 1000
+BATCH = 1000
+
+
+@dataclass
+class ListingResult:
+    contents: list = field(default_factory=list)  # (key, version)
+    common_prefixes: list = field(default_factory=list)
+    truncated: bool = False
+    last_returned: str | None = None  # key or common prefix, for markers
+
+
+async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
+               max_keys: int, after: str | None) -> ListingResult:
+    """Collect up to ``max_keys`` keys and common prefixes after ``after``."""
+    table = ctx.api.model.object_table
+    result = ListingResult()
+    prefix_bytes = prefix.encode()
+    cursor = prefix_bytes
+    exclusive = None
+    if after is not None and after.encode() >= cursor:
+        cursor = after.encode()
+        exclusive = cursor
+        if delimiter and after.endswith(delimiter) and len(after) > len(prefix):
+            # Resuming after a common prefix: skip every key under it.
+            end = prefix_end(cursor)
+            if end is None:
+                return result
+            cursor, exclusive = end, None
+    while True:
+        batch = await table.get_range(ctx.bucket_id, cursor, FILTER_IS_DATA, limit=BATCH)
+        if not batch:
+            return result
+        jumped = False
+        for obj in batch:
+            key_bytes = obj.key.encode()
+            if exclusive is not None and key_bytes <= exclusive:
+                continue
+            if not key_bytes.startswith(prefix_bytes):
+                return result
+            if max_keys == 0 or len(result.contents) + len(result.common_prefixes) >= max_keys:
+                result.truncated = True
+                return result
+            if delimiter:
+                found = obj.key.find(delimiter, len(prefix))
+                if found >= 0:
+                    common = obj.key[: found + len(delimiter)]
+                    result.common_prefixes.append(common)
+                    result.last_returned = common
+                    end = prefix_end(common.encode())
+                    if end is None:
+                        return result
+                    cursor, exclusive, jumped = end, None, True
+                    break
+            result.contents.append((obj.key, obj.last_data_version()))
+            result.last_returned = obj.key
+        if not jumped:
+            if len(batch) < BATCH:
+                return result
+            cursor = batch[-1].key.encode()
+            exclusive = cursor
+
+
+def _max_keys(query) -> int:
+    raw = query.get("max-keys")
+    if raw is None:
+        return DEFAULT_MAX_KEYS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.InvalidArgument("max-keys must be an integer") from None
+    if value < 0:
+        raise errors.InvalidArgument("max-keys must be positive")
+    return min(value, DEFAULT_MAX_KEYS)
+
+
+def _encoder(query):
+    encoding = query.get("encoding-type")
+    if encoding is None:
+        return lambda s: s
+    if encoding != "url":
+        raise errors.InvalidArgument("Invalid Encoding Method specified in Request")
+    return lambda s: quote(s, safe="/")
+
+
+def _contents_xml(contents, enc, owner=None) -> list:
+    parts = []
+    for key, version in contents:
+        meta = version.data.meta
+        parts.append(
+            "<Contents>" + element("Key", enc(key))
+            + element("LastModified", iso8601(version.timestamp))
+            + element("ETag", f'"{meta.etag}"') + element("Size", meta.size)
+            + element("StorageClass", "STANDARD")
+            + (owner or "") + "</Contents>"
+        )
+    return parts
+
+
+def _prefixes_xml(prefixes, enc) -> list:
+    return ["<CommonPrefixes>" + element("Prefix", enc(p)) + "</CommonPrefixes>"
+            for p in prefixes]
+
+
+def _owner_xml(ctx) -> str:
+    key = ctx.api_key
+    return ("<Owner>" + element("ID", key.key_id)
+            + element("DisplayName", key.params.name.value) + "</Owner>")
+
+
+async def list_objects_v2(ctx: RequestContext) -> bytes:
+    query = ctx.endpoint.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter") or None
+    max_keys = _max_keys(query)
+    enc = _encoder(query)
+    token = query.get("continuation-token")
+    start_after = query.get("start-after")
+    after = start_after
+    if token is not None:
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
+        except Exception:
+            raise errors.InvalidArgument("The continuation token provided is incorrect") from None
+    result = await walk(ctx, prefix, delimiter, max_keys, after)
+    owner = _owner_xml(ctx) if query.get("fetch-owner") == "true" else None
+    parts = [
+        element("Name", ctx.endpoint.bucket), element("Prefix", enc(prefix)),
+    ]
+    if start_after is not None:
+        parts.append(element("StartAfter", enc(start_after)))
+    if token is not None:
+        parts.append(element("ContinuationToken", token))
+    if result.truncated:
+        next_token = base64.urlsafe_b64encode(result.last_returned.encode()).decode()
+        parts.append(element("NextContinuationToken", next_token))
+    parts.append(element("KeyCount", len(result.contents) + len(result.common_prefixes)))
+    parts.append(element("MaxKeys", max_keys))
+    if delimiter:
+        parts.append(element("Delimiter", enc(delimiter)))
+    if "encoding-type" in query:
+        parts.append(element("EncodingType", "url"))
+    parts.append(element("IsTruncated", "true" if result.truncated else "false"))
+    parts += _contents_xml(result.contents, enc, owner)
+    parts += _prefixes_xml(result.common_prefixes, enc)
+    return respond(ctx.request, document("ListBucketResult", parts))
+
+
+async def list_objects_v1(ctx: RequestContext) -> bytes:
+    query = ctx.endpoint.query
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter") or None
+    max_keys = _max_keys(query)
+    enc = _encoder(query)
+    marker = query.get("marker")
+    result = await walk(ctx, prefix, delimiter, max_keys, marker)
+    parts = [
+        element("Name", ctx.endpoint.bucket), element("Prefix", enc(prefix)),
+        element("Marker", enc(marker or "")), element("MaxKeys", max_keys),
+    ]
+    if delimiter:
+        parts.append(element("Delimiter", enc(delimiter)))
+    if "encoding-type" in query:
+        parts.append(element("EncodingType", "url"))
+    parts.append(element("IsTruncated", "true" if result.truncated else "false"))
+    if result.truncated and delimiter:
+        parts.append(element("NextMarker", enc(result.last_returned)))
+    parts += _contents_xml(result.contents, enc, _owner_xml(ctx))
+    parts += _prefixes_xml(result.common_prefixes, enc)
+    return respond(ctx.request, document("ListBucketResult", parts))

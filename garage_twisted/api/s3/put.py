@@ -1,0 +1,179 @@
+"""PutObject: stream a request body into blocks, then publish the version.
+
+Order of writes (each step durable before the next), so that a crash or a
+client that goes away never exposes a partial object and never leaks a block:
+
+1. the object gets a new *uploading* version (invisible to readers), with a
+   timestamp above every version it already has;
+2. per batch of blocks: the version's block list, then the ``block_ref``
+   rows (which take the references), then the block files;
+3. once the whole body is read and every digest verified, the version
+   becomes *complete*; on any error it becomes *aborted* instead, which
+   releases the blocks through the table cascades.
+
+Bodies under ``INLINE_THRESHOLD`` bytes are stored inside the object entry.
+Large bodies are hashed (MD5 for the ETag, blake2b for block names, SHA-256
+or a ``x-amz-checksum-*`` when the client asked) in the I/O thread pool, one
+block at a time, while the next block is still arriving.
+"""
+
+import base64
+import hashlib
+import secrets
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.body import PayloadReader, iter_blocks
+from garage_twisted.api.s3.checks import BodyChecks
+from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.metadata import extract_object_headers
+from garage_twisted.block.manager import block_hash
+from garage_twisted.model.block_ref import BlockRef
+from garage_twisted.model.object import (
+    DATA_FIRST_BLOCK, DATA_INLINE, INLINE_THRESHOLD, STATE_ABORTED, STATE_COMPLETE,
+    STATE_UPLOADING, Object, ObjectVersion, ObjectVersionData, ObjectVersionMeta,
+)
+from garage_twisted.model.version import Version, VersionBlock
+from garage_twisted.util.crdt import Bool
+from garage_twisted.util.time import now_msec
+
+log = Logger()
+
+# Blocks whose version and block_ref rows are written in one go: amortizes
+# the cost of re-encoding a growing version entry, at the price of holding
+# this many blocks in memory.
+BLOCKS_PER_BATCH = 4
+# Block writes allowed in flight while the next blocks are hashed.
+MAX_WRITES_IN_FLIGHT = 2
+MAX_OBJECT_SIZE = 5 * 1024 ** 3
+
+
+def new_uuid() -> bytes:
+    return secrets.token_bytes(32)
+
+
+async def next_timestamp(ctx: RequestContext, key: str) -> int:
+    """A version timestamp above every existing version of ``key``."""
+    existing = await ctx.api.model.object_table.get(ctx.bucket_id, key.encode())
+    now = now_msec(ctx.api.clock)
+    if existing is None:
+        return now
+    return max(now, existing.max_timestamp() + 1)
+
+
+async def put_object(ctx: RequestContext) -> bytes:
+    request = ctx.request
+    key = ctx.endpoint.key
+    if len(key.encode()) > 1024:
+        raise errors.KeyTooLongError("object keys are at most 1024 bytes")
+    headers = extract_object_headers(request)
+    checks = BodyChecks.from_request(ctx)
+    payload = PayloadReader(ctx)
+    declared = payload.declared_length()
+    if declared is not None and declared > MAX_OBJECT_SIZE:
+        raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
+    blocks = iter_blocks(payload, ctx.api.block_size)
+    first = await anext(blocks, b"")
+    second = None
+    if len(first) < INLINE_THRESHOLD:
+        second = await anext(blocks, None)
+    if second is None and len(first) < INLINE_THRESHOLD:
+        checks.update(first)
+        checks.verify(payload.trailers)
+        timestamp = await next_timestamp(ctx, key)
+        meta = ObjectVersionMeta(headers, len(first), checks.etag())
+        version = ObjectVersion(
+            new_uuid(), timestamp, STATE_COMPLETE,
+            data=ObjectVersionData(DATA_INLINE, meta, inline=first),
+        )
+        await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
+        return _put_response(ctx, checks, version)
+    version = await _save_blocks(ctx, key, headers, checks, payload,
+                                 _chain(first, second, blocks))
+    return _put_response(ctx, checks, version)
+
+
+async def _chain(first, second, rest):
+    yield first
+    if second is not None:
+        yield second
+    async for block in rest:
+        yield block
+
+
+def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersion) -> bytes:
+    request = ctx.request
+    request.setHeader(b"etag", f'"{checks.etag()}"'.encode())
+    for name, value in checks.response_headers():
+        request.setHeader(name, value)
+    return respond(request)
+
+
+async def _save_blocks(ctx, key, headers, checks, payload, blocks) -> ObjectVersion:
+    model = ctx.api.model
+    block_manager = ctx.api.block_manager
+    run = ctx.api.run_in_thread
+    uuid = new_uuid()
+    timestamp = await next_timestamp(ctx, key)
+    uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
+    await model.object_table.insert(Object(ctx.bucket_id, key, (uploading,)))
+    await model.version_table.insert(Version.new(uuid, ctx.bucket_id, key))
+    writes = []
+    try:
+        offset = 0
+        first_hash = None
+        batch = []
+
+        async def flush():
+            if not batch:
+                return
+            version = Version.new(uuid, ctx.bucket_id, key)
+            for block_offset, hash_, data in batch:
+                version = version.with_block(0, block_offset, VersionBlock(hash_, len(data)))
+            await model.version_table.insert(version)
+            await model.block_ref_table.insert_many(
+                [BlockRef(hash_, uuid, Bool(False)) for _, hash_, _ in batch])
+            for _, hash_, data in batch:
+                while len(writes) >= MAX_WRITES_IN_FLIGHT:
+                    await writes.pop(0)
+                writes.append(block_manager.put_block(data, known_hash=hash_))
+            batch.clear()
+
+        async for data in blocks:
+            hash_ = await run(_hash_block, checks, data)
+            if first_hash is None:
+                first_hash = hash_
+            batch.append((offset, hash_, data))
+            offset += len(data)
+            if offset > MAX_OBJECT_SIZE:
+                raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
+            if len(batch) >= BLOCKS_PER_BATCH:
+                await flush()
+        await flush()
+        while writes:
+            await writes.pop(0)
+        checks.verify(payload.trailers)
+        meta = ObjectVersionMeta(headers, offset, checks.etag())
+        complete = ObjectVersion(
+            uuid, timestamp, STATE_COMPLETE,
+            data=ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_hash),
+        )
+        await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
+        return complete
+    except BaseException:
+        # Let block writes already started finish (their errors are moot
+        # now) before releasing the blocks they reference.
+        if writes:
+            await defer.DeferredList(writes, consumeErrors=True)
+        aborted = ObjectVersion(uuid, timestamp, STATE_ABORTED)
+        await model.object_table.insert(Object(ctx.bucket_id, key, (aborted,)))
+        log.info("aborted upload of {bucket}/{key}", bucket=ctx.endpoint.bucket, key=key)
+        raise
+
+
+def _hash_block(checks: BodyChecks, data: bytes) -> bytes:
+    """Runs in the I/O pool: feed the body digests, return the block's name."""
+    checks.update(data)
+    return block_hash(data)

@@ -1,0 +1,204 @@
+"""From a raw HTTP request to a typed S3 endpoint.
+
+S3 names its operations by method, by whether a bucket and a key are present,
+and by query keywords (``?uploads``, ``?delete``, ``?cors``...).
+:func:`parse_endpoint` applies those rules (as Garage's ``router.rs``) to the
+*raw* request target: the key is the percent-decoded raw path, so ``//``,
+``.``/``..`` segments and ``+`` survive exactly as the client sent them
+(werkzeug's routing would merge and decode them, corrupting keys and SigV4
+canonical URIs).
+
+Bucket addressing: virtual-host style when ``root_domain`` is configured and
+the Host header ends with it (``bucket.s3.example.org``), else path style
+(``/bucket/key``).
+"""
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from garage_twisted.api.s3 import errors
+
+# Endpoints this node answers; every other recognized operation gets 501.
+IMPLEMENTED = frozenset({
+    "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket",
+    "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
+    "DeleteObject", "ListObjectsV2", "ListObjects",
+})
+
+# Query keywords that select a bucket sub-resource, with the endpoint name
+# per method (GET, PUT, DELETE, POST).
+_BUCKET_SUBRESOURCES = {
+    "location": {"GET": "GetBucketLocation"},
+    "versioning": {"GET": "GetBucketVersioning", "PUT": "PutBucketVersioning"},
+    "versions": {"GET": "ListObjectVersions"},
+    "uploads": {"GET": "ListMultipartUploads"},
+    "cors": {"GET": "GetBucketCors", "PUT": "PutBucketCors", "DELETE": "DeleteBucketCors"},
+    "website": {"GET": "GetBucketWebsite", "PUT": "PutBucketWebsite",
+                "DELETE": "DeleteBucketWebsite"},
+    "lifecycle": {"GET": "GetBucketLifecycleConfiguration",
+                  "PUT": "PutBucketLifecycleConfiguration",
+                  "DELETE": "DeleteBucketLifecycle"},
+    "policy": {"GET": "GetBucketPolicy", "PUT": "PutBucketPolicy",
+               "DELETE": "DeleteBucketPolicy"},
+    "acl": {"GET": "GetBucketAcl", "PUT": "PutBucketAcl"},
+    "tagging": {"GET": "GetBucketTagging", "PUT": "PutBucketTagging",
+                "DELETE": "DeleteBucketTagging"},
+    "encryption": {"GET": "GetBucketEncryption", "PUT": "PutBucketEncryption",
+                   "DELETE": "DeleteBucketEncryption"},
+    "replication": {"GET": "GetBucketReplication", "PUT": "PutBucketReplication",
+                    "DELETE": "DeleteBucketReplication"},
+    "notification": {"GET": "GetBucketNotificationConfiguration",
+                     "PUT": "PutBucketNotificationConfiguration"},
+    "logging": {"GET": "GetBucketLogging", "PUT": "PutBucketLogging"},
+    "requestPayment": {"GET": "GetBucketRequestPayment",
+                       "PUT": "PutBucketRequestPayment"},
+    "object-lock": {"GET": "GetObjectLockConfiguration",
+                    "PUT": "PutObjectLockConfiguration"},
+    "ownershipControls": {"GET": "GetBucketOwnershipControls",
+                          "PUT": "PutBucketOwnershipControls",
+                          "DELETE": "DeleteBucketOwnershipControls"},
+    "accelerate": {"GET": "GetBucketAccelerateConfiguration",
+                   "PUT": "PutBucketAccelerateConfiguration"},
+    "analytics": {"GET": "GetBucketAnalyticsConfiguration"},
+    "metrics": {"GET": "GetBucketMetricsConfiguration"},
+    "inventory": {"GET": "GetBucketInventoryConfiguration"},
+    "intelligent-tiering": {"GET": "GetBucketIntelligentTieringConfiguration"},
+    "delete": {"POST": "DeleteObjects"},
+}
+
+_OBJECT_SUBRESOURCES = {
+    "acl": {"GET": "GetObjectAcl", "PUT": "PutObjectAcl"},
+    "tagging": {"GET": "GetObjectTagging", "PUT": "PutObjectTagging",
+                "DELETE": "DeleteObjectTagging"},
+    "retention": {"GET": "GetObjectRetention", "PUT": "PutObjectRetention"},
+    "legal-hold": {"GET": "GetObjectLegalHold", "PUT": "PutObjectLegalHold"},
+    "torrent": {"GET": "GetObjectTorrent"},
+    "restore": {"POST": "RestoreObject"},
+    "select": {"POST": "SelectObjectContent"},
+    "attributes": {"GET": "GetObjectAttributes"},
+    "uploads": {"POST": "CreateMultipartUpload"},
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One S3 operation, with the bucket and key it addresses."""
+
+    name: str
+    bucket: str | None = None
+    key: str | None = None
+    query: dict = field(default_factory=dict)
+
+    @property
+    def implemented(self) -> bool:
+        return self.name in IMPLEMENTED
+
+
+def split_target(raw_uri: bytes) -> tuple[bytes, str]:
+    """Split a raw request target into (raw path, raw query string)."""
+    path, _, query = raw_uri.partition(b"?")
+    return path, query.decode("latin-1")
+
+
+def parse_query(raw_query: str) -> dict:
+    """Query parameters, first value of each, values percent-decoded."""
+    if not raw_query:
+        return {}
+    params = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True, encoding="utf-8",
+                                 errors="strict"):
+        params.setdefault(name, value)
+    return params
+
+
+def _decode_path(raw: bytes) -> str:
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.InvalidRequest("object key is not valid UTF-8") from None
+
+
+def locate(raw_path: bytes, host: str | None, root_domain: str | None):
+    """Bucket name and key of a request (either may be ``None``)."""
+    if root_domain and host:
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        hostname = hostname.lower()
+        domain = root_domain.lower().lstrip(".")
+        if hostname.endswith("." + domain):
+            bucket = hostname[: -len(domain) - 1]
+            key = _decode_path(raw_path[1:]) if len(raw_path) > 1 else None
+            return bucket, key or None
+    path = raw_path[1:] if raw_path.startswith(b"/") else raw_path
+    if not path:
+        return None, None
+    bucket_raw, slash, key_raw = path.partition(b"/")
+    bucket = _decode_path(bucket_raw)
+    if not slash or not key_raw:
+        return bucket, None
+    return bucket, _decode_path(key_raw)
+
+
+def parse_endpoint(method: str, bucket: str | None, key: str | None, query: dict) -> Endpoint:
+    """The S3 operation a request asks for.
+
+    :raises errors.MethodNotAllowed: for a method S3 does not know here.
+    """
+    if bucket is None:
+        if method in ("GET", "HEAD"):
+            return Endpoint("ListBuckets", query=query)
+        raise errors.MethodNotAllowed(f"method {method} not allowed on the service")
+    if method == "OPTIONS":
+        return Endpoint("Options", bucket, key, query)
+    if key is None:
+        return Endpoint(_bucket_endpoint(method, query), bucket, None, query)
+    return Endpoint(_object_endpoint(method, query), bucket, key, query)
+
+
+def _subresource(table, method, query):
+    for keyword, by_method in table.items():
+        if keyword in query:
+            name = by_method.get(method)
+            if name is None:
+                raise errors.MethodNotAllowed(
+                    f"method {method} not allowed with ?{keyword}")
+            return name
+    return None
+
+
+def _bucket_endpoint(method: str, query: dict) -> str:
+    name = _subresource(_BUCKET_SUBRESOURCES, method, query)
+    if name is not None:
+        return name
+    if method == "GET":
+        return "ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"
+    if method == "HEAD":
+        return "HeadBucket"
+    if method == "PUT":
+        return "CreateBucket"
+    if method == "DELETE":
+        return "DeleteBucket"
+    if method == "POST":
+        return "PostObject"
+    raise errors.MethodNotAllowed(f"method {method} not allowed on a bucket")
+
+
+def _object_endpoint(method: str, query: dict) -> str:
+    name = _subresource(_OBJECT_SUBRESOURCES, method, query)
+    if name is not None:
+        return name
+    upload_id = "uploadId" in query
+    if method == "GET":
+        return "ListParts" if upload_id else "GetObject"
+    if method == "HEAD":
+        return "HeadObject"
+    if method == "PUT":
+        if upload_id and "partNumber" in query:
+            return "UploadPart"  # UploadPartCopy is told apart by its header
+        return "PutObject"  # CopyObject likewise
+    if method == "DELETE":
+        return "AbortMultipartUpload" if upload_id else "DeleteObject"
+    if method == "POST":
+        if upload_id:
+            return "CompleteMultipartUpload"
+        raise errors.MethodNotAllowed("POST on an object needs ?uploads or ?uploadId")
+    raise errors.MethodNotAllowed(f"method {method} not allowed on an object")

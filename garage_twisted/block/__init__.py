@@ -1,0 +1,3 @@
+"""garage_twisted.block."""
+
+__all__: list[str] = []

@@ -1,0 +1,186 @@
+"""Block manager: stores, serves and reference-counts content-addressed blocks.
+
+Blocks are named by the blake2b-256 of their plain bytes and stored by the
+local :class:`~garage_twisted.block.store.LocalBlockStore`. The reference
+count of a block (how many live ``block_ref`` rows point to it) is kept in the
+node's key-value store, tree ``block:rc`` (hash -> ``[count, delete_after_ms]``),
+and changed inside the transaction that changes the ``block_ref`` row.
+
+A block whose count drops to zero is deleted after ``BLOCK_GC_DELAY_MS``
+(tree ``block:gc_todo``, key = deadline (8 bytes) + hash), not at once: an
+upload of the same content may take a new reference in between, and the
+delay also covers replicas that have not yet seen the new reference.
+
+Callers take the reference (insert the ``block_ref`` row) *before*
+:meth:`BlockManager.put_block`, and both writing and deleting a block hold the
+block's lock, so a deletion that raced a new upload of the same content can
+never remove the file the upload relies on: either the deleter sees the new
+reference, or the upload writes the file again after the deletion.
+
+Hashing, compression and file I/O run in the I/O thread pool.
+"""
+
+import hashlib
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from garage_twisted.block.data import compress
+from garage_twisted.util import codec
+from garage_twisted.util.time import now_msec
+from garage_twisted.util.worker import WorkerState
+
+BLOCK_GC_DELAY_MS = 10 * 60 * 1000
+GC_BATCH = 100
+
+
+def block_hash(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+class BlockManager:
+    """The node's blocks.
+
+    :param store: the node's ``LocalBlockStore``.
+    :param kv_store: the node's ``IKeyValueStore`` (for reference counts).
+    :param run_in_thread: ``run(f, *args) -> Deferred`` on the I/O pool.
+    :param clock: ``IReactorTime``.
+    :param compression_level: zstd level, or ``None`` for no compression.
+    """
+
+    log = Logger()
+
+    def __init__(self, store, kv_store, run_in_thread, clock, compression_level=1):
+        self.store = store
+        self.kv_store = kv_store
+        self.run_in_thread = run_in_thread
+        self.clock = clock
+        self.compression_level = compression_level
+        self.rc = kv_store.open_tree("block:rc")
+        self.gc_todo = kv_store.open_tree("block:gc_todo")
+        self.on_gc_todo = []
+        self._locks: dict[bytes, defer.DeferredLock] = {}
+
+    def _lock(self, hash_: bytes) -> defer.DeferredLock:
+        lock = self._locks.get(hash_)
+        if lock is None:
+            lock = self._locks[hash_] = defer.DeferredLock()
+        return lock
+
+    @defer.inlineCallbacks
+    def _locked(self, hash_: bytes, f, *args):
+        lock = self._lock(hash_)
+        yield lock.acquire()
+        try:
+            result = yield f(*args)
+        finally:
+            lock.release()
+            if not lock.locked and not lock.waiting:
+                self._locks.pop(hash_, None)
+        return result
+
+    # -- data ------------------------------------------------------------
+
+    def _prepare(self, data: bytes):
+        return block_hash(data), compress(data, self.compression_level)
+
+    @defer.inlineCallbacks
+    def put_block(self, data: bytes, known_hash: bytes | None = None):
+        """Hash, compress and store one block.
+
+        :param known_hash: the hash if the caller computed it already.
+        :returns: a Deferred firing with the block's hash.
+        """
+        if known_hash is None:
+            hash_, block = yield self.run_in_thread(self._prepare, data)
+        else:
+            hash_ = known_hash
+            block = yield self.run_in_thread(compress, data, self.compression_level)
+        yield self._locked(hash_, self.store.write_block, hash_, block)
+        return hash_
+
+    def get_block(self, hash_: bytes) -> defer.Deferred:
+        """Read, decompress and verify one block.
+
+        :returns: a Deferred firing with the plain bytes.
+        """
+        return self.store.read_and_verify(hash_)
+
+    # -- reference counting (inside the caller's transaction) -----------
+
+    def _read_rc(self, tx, hash_):
+        raw = tx.get(self.rc, hash_)
+        return (0, 0) if raw is None else tuple(codec.loads(raw))
+
+    def incref(self, tx, hash_: bytes) -> None:
+        count, _ = self._read_rc(tx, hash_)
+        tx.insert(self.rc, hash_, codec.dumps([count + 1, 0]))
+
+    def decref(self, tx, hash_: bytes) -> None:
+        count, _ = self._read_rc(tx, hash_)
+        if count <= 1:
+            deadline = now_msec(self.clock) + BLOCK_GC_DELAY_MS
+            tx.insert(self.rc, hash_, codec.dumps([0, deadline]))
+            tx.insert(self.gc_todo, deadline.to_bytes(8, "big") + hash_, b"")
+            for callback in self.on_gc_todo:
+                callback()
+        else:
+            tx.insert(self.rc, hash_, codec.dumps([count - 1, 0]))
+
+    def refcount(self, hash_: bytes) -> int:
+        raw = self.rc.get(hash_)
+        return 0 if raw is None else codec.loads(raw)[0]
+
+    def delete_if_unused(self, hash_: bytes, now_ms: int) -> defer.Deferred:
+        """Delete a block whose count is zero and whose delay has passed.
+
+        :returns: a Deferred firing with ``True`` if the block was deleted.
+        """
+        return self._locked(hash_, self._delete_if_unused, hash_, now_ms)
+
+    @defer.inlineCallbacks
+    def _delete_if_unused(self, hash_, now_ms):
+        raw = self.rc.get(hash_)
+        if raw is None:
+            return False
+        count, deadline = codec.loads(raw)
+        if count != 0 or deadline > now_ms:
+            return False
+        yield self.store.delete_block(hash_)
+        # Uploads take their reference outside the lock: only drop the
+        # counter if nobody did so during the deletion.
+        if self.rc.get(hash_) == raw:
+            self.rc.remove(hash_)
+        return True
+
+
+class BlockDeleter:
+    """Worker deleting blocks whose reference count stayed zero past the delay."""
+
+    log = Logger()
+    name = "block deleter"
+
+    def __init__(self, manager: BlockManager):
+        self.manager = manager
+
+    @defer.inlineCallbacks
+    def work(self):
+        manager = self.manager
+        now = now_msec(manager.clock)
+        due = []
+        for key, _ in manager.gc_todo.range(limit=GC_BATCH):
+            if int.from_bytes(key[:8], "big") > now:
+                break
+            due.append(key)
+        if not due:
+            return WorkerState.IDLE
+        for key in due:
+            hash_ = key[8:]
+            deleted = yield manager.delete_if_unused(hash_, now)
+            if deleted:
+                self.log.debug("deleted block {hash}", hash=hash_.hex())
+            manager.gc_todo.remove(key)
+        return WorkerState.BUSY
+
+    def status(self) -> dict:
+        return {"gc_todo_length": self.manager.gc_todo.count()}

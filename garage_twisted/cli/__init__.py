@@ -1,0 +1,3 @@
+"""garage_twisted.cli."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""garage_twisted.db."""
+
+__all__: list[str] = []

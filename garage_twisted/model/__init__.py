@@ -1,0 +1,3 @@
+"""garage_twisted.model."""
+
+__all__: list[str] = []

@@ -1,0 +1,60 @@
+"""The model's composition: every table of the node, wired together.
+
+:class:`GarageModel` builds the tables in dependency order (a table's
+``updated()`` hook needs the tables it cascades into), exposes them by name,
+and lists the background workers that keep them consistent. It does no I/O
+of its own beyond opening trees of the given store.
+"""
+
+from garage_twisted.block.manager import BlockDeleter, BlockManager
+from garage_twisted.model.block_ref import BlockRefTableSchema
+from garage_twisted.model.bucket import BucketAliasTableSchema, BucketTableSchema
+from garage_twisted.model.key import KeyTableSchema
+from garage_twisted.model.object import ObjectTableSchema
+from garage_twisted.model.version import VersionTableSchema
+from garage_twisted.table.data import TableData
+from garage_twisted.table.merkle import MerkleUpdater
+from garage_twisted.table.queue import InsertQueueWorker
+from garage_twisted.table.table import Table
+
+
+class GarageModel:
+    """The S3 data model of one node.
+
+    :param kv_store: the node's ``IKeyValueStore``.
+    :param block_manager: the node's :class:`BlockManager`.
+    :param local_node_id: this node's id.
+    :param sharded: ``ITableReplication`` for object, version, block_ref.
+    :param full_copy: ``ITableReplication`` for bucket, bucket_alias, key.
+    :param clock: ``IReactorTime`` for timestamps.
+    """
+
+    def __init__(self, kv_store, block_manager: BlockManager, local_node_id: bytes,
+                 sharded, full_copy, clock):
+        self.kv_store = kv_store
+        self.block_manager = block_manager
+        self.local_node_id = local_node_id
+        self.clock = clock
+
+        def table(schema, replication):
+            return Table(TableData(schema, kv_store), replication, local_node_id)
+
+        self.block_ref_table = table(BlockRefTableSchema(block_manager), sharded)
+        self.version_table = table(VersionTableSchema(self.block_ref_table), sharded)
+        self.object_table = table(ObjectTableSchema(self.version_table), sharded)
+        self.bucket_table = table(BucketTableSchema(), full_copy)
+        self.bucket_alias_table = table(BucketAliasTableSchema(), full_copy)
+        self.key_table = table(KeyTableSchema(), full_copy)
+        self.tables = [
+            self.bucket_table, self.bucket_alias_table, self.key_table,
+            self.object_table, self.version_table, self.block_ref_table,
+        ]
+
+    def workers(self) -> list:
+        """The background workers this model needs, not yet started."""
+        workers = []
+        for table in self.tables:
+            workers.append(MerkleUpdater(table.data))
+            workers.append(InsertQueueWorker(table))
+        workers.append(BlockDeleter(self.block_manager))
+        return workers

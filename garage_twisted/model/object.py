@@ -1,0 +1,238 @@
+"""The ``object`` table: the versions of each key of each bucket.
+
+Partition hash = bucket id (so a bucket's keys are listed from one partition),
+sort key = the object key as UTF-8. An object holds its versions sorted by
+``(timestamp, uuid)``; each is *uploading*, *complete* (data, or a delete
+marker) or *aborted*. Merge (as Garage): union of versions, per-version state
+merge (aborted > complete > uploading), then every version older than the
+newest complete one is dropped.
+
+Invariants:
+
+- Only complete versions are ever visible; an interrupted upload stays
+  *uploading* (or becomes *aborted*) and is never served.
+- A version that disappears from an object, or becomes aborted, is marked
+  deleted in the ``version`` table through its insert queue (in the same
+  transaction), which releases its blocks.
+"""
+
+from dataclasses import dataclass, replace
+
+from garage_twisted.model.version import Version
+from garage_twisted.table.schema import Entry, TableSchema
+from garage_twisted.util.crdt import merge_values
+
+INLINE_THRESHOLD = 3072
+"""Bodies smaller than this many bytes are stored inside the object entry."""
+
+STATE_UPLOADING = 0
+STATE_COMPLETE = 1
+STATE_ABORTED = 2
+
+DATA_DELETE_MARKER = 0
+DATA_INLINE = 1
+DATA_FIRST_BLOCK = 2
+
+
+@dataclass(frozen=True)
+class ObjectVersionMeta:
+    """What a GET/HEAD reports of a complete version."""
+
+    headers: tuple  # ((name, value), ...) as stored (content-type, x-amz-meta-*, ...)
+    size: int
+    etag: str
+
+    def to_cbor(self):
+        return [[list(h) for h in self.headers], self.size, self.etag]
+
+    @classmethod
+    def from_cbor(cls, raw) -> "ObjectVersionMeta":
+        return cls(tuple((h[0], h[1]) for h in raw[0]), int(raw[1]), raw[2])
+
+
+@dataclass(frozen=True)
+class ObjectVersionData:
+    """Where a complete version's bytes are: nowhere, inline, or in blocks."""
+
+    kind: int
+    meta: ObjectVersionMeta | None = None
+    inline: bytes | None = None
+    first_block: bytes | None = None
+
+    @classmethod
+    def delete_marker(cls) -> "ObjectVersionData":
+        return cls(DATA_DELETE_MARKER)
+
+    def to_cbor(self):
+        if self.kind == DATA_DELETE_MARKER:
+            return [DATA_DELETE_MARKER]
+        if self.kind == DATA_INLINE:
+            return [DATA_INLINE, self.meta.to_cbor(), self.inline]
+        return [DATA_FIRST_BLOCK, self.meta.to_cbor(), self.first_block]
+
+    @classmethod
+    def from_cbor(cls, raw) -> "ObjectVersionData":
+        kind = raw[0]
+        if kind == DATA_DELETE_MARKER:
+            return cls(kind)
+        meta = ObjectVersionMeta.from_cbor(raw[1])
+        if kind == DATA_INLINE:
+            return cls(kind, meta, inline=bytes(raw[2]))
+        return cls(kind, meta, first_block=bytes(raw[2]))
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    uuid: bytes
+    timestamp: int
+    state: int
+    # Uploading: headers given at creation and whether it is multipart.
+    multipart: bool = False
+    upload_headers: tuple = ()
+    # Complete: the data.
+    data: ObjectVersionData | None = None
+
+    def cmp_key(self):
+        return (self.timestamp, self.uuid)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.state == STATE_COMPLETE
+
+    @property
+    def is_data(self) -> bool:
+        """Complete and not a delete marker: something GET can return."""
+        return self.state == STATE_COMPLETE and self.data.kind != DATA_DELETE_MARKER
+
+    @property
+    def is_uploading(self) -> bool:
+        return self.state == STATE_UPLOADING
+
+    def merge_state(self, other: "ObjectVersion") -> "ObjectVersion":
+        if self.state == STATE_ABORTED:
+            return self
+        if other.state == STATE_ABORTED:
+            return other
+        if self.state == STATE_COMPLETE:
+            if other.state == STATE_COMPLETE and other.data != self.data:
+                # Two different completions of one uuid cannot happen through
+                # the API; keep a deterministic choice.
+                return self if merge_values(self.data, other.data) is self.data else other
+            return self
+        return other if other.state == STATE_COMPLETE else self
+
+    def to_cbor(self):
+        if self.state == STATE_UPLOADING:
+            body = [self.multipart, [list(h) for h in self.upload_headers]]
+        elif self.state == STATE_COMPLETE:
+            body = self.data.to_cbor()
+        else:
+            body = None
+        return [self.uuid, self.timestamp, self.state, body]
+
+    @classmethod
+    def from_cbor(cls, raw) -> "ObjectVersion":
+        uuid, timestamp, state, body = bytes(raw[0]), int(raw[1]), raw[2], raw[3]
+        if state == STATE_UPLOADING:
+            return cls(uuid, timestamp, state, bool(body[0]),
+                       tuple((h[0], h[1]) for h in body[1]))
+        if state == STATE_COMPLETE:
+            return cls(uuid, timestamp, state, data=ObjectVersionData.from_cbor(body))
+        return cls(uuid, timestamp, state)
+
+
+@dataclass(frozen=True)
+class Object(Entry):
+    MARKER = b"GT.object.v1"
+
+    bucket_id: bytes
+    key: str
+    versions: tuple  # of ObjectVersion, sorted by cmp_key
+
+    def partition_hash(self) -> bytes:
+        return self.bucket_id
+
+    def sort_key(self) -> bytes:
+        return self.key.encode("utf-8")
+
+    def last_data_version(self) -> ObjectVersion | None:
+        """The newest complete version, if it holds data (not a delete marker)."""
+        for version in reversed(self.versions):
+            if version.is_complete:
+                return version if version.is_data else None
+        return None
+
+    def max_timestamp(self) -> int:
+        return max((v.timestamp for v in self.versions), default=0)
+
+    def merge(self, other: "Object") -> "Object":
+        by_key = {v.cmp_key(): v for v in self.versions}
+        changed = False
+        for version in other.versions:
+            key = version.cmp_key()
+            mine = by_key.get(key)
+            merged = version if mine is None else mine.merge_state(version)
+            if merged is not mine:
+                by_key[key] = merged
+                changed = True
+        if not changed:
+            return self
+        versions = [by_key[k] for k in sorted(by_key)]
+        for i in range(len(versions) - 1, -1, -1):
+            if versions[i].is_complete:
+                versions = versions[i:]
+                break
+        return replace(self, versions=tuple(versions))
+
+    def is_tombstone(self) -> bool:
+        return (
+            len(self.versions) == 1
+            and self.versions[0].is_complete
+            and self.versions[0].data.kind == DATA_DELETE_MARKER
+        )
+
+    def to_cbor(self):
+        return [self.bucket_id, self.key, [v.to_cbor() for v in self.versions]]
+
+    @classmethod
+    def from_cbor(cls, raw) -> "Object":
+        return cls(bytes(raw[0]), raw[1], tuple(ObjectVersion.from_cbor(v) for v in raw[2]))
+
+
+FILTER_IS_DATA = "is_data"
+FILTER_IS_UPLOADING = "is_uploading"
+
+
+class ObjectTableSchema(TableSchema):
+    """Object table; deleting a version cascades to the version table.
+
+    :param version_table: the :class:`~garage_twisted.table.table.Table` of
+        versions, whose insert queue receives the deletions.
+    """
+
+    table_name = "object"
+    entry_class = Object
+
+    def __init__(self, version_table=None):
+        self.version_table = version_table
+
+    def matches_filter(self, entry: Object, entry_filter) -> bool:
+        if entry_filter == FILTER_IS_DATA:
+            return entry.last_data_version() is not None
+        if entry_filter == FILTER_IS_UPLOADING:
+            return any(v.is_uploading for v in entry.versions)
+        return True
+
+    def updated(self, tx, old: Object | None, new: Object | None) -> None:
+        if old is None or self.version_table is None:
+            return
+        new_versions = {} if new is None else {v.cmp_key(): v for v in new.versions}
+        for version in old.versions:
+            kept = new_versions.get(version.cmp_key())
+            gone = kept is None or (
+                kept.state == STATE_ABORTED and version.state != STATE_ABORTED
+            )
+            if gone:
+                self.version_table.queue_insert(
+                    tx, Version.new(version.uuid, old.bucket_id, old.key, deleted=True)
+                )

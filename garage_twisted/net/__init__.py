@@ -1,0 +1,3 @@
+"""garage_twisted.net."""
+
+__all__: list[str] = []

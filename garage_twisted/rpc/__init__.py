@@ -1,0 +1,3 @@
+"""garage_twisted.rpc."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""garage_twisted.service."""
+
+__all__: list[str] = []

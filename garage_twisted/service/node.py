@@ -1,0 +1,188 @@
+"""``GarageNode``: the composition root of one node.
+
+Builds every part of a node from its configuration and starts them in order
+(design section 2)::
+
+    thread pool "io" -> storage (LevelDB, blocks) -> model -> workers
+    -> admin HTTP -> S3 HTTP (last to start, first to stop)
+
+The constructor only stores the configuration and the reactor; databases,
+files and sockets open in ``startService`` (twistd calls it after
+daemonizing). Once every listener is bound, ``<metadata_dir>/node.json`` is
+written atomically with the node id and the bound ports, so scripts and
+tests never guess ports. LevelDB closes after every child has stopped.
+
+The peer-to-peer RPC listener (``rpc_bind_addr``) is not built yet: a node
+runs alone, and ``node.json`` reports ``rpc_port: null``.
+"""
+
+import json
+import os
+import sys
+
+from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from garage_twisted.api.admin.api import AdminApi
+from garage_twisted.api.s3.api import S3Api
+from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
+from garage_twisted.block.manager import BlockManager
+from garage_twisted.block.store import LocalBlockStore
+from garage_twisted.db.leveldb import LevelDBStore
+from garage_twisted.model.garage import GarageModel
+from garage_twisted.model.helper import ModelHelper
+from garage_twisted.net.keys import load_or_create_node_key
+from garage_twisted.rpc.layout import LayoutManager
+from garage_twisted.rpc.system import System
+from garage_twisted.service.listener import ListenerService
+from garage_twisted.table.replication import LocalReplication
+from garage_twisted.util.errors import GarageError
+from garage_twisted.util.threads import ThreadPoolService
+from garage_twisted.util.worker import WorkerRunner
+
+GARAGE_VERSION = "garage-twisted 0.1.0"
+
+
+def _should_stream(method: bytes, uri: bytes, headers) -> bool:
+    # Uploads are read as they arrive; every other body is small.
+    return method in (b"PUT", b"POST")
+
+
+class GarageNode(MultiService):
+    """One node of a cluster.
+
+    :param config: the node's :class:`~garage_twisted.util.config.Config`.
+    :param reactor: the reactor (also used as the clock).
+    """
+
+    log = Logger()
+
+    def __init__(self, config, reactor):
+        super().__init__()
+        self.setName("node")
+        self.config = config
+        self.reactor = reactor
+        self.kv_store = None
+        self.node_key = None
+        self.s3_listener = None
+        self.admin_listener = None
+        self.model = None
+        self.helper = None
+        self.workers = None
+
+    # -- start -----------------------------------------------------------
+
+    def startService(self):
+        try:
+            self._build()
+            super().startService()
+            self._write_node_json()
+        except GarageError as e:
+            # A person reading the terminal needs the reason, not a traceback.
+            self.log.error("node failed to start: {error}", error=str(e))
+            sys.stderr.write(f"garage: {e}\n")
+            for child in reversed(list(self)):
+                if child.running:
+                    child.stopService()
+            self._close_store()
+            raise SystemExit(1)
+
+    def _build(self):
+        config = self.config
+        os.makedirs(config.metadata_dir, exist_ok=True)
+        self.node_key = load_or_create_node_key(config.metadata_dir)
+        node_id = self.node_key.node_id
+        self.kv_store = LevelDBStore.open(
+            os.path.join(config.metadata_dir, "db.leveldb"), sync=config.metadata_fsync)
+
+        threads = ThreadPoolService(self.reactor, name="io")
+        threads.setServiceParent(self)
+        self.threads = threads
+
+        data_dir = config.data_dirs[0].path
+        block_store = LocalBlockStore(data_dir, threads.run, fsync=config.data_fsync)
+        self.block_manager = BlockManager(
+            block_store, self.kv_store, threads.run, self.reactor,
+            compression_level=config.compression_level)
+        local = LocalReplication(node_id)
+        self.model = GarageModel(self.kv_store, self.block_manager, node_id,
+                                 sharded=local, full_copy=local, clock=self.reactor)
+        self.helper = ModelHelper(self.model)
+        self.layout = LayoutManager(self.kv_store, config.replication_factor, node_id)
+        self.system = System(
+            node_key=self.node_key, config=config, layout=self.layout,
+            clock=self.reactor, version=GARAGE_VERSION)
+
+        self.workers = WorkerRunner(self.reactor)
+        for worker in self.model.workers():
+            self.workers.add(worker)
+        self._wire_wakeups()
+        self.workers.setServiceParent(self)
+
+        self.admin_listener = self._admin_listener()
+        if self.admin_listener is not None:
+            self.admin_listener.setServiceParent(self)
+
+        s3 = S3Api(
+            self.helper, self.block_manager, config.s3_api.s3_region,
+            config.s3_api.root_domain, config.block_size, threads.run,
+            ResponseStreamer, self.reactor)
+        self.s3_api = s3
+        site = StreamingSite(s3.resource(), should_stream=_should_stream)
+        self.s3_listener = ListenerService(
+            self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
+        self.s3_listener.setServiceParent(self)
+        self._block_store = block_store
+
+    def _wire_wakeups(self):
+        for table in self.model.tables:
+            data = table.data
+            data.on_merkle_todo.append(
+                lambda name=f"{data.name} Merkle": self.workers.wake(name))
+            data.on_insert_queued.append(
+                lambda name=f"{data.name} queue": self.workers.wake(name))
+        self.block_manager.on_gc_todo.append(lambda: self.workers.wake("block deleter"))
+
+    def _admin_listener(self):
+        admin = self.config.admin
+        if admin is None or admin.api_bind_addr is None:
+            return None
+        api = AdminApi(
+            helper=self.helper, system=self.system, layout=self.layout,
+            admin_token=admin.admin_token, metrics_token=admin.metrics_token,
+            clock=self.reactor, workers=self.workers)
+        site = StreamingSite(api.resource(), should_stream=lambda *a: False)
+        return ListenerService(
+            self.reactor, admin.api_bind_addr.endpoint_description(), site, "admin API")
+
+    def _write_node_json(self):
+        info = {
+            "node_id": self.node_key.node_id.hex(),
+            "rpc_port": None,
+            "s3_port": self.s3_listener.port,
+            "admin_port": None if self.admin_listener is None else self.admin_listener.port,
+            "web_port": None,
+        }
+        path = os.path.join(self.config.metadata_dir, "node.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(info, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self.log.info("node {node_id} ready: {info}", node_id=info["node_id"][:16], info=info)
+
+    # -- stop ------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        try:
+            yield super().stopService()
+        finally:
+            self._close_store()
+
+    def _close_store(self):
+        if self.kv_store is not None:
+            self.kv_store.close()
+            self.kv_store = None

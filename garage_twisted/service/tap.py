@@ -1,0 +1,55 @@
+"""``twistd garage``: command-line options and the service they build.
+
+This module is the only one below the CLI that imports the global reactor:
+it hands it to :class:`~garage_twisted.service.node.GarageNode`, which passes
+it down. ``makeService`` reads the configuration file (so a bad file fails
+before twistd daemonizes, with one clear line) but opens no database and no
+socket: that happens in ``startService``.
+"""
+
+import sys
+
+from twisted.python import usage
+
+from garage_twisted.util.config import load_config
+from garage_twisted.util.errors import ConfigError
+
+
+class Options(usage.Options):
+    """Options of ``twistd garage``."""
+
+    synopsis = "[-c /etc/garage.toml]"
+    longdesc = (
+        "Run one node of a garage-twisted cluster: the S3 API, the admin API "
+        "and the cluster's storage, configured by a Garage-style TOML file "
+        "(metadata_dir, data_dir, replication_factor, rpc_bind_addr, "
+        "rpc_secret, [s3_api], [admin], ...). Once its listeners are up, the "
+        "node writes <metadata_dir>/node.json with its id and bound ports."
+    )
+    optParameters = [
+        ["config", "c", None,
+         "Path of the configuration file (default: $GARAGE_CONFIG_FILE or "
+         "/etc/garage.toml)."],
+    ]
+
+    def postOptions(self):
+        import os
+
+        path = self["config"] or os.environ.get("GARAGE_CONFIG_FILE") or "/etc/garage.toml"
+        self["config"] = path
+
+
+def makeService(options):
+    """Build the node's service tree from ``options``; no I/O but the config."""
+    from twisted.internet import reactor
+
+    from garage_twisted.service.node import GarageNode
+
+    try:
+        config = load_config(options["config"])
+    except ConfigError as e:
+        # twistd would print a traceback for an exception; one line is what
+        # a person editing a file needs.
+        sys.stderr.write(f"garage: {e}\n")
+        sys.exit(1)
+    return GarageNode(config, reactor)

@@ -1,0 +1,3 @@
+"""garage_twisted.table."""
+
+__all__: list[str] = []

@@ -1,0 +1,201 @@
+"""Local storage of one table: rows, Merkle to-do list and insert queue.
+
+Trees in the node's key-value store, for a table named ``T``:
+
+- ``T:table``: row key -> encoded entry. Row key = partition hash (32 bytes)
+  + sort key, so a partition's rows are contiguous and ordered by sort key.
+- ``T:merkle_todo``: row key -> blake2b-256 of the new value (empty bytes for
+  a deletion); drained by :class:`garage_twisted.table.merkle.MerkleUpdater`.
+- ``T:insert_queue``: row key -> encoded entry waiting to be inserted through
+  the replicated table (side effects of other tables' updates).
+
+Invariant: a row, its Merkle to-do entry and the schema's ``updated()``
+cascade are written in one transaction. All of it runs on the reactor thread
+with no yield between the read of the old row and the commit, so updates of
+the same row never interleave.
+"""
+
+import hashlib
+
+from twisted.logger import Logger
+
+from garage_twisted.db.interfaces import IKeyValueStore
+
+HASH_SIZE = 32
+
+
+def blake2sum(data: bytes) -> bytes:
+    """blake2b-256 of ``data``."""
+    return hashlib.blake2b(data, digest_size=HASH_SIZE).digest()
+
+
+def row_key(partition_hash: bytes, sort_key: bytes) -> bytes:
+    """Local key of the row of an entry."""
+    return partition_hash + sort_key
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """Smallest key greater than every key starting with ``prefix``.
+
+    :returns: ``None`` if no such key exists (prefix is all ``0xff``).
+    """
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
+class TableData:
+    """The local rows of one table and the bookkeeping around them.
+
+    :param schema: the table's
+        :class:`garage_twisted.table.interfaces.ITableSchema`.
+    :param store: the node's :class:`IKeyValueStore`.
+    """
+
+    log = Logger()
+
+    def __init__(self, schema, store: IKeyValueStore):
+        self.schema = schema
+        self.name = schema.table_name
+        self.store = store
+        self.rows = store.open_tree(f"{self.name}:table")
+        self.merkle_todo = store.open_tree(f"{self.name}:merkle_todo")
+        self.insert_queue = store.open_tree(f"{self.name}:insert_queue")
+        # Called with no argument after every committed change, so workers
+        # waiting for work (Merkle updater, insert queue) wake up.
+        self.on_merkle_todo = []
+        self.on_insert_queued = []
+
+    # -- reads -----------------------------------------------------------
+
+    def read_entry(self, partition_hash: bytes, sort_key: bytes):
+        """The decoded local entry, or ``None``."""
+        raw = self.rows.get(row_key(partition_hash, sort_key))
+        return None if raw is None else self.schema.decode_entry(raw)
+
+    def read_range(
+        self,
+        partition_hash: bytes,
+        start_sort_key: bytes | None,
+        entry_filter,
+        limit: int,
+        reverse: bool = False,
+    ) -> list:
+        """Decoded local entries of a partition, in sort-key order.
+
+        :param start_sort_key: first sort key to return (inclusive; in
+            reverse order, the largest); ``None`` starts at the partition's
+            end in that direction.
+        :param entry_filter: passed to the schema's ``matches_filter``.
+        :param limit: maximum number of entries returned.
+        """
+        end = prefix_end(partition_hash)
+        if reverse:
+            range_start = partition_hash
+            range_end = (
+                end
+                if start_sort_key is None
+                else prefix_end(row_key(partition_hash, start_sort_key))
+            )
+        else:
+            range_start = row_key(partition_hash, start_sort_key or b"")
+            range_end = end
+        found = []
+        decode = self.schema.decode_entry
+        matches = self.schema.matches_filter
+        for _, raw in self.rows.range(range_start, range_end, reverse=reverse):
+            entry = decode(raw)
+            if matches(entry, entry_filter):
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        return found
+
+    # -- writes ----------------------------------------------------------
+
+    def update_entry(self, entry) -> bool:
+        """Merge ``entry`` into the local row.
+
+        :returns: ``True`` if the stored row changed.
+        """
+        tx = self.store.transaction()
+        try:
+            changed = self.update_entry_in(tx, entry)
+        except BaseException:
+            tx.abort()
+            raise
+        tx.commit()
+        if changed:
+            self._notify(self.on_merkle_todo)
+        return changed
+
+    def update_entries(self, entries) -> int:
+        """Merge several entries in one transaction; returns how many changed."""
+        tx = self.store.transaction()
+        try:
+            changed = sum(1 for e in entries if self.update_entry_in(tx, e))
+        except BaseException:
+            tx.abort()
+            raise
+        tx.commit()
+        if changed:
+            self._notify(self.on_merkle_todo)
+        return changed
+
+    def update_entry_in(self, tx, entry) -> bool:
+        """Merge ``entry`` into the local row inside an open transaction."""
+        key = row_key(entry.partition_hash(), entry.sort_key())
+        old_raw = tx.get(self.rows, key)
+        if old_raw is None:
+            old = None
+            new = entry
+        else:
+            old = self.schema.decode_entry(old_raw)
+            new = old.merge(entry)
+        new_raw = new.encode()
+        if new_raw == old_raw:
+            return False
+        tx.insert(self.rows, key, new_raw)
+        tx.insert(self.merkle_todo, key, blake2sum(new_raw))
+        self.schema.updated(tx, old, new)
+        return True
+
+    def delete_if_equal(self, key: bytes, expected_raw: bytes) -> bool:
+        """Delete a row only if it still holds ``expected_raw`` (used by GC)."""
+        tx = self.store.transaction()
+        current = tx.get(self.rows, key)
+        if current != expected_raw:
+            tx.abort()
+            return False
+        tx.remove(self.rows, key)
+        tx.insert(self.merkle_todo, key, b"")
+        self.schema.updated(tx, self.schema.decode_entry(current), None)
+        tx.commit()
+        self._notify(self.on_merkle_todo)
+        return True
+
+    # -- insert queue ----------------------------------------------------
+
+    def queue_insert(self, tx, entry) -> None:
+        """Stage ``entry`` for a replicated insert, inside ``tx``.
+
+        Used by other tables' ``updated()`` hooks: the effect is persisted in
+        the same transaction as its cause, and the insert-queue worker
+        delivers it, so a crash in between loses nothing.
+        """
+        key = row_key(entry.partition_hash(), entry.sort_key())
+        queued = tx.get(self.insert_queue, key)
+        if queued is not None:
+            entry = self.schema.decode_entry(queued).merge(entry)
+        tx.insert(self.insert_queue, key, entry.encode())
+        self._notify_after_commit(tx, self.on_insert_queued)
+
+    def _notify_after_commit(self, tx, callbacks) -> None:
+        # The transaction commits right after the hook returns, on this same
+        # reactor turn; workers woken now only run on a later turn.
+        self._notify(callbacks)
+
+    def _notify(self, callbacks) -> None:
+        for callback in callbacks:
+            callback()

@@ -1,0 +1,56 @@
+"""Base classes that spare each table from restating the engine's plumbing.
+
+An entry class derives from :class:`Entry` and gives its ``MARKER`` (the
+versioned encoding marker), ``to_cbor()`` / ``from_cbor()``, keys and merge.
+A table's schema derives from :class:`TableSchema`, naming the table and the
+entry class, and overrides ``updated()`` / ``matches_filter()`` if needed.
+"""
+
+import hashlib
+
+from zope.interface import implementer
+
+from garage_twisted.table.interfaces import ITableEntry, ITableSchema
+from garage_twisted.util import codec
+
+EMPTY_PARTITION = bytes(32)
+"""Partition hash of tables with no partition key (full-copy tables)."""
+
+
+def hash_partition_key(key: bytes) -> bytes:
+    """Position hash of a partition key that is not already a 32-byte hash."""
+    return hashlib.blake2b(key, digest_size=32).digest()
+
+
+@implementer(ITableEntry)
+class Entry:
+    """Mixin for frozen-dataclass table entries."""
+
+    MARKER = b""
+
+    def encode(self) -> bytes:
+        return codec.encode_versioned(self.MARKER, self.to_cbor())
+
+    @classmethod
+    def decode(cls, data: bytes):
+        return cls.from_cbor(codec.decode_versioned(cls.MARKER, data))
+
+    def is_tombstone(self) -> bool:
+        return False
+
+
+@implementer(ITableSchema)
+class TableSchema:
+    """A table's name and entry class, with no side effects and no filters."""
+
+    table_name = ""
+    entry_class = Entry
+
+    def decode_entry(self, data: bytes):
+        return self.entry_class.decode(data)
+
+    def updated(self, tx, old, new) -> None:
+        pass
+
+    def matches_filter(self, entry, entry_filter) -> bool:
+        return True

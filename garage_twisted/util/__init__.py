@@ -1,0 +1,3 @@
+"""garage_twisted.util."""
+
+__all__: list[str] = []
