@@ -7,6 +7,7 @@ node claimed to be up, and ``port`` is known right away (port 0 in tests).
 """
 
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
@@ -59,9 +60,13 @@ class ListenerService(Service):
         self.log.info("{label} listening on {host}", label=self.label,
                       host=self.listening_port.getHost())
 
+    @defer.inlineCallbacks
     def stopService(self):
         super().stopService()
         port, self.listening_port = self.listening_port, None
         if port is not None:
-            return port.stopListening()
-        return None
+            yield port.stopListening()
+        close = getattr(self.factory, "close_connections", None)
+        if close is not None:
+            # In-flight requests finish (bounded by the site's grace delay).
+            yield close()

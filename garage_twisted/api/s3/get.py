@@ -145,6 +145,7 @@ async def _stream_blocks(ctx: RequestContext, version, start: int, end: int):
             piece = data if lo == 0 and hi == len(data) else data[lo:hi]
             await streamer.write(piece)
     finally:
+        streamer.close()
         if pending is not None:
             pending.addErrback(lambda _: None)
             pending.cancel()

@@ -1,0 +1,101 @@
+"""S3 errors: the only place that picks HTTP statuses and S3 error codes.
+
+Each class is named after the AWS error code it renders; ``status`` is the
+HTTP status AWS uses for it. :func:`render_error_xml` is the one renderer,
+and :func:`from_model_error` the one translation of model-layer errors.
+"""
+
+from xml.sax.saxutils import escape
+
+from garage_twisted.model import errors as model_errors
+from garage_twisted.util.errors import GarageError
+
+
+class S3Error(GarageError):
+    """An error answered to an S3 client."""
+
+    code = "InternalError"
+    status = 500
+
+    def __init__(self, message: str = "", resource: str | None = None,
+                 extra: dict | None = None):
+        super().__init__(message or self.code)
+        self.resource = resource
+        self.extra = dict(extra or {})
+
+
+def _error(name: str, status: int, doc: str = ""):
+    cls = type(name, (S3Error,), {"code": name, "status": status, "__doc__": doc or name})
+    return cls
+
+
+AccessDenied = _error("AccessDenied", 403)
+SignatureDoesNotMatch = _error("SignatureDoesNotMatch", 403)
+InvalidAccessKeyId = _error("InvalidAccessKeyId", 403)
+RequestTimeTooSkewed = _error("RequestTimeTooSkewed", 403)
+AuthorizationHeaderMalformed = _error("AuthorizationHeaderMalformed", 400)
+AuthorizationQueryParametersError = _error("AuthorizationQueryParametersError", 400)
+InvalidRequest = _error("InvalidRequest", 400)
+InvalidArgument = _error("InvalidArgument", 400)
+InvalidDigest = _error("InvalidDigest", 400)
+BadDigest = _error("BadDigest", 400)
+XAmzContentSHA256Mismatch = _error("XAmzContentSHA256Mismatch", 400)
+IncompleteBody = _error("IncompleteBody", 400)
+InvalidBucketName = _error("InvalidBucketName", 400)
+InvalidLocationConstraint = _error("InvalidLocationConstraint", 400)
+BucketAlreadyExists = _error("BucketAlreadyExists", 409)
+BucketAlreadyOwnedByYou = _error("BucketAlreadyOwnedByYou", 409)
+BucketNotEmpty = _error("BucketNotEmpty", 409)
+NoSuchBucket = _error("NoSuchBucket", 404)
+NoSuchKey = _error("NoSuchKey", 404)
+NoSuchUpload = _error("NoSuchUpload", 404)
+InvalidRange = _error("InvalidRange", 416)
+PreconditionFailed = _error("PreconditionFailed", 412)
+MalformedXML = _error("MalformedXML", 400)
+MethodNotAllowed = _error("MethodNotAllowed", 405)
+NotImplemented = _error("NotImplemented", 501)  # noqa: A001 - the AWS code
+InternalError = _error("InternalError", 500)
+ServiceUnavailable = _error("ServiceUnavailable", 503)
+EntityTooLarge = _error("EntityTooLarge", 400)
+EntityTooSmall = _error("EntityTooSmall", 400)
+KeyTooLongError = _error("KeyTooLongError", 400)
+MetadataTooLarge = _error("MetadataTooLarge", 400)
+MissingContentLength = _error("MissingContentLength", 411)
+InvalidPart = _error("InvalidPart", 400)
+InvalidPartOrder = _error("InvalidPartOrder", 400)
+
+
+_FROM_MODEL = {
+    model_errors.NoSuchBucket: NoSuchBucket,
+    model_errors.BucketNotEmpty: BucketNotEmpty,
+    model_errors.BucketAlreadyExists: BucketAlreadyExists,
+    model_errors.BucketAlreadyOwnedByYou: BucketAlreadyOwnedByYou,
+    model_errors.InvalidBucketName: InvalidBucketName,
+    model_errors.NoSuchAccessKey: InvalidAccessKeyId,
+}
+
+
+def from_model_error(error: model_errors.ModelError) -> S3Error:
+    """The S3 error a model-layer error is answered with."""
+    for cls in type(error).__mro__:
+        target = _FROM_MODEL.get(cls)
+        if target is not None:
+            return target(error.message)
+    return InvalidRequest(error.message)
+
+
+def render_error_xml(error: S3Error, request_id: str, resource: str | None = None) -> bytes:
+    """The XML body of an S3 error response."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?><Error>',
+        f"<Code>{escape(error.code)}</Code>",
+        f"<Message>{escape(error.message)}</Message>",
+    ]
+    resource = error.resource if error.resource is not None else resource
+    if resource is not None:
+        parts.append(f"<Resource>{escape(resource)}</Resource>")
+    parts.append(f"<RequestId>{escape(request_id)}</RequestId>")
+    for name, value in error.extra.items():
+        parts.append(f"<{name}>{escape(str(value))}</{name}>")
+    parts.append("</Error>")
+    return "".join(parts).encode("utf-8")

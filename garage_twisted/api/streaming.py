@@ -1,0 +1,382 @@
+"""HTTP plumbing for streamed uploads and downloads, shared by the front ends.
+
+twisted.web spools a request body to a temporary file and renders the
+resource only once the whole body is in; it also answers ``Expect:
+100-continue`` as soon as headers arrive. For requests chosen by the site's
+``should_stream(method, uri, headers)`` predicate, :class:`StreamingRequest`
+instead renders the resource as soon as the headers are complete and exposes
+the body as ``request.body_reader`` (:class:`BodyReader`):
+
+- ``read()`` gives the next buffered piece, or ``b""`` at the end of the body;
+- above ``HIGH_WATER`` unread bytes the transport is paused, below
+  ``LOW_WATER`` resumed, so a slow handler makes the client wait instead of
+  the node buffering the upload;
+- ``100 Continue`` is sent on the first ``read()``: a request answered
+  without reading its body (403, 404) costs the client no upload;
+- a response finished before the body was read closes the connection (the
+  rest of the body cannot be told apart from a next request).
+
+:class:`ResponseStreamer` is the download side: a push producer whose
+``write()`` returns a Deferred that fires when the transport wants more.
+
+Private Twisted 26.10.0 names relied on (Twisted is pinned):
+``HTTPChannel._send100Continue``, ``HTTPChannel._command`` / ``_path`` /
+``_version`` (request line, valid until ``allContentReceived``),
+``HTTPChannel.allHeadersReceived`` / ``allContentReceived`` (overridden),
+``Request._parsePOSTFormSubmission``.
+"""
+
+from twisted.internet import defer
+from twisted.internet.error import ConnectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import http, server
+from zope.interface import implementer
+from twisted.internet.interfaces import IPushProducer
+
+HIGH_WATER = 4 * 1024 * 1024
+LOW_WATER = 1024 * 1024
+MAX_READ = 1024 * 1024
+
+
+class BodyIncomplete(Exception):
+    """The client went away before the end of the request body."""
+
+
+class BodyReader:
+    """The body of a streamed request, read piece by piece.
+
+    :param request: the :class:`StreamingRequest` it belongs to.
+    """
+
+    def __init__(self, request, high_water=HIGH_WATER, low_water=LOW_WATER):
+        self._request = request
+        self._pieces: list[bytes] = []
+        self._buffered = 0
+        self._ended = False
+        self._error = None
+        self._waiting: defer.Deferred | None = None
+        self._paused = False
+        self._started = False
+        self.high_water = high_water
+        self.low_water = low_water
+        self.max_buffered = 0
+        self.bytes_received = 0
+
+    @property
+    def complete(self) -> bool:
+        """True once the whole body arrived (read or not)."""
+        return self._ended
+
+    def read(self) -> defer.Deferred:
+        """Deferred firing with the next piece of body, ``b""`` at the end.
+
+        Errbacks with :class:`BodyIncomplete` if the connection is lost
+        before the end of the body.
+        """
+        if not self._started:
+            self._started = True
+            self._request.continue_if_expected()
+        if self._waiting is not None:
+            return defer.fail(RuntimeError("concurrent read() on one body"))
+        if self._pieces:
+            return defer.succeed(self._take())
+        if self._error is not None:
+            return defer.fail(self._error)
+        if self._ended:
+            return defer.succeed(b"")
+        self._waiting = defer.Deferred()
+        return self._waiting
+
+    def _take(self) -> bytes:
+        if len(self._pieces) == 1 or len(self._pieces[0]) >= MAX_READ:
+            data = self._pieces.pop(0)
+        else:
+            parts, size = [], 0
+            while self._pieces and size + len(self._pieces[0]) <= MAX_READ:
+                piece = self._pieces.pop(0)
+                parts.append(piece)
+                size += len(piece)
+            data = b"".join(parts)
+        self._buffered -= len(data)
+        if self._paused and self._buffered <= self.low_water:
+            self._paused = False
+            self._request.resume_transport()
+        return data
+
+    def _data(self, data: bytes) -> None:
+        if self._ended or self._error is not None or not data:
+            return
+        self.bytes_received += len(data)
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            waiting.callback(data)
+            return
+        self._pieces.append(data)
+        self._buffered += len(data)
+        self.max_buffered = max(self.max_buffered, self._buffered)
+        if not self._paused and self._buffered > self.high_water:
+            self._paused = True
+            self._request.pause_transport()
+
+    def _end(self) -> None:
+        self._ended = True
+        if self._paused:
+            self._paused = False
+            self._request.resume_transport()
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            waiting.callback(b"")
+
+    def _fail(self, reason) -> None:
+        if self._ended:
+            return
+        self._error = BodyIncomplete(f"connection lost before the end of the body: {reason}")
+        self._pieces.clear()
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            waiting.errback(Failure(self._error))
+
+    async def discard(self, limit: int) -> bool:
+        """Read and drop the rest of the body, up to ``limit`` bytes.
+
+        :returns: True if the whole body was consumed.
+        """
+        if not self._started and self._request.expects_continue:
+            # The client is waiting for our word before it sends the body:
+            # it will send nothing, so there is nothing to drain.
+            return False
+        dropped = 0
+        while dropped <= limit:
+            data = await self.read()
+            if not data:
+                return True
+            dropped += len(data)
+        return False
+
+
+class StreamingRequest(server.Request):
+    """A ``Request`` that can be rendered before its body has arrived."""
+
+    # S3 parses its own POST bodies (browser uploads); never let twisted.web
+    # read a streamed body as a form.
+    _parsePOSTFormSubmission = False
+    body_reader = None
+    expects_continue = False
+    _continue_pending = False
+    _streaming = False
+
+    def gotLength(self, length):
+        channel = self.channel
+        site = getattr(channel, "site", None)
+        should_stream = getattr(site, "should_stream", None)
+        if should_stream is not None and should_stream(
+                channel._command, channel._path, self.requestHeaders):
+            self._streaming = True
+            self.body_reader = BodyReader(self)
+            # Nothing is spooled: content stays an empty file-like object.
+            from io import BytesIO
+            self.content = BytesIO()
+            expect = self.requestHeaders.getRawHeaders(b"expect")
+            self.expects_continue = bool(expect and expect[0].lower() == b"100-continue")
+        else:
+            super().gotLength(length)
+
+    def start_early(self, command, path, version):
+        """Render now, with the body still to come."""
+        server.Request.requestReceived(self, command, path, version)
+
+    def requestReceived(self, command, path, version):
+        if self._streaming:
+            # The resource already runs; this only means the body ended.
+            self.body_reader._end()
+            return
+        super().requestReceived(command, path, version)
+
+    def handleContentChunk(self, data):
+        if self._streaming:
+            self.body_reader._data(data)
+        else:
+            super().handleContentChunk(data)
+
+    def continue_if_expected(self):
+        if self._continue_pending and not self.finished and self.channel is not None:
+            self._continue_pending = False
+            http.HTTPChannel._send100Continue(self.channel)
+
+    def pause_transport(self):
+        transport = getattr(self.channel, "transport", None)
+        if transport is not None:
+            transport.pauseProducing()
+
+    def resume_transport(self):
+        transport = getattr(self.channel, "transport", None)
+        if transport is not None:
+            transport.resumeProducing()
+
+    def finish(self):
+        if self._streaming and not self.body_reader.complete and self.channel is not None:
+            # The rest of the body would be parsed as the next request.
+            self.channel.persistent = False
+            self.setHeader(b"connection", b"close")
+        return super().finish()
+
+    def connectionLost(self, reason):
+        if self.body_reader is not None:
+            self.body_reader._fail(reason.getErrorMessage())
+        super().connectionLost(reason)
+
+
+class StreamingHTTPChannel(http.HTTPChannel):
+    """An ``HTTPChannel`` that starts streamed requests at end of headers."""
+
+    def connectionMade(self):
+        super().connectionMade()
+        self.site.channels.add(self)
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        self.site._channel_lost(self)
+
+    @property
+    def idle(self) -> bool:
+        return not self.requests
+
+    def writeHeaders(self, version, code, reason, headers):
+        # Twisted capitalizes header names; S3 clients read user metadata
+        # names from x-amz-meta-* headers, which S3 sends lower-cased.
+        sequence = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            if name[:6] == b"X-Amz-":
+                name = name.lower()
+            for value in values:
+                sequence.extend((name, b": ", value, b"\r\n"))
+        sequence.append(b"\r\n")
+        self.transport.writeSequence(sequence)
+
+    def allHeadersReceived(self):
+        super().allHeadersReceived()
+        request = self.requests[-1]
+        if getattr(request, "_streaming", False):
+            request.start_early(self._command, self._path, self._version)
+
+    def _send100Continue(self):
+        request = self.requests[-1] if self.requests else None
+        if getattr(request, "_streaming", False):
+            request._continue_pending = True
+            return
+        super()._send100Continue()
+
+    def allContentReceived(self):
+        if not self.requests:
+            # The request was answered and dropped before its body ended.
+            return
+        super().allContentReceived()
+
+
+class StreamingSite(server.Site):
+    """A ``Site`` whose requests matching ``should_stream`` are streamed.
+
+    :param resource: the root resource.
+    :param should_stream: ``f(method, uri, headers) -> bool``.
+    """
+
+    protocol = StreamingHTTPChannel
+    requestFactory = StreamingRequest
+
+    def __init__(self, resource, should_stream=None, clock=None, **kwargs):
+        super().__init__(resource, **kwargs)
+        self.should_stream = should_stream
+        self.displayTracebacks = False
+        self.clock = clock
+        self.channels = set()
+        self._all_closed = []
+
+    def _channel_lost(self, channel):
+        self.channels.discard(channel)
+        if not self.channels:
+            waiters, self._all_closed = self._all_closed, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def close_connections(self, grace: float = 10.0) -> defer.Deferred:
+        """Close every connection: idle ones now, busy ones after their
+        current response, and any still open after ``grace`` seconds abruptly.
+
+        :returns: a Deferred firing once every connection is closed.
+        """
+        if not self.channels:
+            return defer.succeed(None)
+        done = defer.Deferred()
+        self._all_closed.append(done)
+        for channel in list(self.channels):
+            channel.persistent = False
+            if channel.idle:
+                channel.transport.loseConnection()
+        if self.clock is not None:
+            timer = self.clock.callLater(grace, self._abort_all)
+            done.addBoth(lambda r: timer.cancel() if timer.active() else None or r)
+        return done
+
+    def _abort_all(self):
+        for channel in list(self.channels):
+            channel.transport.abortConnection()
+
+    def log(self, request):
+        # Access lines are emitted by the API layers with request ids.
+        pass
+
+
+class ClientGone(Exception):
+    """The client closed the connection while a response was streaming."""
+
+
+@implementer(IPushProducer)
+class ResponseStreamer:
+    """Writes a response body piece by piece, following the client's pace.
+
+    :param request: the Twisted request to write to.
+    """
+
+    def __init__(self, request):
+        self._request = request
+        self._paused = False
+        self._ready: defer.Deferred | None = None
+        self._gone = False
+        request.registerProducer(self, True)
+        request.notifyFinish().addErrback(lambda _: self.stopProducing())
+
+    def write(self, data: bytes) -> defer.Deferred:
+        """Write ``data``; the Deferred fires when more may be written.
+
+        Errbacks with :class:`ClientGone` once the client has gone.
+        """
+        if self._gone:
+            return defer.fail(ClientGone("client went away"))
+        self._request.write(data)
+        if not self._paused:
+            return defer.succeed(None)
+        self._ready = defer.Deferred()
+        return self._ready
+
+    def close(self) -> None:
+        """Unregister; call before the request finishes."""
+        if not self._gone:
+            self._request.unregisterProducer()
+
+    def pauseProducing(self):
+        self._paused = True
+
+    def resumeProducing(self):
+        self._paused = False
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            ready.callback(None)
+
+    def stopProducing(self):
+        if self._gone:
+            return
+        self._gone = True
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            ready.errback(Failure(ClientGone("client went away")))

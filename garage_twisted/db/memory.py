@@ -1,0 +1,116 @@
+"""In-memory twin of the LevelDB store, for fast unit tests.
+
+Same semantics as :class:`~garage_twisted.db.leveldb.LevelDBStore`: ordered
+trees of bytes, lazy ranges that tolerate writes during iteration (they read
+a snapshot of the keys), atomic transactions that see their own writes.
+"""
+
+import bisect
+
+from zope.interface import implementer
+
+from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
+from garage_twisted.db.overlay import PendingWrites
+
+
+@implementer(ITree)
+class MemoryTree:
+    def __init__(self, name: str):
+        self.name = name
+        self._data: dict[bytes, bytes] = {}
+        self._keys: list[bytes] = []
+
+    def get(self, key):
+        return self._data.get(bytes(key))
+
+    def _put(self, key: bytes, value: bytes):
+        if key not in self._data:
+            bisect.insort(self._keys, key)
+        self._data[key] = bytes(value)
+
+    def _delete(self, key: bytes):
+        if key in self._data:
+            del self._data[key]
+            del self._keys[bisect.bisect_left(self._keys, key)]
+
+    def insert(self, key, value):
+        self._put(bytes(key), value)
+
+    def remove(self, key):
+        self._delete(bytes(key))
+
+    def range(self, start=None, end=None, reverse=False, limit=None):
+        lo = 0 if start is None else bisect.bisect_left(self._keys, start)
+        hi = len(self._keys) if end is None else bisect.bisect_left(self._keys, end)
+        keys = self._keys[lo:hi]
+        if reverse:
+            keys.reverse()
+        if limit is not None:
+            keys = keys[:limit]
+        return self._iterate(keys)
+
+    def _iterate(self, keys):
+        for key in keys:
+            value = self._data.get(key)
+            if value is not None:
+                yield key, value
+
+    def count(self):
+        return len(self._keys)
+
+    def first(self):
+        if not self._keys:
+            return None
+        key = self._keys[0]
+        return key, self._data[key]
+
+
+@implementer(ITransaction)
+class MemoryTransaction:
+    def __init__(self, store: "MemoryStore"):
+        self._store = store
+        self._pending = PendingWrites()
+
+    def get(self, tree, key):
+        found, value = self._pending.lookup(tree.name, key)
+        return value if found else tree.get(key)
+
+    def insert(self, tree, key, value):
+        self._pending.put(tree.name, key, value)
+
+    def remove(self, tree, key):
+        self._pending.delete(tree.name, key)
+
+    def commit(self):
+        for tree_name, key, value in self._pending.drain():
+            tree = self._store.open_tree(tree_name)
+            if value is None:
+                tree._delete(key)
+            else:
+                tree._put(key, value)
+
+    def abort(self):
+        self._pending.drain()
+
+
+@implementer(IKeyValueStore)
+class MemoryStore:
+    """All trees in dictionaries; nothing survives the process."""
+
+    def __init__(self):
+        self._trees: dict[str, MemoryTree] = {}
+
+    def open_tree(self, name):
+        tree = self._trees.get(name)
+        if tree is None:
+            tree = self._trees[name] = MemoryTree(name)
+        return tree
+
+    def list_trees(self):
+        return sorted(name for name, tree in self._trees.items() if tree.count())
+
+    def transaction(self):
+        return MemoryTransaction(self)
+
+    def close(self):
+        self._trees = {}

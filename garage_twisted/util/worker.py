@@ -1,0 +1,175 @@
+"""Background workers: bounded steps, run forever, never die, never spin.
+
+A worker (:class:`IWorker`) does one bounded step of work per ``work()`` call
+and says what comes next: ``BUSY`` (call again soon), ``IDLE`` (nothing to do:
+wait ``idle_delay`` or until woken) or ``DONE`` (stop). :class:`WorkerRunner`
+drives every registered worker:
+
+- between two ``BUSY`` steps it returns to the reactor (``callLater(0)``), so
+  unbounded work never blocks it;
+- an exception in a step is logged and the worker retried after an
+  exponential back-off (1 s doubling up to ``MAX_BACKOFF``), unlike
+  ``LoopingCall`` which stops forever on the first error;
+- ``wake(name)`` ends an idle wait early (new work queued);
+- ``stopService`` waits for running steps and cancels every timer.
+"""
+
+import enum
+from dataclasses import dataclass
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import Attribute, Interface
+
+MAX_BACKOFF = 600.0
+DEFAULT_IDLE_DELAY = 10.0
+
+
+class WorkerState(enum.Enum):
+    BUSY = "busy"
+    IDLE = "idle"
+    DONE = "done"
+
+
+class IWorker(Interface):
+    name = Attribute("Unique, human-readable name of the worker.")
+
+    def work():
+        """Do one bounded step; return a WorkerState or a Deferred of one."""
+
+    def status():
+        """A dict of worker-specific figures (queue lengths...)."""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    state: str
+    errors: int
+    consecutive_errors: int
+    last_error: str | None
+    status: dict
+
+
+class _Slot:
+    """Runtime state of one worker inside the runner."""
+
+    def __init__(self, worker, idle_delay):
+        self.worker = worker
+        self.idle_delay = idle_delay
+        self.state = "idle"
+        self.errors = 0
+        self.consecutive_errors = 0
+        self.last_error = None
+        self.timer = None
+        self.running = None  # Deferred of the step in progress
+        self.woken = False
+
+
+class WorkerRunner(Service):
+    """Runs background workers on the reactor.
+
+    :param clock: ``IReactorTime``.
+    """
+
+    log = Logger()
+
+    def __init__(self, clock, idle_delay: float = DEFAULT_IDLE_DELAY):
+        self.clock = clock
+        self.idle_delay = idle_delay
+        self._slots: dict[str, _Slot] = {}
+
+    def add(self, worker, idle_delay: float | None = None) -> None:
+        """Register ``worker``; it starts with the service (or now if running)."""
+        if worker.name in self._slots:
+            raise ValueError(f"duplicate worker name {worker.name!r}")
+        slot = _Slot(worker, self.idle_delay if idle_delay is None else idle_delay)
+        self._slots[worker.name] = slot
+        if self.running:
+            self._schedule(slot, 0)
+
+    def wake(self, name: str) -> None:
+        """Run an idle worker's next step now instead of after its delay."""
+        slot = self._slots.get(name)
+        if slot is None or not self.running:
+            return
+        if slot.running is not None:
+            slot.woken = True
+        elif slot.state != "done":
+            self._schedule(slot, 0)
+
+    def list_workers(self) -> list[WorkerInfo]:
+        infos = []
+        for name in sorted(self._slots):
+            slot = self._slots[name]
+            try:
+                status = slot.worker.status()
+            except Exception as e:  # a status must never break a listing
+                status = {"error": str(e)}
+            infos.append(WorkerInfo(name, slot.state, slot.errors,
+                                    slot.consecutive_errors, slot.last_error, status))
+        return infos
+
+    def startService(self):
+        super().startService()
+        for slot in self._slots.values():
+            self._schedule(slot, 0)
+
+    def stopService(self):
+        super().stopService()
+        pending = []
+        for slot in self._slots.values():
+            if slot.timer is not None and slot.timer.active():
+                slot.timer.cancel()
+            slot.timer = None
+            if slot.running is not None:
+                done = defer.Deferred()
+                slot.running.addBoth(lambda r, d=done: d.callback(None) or r)
+                pending.append(done)
+        return defer.DeferredList(pending)
+
+    def _schedule(self, slot: _Slot, delay: float) -> None:
+        if slot.timer is not None and slot.timer.active():
+            slot.timer.cancel()
+        slot.timer = self.clock.callLater(delay, self._step, slot)
+
+    def _step(self, slot: _Slot) -> None:
+        slot.timer = None
+        if not self.running or slot.running is not None:
+            return
+        slot.woken = False
+        slot.state = "busy"
+        d = defer.maybeDeferred(slot.worker.work)
+        slot.running = d
+        d.addCallbacks(self._stepped, self._failed, callbackArgs=(slot,),
+                       errbackArgs=(slot,))
+
+    def _stepped(self, state, slot: _Slot) -> None:
+        slot.running = None
+        slot.consecutive_errors = 0
+        if not self.running:
+            return
+        if state == WorkerState.DONE:
+            slot.state = "done"
+            return
+        if state == WorkerState.BUSY or slot.woken:
+            self._schedule(slot, 0)
+        else:
+            slot.state = "idle"
+            self._schedule(slot, slot.idle_delay)
+
+    def _failed(self, failure, slot: _Slot) -> None:
+        slot.running = None
+        slot.errors += 1
+        slot.consecutive_errors += 1
+        slot.last_error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        backoff = min(MAX_BACKOFF, 2.0 ** (slot.consecutive_errors - 1))
+        slot.state = "error"
+        self.log.error(
+            "worker {worker} failed ({count} in a row), retrying in {backoff}s: {error}\n"
+            "{traceback}",
+            worker=slot.worker.name, count=slot.consecutive_errors, backoff=backoff,
+            error=slot.last_error, traceback=failure.getTraceback())
+        if self.running:
+            self._schedule(slot, backoff)

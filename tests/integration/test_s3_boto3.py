@@ -1,0 +1,170 @@
+"""S3 operations through unmodified boto3 against a real node in this reactor."""
+
+import hashlib
+import os
+
+from botocore.exceptions import ClientError
+from twisted.trial.unittest import TestCase
+
+from tests.support.node import NodeFixture, in_thread
+
+
+class S3Boto3Tests(TestCase):
+    timeout = 120
+
+    async def setUp(self):
+        self.fixture = await NodeFixture.start(self, block_size=64 * 1024)
+        self.key = await self.fixture.create_key()
+        self.s3 = self.fixture.boto3_client(self.key)
+        self.addCleanup(self.s3.close)
+
+    async def call(self, method, **kwargs):
+        return await in_thread(getattr(self.s3, method), **kwargs)
+
+    async def assertS3Error(self, code, method, **kwargs):
+        try:
+            await self.call(method, **kwargs)
+        except ClientError as e:
+            self.assertEqual(e.response["Error"]["Code"], code, e.response)
+            return e.response
+        self.fail(f"{method} succeeded; expected {code}")
+
+    async def test_bucket_lifecycle(self):
+        """A bucket is created, listed, headed, located and deleted."""
+        await self.call("create_bucket", Bucket="photos")
+        listed = await self.call("list_buckets")
+        self.assertEqual([b["Name"] for b in listed["Buckets"]], ["photos"])
+        await self.call("head_bucket", Bucket="photos")
+        location = await self.call("get_bucket_location", Bucket="photos")
+        self.assertEqual(location["LocationConstraint"], "garage")
+        await self.assertS3Error("BucketAlreadyOwnedByYou", "create_bucket", Bucket="photos")
+        await self.call("delete_bucket", Bucket="photos")
+        await self.assertS3Error("404", "head_bucket", Bucket="photos")
+        await self.assertS3Error("NoSuchBucket", "list_objects_v2", Bucket="photos")
+
+    async def test_put_get_sizes(self):
+        """Empty, inline, one-block and multi-block objects round-trip byte for byte."""
+        await self.call("create_bucket", Bucket="data")
+        for size in (0, 1, 3071, 3072, 64 * 1024, 64 * 1024 + 1, 300_001):
+            body = os.urandom(size)
+            key = f"obj-{size}"
+            put = await self.call("put_object", Bucket="data", Key=key, Body=body,
+                                  ContentType="application/x-test", Metadata={"Who": "me"})
+            self.assertEqual(put["ETag"], '"%s"' % hashlib.md5(body).hexdigest())
+            got = await self.call("get_object", Bucket="data", Key=key)
+            data = await in_thread(got["Body"].read)
+            self.assertEqual(data, body, key)
+            self.assertEqual(got["ContentType"], "application/x-test")
+            self.assertEqual(got["Metadata"], {"who": "me"})
+            head = await self.call("head_object", Bucket="data", Key=key)
+            self.assertEqual(head["ContentLength"], size)
+
+    async def test_range_requests(self):
+        """A single range answers 206 with the right bytes; out of range is 416."""
+        await self.call("create_bucket", Bucket="rrr")
+        body = os.urandom(200_000)
+        await self.call("put_object", Bucket="rrr", Key="k", Body=body)
+        for spec, lo, hi in (("bytes=0-9", 0, 10), ("bytes=65530-131080", 65530, 131081),
+                             ("bytes=-5", 200_000 - 5, 200_000), ("bytes=199990-", 199990, 200_000)):
+            got = await self.call("get_object", Bucket="rrr", Key="k", Range=spec)
+            self.assertEqual(await in_thread(got["Body"].read), body[lo:hi], spec)
+            self.assertEqual(got["ResponseMetadata"]["HTTPStatusCode"], 206)
+        await self.assertS3Error("InvalidRange", "get_object", Bucket="rrr", Key="k",
+                                 Range="bytes=300000-")
+
+    async def test_delete_object(self):
+        """A deleted object is gone; deleting a missing key is still 204."""
+        await self.call("create_bucket", Bucket="ddd")
+        await self.call("put_object", Bucket="ddd", Key="a", Body=b"x" * 100_000)
+        await self.call("delete_object", Bucket="ddd", Key="a")
+        await self.assertS3Error("NoSuchKey", "get_object", Bucket="ddd", Key="a")
+        deleted = await self.call("delete_object", Bucket="ddd", Key="never")
+        self.assertEqual(deleted["ResponseMetadata"]["HTTPStatusCode"], 204)
+        await self.call("delete_bucket", Bucket="ddd")
+
+    async def test_bucket_not_empty(self):
+        """A bucket holding an object cannot be deleted."""
+        await self.call("create_bucket", Bucket="full")
+        await self.call("put_object", Bucket="full", Key="a", Body=b"x")
+        await self.assertS3Error("BucketNotEmpty", "delete_bucket", Bucket="full")
+
+    async def test_list_objects_v2(self):
+        """Prefix, delimiter, pagination and start-after behave as S3."""
+        await self.call("create_bucket", Bucket="lll")
+        keys = ["a/1", "a/2", "a/b/3", "b", "c d", "é&+\"", "z/1"]
+        for key in keys:
+            await self.call("put_object", Bucket="lll", Key=key, Body=b"x")
+        listed = await self.call("list_objects_v2", Bucket="lll")
+        self.assertEqual([o["Key"] for o in listed["Contents"]], sorted(keys))
+        listed = await self.call("list_objects_v2", Bucket="lll", Delimiter="/")
+        self.assertEqual([o["Key"] for o in listed["Contents"]], ["b", "c d", "é&+\""])
+        self.assertEqual([p["Prefix"] for p in listed["CommonPrefixes"]], ["a/", "z/"])
+        listed = await self.call("list_objects_v2", Bucket="lll", Prefix="a/", Delimiter="/")
+        self.assertEqual([o["Key"] for o in listed["Contents"]], ["a/1", "a/2"])
+        self.assertEqual([p["Prefix"] for p in listed["CommonPrefixes"]], ["a/b/"])
+        seen = []
+        token = None
+        while True:
+            kwargs = {"ContinuationToken": token} if token else {}
+            page = await self.call("list_objects_v2", Bucket="lll", MaxKeys=2, Delimiter="/",
+                                   **kwargs)
+            seen += [o["Key"] for o in page.get("Contents", [])]
+            seen += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            if not page["IsTruncated"]:
+                break
+            token = page["NextContinuationToken"]
+        self.assertEqual(sorted(seen), ["a/", "b", "c d", "z/", "é&+\""])
+        listed = await self.call("list_objects_v2", Bucket="lll", StartAfter="b")
+        self.assertEqual([o["Key"] for o in listed["Contents"]], ["c d", "z/1", "é&+\""])
+        listed = await self.call("list_objects", Bucket="lll", Marker="b", MaxKeys=1)
+        self.assertEqual([o["Key"] for o in listed["Contents"]], ["c d"])
+        self.assertTrue(listed["IsTruncated"])
+
+    async def test_wrong_secret_writes_nothing(self):
+        """A request signed with a wrong secret gets 403 and creates nothing."""
+        await self.call("create_bucket", Bucket="sss")
+        bad = self.fixture.boto3_client(self.key)
+        bad._request_signer._credentials.secret_key = "0" * 64
+        self.addCleanup(bad.close)
+        try:
+            await in_thread(bad.put_object, Bucket="sss", Key="k", Body=b"x" * 5000)
+        except ClientError as e:
+            self.assertEqual(e.response["Error"]["Code"], "SignatureDoesNotMatch")
+        else:
+            self.fail("a bad signature was accepted")
+        listed = await self.call("list_objects_v2", Bucket="sss")
+        self.assertEqual(listed["KeyCount"], 0)
+
+    async def test_key_without_permission(self):
+        """A key with no right on a bucket is denied and writes nothing."""
+        await self.call("create_bucket", Bucket="mine")
+        other = await self.fixture.create_key("other", allow_create_bucket=False)
+        s3 = self.fixture.boto3_client(other)
+        self.addCleanup(s3.close)
+        for method, kwargs in (("put_object", {"Key": "k", "Body": b"x"}),
+                               ("get_object", {"Key": "k"}),
+                               ("list_objects_v2", {})):
+            try:
+                await in_thread(getattr(s3, method), Bucket="mine", **kwargs)
+            except ClientError as e:
+                self.assertEqual(e.response["Error"]["Code"], "AccessDenied", method)
+            else:
+                self.fail(f"{method} without permission succeeded")
+        listed = await self.call("list_objects_v2", Bucket="mine")
+        self.assertEqual(listed["KeyCount"], 0)
+
+    async def test_unimplemented_operation(self):
+        """An operation this node does not implement answers 501 NotImplemented."""
+        await self.call("create_bucket", Bucket="nnn")
+        await self.assertS3Error("NotImplemented", "get_bucket_tagging", Bucket="nnn")
+
+    async def test_presigned_get(self):
+        """A presigned GET URL serves the object to a client without credentials."""
+        import urllib.request
+
+        await self.call("create_bucket", Bucket="ppp")
+        await self.call("put_object", Bucket="ppp", Key="a b+c", Body=b"hello")
+        url = await in_thread(self.s3.generate_presigned_url, "get_object",
+                              Params={"Bucket": "ppp", "Key": "a b+c"}, ExpiresIn=60)
+        data = await in_thread(lambda: urllib.request.urlopen(url).read())
+        self.assertEqual(data, b"hello")
