@@ -24,6 +24,7 @@ from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from garage_twisted.api.admin.api import AdminApi
 from garage_twisted.api.s3.api import S3Api
 from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
 from garage_twisted.block.manager import BlockManager
@@ -32,6 +33,8 @@ from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.model.garage import GarageModel
 from garage_twisted.model.helper import ModelHelper
 from garage_twisted.net.keys import load_or_create_node_key
+from garage_twisted.rpc.layout import LayoutManager
+from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.replication import LocalReplication
 from garage_twisted.util.errors import GarageError
@@ -106,6 +109,10 @@ class GarageNode(MultiService):
         self.model = GarageModel(self.kv_store, self.block_manager, node_id,
                                  sharded=local, full_copy=local, clock=self.reactor)
         self.helper = ModelHelper(self.model)
+        self.layout = LayoutManager(self.kv_store, config.replication_factor, node_id)
+        self.system = System(
+            node_key=self.node_key, config=config, layout=self.layout,
+            clock=self.reactor, version=GARAGE_VERSION)
 
         self.workers = WorkerRunner(self.reactor)
         for worker in self.model.workers():
@@ -141,15 +148,6 @@ class GarageNode(MultiService):
         admin = self.config.admin
         if admin is None or admin.api_bind_addr is None:
             return None
-        from garage_twisted.api.admin.api import AdminApi
-        from garage_twisted.rpc.layout import LayoutManager
-        from garage_twisted.rpc.system import System
-
-        self.layout = LayoutManager(self.kv_store, self.config.replication_factor,
-                                    self.node_key.node_id)
-        self.system = System(
-            node_key=self.node_key, config=self.config, layout=self.layout,
-            clock=self.reactor, version=GARAGE_VERSION)
         api = AdminApi(
             helper=self.helper, system=self.system, layout=self.layout,
             admin_token=admin.admin_token, metrics_token=admin.metrics_token,

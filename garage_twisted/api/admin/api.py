@@ -1,0 +1,133 @@
+"""The admin API: Garage's v2 JSON endpoints over HTTP, with bearer tokens.
+
+``/v2/<Operation>`` (GET with query parameters for reads, POST with a JSON
+body for changes), ``/health`` (no token: 200 or 503), ``/metrics``
+(Prometheus text, ``metrics_token`` if configured). Requests without the
+right ``Authorization: Bearer <admin_token>`` are refused with 403; with no
+``admin_token`` configured the v2 endpoints are disabled, as in Garage.
+"""
+
+import hmac
+import json
+from urllib.parse import parse_qsl
+
+from klein import Klein
+from twisted.logger import Logger
+
+from garage_twisted.api.admin import errors
+from garage_twisted.api.admin.handlers import ENDPOINTS
+from garage_twisted.api.admin.metrics import render_metrics
+from garage_twisted.util.errors import GarageError
+
+MAX_BODY = 1 << 20
+
+
+class AdminApi:
+    """The admin HTTP API of one node.
+
+    :param helper: the model's ``ModelHelper``.
+    :param system: the node's ``System``.
+    :param layout: the ``LayoutManager``.
+    :param admin_token: bearer token for ``/v2``, or ``None`` (disabled).
+    :param metrics_token: bearer token for ``/metrics``, or ``None`` (open).
+    :param clock: ``IReactorTime``.
+    :param workers: the node's ``WorkerRunner`` (for ListWorkers, metrics).
+    """
+
+    log = Logger()
+    app = Klein()
+
+    def __init__(self, helper, system, layout, admin_token, metrics_token, clock,
+                 workers=None):
+        self.helper = helper
+        self.system = system
+        self.layout = layout
+        self.admin_token = admin_token
+        self.metrics_token = metrics_token
+        self.clock = clock
+        self.workers = workers
+
+    def resource(self):
+        return self.app.resource()
+
+    @staticmethod
+    def _token_ok(request, token: str) -> bool:
+        header = request.getHeader(b"authorization") or b""
+        scheme, _, given = header.decode("latin-1").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.encode())
+
+    def _json(self, request, status: int, value) -> bytes:
+        body = json.dumps(value, indent=2).encode() + b"\n"
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"content-length", b"%d" % len(body))
+        return body
+
+    def _error(self, request, error: errors.AdminError) -> bytes:
+        self.log.info("admin {method} {path}: {code} {message}",
+                      method=request.method.decode(), path=request.path.decode("latin-1"),
+                      code=error.code, message=error.message)
+        return self._json(request, error.status, {
+            "code": error.code, "message": error.message,
+            "region": self.system.config.s3_api.s3_region,
+            "path": request.path.decode("latin-1")})
+
+    @app.route("/health", methods=["GET", "HEAD"])
+    def health(self, request):
+        health = self.system.health()
+        ok = health["status"] != "unavailable"
+        request.setResponseCode(200 if ok else 503)
+        request.setHeader(b"content-type", b"text/plain")
+        if health["status"] == "healthy":
+            return b"Garage is fully operational\n"
+        return (f"Garage is {'degraded' if ok else 'unavailable'}: "
+                f"{health['partitionsQuorum']}/{health['partitions']} partitions "
+                "have a quorum\n").encode()
+
+    @app.route("/metrics", methods=["GET"])
+    def metrics(self, request):
+        if self.metrics_token is not None and not self._token_ok(request, self.metrics_token):
+            return self._error(request, errors.Forbidden("invalid or missing metrics token"))
+        request.setHeader(b"content-type", b"text/plain; version=0.0.4")
+        return render_metrics(self).encode()
+
+    @app.route("/v2/<string:name>", methods=["GET", "POST", "HEAD", "PUT", "DELETE"])
+    async def v2(self, request, name):
+        try:
+            if self.admin_token is None:
+                raise errors.Forbidden(
+                    "Admin token isn't configured, admin API access is disabled")
+            if not self._token_ok(request, self.admin_token):
+                raise errors.Forbidden("Invalid or missing bearer token")
+            endpoint = ENDPOINTS.get(name)
+            if endpoint is None:
+                raise errors.NoSuchEndpoint(f"unknown admin endpoint {name}")
+            method, handler = endpoint
+            if request.method.decode() != method:
+                raise errors.MethodNotAllowed(f"{name} takes {method}")
+            query = dict(parse_qsl(request.uri.partition(b"?")[2].decode("utf-8"),
+                                   keep_blank_values=True))
+            body = {}
+            if method == "POST":
+                raw = request.content.read(MAX_BODY + 1)
+                if len(raw) > MAX_BODY:
+                    raise errors.BadRequest("request body too large")
+                if raw.strip():
+                    try:
+                        body = json.loads(raw)
+                    except ValueError as e:
+                        raise errors.BadRequest(f"invalid JSON body: {e}") from None
+                    if not isinstance(body, dict):
+                        raise errors.BadRequest("the JSON body must be an object")
+            result = await handler(self, query, body)
+            if result is None:
+                request.setResponseCode(200)
+                request.setHeader(b"content-length", b"0")
+                return b""
+            return self._json(request, 200, result)
+        except GarageError as e:
+            return self._error(request, errors.to_admin_error(e))
+        except Exception:
+            self.log.failure("admin request {name} failed", name=name)
+            return self._error(request, errors.InternalError("internal error"))

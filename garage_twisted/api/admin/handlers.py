@@ -1,0 +1,384 @@
+"""Admin API v2 operations: keys, buckets, aliases, permissions, layout.
+
+Each handler takes the :class:`~garage_twisted.api.admin.api.AdminApi`, the
+query parameters and the decoded JSON body, and returns the JSON answer;
+names and shapes follow Garage's ``garage-admin-v2`` OpenAPI document.
+"""
+
+import re
+
+from garage_twisted.api.admin import errors, render
+from garage_twisted.model.helper import ModelHelper
+from garage_twisted.model.object import FILTER_IS_DATA, FILTER_IS_UPLOADING
+from garage_twisted.rpc.layout import NodeRole
+
+STATS_BATCH = 1000
+
+
+def _require(value, what):
+    if value is None:
+        raise errors.BadRequest(f"missing {what}")
+    return value
+
+
+def _bucket_id(value: str) -> bytes:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise errors.BadRequest(f"invalid bucket id {value!r}")
+    return bytes.fromhex(value)
+
+
+# -- keys ---------------------------------------------------------------
+
+async def _key_info(api, key, show_secret=False):
+    buckets = {b.bucket_id: b for b in await api.helper.list_buckets()}
+    return render.key_info(key, buckets, show_secret)
+
+
+async def list_keys(api, query, body):
+    keys = await api.helper.list_keys()
+    return [{"id": k.key_id, "name": k.params.name.value, "created": None,
+             "expiration": None, "expired": False} for k in keys]
+
+
+async def get_key_info(api, query, body):
+    helper: ModelHelper = api.helper
+    if "id" in query:
+        key = await helper.get_existing_key(query["id"])
+    elif "search" in query:
+        key = await helper.find_key(query["search"])
+    else:
+        raise errors.BadRequest("GetKeyInfo needs id= or search=")
+    return await _key_info(api, key, query.get("showSecretKey") == "true")
+
+
+async def create_key(api, query, body):
+    key = await api.helper.create_key(body.get("name") or "Unnamed key")
+    key = await _update_key_fields(api, key, body)
+    return await _key_info(api, key, True)
+
+
+async def import_key(api, query, body):
+    key_id = _require(body.get("accessKeyId"), "accessKeyId")
+    secret = _require(body.get("secretAccessKey"), "secretAccessKey")
+    if not re.fullmatch(r"GK[0-9a-f]{24}", key_id):
+        raise errors.BadRequest("accessKeyId must be GK followed by 24 hex characters")
+    if not re.fullmatch(r"[0-9a-f]{64}", secret):
+        raise errors.BadRequest("secretAccessKey must be 64 hex characters")
+    key = await api.helper.create_key(body.get("name") or "Imported key", key_id, secret)
+    return await _key_info(api, key, False)
+
+
+async def _update_key_fields(api, key, body):
+    allow = (body.get("allow") or {}).get("createBucket")
+    deny = (body.get("deny") or {}).get("createBucket")
+    create = True if allow else (False if deny else None)
+    if body.get("expiration") is not None:
+        raise errors.NotImplemented("key expiration is not supported yet")
+    return await api.helper.update_key(key, name=body.get("name"), allow_create_bucket=create)
+
+
+async def update_key(api, query, body):
+    key = await api.helper.get_existing_key(_require(query.get("id"), "id"))
+    key = await _update_key_fields(api, key, body)
+    return await _key_info(api, key, False)
+
+
+async def delete_key(api, query, body):
+    key = await api.helper.get_existing_key(_require(query.get("id"), "id"))
+    await api.helper.delete_key(key)
+    return None
+
+
+# -- buckets ------------------------------------------------------------
+
+async def _bucket_stats(api, bucket_id) -> dict:
+    """Objects, bytes and unfinished uploads, counted by walking the bucket.
+
+    A walk costs a read of the bucket's object rows, in batches that yield
+    to the reactor; per-bucket counters kept up to date by the object table
+    replace it when the counter tables exist.
+    """
+    table = api.helper.model.object_table
+    stats = {"objects": 0, "bytes": 0, "unfinished_uploads": 0}
+    cursor = None
+    while True:
+        batch = await table.get_range(bucket_id, cursor, None, limit=STATS_BATCH)
+        for obj in batch:
+            version = obj.last_data_version()
+            if version is not None:
+                stats["objects"] += 1
+                stats["bytes"] += version.data.meta.size
+            stats["unfinished_uploads"] += sum(1 for v in obj.versions if v.is_uploading)
+        if len(batch) < STATS_BATCH:
+            return stats
+        cursor = batch[-1].sort_key() + b"\x00"
+
+
+async def _bucket_info(api, bucket):
+    keys = {k.key_id: k for k in await api.helper.list_keys()}
+    return render.bucket_info(bucket, keys, await _bucket_stats(api, bucket.bucket_id))
+
+
+async def list_buckets(api, query, body):
+    out = []
+    for bucket in await api.helper.list_buckets():
+        out.append({
+            "id": bucket.bucket_id.hex(),
+            "created": render.rfc3339(bucket.params.creation_date),
+            "globalAliases": sorted(bucket.global_aliases()),
+            "localAliases": [{"accessKeyId": k, "alias": name}
+                             for (k, name), active in bucket.params.local_aliases.items()
+                             if active],
+        })
+    return out
+
+
+async def get_bucket_info(api, query, body):
+    helper = api.helper
+    if "id" in query:
+        bucket = await helper.get_existing_bucket(_bucket_id(query["id"]))
+    elif "globalAlias" in query:
+        bucket_id = await helper.resolve_global_alias(query["globalAlias"])
+        if bucket_id is None:
+            raise errors.NoSuchBucket(f"bucket {query['globalAlias']} not found")
+        bucket = await helper.get_existing_bucket(bucket_id)
+    elif "search" in query:
+        bucket = await helper.find_bucket(query["search"])
+    else:
+        raise errors.BadRequest("GetBucketInfo needs id=, globalAlias= or search=")
+    return await _bucket_info(api, bucket)
+
+
+async def create_bucket(api, query, body):
+    helper = api.helper
+    global_alias = body.get("globalAlias")
+    local = body.get("localAlias")
+    if global_alias is None and local is None:
+        bucket = await helper.create_bucket(None)
+    else:
+        if global_alias is not None:
+            if await helper.resolve_global_alias(global_alias) is not None:
+                raise errors.BucketAlreadyExists(f"global alias {global_alias} already exists")
+        bucket = await helper.create_bucket(global_alias)
+    if local is not None:
+        key_id = _require(local.get("accessKeyId"), "localAlias.accessKeyId")
+        await helper.set_local_alias(bucket.bucket_id, key_id,
+                                     _require(local.get("alias"), "localAlias.alias"))
+        allow = local.get("allow") or {}
+        if any(allow.get(x) for x in ("read", "write", "owner")):
+            await helper.set_permissions(bucket.bucket_id, key_id, bool(allow.get("read")),
+                                         bool(allow.get("write")), bool(allow.get("owner")))
+    bucket = await helper.get_existing_bucket(bucket.bucket_id)
+    return await _bucket_info(api, bucket)
+
+
+async def update_bucket(api, query, body):
+    helper = api.helper
+    bucket = await helper.get_existing_bucket(_bucket_id(_require(query.get("id"), "id")))
+    params = bucket.params
+    now = helper.now()
+    from dataclasses import replace
+
+    from garage_twisted.model.bucket import BucketQuotas
+
+    if body.get("websiteAccess") is not None:
+        access = body["websiteAccess"]
+        if access.get("enabled"):
+            config = {"index_document": _require(access.get("indexDocument"),
+                                                 "websiteAccess.indexDocument"),
+                      "error_document": access.get("errorDocument")}
+        else:
+            config = None
+        params = replace(params, website_config=params.website_config.update(now, config))
+    if body.get("quotas") is not None:
+        quotas = body["quotas"]
+        params = replace(params, quotas=params.quotas.update(
+            now, BucketQuotas(quotas.get("maxSize"), quotas.get("maxObjects"))))
+    await helper.model.bucket_table.insert(bucket.with_params(params))
+    bucket = await helper.get_existing_bucket(bucket.bucket_id)
+    return await _bucket_info(api, bucket)
+
+
+async def delete_bucket(api, query, body):
+    await api.helper.delete_bucket(_bucket_id(_require(query.get("id"), "id")))
+    return None
+
+
+async def _change_permissions(api, body, grant: bool):
+    helper = api.helper
+    bucket_id = _bucket_id(_require(body.get("bucketId"), "bucketId"))
+    key_id = _require(body.get("accessKeyId"), "accessKeyId")
+    wanted = body.get("permissions") or {}
+    bucket = await helper.get_existing_bucket(bucket_id)
+    await helper.get_existing_key(key_id)
+    perm = bucket.key_permissions(key_id)
+    read, write, owner = perm.allow_read, perm.allow_write, perm.allow_owner
+    if wanted.get("read"):
+        read = grant
+    if wanted.get("write"):
+        write = grant
+    if wanted.get("owner"):
+        owner = grant
+    await helper.set_permissions(bucket_id, key_id, read, write, owner)
+    return await _bucket_info(api, await helper.get_existing_bucket(bucket_id))
+
+
+async def allow_bucket_key(api, query, body):
+    return await _change_permissions(api, body, True)
+
+
+async def deny_bucket_key(api, query, body):
+    return await _change_permissions(api, body, False)
+
+
+async def add_bucket_alias(api, query, body):
+    bucket_id = _bucket_id(_require(body.get("bucketId"), "bucketId"))
+    if "globalAlias" in body:
+        await api.helper.set_global_alias(bucket_id, body["globalAlias"])
+    else:
+        await api.helper.set_local_alias(bucket_id, _require(body.get("accessKeyId"),
+                                                             "accessKeyId"),
+                                         _require(body.get("localAlias"), "localAlias"))
+    return await _bucket_info(api, await api.helper.get_existing_bucket(bucket_id))
+
+
+async def remove_bucket_alias(api, query, body):
+    bucket_id = _bucket_id(_require(body.get("bucketId"), "bucketId"))
+    if "globalAlias" in body:
+        await api.helper.unset_global_alias(bucket_id, body["globalAlias"])
+    else:
+        await api.helper.unset_local_alias(bucket_id, _require(body.get("accessKeyId"),
+                                                               "accessKeyId"),
+                                           _require(body.get("localAlias"), "localAlias"))
+    return await _bucket_info(api, await api.helper.get_existing_bucket(bucket_id))
+
+
+# -- cluster ------------------------------------------------------------
+
+async def get_cluster_status(api, query, body):
+    return {"layoutVersion": api.layout.current().version, "nodes": api.system.node_statuses()}
+
+
+async def get_cluster_health(api, query, body):
+    return api.system.health()
+
+
+def _layout_answer(api):
+    return render.layout(api.layout.current(), api.layout.staged_roles(),
+                         api.layout.state.staged_zone_redundancy)
+
+
+async def get_cluster_layout(api, query, body):
+    return _layout_answer(api)
+
+
+def _node_id(api, value: str) -> bytes:
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return bytes.fromhex(value)
+    raise errors.BadRequest(f"invalid node id {value!r}: expected 64 hex characters")
+
+
+async def update_cluster_layout(api, query, body):
+    for change in body.get("roles") or []:
+        node_id = _node_id(api, change.get("id"))
+        if change.get("remove"):
+            api.layout.stage_role(node_id, None)
+            continue
+        zone = _require(change.get("zone"), "zone")
+        capacity = change.get("capacity")
+        if capacity is not None and (not isinstance(capacity, int) or capacity <= 0):
+            raise errors.BadRequest("capacity must be a positive number of bytes, or null")
+        api.layout.stage_role(node_id, NodeRole(zone, capacity, tuple(change.get("tags") or ())))
+    parameters = body.get("parameters")
+    if parameters is not None:
+        redundancy = parameters.get("zoneRedundancy")
+        if isinstance(redundancy, dict):
+            redundancy = redundancy.get("atLeast")
+        api.layout.stage_zone_redundancy(redundancy)
+    return _layout_answer(api)
+
+
+async def preview_cluster_layout_changes(api, query, body):
+    try:
+        new = api.layout.preview()
+    except Exception as e:
+        return {"error": str(e)}
+    return {"message": [f"layout version {new.version} would be applied"],
+            "newLayout": render.layout(new, {}, None)}
+
+
+async def apply_cluster_layout(api, query, body):
+    version = _require(body.get("version"), "version")
+    new = api.layout.apply(version)
+    message = [f"New cluster layout with version {new.version} has been applied in cluster.",
+               f"Partition size: {new.assignment.partition_size} bytes."]
+    return {"message": message, "layout": _layout_answer(api)}
+
+
+async def revert_cluster_layout(api, query, body):
+    api.layout.revert()
+    return _layout_answer(api)
+
+
+async def get_cluster_layout_history(api, query, body):
+    current = api.layout.current().version
+    versions = [{"version": v, "status": "Current" if v == current else "Historical",
+                 "storageNodes": s, "gatewayNodes": g}
+                for v, s, g in reversed(api.layout.history())]
+    return {"currentVersion": current, "minAck": current, "versions": versions,
+            "updateTrackers": None}
+
+
+async def get_node_info(api, query, body):
+    node = query.get("node", "self")
+    node_id = api.system.node_id.hex()
+    if node not in ("self", "*", node_id):
+        return {"success": {}, "error": {node: "unknown node"}}
+    return {"success": {node_id: {"nodeId": node_id, "garageVersion": api.system.version,
+                                  "garageFeatures": ["leveldb"], "rustVersion": "n/a (Python)",
+                                  "dbEngine": "LevelDB (plyvel)"}},
+            "error": {}}
+
+
+async def list_workers(api, query, body):
+    node_id = api.system.node_id.hex()
+    workers = []
+    for i, info in enumerate(api.workers.list_workers() if api.workers else []):
+        workers.append({"id": i, "name": info.name, "state": info.state,
+                        "errors": info.errors, "consecutiveErrors": info.consecutive_errors,
+                        "lastError": info.last_error and {"message": info.last_error,
+                                                          "secsAgo": None},
+                        "freeform": [f"{k}: {v}" for k, v in info.status.items()],
+                        "queueLength": info.status.get("todo_length",
+                                                       info.status.get("queue_length"))})
+    return {"success": {node_id: workers}, "error": {}}
+
+
+# endpoint name -> (HTTP method, handler)
+ENDPOINTS = {
+    "GetClusterStatus": ("GET", get_cluster_status),
+    "GetClusterHealth": ("GET", get_cluster_health),
+    "GetClusterLayout": ("GET", get_cluster_layout),
+    "UpdateClusterLayout": ("POST", update_cluster_layout),
+    "PreviewClusterLayoutChanges": ("POST", preview_cluster_layout_changes),
+    "ApplyClusterLayout": ("POST", apply_cluster_layout),
+    "RevertClusterLayout": ("POST", revert_cluster_layout),
+    "GetClusterLayoutHistory": ("GET", get_cluster_layout_history),
+    "GetNodeInfo": ("GET", get_node_info),
+    "ListWorkers": ("POST", list_workers),
+    "ListKeys": ("GET", list_keys),
+    "GetKeyInfo": ("GET", get_key_info),
+    "CreateKey": ("POST", create_key),
+    "ImportKey": ("POST", import_key),
+    "UpdateKey": ("POST", update_key),
+    "DeleteKey": ("POST", delete_key),
+    "ListBuckets": ("GET", list_buckets),
+    "GetBucketInfo": ("GET", get_bucket_info),
+    "CreateBucket": ("POST", create_bucket),
+    "UpdateBucket": ("POST", update_bucket),
+    "DeleteBucket": ("POST", delete_bucket),
+    "AllowBucketKey": ("POST", allow_bucket_key),
+    "DenyBucketKey": ("POST", deny_bucket_key),
+    "AddBucketAlias": ("POST", add_bucket_alias),
+    "RemoveBucketAlias": ("POST", remove_bucket_alias),
+}

@@ -1,0 +1,116 @@
+"""JSON shapes of the admin API's answers (Garage admin API v2 names)."""
+
+from datetime import datetime, timezone
+
+
+def rfc3339(msec: int | None) -> str | None:
+    if msec is None:
+        return None
+    dt = datetime.fromtimestamp(msec / 1000, tz=timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def permissions(perm) -> dict:
+    return {"read": perm.allow_read, "write": perm.allow_write, "owner": perm.allow_owner}
+
+
+def key_info(key, buckets: dict, show_secret: bool) -> dict:
+    """GetKeyInfoResponse. ``buckets``: bucket id -> live Bucket."""
+    params = key.params
+    local_by_bucket = {}
+    for name, bucket_id in params.local_aliases.items():
+        if bucket_id is not None:
+            local_by_bucket.setdefault(bucket_id, []).append(name)
+    ids = {b for b, p in params.authorized_buckets.items() if p.is_any()} | set(local_by_bucket)
+    entries = []
+    for bucket_id in sorted(ids):
+        bucket = buckets.get(bucket_id)
+        if bucket is None:
+            continue
+        entries.append({
+            "id": bucket_id.hex(),
+            "globalAliases": sorted(bucket.global_aliases()),
+            "localAliases": sorted(local_by_bucket.get(bucket_id, [])),
+            "permissions": permissions(bucket.key_permissions(key.key_id)),
+        })
+    return {
+        "accessKeyId": key.key_id,
+        "name": params.name.value,
+        "created": None,
+        "expiration": None,
+        "expired": False,
+        "secretAccessKey": params.secret_key if show_secret else None,
+        "permissions": {"createBucket": bool(params.allow_create_bucket.value)},
+        "buckets": entries,
+    }
+
+
+def bucket_info(bucket, keys: dict, stats: dict) -> dict:
+    """GetBucketInfoResponse. ``keys``: key id -> live Key."""
+    params = bucket.params
+    entries = []
+    for key_id, perm in params.authorized_keys.items():
+        key = keys.get(key_id)
+        local = sorted(name for (k, name), active in params.local_aliases.items()
+                       if k == key_id and active)
+        if key is None or (not perm.is_any() and not local):
+            continue
+        entries.append({
+            "accessKeyId": key_id,
+            "name": key.params.name.value,
+            "permissions": permissions(perm),
+            "bucketLocalAliases": local,
+        })
+    website = params.website_config.value
+    quotas = params.quotas.value
+    return {
+        "id": bucket.bucket_id.hex(),
+        "created": rfc3339(params.creation_date),
+        "globalAliases": sorted(bucket.global_aliases()),
+        "websiteAccess": website is not None,
+        "websiteConfig": None if website is None else {
+            "indexDocument": website.get("index_document", "index.html"),
+            "errorDocument": website.get("error_document")},
+        "keys": entries,
+        "objects": stats["objects"],
+        "bytes": stats["bytes"],
+        "unfinishedUploads": stats["unfinished_uploads"],
+        "unfinishedMultipartUploads": 0,
+        "unfinishedMultipartUploadParts": 0,
+        "unfinishedMultipartUploadBytes": 0,
+        "quotas": {"maxSize": quotas.max_size, "maxObjects": quotas.max_objects},
+    }
+
+
+def layout(version, staged: dict, staged_redundancy, partition_size=None) -> dict:
+    """GetClusterLayoutResponse for ``version`` with the staged changes."""
+    assignment = version.assignment
+    size = assignment.partition_size if assignment is not None else 0
+    roles = []
+    for node_id, role in sorted(version.roles.items()):
+        stored = assignment.stored_partitions(node_id) if assignment and role.capacity else None
+        roles.append({
+            "id": node_id.hex(), "zone": role.zone, "capacity": role.capacity,
+            "tags": list(role.tags), "storedPartitions": stored,
+            "usableCapacity": None if stored is None else stored * size,
+        })
+    changes = []
+    for node_id, role in sorted(staged.items()):
+        if role is None:
+            changes.append({"id": node_id.hex(), "remove": True})
+        else:
+            changes.append({"id": node_id.hex(), "zone": role.zone,
+                            "capacity": role.capacity, "tags": list(role.tags)})
+    return {
+        "version": version.version,
+        "roles": roles,
+        "parameters": {"zoneRedundancy": _redundancy(version.zone_redundancy)},
+        "partitionSize": size,
+        "stagedRoleChanges": changes,
+        "stagedParameters": None if staged_redundancy is None else {
+            "zoneRedundancy": _redundancy(staged_redundancy)},
+    }
+
+
+def _redundancy(value):
+    return "maximum" if value == "maximum" else {"atLeast": value}

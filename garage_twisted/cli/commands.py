@@ -1,0 +1,359 @@
+"""What each ``garage`` CLI command does, on top of :class:`AdminClient`.
+
+Every command is an ``async`` function ``(client, args, out)`` that prints
+to ``out`` (a text stream) and raises ``CliError`` for the user to read.
+"""
+
+from garage_twisted.cli.client import CliError
+from garage_twisted.cli.format import human_size, parse_capacity, table
+
+
+def _perm_flags(perm: dict) -> str:
+    return (("R" if perm.get("read") else " ") + ("W" if perm.get("write") else " ")
+            + ("O" if perm.get("owner") else " "))
+
+
+# -- status / node ------------------------------------------------------
+
+async def status(client, args, out):
+    result = await client.call("GetClusterStatus")
+    health = await client.call("GetClusterHealth")
+    rows = [["ID", "Hostname", "Address", "Tags", "Zone", "Capacity", "DataAvail", "Status"]]
+    for node in result["nodes"]:
+        role = node.get("role") or {}
+        data = node.get("dataPartition")
+        avail = "-" if not data else (
+            f"{human_size(data['available'])} "
+            f"({100 * data['available'] // max(1, data['total'])}%)")
+        if not role:
+            capacity = "NO ROLE ASSIGNED"
+        elif role.get("capacity") is None:
+            capacity = "gateway"
+        else:
+            capacity = human_size(role["capacity"])
+        rows.append([node["id"][:16], node.get("hostname") or "?", node.get("addr") or "?",
+                     ",".join(role.get("tags") or []), role.get("zone", ""), capacity, avail,
+                     "up" if node["isUp"] else "down"])
+    print(f"==== NODES (layout version {result['layoutVersion']}, cluster "
+          f"{health['status']}) ====", file=out)
+    print(table(rows), file=out)
+
+
+# -- keys ---------------------------------------------------------------
+
+def _print_key(info: dict, out, show_secret: bool):
+    print(f"Key name: {info['name']}", file=out)
+    print(f"Key ID: {info['accessKeyId']}", file=out)
+    if show_secret and info.get("secretAccessKey"):
+        print(f"Secret key: {info['secretAccessKey']}", file=out)
+    elif not show_secret:
+        print("Secret key: (redacted, use --show-secret)", file=out)
+    print(f"Can create buckets: {str(info['permissions'].get('createBucket', False)).lower()}",
+          file=out)
+    print("", file=out)
+    print("Key-specific bucket aliases:", file=out)
+    for bucket in info["buckets"]:
+        for alias in bucket["localAliases"]:
+            print(f"  {alias}  {bucket['id']}", file=out)
+    print("", file=out)
+    print("Authorized buckets:", file=out)
+    rows = [[_perm_flags(b["permissions"]), ",".join(b["globalAliases"]),
+             ",".join(b["localAliases"]), b["id"]] for b in info["buckets"]]
+    if rows:
+        print(table(rows), file=out)
+
+
+async def _find_key(client, pattern: str) -> dict:
+    return await client.call("GetKeyInfo", {"search": pattern, "showSecretKey": "true"})
+
+
+async def key_create(client, args, out):
+    info = await client.call("CreateKey", body={"name": args.name or "Unnamed key"})
+    _print_key(info, out, True)
+
+
+async def key_list(client, args, out):
+    keys = await client.call("ListKeys")
+    rows = [["ID", "Name"]] + [[k["id"], k["name"]] for k in keys]
+    print(table(rows), file=out)
+
+
+async def key_info(client, args, out):
+    _print_key(await _find_key(client, args.key), out, args.show_secret)
+
+
+async def key_delete(client, args, out):
+    info = await _find_key(client, args.key)
+    if not args.yes:
+        raise CliError(f"add --yes to really delete key {info['accessKeyId']}")
+    await client.call("DeleteKey", {"id": info["accessKeyId"]}, method="POST")
+    print(f"Access key {info['accessKeyId']} has been deleted.", file=out)
+
+
+async def key_allow(client, args, out, allow=True):
+    info = await _find_key(client, args.key)
+    if not args.create_bucket:
+        raise CliError("nothing to change: give --create-bucket")
+    body = {"allow" if allow else "deny": {"createBucket": True}}
+    info = await client.call("UpdateKey", {"id": info["accessKeyId"]}, body)
+    _print_key(info, out, False)
+
+
+async def key_deny(client, args, out):
+    await key_allow(client, args, out, allow=False)
+
+
+async def key_rename(client, args, out):
+    info = await _find_key(client, args.key)
+    info = await client.call("UpdateKey", {"id": info["accessKeyId"]}, {"name": args.new_name})
+    _print_key(info, out, False)
+
+
+async def key_import(client, args, out):
+    info = await client.call("ImportKey", body={
+        "accessKeyId": args.key_id, "secretAccessKey": args.secret_key,
+        "name": args.name or "Imported key"})
+    _print_key(info, out, False)
+
+
+# -- buckets ------------------------------------------------------------
+
+async def _find_bucket(client, pattern: str) -> dict:
+    return await client.call("GetBucketInfo", {"search": pattern})
+
+
+def _print_bucket(info: dict, out):
+    print(f"Bucket: {info['id']}", file=out)
+    print(f"Created: {info['created']}", file=out)
+    print("", file=out)
+    print(f"Size: {human_size(info['bytes'])} ({info['bytes']} B)", file=out)
+    print(f"Objects: {info['objects']}", file=out)
+    print(f"Unfinished uploads: {info['unfinishedUploads']}", file=out)
+    print("", file=out)
+    print(f"Website access: {str(info['websiteAccess']).lower()}", file=out)
+    quotas = info["quotas"]
+    if quotas.get("maxSize") is not None or quotas.get("maxObjects") is not None:
+        print(f"Quotas: max size {human_size(quotas.get('maxSize'))}, "
+              f"max objects {quotas.get('maxObjects') or '-'}", file=out)
+    print("", file=out)
+    print("Global aliases:", file=out)
+    for alias in info["globalAliases"]:
+        print(f"  {alias}", file=out)
+    print("", file=out)
+    print("Authorized keys:", file=out)
+    rows = [[_perm_flags(k["permissions"]), k["accessKeyId"], k["name"],
+             ",".join(k["bucketLocalAliases"])] for k in info["keys"]]
+    if rows:
+        print(table(rows), file=out)
+
+
+async def bucket_create(client, args, out):
+    info = await client.call("CreateBucket", body={"globalAlias": args.name})
+    print(f"Bucket {args.name} was created.", file=out)
+    if args.verbose:
+        _print_bucket(info, out)
+
+
+async def bucket_list(client, args, out):
+    buckets = await client.call("ListBuckets")
+    rows = [["ID", "Created", "Global aliases", "Local aliases"]]
+    for b in buckets:
+        rows.append([b["id"][:16], b["created"][:10], ",".join(b["globalAliases"]),
+                     ",".join(f"{a['accessKeyId']}:{a['alias']}" for a in b["localAliases"])])
+    print(table(rows), file=out)
+
+
+async def bucket_info(client, args, out):
+    _print_bucket(await _find_bucket(client, args.name), out)
+
+
+async def bucket_delete(client, args, out):
+    info = await _find_bucket(client, args.name)
+    if not args.yes:
+        raise CliError(f"add --yes to really delete bucket {args.name}")
+    await client.call("DeleteBucket", {"id": info["id"]}, method="POST")
+    print(f"Bucket {args.name} has been deleted.", file=out)
+
+
+async def _bucket_permissions(client, args, out, operation):
+    if not (args.read or args.write or args.owner):
+        raise CliError("give at least one of --read, --write, --owner")
+    bucket = await _find_bucket(client, args.bucket)
+    key = await _find_key(client, args.key)
+    await client.call(operation, body={
+        "bucketId": bucket["id"], "accessKeyId": key["accessKeyId"],
+        "permissions": {"read": args.read, "write": args.write, "owner": args.owner}})
+    verb = "allowed" if operation == "AllowBucketKey" else "denied"
+    print(f"Permissions {verb} for key {key['accessKeyId']} on bucket {args.bucket}.",
+          file=out)
+
+
+async def bucket_allow(client, args, out):
+    await _bucket_permissions(client, args, out, "AllowBucketKey")
+
+
+async def bucket_deny(client, args, out):
+    await _bucket_permissions(client, args, out, "DenyBucketKey")
+
+
+async def bucket_alias(client, args, out):
+    bucket = await _find_bucket(client, args.bucket)
+    body = {"bucketId": bucket["id"]}
+    if args.local:
+        key = await _find_key(client, args.local)
+        body.update(accessKeyId=key["accessKeyId"], localAlias=args.alias)
+    else:
+        body["globalAlias"] = args.alias
+    await client.call("AddBucketAlias", body=body)
+    print(f"Alias {args.alias} now points to bucket {bucket['id'][:16]}.", file=out)
+
+
+async def bucket_unalias(client, args, out):
+    if args.local:
+        key = await _find_key(client, args.local)
+        bucket_id = next((b["id"] for b in key["buckets"] if args.alias in b["localAliases"]),
+                         None)
+        if bucket_id is None:
+            raise CliError(f"key has no local alias {args.alias}")
+        body = {"bucketId": bucket_id, "accessKeyId": key["accessKeyId"],
+                "localAlias": args.alias}
+    else:
+        bucket = await _find_bucket(client, args.alias)
+        body = {"bucketId": bucket["id"], "globalAlias": args.alias}
+    await client.call("RemoveBucketAlias", body=body)
+    print(f"Alias {args.alias} was removed.", file=out)
+
+
+# -- layout -------------------------------------------------------------
+
+def _print_layout(layout: dict, out):
+    print("==== CURRENT CLUSTER LAYOUT ====", file=out)
+    rows = [["ID", "Tags", "Zone", "Capacity", "Usable capacity"]]
+    for role in layout["roles"]:
+        capacity = "gateway" if role["capacity"] is None else human_size(role["capacity"])
+        usable = "-" if role.get("usableCapacity") is None else (
+            f"{human_size(role['usableCapacity'])} "
+            f"({role['storedPartitions']} partitions)")
+        rows.append([role["id"][:16], ",".join(role["tags"]), role["zone"], capacity, usable])
+    print(table(rows), file=out)
+    print("", file=out)
+    redundancy = layout["parameters"]["zoneRedundancy"]
+    print(f"Zone redundancy: {redundancy if isinstance(redundancy, str) else redundancy['atLeast']}",
+          file=out)
+    print(f"Current cluster layout version: {layout['version']}", file=out)
+    if layout["stagedRoleChanges"] or layout.get("stagedParameters"):
+        print("", file=out)
+        print("==== STAGED ROLE CHANGES ====", file=out)
+        rows = [["ID", "Tags", "Zone", "Capacity"]]
+        for change in layout["stagedRoleChanges"]:
+            if change.get("remove"):
+                rows.append([change["id"][:16], "REMOVED", "", ""])
+            else:
+                capacity = ("gateway" if change.get("capacity") is None
+                            else human_size(change["capacity"]))
+                rows.append([change["id"][:16], ",".join(change.get("tags") or []),
+                             change["zone"], capacity])
+        print(table(rows), file=out)
+
+
+async def layout_show(client, args, out):
+    layout = await client.call("GetClusterLayout")
+    _print_layout(layout, out)
+    if layout["stagedRoleChanges"] or layout.get("stagedParameters"):
+        preview = await client.call("PreviewClusterLayoutChanges", method="POST")
+        print("", file=out)
+        if "error" in preview:
+            print(f"The staged changes cannot be applied: {preview['error']}", file=out)
+            return
+        new = preview["newLayout"]
+        old_nodes = {r["id"]: r.get("storedPartitions") or 0 for r in layout["roles"]}
+        moved = sum(max(0, (r.get("storedPartitions") or 0) - old_nodes.get(r["id"], 0))
+                    for r in new["roles"])
+        print("==== NEW CLUSTER LAYOUT AFTER APPLYING CHANGES ====", file=out)
+        _print_layout(new, out)
+        print(f"\nPartitions moving to new owners: at least {moved}", file=out)
+        print("\nTo enact the staged role changes, type:\n\n"
+              f"    garage layout apply --version {layout['version'] + 1}\n", file=out)
+        print("You can also revert all proposed changes with: garage layout revert", file=out)
+
+
+async def _match_node(client, prefix: str) -> str:
+    prefix = prefix.split("@", 1)[0].lower()
+    status = await client.call("GetClusterStatus")
+    layout = await client.call("GetClusterLayout")
+    ids = {n["id"] for n in status["nodes"]} | {r["id"] for r in layout["roles"]}
+    matches = sorted(i for i in ids if i.startswith(prefix))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise CliError(f"no node id starts with {prefix!r}")
+    raise CliError(f"{len(matches)} nodes match {prefix!r}; give more characters")
+
+
+async def layout_assign(client, args, out):
+    if args.gateway and args.capacity:
+        raise CliError("-g (gateway) and -c (capacity) cannot be used together")
+    roles = []
+    for prefix in args.node_ids:
+        node_id = await _match_node(client, prefix)
+        layout = await client.call("GetClusterLayout")
+        current = next((r for r in layout["stagedRoleChanges"] if r["id"] == node_id
+                        and not r.get("remove")), None) or next(
+            (r for r in layout["roles"] if r["id"] == node_id), None)
+        zone = args.zone or (current or {}).get("zone")
+        if zone is None:
+            raise CliError("give a zone with -z for a node without a role")
+        if args.gateway:
+            capacity = None
+        elif args.capacity:
+            try:
+                capacity = parse_capacity(args.capacity)
+            except ValueError as e:
+                raise CliError(str(e)) from None
+        elif current is not None:
+            capacity = current.get("capacity")
+        else:
+            raise CliError("give a capacity with -c (or -g for a gateway node)")
+        tags = args.tag if args.tag else (current or {}).get("tags", [])
+        roles.append({"id": node_id, "zone": zone, "capacity": capacity, "tags": tags})
+    await client.call("UpdateClusterLayout", body={"roles": roles})
+    print("Role changes are staged but not yet committed.", file=out)
+    print("Use `garage layout show` to view staged role changes,", file=out)
+    print("and `garage layout apply` to enact staged changes.", file=out)
+
+
+async def layout_remove(client, args, out):
+    node_id = await _match_node(client, args.node_id)
+    await client.call("UpdateClusterLayout", body={"roles": [{"id": node_id, "remove": True}]})
+    print("Role removal is staged but not yet committed.", file=out)
+
+
+async def layout_config(client, args, out):
+    if args.redundancy is None:
+        raise CliError("give -r/--redundancy (a number or 'maximum')")
+    value = args.redundancy if args.redundancy == "maximum" else {"atLeast": int(args.redundancy)}
+    await client.call("UpdateClusterLayout", body={"parameters": {"zoneRedundancy": value}})
+    print("The zone redundancy change is staged but not yet committed.", file=out)
+
+
+async def layout_apply(client, args, out):
+    if args.version is None:
+        layout = await client.call("GetClusterLayout")
+        raise CliError(f"give --version {layout['version'] + 1} to apply the staged changes")
+    result = await client.call("ApplyClusterLayout", body={"version": args.version})
+    for line in result["message"]:
+        print(line, file=out)
+
+
+async def layout_revert(client, args, out):
+    await client.call("RevertClusterLayout", method="POST")
+    print("All proposed role changes in cluster layout have been canceled.", file=out)
+
+
+async def layout_history(client, args, out):
+    history = await client.call("GetClusterLayoutHistory")
+    rows = [["Version", "Status", "Storage nodes", "Gateway nodes"]]
+    for v in history["versions"]:
+        rows.append([v["version"], v["status"], v["storageNodes"], v["gatewayNodes"]])
+    print("==== LAYOUT HISTORY ====", file=out)
+    print(table(rows), file=out)
