@@ -10,6 +10,7 @@ from garage_twisted.block.manager import BlockDeleter, BlockManager
 from garage_twisted.model.block_ref import BlockRefTableSchema
 from garage_twisted.model.bucket import BucketAliasTableSchema, BucketTableSchema
 from garage_twisted.model.key import KeyTableSchema
+from garage_twisted.model.mpu import MpuTableSchema
 from garage_twisted.model.object import ObjectTableSchema
 from garage_twisted.model.version import VersionTableSchema
 from garage_twisted.table.data import TableData
@@ -41,13 +42,15 @@ class GarageModel:
 
         self.block_ref_table = table(BlockRefTableSchema(block_manager), sharded)
         self.version_table = table(VersionTableSchema(self.block_ref_table), sharded)
-        self.object_table = table(ObjectTableSchema(self.version_table), sharded)
+        self.mpu_table = table(MpuTableSchema(self.version_table), sharded)
+        self.object_table = table(
+            ObjectTableSchema(self.version_table, self.mpu_table), sharded)
         self.bucket_table = table(BucketTableSchema(), full_copy)
         self.bucket_alias_table = table(BucketAliasTableSchema(), full_copy)
         self.key_table = table(KeyTableSchema(), full_copy)
         self.tables = [
             self.bucket_table, self.bucket_alias_table, self.key_table,
-            self.object_table, self.version_table, self.block_ref_table,
+            self.object_table, self.mpu_table, self.version_table, self.block_ref_table,
         ]
 
     def workers(self) -> list:

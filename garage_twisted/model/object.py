@@ -18,6 +18,7 @@ Invariants:
 
 from dataclasses import dataclass, replace
 
+from garage_twisted.model.mpu import MultipartUpload
 from garage_twisted.model.version import Version
 from garage_twisted.table.schema import Entry, TableSchema
 from garage_twisted.util.crdt import merge_values
@@ -213,8 +214,9 @@ class ObjectTableSchema(TableSchema):
     table_name = "object"
     entry_class = Object
 
-    def __init__(self, version_table=None):
+    def __init__(self, version_table=None, mpu_table=None):
         self.version_table = version_table
+        self.mpu_table = mpu_table
 
     def matches_filter(self, entry: Object, entry_filter) -> bool:
         if entry_filter == FILTER_IS_DATA:
@@ -236,3 +238,8 @@ class ObjectTableSchema(TableSchema):
                 self.version_table.queue_insert(
                     tx, Version.new(version.uuid, old.bucket_id, old.key, deleted=True)
                 )
+                if version.multipart and self.mpu_table is not None:
+                    # An upload that will never complete: drop its parts.
+                    self.mpu_table.queue_insert(tx, MultipartUpload.new(
+                        version.uuid, version.timestamp, old.bucket_id, old.key,
+                        deleted=True))

@@ -168,3 +168,83 @@ class S3Boto3Tests(TestCase):
                               Params={"Bucket": "ppp", "Key": "a b+c"}, ExpiresIn=60)
         data = await in_thread(lambda: urllib.request.urlopen(url).read())
         self.assertEqual(data, b"hello")
+
+
+class MultipartBoto3Tests(TestCase):
+    timeout = 120
+
+    async def setUp(self):
+        self.fixture = await NodeFixture.start(self, block_size=64 * 1024)
+        self.key = await self.fixture.create_key()
+        self.s3 = self.fixture.boto3_client(self.key)
+        self.addCleanup(self.s3.close)
+        await in_thread(self.s3.create_bucket, Bucket="mpu")
+
+    async def test_upload_file_multipart(self):
+        """boto3's managed transfer uploads in parts and reads back identical bytes."""
+        from boto3.s3.transfer import TransferConfig
+
+        body = os.urandom(12 * 1024 * 1024 + 12345)
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(body)
+        config = TransferConfig(multipart_threshold=5 * 1024 * 1024,
+                                multipart_chunksize=5 * 1024 * 1024)
+        await in_thread(self.s3.upload_file, path, "mpu", "big", Config=config)
+        head = await in_thread(self.s3.head_object, Bucket="mpu", Key="big")
+        self.assertTrue(head["ETag"].endswith('-3"'), head["ETag"])
+        got = await in_thread(self.s3.get_object, Bucket="mpu", Key="big")
+        self.assertEqual(await in_thread(got["Body"].read), body)
+        uploads = await in_thread(self.s3.list_multipart_uploads, Bucket="mpu")
+        self.assertEqual(uploads.get("Uploads", []), [])
+
+    async def test_parts_out_of_order_and_retry(self):
+        """Parts sent out of order, with a retried part, complete in part order."""
+        created = await in_thread(self.s3.create_multipart_upload, Bucket="mpu", Key="k")
+        upload_id = created["UploadId"]
+        part1 = os.urandom(5 * 1024 * 1024)
+        part3 = os.urandom(1000)
+        tags = {}
+        for number, body in ((3, part3), (1, b"x" * (5 * 1024 * 1024)), (1, part1)):
+            answer = await in_thread(self.s3.upload_part, Bucket="mpu", Key="k",
+                                     UploadId=upload_id, PartNumber=number, Body=body)
+            tags[number] = answer["ETag"]
+        listed = await in_thread(self.s3.list_parts, Bucket="mpu", Key="k", UploadId=upload_id)
+        self.assertEqual([p["PartNumber"] for p in listed["Parts"]], [1, 3])
+        uploads = await in_thread(self.s3.list_multipart_uploads, Bucket="mpu")
+        self.assertEqual([u["UploadId"] for u in uploads["Uploads"]], [upload_id])
+        await in_thread(self.s3.complete_multipart_upload, Bucket="mpu", Key="k",
+                        UploadId=upload_id, MultipartUpload={"Parts": [
+                            {"PartNumber": 1, "ETag": tags[1]},
+                            {"PartNumber": 3, "ETag": tags[3]}]})
+        got = await in_thread(self.s3.get_object, Bucket="mpu", Key="k")
+        self.assertEqual(await in_thread(got["Body"].read), part1 + part3)
+
+    async def test_abort(self):
+        """An aborted upload disappears and its id is refused afterwards."""
+        created = await in_thread(self.s3.create_multipart_upload, Bucket="mpu", Key="a")
+        upload_id = created["UploadId"]
+        await in_thread(self.s3.upload_part, Bucket="mpu", Key="a", UploadId=upload_id,
+                        PartNumber=1, Body=b"hello")
+        await in_thread(self.s3.abort_multipart_upload, Bucket="mpu", Key="a",
+                        UploadId=upload_id)
+        with self.assertRaises(ClientError) as caught:
+            await in_thread(self.s3.upload_part, Bucket="mpu", Key="a", UploadId=upload_id,
+                            PartNumber=2, Body=b"again")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "NoSuchUpload")
+        listed = await in_thread(self.s3.list_objects_v2, Bucket="mpu")
+        self.assertEqual(listed["KeyCount"], 0)
+
+    async def test_small_part_refused(self):
+        """A part under 5 MiB that is not the last one fails the completion."""
+        created = await in_thread(self.s3.create_multipart_upload, Bucket="mpu", Key="s")
+        upload_id = created["UploadId"]
+        tags = []
+        for number in (1, 2):
+            answer = await in_thread(self.s3.upload_part, Bucket="mpu", Key="s",
+                                     UploadId=upload_id, PartNumber=number, Body=b"tiny")
+            tags.append({"PartNumber": number, "ETag": answer["ETag"]})
+        with self.assertRaises(ClientError) as caught:
+            await in_thread(self.s3.complete_multipart_upload, Bucket="mpu", Key="s",
+                            UploadId=upload_id, MultipartUpload={"Parts": tags})
+        self.assertEqual(caught.exception.response["Error"]["Code"], "EntityTooSmall")

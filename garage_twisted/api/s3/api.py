@@ -19,6 +19,7 @@ from garage_twisted.api.s3 import delete as delete_ops
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3 import listing as list_ops
+from garage_twisted.api.s3 import multipart as mpu_ops
 from garage_twisted.api.s3 import put as put_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
@@ -40,6 +41,12 @@ HANDLERS = {
     "HeadObject": (get_ops.head_object, READ),
     "PutObject": (put_ops.put_object, WRITE),
     "DeleteObject": (delete_ops.delete_object, WRITE),
+    "CreateMultipartUpload": (mpu_ops.create_multipart_upload, WRITE),
+    "UploadPart": (mpu_ops.upload_part, WRITE),
+    "CompleteMultipartUpload": (mpu_ops.complete_multipart_upload, WRITE),
+    "AbortMultipartUpload": (mpu_ops.abort_multipart_upload, WRITE),
+    "ListParts": (mpu_ops.list_parts, READ),
+    "ListMultipartUploads": (mpu_ops.list_multipart_uploads, READ),
 }
 
 

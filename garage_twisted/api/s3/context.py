@@ -35,6 +35,7 @@ class RequestContext:
     request_id: str
     bucket_id: bytes | None = None
     bucket: Any = None
+    checks: Any = None
 
     def header(self, name: bytes) -> str | None:
         """First value of a request header, decoded as Latin-1 (as HTTP)."""

@@ -66,6 +66,8 @@ async def next_timestamp(ctx: RequestContext, key: str) -> int:
 async def put_object(ctx: RequestContext) -> bytes:
     request = ctx.request
     key = ctx.endpoint.key
+    if ctx.header(b"x-amz-copy-source") is not None:
+        raise errors.NotImplemented("CopyObject is not implemented by this server")
     if len(key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are at most 1024 bytes")
     headers = extract_object_headers(request)
@@ -90,6 +92,7 @@ async def put_object(ctx: RequestContext) -> bytes:
         )
         await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
         return _put_response(ctx, checks, version)
+    ctx.checks = checks
     version = await _save_blocks(ctx, key, headers, checks, payload,
                                  _chain(first, second, blocks))
     return _put_response(ctx, checks, version)
@@ -113,34 +116,66 @@ def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersio
 
 async def _save_blocks(ctx, key, headers, checks, payload, blocks) -> ObjectVersion:
     model = ctx.api.model
-    block_manager = ctx.api.block_manager
-    run = ctx.api.run_in_thread
     uuid = new_uuid()
     timestamp = await next_timestamp(ctx, key)
     uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
     await model.object_table.insert(Object(ctx.bucket_id, key, (uploading,)))
-    await model.version_table.insert(Version.new(uuid, ctx.bucket_id, key))
-    writes = []
     try:
-        offset = 0
-        first_hash = None
-        batch = []
+        size, first_hash = await save_stream(ctx, uuid, key, 0, blocks)
+        checks.verify(payload.trailers)
+        meta = ObjectVersionMeta(headers, size, checks.etag())
+        complete = ObjectVersion(
+            uuid, timestamp, STATE_COMPLETE,
+            data=ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_hash),
+        )
+        await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
+        return complete
+    except BaseException:
+        aborted = ObjectVersion(uuid, timestamp, STATE_ABORTED)
+        await model.object_table.insert(Object(ctx.bucket_id, key, (aborted,)))
+        log.info("aborted upload of {bucket}/{key}", bucket=ctx.endpoint.bucket, key=key)
+        raise
 
-        async def flush():
-            if not batch:
-                return
-            version = Version.new(uuid, ctx.bucket_id, key)
-            for block_offset, hash_, data in batch:
-                version = version.with_block(0, block_offset, VersionBlock(hash_, len(data)))
-            await model.version_table.insert(version)
-            await model.block_ref_table.insert_many(
-                [BlockRef(hash_, uuid, Bool(False)) for _, hash_, _ in batch])
-            for _, hash_, data in batch:
-                while len(writes) >= MAX_WRITES_IN_FLIGHT:
-                    await writes.pop(0)
-                writes.append(block_manager.put_block(data, known_hash=hash_))
-            batch.clear()
 
+async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, blocks,
+                      checks=None):
+    """Store a stream of blocks as part ``part_number`` of a version.
+
+    Writes, per batch of blocks, the version's block list, then the
+    ``block_ref`` rows, then the block files. Every block write started is
+    finished (or failed) before this returns or raises.
+
+    :param checks: the :class:`BodyChecks` fed with the payload; the
+        caller verifies them.
+    :returns: ``(size, first block hash)``.
+    """
+    model = ctx.api.model
+    block_manager = ctx.api.block_manager
+    run = ctx.api.run_in_thread
+    checks = checks if checks is not None else ctx.checks
+    await model.version_table.insert(Version.new(version_uuid, ctx.bucket_id, key))
+    writes = []
+    offset = 0
+    first_hash = None
+    batch = []
+
+    async def flush():
+        if not batch:
+            return
+        version = Version.new(version_uuid, ctx.bucket_id, key)
+        for block_offset, hash_, data in batch:
+            version = version.with_block(part_number, block_offset,
+                                         VersionBlock(hash_, len(data)))
+        await model.version_table.insert(version)
+        await model.block_ref_table.insert_many(
+            [BlockRef(hash_, version_uuid, Bool(False)) for _, hash_, _ in batch])
+        for _, hash_, data in batch:
+            while len(writes) >= MAX_WRITES_IN_FLIGHT:
+                await writes.pop(0)
+            writes.append(block_manager.put_block(data, known_hash=hash_))
+        batch.clear()
+
+    try:
         async for data in blocks:
             hash_ = await run(_hash_block, checks, data)
             if first_hash is None:
@@ -154,23 +189,13 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks) -> ObjectVers
         await flush()
         while writes:
             await writes.pop(0)
-        checks.verify(payload.trailers)
-        meta = ObjectVersionMeta(headers, offset, checks.etag())
-        complete = ObjectVersion(
-            uuid, timestamp, STATE_COMPLETE,
-            data=ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_hash),
-        )
-        await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
-        return complete
     except BaseException:
         # Let block writes already started finish (their errors are moot
-        # now) before releasing the blocks they reference.
+        # now) before the caller releases the blocks they reference.
         if writes:
             await defer.DeferredList(writes, consumeErrors=True)
-        aborted = ObjectVersion(uuid, timestamp, STATE_ABORTED)
-        await model.object_table.insert(Object(ctx.bucket_id, key, (aborted,)))
-        log.info("aborted upload of {bucket}/{key}", bucket=ctx.endpoint.bucket, key=key)
         raise
+    return offset, first_hash
 
 
 def _hash_block(checks: BodyChecks, data: bytes) -> bytes:

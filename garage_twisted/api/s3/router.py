@@ -23,6 +23,8 @@ IMPLEMENTED = frozenset({
     "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket",
     "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
     "DeleteObject", "ListObjectsV2", "ListObjects",
+    "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
+    "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })
 
 # Query keywords that select a bucket sub-resource, with the endpoint name

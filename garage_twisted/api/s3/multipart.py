@@ -1,0 +1,289 @@
+"""Multipart uploads: Create, UploadPart, Complete, Abort, ListParts,
+ListMultipartUploads.
+
+The upload id is the hex uuid of the object version the upload completes
+into; while it runs, that version is *uploading* (invisible). Parts are
+versions of their own, recorded in the ``mpu`` table; completion builds the
+final version from the chosen parts' blocks (no data is copied), takes new
+block references for it, publishes the object, then deletes the upload,
+which releases the parts' own references.
+"""
+
+import hashlib
+import re
+
+import defusedxml.ElementTree as SafeET
+
+from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
+from garage_twisted.api.s3.checks import BodyChecks
+from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.metadata import extract_object_headers
+from garage_twisted.api.s3.put import new_uuid, next_timestamp, save_stream
+from garage_twisted.api.s3.xml import document, element, iso8601
+from garage_twisted.model.block_ref import BlockRef
+from garage_twisted.model.mpu import MpuPart, MultipartUpload
+from garage_twisted.model.object import (
+    DATA_FIRST_BLOCK, DATA_INLINE, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object, ObjectVersion,
+    ObjectVersionData, ObjectVersionMeta,
+)
+from garage_twisted.model.version import Version
+from garage_twisted.util.crdt import Bool
+from garage_twisted.util.time import now_msec
+
+MAX_PART_NUMBER = 10000
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_COMPLETE_BODY = 1 << 20
+_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
+
+
+def _upload_id(ctx: RequestContext) -> bytes:
+    raw = ctx.endpoint.query.get("uploadId", "")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", raw):
+        raise errors.NoSuchUpload("The specified multipart upload does not exist.",
+                                  extra={"UploadId": raw})
+    return bytes.fromhex(raw)
+
+
+async def _load_upload(ctx: RequestContext):
+    """The upload and its object version, checked to be live and ours."""
+    upload_id = _upload_id(ctx)
+    model = ctx.api.model
+    mpu = await model.mpu_table.get(upload_id, b"")
+    obj = await model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
+    version = None
+    if obj is not None:
+        version = next((v for v in obj.versions if v.uuid == upload_id), None)
+    if (mpu is None or mpu.deleted.value or mpu.bucket_id != ctx.bucket_id
+            or mpu.key != ctx.endpoint.key or version is None
+            or version.state != STATE_UPLOADING or not version.multipart):
+        raise errors.NoSuchUpload("The specified multipart upload does not exist.",
+                                  extra={"UploadId": upload_id.hex()})
+    return mpu, version
+
+
+async def create_multipart_upload(ctx: RequestContext) -> bytes:
+    key = ctx.endpoint.key
+    if len(key.encode()) > 1024:
+        raise errors.KeyTooLongError("object keys are at most 1024 bytes")
+    headers = extract_object_headers(ctx.request)
+    upload_id = new_uuid()
+    timestamp = await next_timestamp(ctx, key)
+    model = ctx.api.model
+    await model.mpu_table.insert(MultipartUpload.new(upload_id, timestamp, ctx.bucket_id, key))
+    version = ObjectVersion(upload_id, timestamp, STATE_UPLOADING, multipart=True,
+                            upload_headers=headers)
+    await model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
+    body = document("InitiateMultipartUploadResult", [
+        element("Bucket", ctx.endpoint.bucket), element("Key", key),
+        element("UploadId", upload_id.hex())])
+    return respond(ctx.request, body)
+
+
+def _part_number(ctx: RequestContext) -> int:
+    raw = ctx.endpoint.query.get("partNumber", "")
+    try:
+        number = int(raw)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument(
+            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive")
+    return number
+
+
+async def upload_part(ctx: RequestContext) -> bytes:
+    if ctx.header(b"x-amz-copy-source") is not None:
+        raise errors.NotImplemented("UploadPartCopy is not implemented by this server")
+    number = _part_number(ctx)
+    mpu, _ = await _load_upload(ctx)
+    model = ctx.api.model
+    part_uuid = new_uuid()
+    timestamp = now_msec(ctx.api.clock)
+    await model.mpu_table.insert(
+        mpu.with_part(number, timestamp, MpuPart(part_uuid)))
+    checks = BodyChecks.from_request(ctx)
+    payload = PayloadReader(ctx)
+    try:
+        size, _ = await save_stream(ctx, part_uuid, ctx.endpoint.key, number,
+                                    iter_blocks(payload, ctx.api.block_size), checks)
+        checks.verify(payload.trailers)
+    except BaseException:
+        await model.version_table.insert(
+            Version.new(part_uuid, ctx.bucket_id, ctx.endpoint.key, deleted=True))
+        raise
+    etag = checks.etag()
+    finished = MultipartUpload.new(mpu.upload_id, mpu.timestamp, ctx.bucket_id,
+                                   ctx.endpoint.key)
+    await model.mpu_table.insert(
+        finished.with_part(number, timestamp, MpuPart(part_uuid, etag, size)))
+    ctx.request.setHeader(b"etag", f'"{etag}"'.encode())
+    for name, value in checks.response_headers():
+        ctx.request.setHeader(name, value)
+    return respond(ctx.request)
+
+
+def _parse_complete(body: bytes) -> list:
+    try:
+        root = SafeET.fromstring(body)
+    except Exception:
+        raise errors.MalformedXML("The XML you provided was not well-formed") from None
+    parts = []
+    for part in root:
+        if part.tag.rsplit("}", 1)[-1] != "Part":
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in part}
+        try:
+            number = int(fields["PartNumber"])
+        except (KeyError, ValueError):
+            raise errors.MalformedXML("each Part needs a PartNumber") from None
+        match = _ETAG.match(fields.get("ETag", ""))
+        if match is None:
+            raise errors.InvalidPart("One or more of the specified parts could not be found.")
+        parts.append((number, match.group(1).lower()))
+    if not parts:
+        raise errors.MalformedXML("CompleteMultipartUpload needs at least one Part")
+    return parts
+
+
+async def complete_multipart_upload(ctx: RequestContext) -> bytes:
+    body = await read_small_body(ctx, MAX_COMPLETE_BODY)
+    wanted = _parse_complete(body)
+    if any(b[0] <= a[0] for a, b in zip(wanted, wanted[1:])):
+        raise errors.InvalidPartOrder("The list of parts was not in ascending order.")
+    mpu, version = await _load_upload(ctx)
+    latest = mpu.latest_parts()
+    model = ctx.api.model
+    final = Version.new(mpu.upload_id, ctx.bucket_id, ctx.endpoint.key)
+    md5s = []
+    total = 0
+    for index, (number, etag) in enumerate(wanted):
+        found = latest.get(number)
+        if found is None or found[1].etag != etag:
+            raise errors.InvalidPart("One or more of the specified parts could not be found.",
+                                     extra={"PartNumber": number})
+        part = found[1]
+        if part.size < MIN_PART_SIZE and index < len(wanted) - 1:
+            raise errors.EntityTooSmall(
+                "Your proposed upload is smaller than the minimum allowed object size.")
+        part_version = await model.version_table.get(part.version, b"")
+        if part_version is None or part_version.deleted.value:
+            raise errors.InvalidPart("One or more of the specified parts could not be found.")
+        for (_, offset), block in part_version.sorted_blocks():
+            final = final.with_block(number, offset, block)
+        md5s.append(bytes.fromhex(etag))
+        total += part.size
+    blocks = final.sorted_blocks()
+    await model.version_table.insert(final)
+    await model.block_ref_table.insert_many(
+        [BlockRef(block.hash, mpu.upload_id, Bool(False)) for _, block in blocks])
+    etag = f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{len(wanted)}"
+    meta = ObjectVersionMeta(version.upload_headers, total, etag)
+    if blocks:
+        data = ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=blocks[0][1].hash)
+    else:
+        data = ObjectVersionData(DATA_INLINE, meta, inline=b"")
+    complete = ObjectVersion(mpu.upload_id, version.timestamp, STATE_COMPLETE, data=data)
+    await model.object_table.insert(Object(ctx.bucket_id, ctx.endpoint.key, (complete,)))
+    await model.mpu_table.insert(MultipartUpload.new(
+        mpu.upload_id, mpu.timestamp, ctx.bucket_id, ctx.endpoint.key, deleted=True))
+    host = ctx.header(b"host") or "localhost"
+    body = document("CompleteMultipartUploadResult", [
+        element("Location", f"http://{host}/{ctx.endpoint.bucket}/{ctx.endpoint.key}"),
+        element("Bucket", ctx.endpoint.bucket), element("Key", ctx.endpoint.key),
+        element("ETag", f'"{etag}"')])
+    return respond(ctx.request, body)
+
+
+async def abort_multipart_upload(ctx: RequestContext) -> bytes:
+    mpu, version = await _load_upload(ctx)
+    model = ctx.api.model
+    aborted = ObjectVersion(mpu.upload_id, version.timestamp, STATE_ABORTED)
+    await model.object_table.insert(Object(ctx.bucket_id, ctx.endpoint.key, (aborted,)))
+    await model.mpu_table.insert(MultipartUpload.new(
+        mpu.upload_id, mpu.timestamp, ctx.bucket_id, ctx.endpoint.key, deleted=True))
+    return respond(ctx.request, status=204)
+
+
+def _int_param(query, name, default, maximum):
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.InvalidArgument(f"{name} must be an integer") from None
+    if value < 0:
+        raise errors.InvalidArgument(f"{name} must be positive")
+    return min(value, maximum)
+
+
+async def list_parts(ctx: RequestContext) -> bytes:
+    mpu, _ = await _load_upload(ctx)
+    query = ctx.endpoint.query
+    max_parts = _int_param(query, "max-parts", 1000, 1000)
+    marker = _int_param(query, "part-number-marker", 0, MAX_PART_NUMBER)
+    latest = sorted((n, t, p) for n, (t, p) in mpu.latest_parts().items() if n > marker)
+    shown = latest[:max_parts]
+    truncated = len(latest) > max_parts
+    parts = [
+        element("Bucket", ctx.endpoint.bucket), element("Key", ctx.endpoint.key),
+        element("UploadId", mpu.upload_id.hex()),
+        element("PartNumberMarker", marker),
+        element("StorageClass", "STANDARD"), element("MaxParts", max_parts),
+        element("IsTruncated", "true" if truncated else "false"),
+    ]
+    if shown:
+        parts.append(element("NextPartNumberMarker", shown[-1][0]))
+    for number, timestamp, part in shown:
+        parts.append("<Part>" + element("PartNumber", number)
+                     + element("LastModified", iso8601(timestamp))
+                     + element("ETag", f'"{part.etag}"') + element("Size", part.size)
+                     + "</Part>")
+    return respond(ctx.request, document("ListPartsResult", parts))
+
+
+async def list_multipart_uploads(ctx: RequestContext) -> bytes:
+    from garage_twisted.model.object import FILTER_IS_UPLOADING
+
+    query = ctx.endpoint.query
+    prefix = query.get("prefix", "")
+    max_uploads = _int_param(query, "max-uploads", 1000, 1000)
+    key_marker = query.get("key-marker")
+    cursor = (key_marker or prefix).encode()
+    uploads = []
+    truncated = False
+    while not truncated:
+        batch = await ctx.api.model.object_table.get_range(
+            ctx.bucket_id, cursor, FILTER_IS_UPLOADING, limit=1000)
+        for obj in batch:
+            if key_marker is not None and obj.key <= key_marker:
+                continue
+            if not obj.key.startswith(prefix):
+                truncated = None
+                break
+            for version in obj.versions:
+                if version.is_uploading and version.multipart:
+                    if len(uploads) >= max_uploads:
+                        truncated = True
+                        break
+                    uploads.append((obj.key, version))
+            if truncated:
+                break
+        if truncated is None or len(batch) < 1000:
+            break
+        cursor = batch[-1].key.encode() + b"\x00"
+    truncated = bool(truncated)
+    parts = [element("Bucket", ctx.endpoint.bucket),
+             element("KeyMarker", key_marker or ""), element("UploadIdMarker", ""),
+             element("Prefix", prefix), element("MaxUploads", max_uploads),
+             element("IsTruncated", "true" if truncated else "false")]
+    if truncated and uploads:
+        parts.append(element("NextKeyMarker", uploads[-1][0]))
+        parts.append(element("NextUploadIdMarker", uploads[-1][1].uuid.hex()))
+    for key, version in uploads:
+        parts.append("<Upload>" + element("Key", key)
+                     + element("UploadId", version.uuid.hex())
+                     + element("Initiated", iso8601(version.timestamp))
+                     + element("StorageClass", "STANDARD") + "</Upload>")
+    return respond(ctx.request, document("ListMultipartUploadsResult", parts))
