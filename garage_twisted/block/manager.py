@@ -81,22 +81,20 @@ class BlockManager:
 
     # -- data ------------------------------------------------------------
 
-    def _prepare(self, data: bytes):
-        return block_hash(data), compress(data, self.compression_level)
+    def _compress_and_write(self, hash_: bytes, data: bytes) -> None:
+        # One trip to the pool for both: compression and the file write.
+        self.store.write_block_now(hash_, compress(data, self.compression_level))
 
     @defer.inlineCallbacks
     def put_block(self, data: bytes, known_hash: bytes | None = None):
-        """Hash, compress and store one block.
+        """Hash (unless ``known_hash`` is given), compress and store one block.
 
-        :param known_hash: the hash if the caller computed it already.
         :returns: a Deferred firing with the block's hash.
         """
-        if known_hash is None:
-            hash_, block = yield self.run_in_thread(self._prepare, data)
-        else:
-            hash_ = known_hash
-            block = yield self.run_in_thread(compress, data, self.compression_level)
-        yield self._locked(hash_, self.store.write_block, hash_, block)
+        hash_ = known_hash
+        if hash_ is None:
+            hash_ = yield self.run_in_thread(block_hash, data)
+        yield self._locked(hash_, self.run_in_thread, self._compress_and_write, hash_, data)
         return hash_
 
     def get_block(self, hash_: bytes) -> defer.Deferred:

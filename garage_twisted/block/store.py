@@ -53,6 +53,10 @@ class LocalBlockStore:
                 return path, compressed
         return None, None
 
+    def write_block_now(self, hash_: bytes, block: DataBlock) -> bool:
+        """Blocking :meth:`write_block`, for callers already in the pool."""
+        return self._write(hash_, block)
+
     def _write(self, hash_: bytes, block: DataBlock) -> bool:
         path, _ = self._find(hash_)
         if path is not None:

@@ -19,6 +19,16 @@ from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
 from garage_twisted.db.overlay import PendingWrites
 
 SEPARATOR = b"\x00"
+# Bloom filters spare point reads a look into every level-0 file; a larger
+# write buffer and block cache keep hot metadata in memory (LevelDB's
+# defaults, 4 MiB and 8 MiB, make writes stall and reads hit many files
+# under a stream of small PUTs).
+LEVELDB_OPTIONS = {
+    "bloom_filter_bits": 10,
+    "write_buffer_size": 32 * 1024 * 1024,
+    "lru_cache_size": 32 * 1024 * 1024,
+    "max_open_files": 512,
+}
 
 
 def _prefix(name: str) -> bytes:
@@ -131,7 +141,7 @@ class LevelDBStore:
         """
         try:
             os.makedirs(path, exist_ok=True)
-            db = plyvel.DB(path, create_if_missing=True)
+            db = plyvel.DB(path, create_if_missing=True, **LEVELDB_OPTIONS)
         except plyvel.IOError as e:
             if "lock" in str(e).lower():
                 raise DatabaseLocked(

@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from garage_twisted.db.interfaces import IKeyValueStore
 
 HASH_SIZE = 32
+DECODE_CACHE_SIZE = 4096
 
 
 def blake2sum(data: bytes) -> bytes:
@@ -62,6 +63,10 @@ class TableData:
         self.rows = store.open_tree(f"{self.name}:table")
         self.merkle_todo = store.open_tree(f"{self.name}:merkle_todo")
         self.insert_queue = store.open_tree(f"{self.name}:insert_queue")
+        # Decoded rows by row key, with the bytes they were decoded from: hot
+        # rows (buckets, keys, an object being read) skip CBOR decoding as
+        # long as their stored bytes are unchanged.
+        self._decoded: dict[bytes, tuple[bytes, object]] = {}
         # Called with no argument after every committed change, so workers
         # waiting for work (Merkle updater, insert queue) wake up.
         self.on_merkle_todo = []
@@ -69,10 +74,22 @@ class TableData:
 
     # -- reads -----------------------------------------------------------
 
+    def decode(self, key: bytes, raw: bytes):
+        """Decode the row ``key`` holding ``raw``, through the decode cache."""
+        cached = self._decoded.get(key)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        entry = self.schema.decode_entry(raw)
+        if len(self._decoded) >= DECODE_CACHE_SIZE:
+            self._decoded.clear()
+        self._decoded[key] = (raw, entry)
+        return entry
+
     def read_entry(self, partition_hash: bytes, sort_key: bytes):
         """The decoded local entry, or ``None``."""
-        raw = self.rows.get(row_key(partition_hash, sort_key))
-        return None if raw is None else self.schema.decode_entry(raw)
+        key = row_key(partition_hash, sort_key)
+        raw = self.rows.get(key)
+        return None if raw is None else self.decode(key, raw)
 
     def read_range(
         self,
@@ -151,7 +168,7 @@ class TableData:
             old = None
             new = entry
         else:
-            old = self.schema.decode_entry(old_raw)
+            old = self.decode(key, old_raw)
             new = old.merge(entry)
         new_raw = new.encode()
         if new_raw == old_raw:

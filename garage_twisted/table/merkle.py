@@ -16,9 +16,8 @@ is itself an intermediate; a lone leaf is pulled up, so the trie of a set of
 rows does not depend on the order they were inserted in (two replicas with the
 same rows have the same root hash).
 
-The trie is updated from ``T:merkle_todo``; a to-do entry is removed in the
-same transaction as the trie update, and only if it was not overwritten in the
-meantime.
+The trie is updated from ``T:merkle_todo`` in batches; the batch's to-do
+entries are removed in the same transaction as the trie update.
 """
 
 from dataclasses import dataclass
@@ -73,69 +72,121 @@ class MerkleTrie:
 
     def update_item(self, tx, row: bytes, value_hash: bytes | None) -> None:
         """Set (or, with ``None``, remove) one row's value hash in the trie."""
-        root = MerkleNodeKey(partition_of(row), b"")
-        self._update(tx, row, blake2sum(row), root, value_hash)
+        self.update_items(tx, [(row, value_hash)])
 
-    def _read(self, tx, key: MerkleNodeKey):
-        raw = tx.get(self.tree, key.encode())
-        return None if raw is None else codec.loads(raw)
+    def update_items(self, tx, items) -> None:
+        """Apply ``(row, value hash or None)`` changes in one transaction.
 
-    def _write(self, tx, key: MerkleNodeKey, node) -> bytes:
-        if node is None:
-            tx.remove(self.tree, key.encode())
-            return EMPTY_HASH
-        raw = codec.dumps(node)
-        tx.insert(self.tree, key.encode(), raw)
-        return blake2sum(raw)
+        Two phases, so a batch re-encodes and re-hashes each touched node
+        once, however many rows pass through it (the root of a partition
+        would otherwise be re-encoded for every row): first walk down and
+        change the structure in a node cache, marking touched nodes dirty;
+        then, deepest first, recompute each dirty node's children hashes,
+        pull up lone leaves, and write it.
+        """
+        batch = _TrieBatch(self, tx)
+        for row, value_hash in items:
+            batch.walk(row, value_hash)
+        batch.flush()
 
-    def _update(self, tx, row, row_hash, key, value_hash):
-        """Update the subtree at ``key``; returns its new hash, or ``None``
-        if nothing changed."""
-        depth = len(key.prefix)
-        node = self._read(tx, key)
-        if node is None:
-            if value_hash is None:
-                return None
-            return self._write(tx, key, [NODE_LEAF, row, value_hash])
-        if node[0] == NODE_LEAF:
-            _, leaf_row, leaf_hash = node
-            if leaf_row == row:
-                if value_hash == leaf_hash:
-                    return None
+
+class _TrieBatch:
+    def __init__(self, trie: MerkleTrie, tx):
+        self.trie = trie
+        self.tx = tx
+        self.nodes: dict[bytes, list | None] = {}
+        self.dirty: set[bytes] = set()
+
+    def get(self, key: bytes):
+        if key in self.nodes:
+            return self.nodes[key]
+        raw = self.tx.get(self.trie.tree, key)
+        node = None if raw is None else codec.loads(raw)
+        self.nodes[key] = node
+        return node
+
+    def set(self, key: bytes, node) -> None:
+        self.nodes[key] = node
+        self.dirty.add(key)
+
+    def walk(self, row: bytes, value_hash: bytes | None) -> None:
+        row_hash = blake2sum(row)
+        key = MerkleNodeKey(partition_of(row), b"").encode()
+        depth = 0
+        path = []
+        while True:
+            node = self.get(key)
+            if node is None:
                 if value_hash is None:
-                    return self._write(tx, key, None)
-                return self._write(tx, key, [NODE_LEAF, row, value_hash])
-            if value_hash is None:
-                return None
-            # Two rows share this prefix: push the old leaf one level down
-            # and insert the new row beside it.
-            old_child = key.child(blake2sum(leaf_row)[depth])
-            old_child_hash = self._write(tx, old_child, node)
-            self._write(
-                tx, key, [NODE_INTERMEDIATE, [[old_child.prefix[-1], old_child_hash]]]
-            )
-            return self._update(tx, row, row_hash, key, value_hash)
-        children = {byte: h for byte, h in node[1]}
-        byte = row_hash[depth]
-        sub = self._update(tx, row, row_hash, key.child(byte), value_hash)
-        if sub is None:
-            return None
-        if sub == EMPTY_HASH:
-            children.pop(byte, None)
-        else:
-            children[byte] = sub
-        if not children:
-            return self._write(tx, key, None)
-        if len(children) == 1:
-            (only_byte,) = children
-            child_key = key.child(only_byte)
-            child = self._read(tx, child_key)
-            if child is not None and child[0] == NODE_LEAF:
-                tx.remove(self.tree, child_key.encode())
-                return self._write(tx, key, child)
-        return self._write(
-            tx, key, [NODE_INTERMEDIATE, [[b, children[b]] for b in sorted(children)]]
-        )
+                    return
+                self.set(key, [NODE_LEAF, row, value_hash])
+                break
+            if node[0] == NODE_LEAF:
+                leaf_row = node[1]
+                if leaf_row == row:
+                    if node[2] == value_hash:
+                        return
+                    self.set(key, None if value_hash is None else [NODE_LEAF, row, value_hash])
+                    break
+                if value_hash is None:
+                    return
+                # Two rows share this prefix: push the old leaf one level
+                # down; the loop then goes on through the new intermediate.
+                old_byte = blake2sum(leaf_row)[depth]
+                self.set(key + bytes([old_byte]), node)
+                self.set(key, [NODE_INTERMEDIATE, {old_byte: None}])
+                continue
+            children = node[1]
+            if not isinstance(children, dict):
+                children = {byte: h for byte, h in children}
+                node = [NODE_INTERMEDIATE, children]
+                self.nodes[key] = node
+            byte = row_hash[depth]
+            if byte not in children:
+                if value_hash is None:
+                    return
+                children[byte] = None
+            path.append(key)
+            key = key + bytes([byte])
+            depth += 1
+        self.dirty.update(path)
+
+    def flush(self) -> None:
+        hashes: dict[bytes, bytes] = {}
+        tree = self.trie.tree
+        for key in sorted(self.dirty, key=len, reverse=True):
+            node = self.nodes[key]
+            if node is not None and node[0] == NODE_INTERMEDIATE:
+                children = node[1]
+                for byte in list(children):
+                    child = key + bytes([byte])
+                    if child in hashes:
+                        children[byte] = hashes[child]
+                    if children[byte] in (None, EMPTY_HASH):
+                        del children[byte]
+                if not children:
+                    node = None
+                elif len(children) == 1:
+                    (byte,) = children
+                    child = key + bytes([byte])
+                    child_node = self.get(child)
+                    if child_node is not None and child_node[0] == NODE_LEAF:
+                        # A lone leaf moves up, so the trie of a set of rows
+                        # does not depend on the order of their updates.
+                        self.tx.remove(tree, child)
+                        self.nodes[child] = None
+                        node = child_node
+                if node is not None and node[0] == NODE_INTERMEDIATE:
+                    node = [NODE_INTERMEDIATE,
+                            [[b, node[1][b]] for b in sorted(node[1])]]
+            if node is None:
+                self.tx.remove(tree, key)
+                hashes[key] = EMPTY_HASH
+            else:
+                raw = codec.dumps(node)
+                self.tx.insert(tree, key, raw)
+                hashes[key] = blake2sum(raw)
+            self.nodes[key] = node
 
 
 class MerkleUpdater:
@@ -155,13 +206,16 @@ class MerkleUpdater:
         """
         todo = self.data.merkle_todo
         items = list(todo.range(limit=ITEMS_PER_STEP + 1))
-        for row, value_hash in items[:ITEMS_PER_STEP]:
-            tx = self.data.store.transaction()
-            self.trie.update_item(tx, row, value_hash or None)
-            # Remove the to-do entry only if no newer write replaced it.
-            if tx.get(todo, row) == value_hash:
-                tx.remove(todo, row)
-            tx.commit()
+        batch = items[:ITEMS_PER_STEP]
+        if not batch:
+            return WorkerState.IDLE
+        tx = self.data.store.transaction()
+        self.trie.update_items(tx, [(row, value_hash or None) for row, value_hash in batch])
+        # This step runs on the reactor thread without yielding, so no
+        # write can have replaced a to-do entry since it was read.
+        for row, _ in batch:
+            tx.remove(todo, row)
+        tx.commit()
         return WorkerState.BUSY if len(items) > ITEMS_PER_STEP else WorkerState.IDLE
 
     def status(self) -> dict:

@@ -48,6 +48,9 @@ BLOCKS_PER_BATCH = 4
 # Block writes allowed in flight while the next blocks are hashed.
 MAX_WRITES_IN_FLIGHT = 2
 MAX_OBJECT_SIZE = 5 * 1024 ** 3
+# Blocks up to this size are hashed on the reactor thread: a few
+# microseconds of hashing cost less than a round trip to the thread pool.
+INLINE_HASH_MAX = 64 * 1024
 
 
 def new_uuid() -> bytes:
@@ -153,7 +156,6 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
     block_manager = ctx.api.block_manager
     run = ctx.api.run_in_thread
     checks = checks if checks is not None else ctx.checks
-    await model.version_table.insert(Version.new(version_uuid, ctx.bucket_id, key))
     writes = []
     offset = 0
     first_hash = None
@@ -177,7 +179,10 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
 
     try:
         async for data in blocks:
-            hash_ = await run(_hash_block, checks, data)
+            if len(data) <= INLINE_HASH_MAX:
+                hash_ = _hash_block(checks, data)
+            else:
+                hash_ = await run(_hash_block, checks, data)
             if first_hash is None:
                 first_hash = hash_
             batch.append((offset, hash_, data))

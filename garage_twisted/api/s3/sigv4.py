@@ -20,13 +20,13 @@ Signing keys are cached per (secret, date, region): deriving one costs four
 HMACs and it changes once a day.
 """
 
+import calendar
 import enum
 import functools
 import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from urllib.parse import quote, unquote
 
 from garage_twisted.api.s3 import errors
@@ -107,9 +107,14 @@ class VerifiedAuth:
 
 
 def _parse_amz_date(value: str) -> float:
+    # strptime costs ~40 us a call; this fixed format needs no parser.
+    if len(value) != 16 or value[8] != "T" or value[15] != "Z" or not (
+            value[:8] + value[9:15]).isdigit():
+        raise errors.AccessDenied(f"invalid X-Amz-Date {value!r}")
     try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(
-            tzinfo=timezone.utc).timestamp()
+        return float(calendar.timegm((int(value[0:4]), int(value[4:6]), int(value[6:8]),
+                                      int(value[9:11]), int(value[11:13]),
+                                      int(value[13:15]), 0, 0, 0)))
     except ValueError:
         raise errors.AccessDenied(f"invalid X-Amz-Date {value!r}") from None
 
