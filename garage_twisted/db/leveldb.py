@@ -67,14 +67,43 @@ class LevelDBTree:
     def _iterate(self, lo, hi, reverse, limit):
         if limit is not None and limit <= 0:
             return
+        if reverse:
+            yield from self._iterate_reverse(lo, hi, limit)
+            return
         cut = len(self._prefix)
-        with self._store.db.iterator(start=lo, stop=hi, reverse=reverse) as iterator:
+        with self._store.db.iterator(start=lo, stop=hi) as iterator:
             count = 0
             for key, value in iterator:
                 yield key[cut:], value
                 count += 1
                 if limit is not None and count >= limit:
                     return
+
+    def _iterate_reverse(self, lo, hi, limit):
+        # plyvel's reverse iterator with start/stop skips the first key of
+        # the range in some states of the database (seen with deletions
+        # after the range); a raw iterator walking back from ``hi`` does not.
+        cut = len(self._prefix)
+        iterator = self._store.db.raw_iterator()
+        try:
+            iterator.seek(hi)
+            if iterator.valid():
+                iterator.prev()
+            else:
+                iterator.seek_to_last()
+            count = 0
+            while iterator.valid():
+                key = iterator.key()
+                if key < lo:
+                    return
+                if key < hi:
+                    yield key[cut:], iterator.value()
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
+                iterator.prev()
+        finally:
+            iterator.close()
 
     def count(self):
         with self._store.db.iterator(start=self._prefix, stop=self._end,

@@ -1,0 +1,85 @@
+"""The Merkle trie depends on the set of rows only, and its updater drains the to-do."""
+
+import os
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from garage_twisted.db.memory import MemoryStore
+from garage_twisted.table.data import TableData
+from garage_twisted.table.merkle import EMPTY_HASH, MerkleTrie, MerkleUpdater
+from garage_twisted.table.schema import TableSchema
+from garage_twisted.util.worker import WorkerState
+
+
+class _Schema(TableSchema):
+    table_name = "t"
+
+
+def _trie():
+    store = MemoryStore()
+    return store, MerkleTrie(TableData(_Schema(), store))
+
+
+def _build(ops, batch_size):
+    store, trie = _trie()
+    for i in range(0, len(ops), batch_size):
+        tx = store.transaction()
+        trie.update_items(tx, ops[i:i + batch_size])
+        tx.commit()
+    return dict(trie.tree.range())
+
+
+rows = st.builds(lambda p, rest: bytes([p]) + rest, st.integers(0, 1), st.binary(min_size=1, max_size=3))
+ops = st.lists(st.tuples(rows, st.one_of(st.none(), st.binary(min_size=32, max_size=32))),
+               max_size=60)
+
+
+class MerkleTrieTests(SynchronousTestCase):
+    @settings(max_examples=150, deadline=None)
+    @given(ops, st.integers(1, 20), st.randoms())
+    def test_trie_depends_only_on_final_rows(self, history, batch_size, rnd):
+        """Any history of inserts and deletes, in any batches, gives the trie of
+        the surviving rows inserted in any order (every node, not just roots)."""
+        live = {}
+        for row, value_hash in history:
+            if value_hash is None:
+                live.pop(row, None)
+            else:
+                live[row] = value_hash
+        final = list(live.items())
+        rnd.shuffle(final)
+        self.assertEqual(_build(history, batch_size), _build(final, 1))
+        self.assertEqual(_build(history, batch_size), _build(final, len(final) or 1))
+
+    def test_empty_set_has_no_nodes(self):
+        """Deleting every row leaves no node and an empty root hash."""
+        store, trie = _trie()
+        rows_ = [bytes([0]) + os.urandom(4) for _ in range(50)]
+        tx = store.transaction()
+        trie.update_items(tx, [(r, os.urandom(32)) for r in rows_])
+        tx.commit()
+        self.assertNotEqual(trie.root_hash(0), EMPTY_HASH)
+        tx = store.transaction()
+        trie.update_items(tx, [(r, None) for r in rows_])
+        tx.commit()
+        self.assertEqual(list(trie.tree.range()), [])
+        self.assertEqual(trie.root_hash(0), EMPTY_HASH)
+
+
+class MerkleUpdaterTests(SynchronousTestCase):
+    def test_drains_todo(self):
+        """The updater empties the to-do list and then reports idle."""
+        store = MemoryStore()
+        data = TableData(_Schema(), store)
+        for i in range(250):
+            data.merkle_todo.insert(bytes([i % 3]) + b"%04d" % i, os.urandom(32))
+        updater = MerkleUpdater(data)
+        states = []
+        while not states or states[-1] == WorkerState.BUSY:
+            states.append(updater.work())
+        self.assertEqual(states, [WorkerState.BUSY, WorkerState.BUSY, WorkerState.IDLE])
+        self.assertEqual(data.merkle_todo.count(), 0)
+        self.assertEqual(updater.status(), {"todo_length": 0})
+        self.assertNotEqual(updater.trie.root_hash(0), EMPTY_HASH)

@@ -1,0 +1,133 @@
+"""Background workers survive exceptions, yield between steps, and stop cleanly."""
+
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from garage_twisted.util.worker import MAX_BACKOFF, WorkerRunner, WorkerState
+
+
+class ScriptedWorker:
+    """Returns (or raises) the scripted outcomes, one per step."""
+
+    def __init__(self, name, outcomes):
+        self.name = name
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    def work(self):
+        self.calls += 1
+        outcome = self.outcomes.pop(0) if self.outcomes else WorkerState.IDLE
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def status(self):
+        return {"queue_length": len(self.outcomes)}
+
+
+class WorkerRunnerTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.runner = WorkerRunner(self.clock, idle_delay=10)
+
+    def test_survives_exceptions_with_backoff(self):
+        """A failing worker is retried after growing delays and recovers."""
+        worker = ScriptedWorker("w", [ValueError("a"), ValueError("b"), WorkerState.IDLE])
+        self.runner.add(worker)
+        self.runner.startService()
+        self.clock.advance(0)
+        self.assertEqual(worker.calls, 1)
+        self.clock.advance(0.99)
+        self.assertEqual(worker.calls, 1)
+        self.clock.advance(0.01)
+        self.assertEqual(worker.calls, 2)
+        self.clock.advance(2)
+        self.assertEqual(worker.calls, 3)
+        info = self.runner.list_workers()[0]
+        self.assertEqual((info.errors, info.consecutive_errors), (2, 0))
+        self.assertIn("ValueError: b", info.last_error)
+        self.flushLoggedErrors(ValueError)
+        self.runner.stopService()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_backoff_is_capped(self):
+        """Consecutive failures never push the retry past MAX_BACKOFF."""
+        worker = ScriptedWorker("w", [ValueError()] * 20)
+        self.runner.add(worker)
+        self.runner.startService()
+        self.clock.advance(0)
+        for _ in range(19):
+            self.clock.advance(MAX_BACKOFF)
+        self.assertEqual(worker.calls, 20)
+        self.runner.stopService()
+
+    def test_busy_steps_yield_to_the_reactor(self):
+        """A busy worker's next step goes through the clock, never recursion."""
+        steps = []
+
+        class Busy:
+            name = "busy"
+
+            def work(inner):
+                # Each step must start from the clock, with no other step
+                # of this worker on the stack.
+                steps.append(len(self.clock.getDelayedCalls()))
+                return WorkerState.BUSY if len(steps) < 3 else WorkerState.IDLE
+
+            def status(inner):
+                return {}
+
+        self.runner.add(Busy())
+        self.runner.startService()
+        self.assertEqual(steps, [])
+        self.clock.advance(0)
+        self.assertEqual(steps, [0, 0, 0])
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.runner.stopService()
+
+    def test_idle_waits_or_wakes(self):
+        """An idle worker waits its delay, unless woken."""
+        worker = ScriptedWorker("w", [])
+        self.runner.add(worker)
+        self.runner.startService()
+        self.clock.advance(0)
+        self.clock.advance(5)
+        self.assertEqual(worker.calls, 1)
+        self.runner.wake("w")
+        self.clock.advance(0)
+        self.assertEqual(worker.calls, 2)
+        self.clock.advance(10)
+        self.assertEqual(worker.calls, 3)
+        self.runner.stopService()
+
+    def test_done_stops(self):
+        """A worker that says DONE is not called again."""
+        worker = ScriptedWorker("w", [WorkerState.DONE])
+        self.runner.add(worker)
+        self.runner.startService()
+        self.clock.advance(100)
+        self.assertEqual(worker.calls, 1)
+        self.runner.stopService()
+
+    def test_stop_waits_for_running_step(self):
+        """stopService fires only once the running step finished."""
+        pending = defer.Deferred()
+
+        class Slow:
+            name = "slow"
+
+            def work(self):
+                return pending
+
+            def status(self):
+                return {}
+
+        self.runner.add(Slow())
+        self.runner.startService()
+        self.clock.advance(0)
+        stopped = self.runner.stopService()
+        self.assertNoResult(stopped)
+        pending.callback(WorkerState.BUSY)
+        self.successResultOf(stopped)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
