@@ -1,0 +1,119 @@
+"""The admin API v2 over real HTTP: shapes, errors and tokens as Garage's."""
+
+import json
+
+import treq
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from tests.support.node import NodeFixture
+
+
+class AdminApiTests(TestCase):
+    timeout = 60
+
+    async def setUp(self):
+        self.fixture = await NodeFixture.start(self)
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(self.pool.closeCachedConnections)
+
+    async def call(self, name, query=None, body=None, token=None, method=None):
+        url = f"{self.fixture.admin_url}/v2/{name}"
+        headers = {b"authorization": [f"Bearer {token or self.fixture.admin_token}".encode()]}
+        method = method or ("POST" if body is not None else "GET")
+        response = await treq.request(method, url, params=query, headers=headers,
+                                      data=None if body is None else json.dumps(body).encode(),
+                                      pool=self.pool)
+        content = await treq.content(response)
+        return response.code, (json.loads(content) if content.strip() else None)
+
+    async def test_token_required(self):
+        """A wrong or missing token is refused with 403 and a JSON error."""
+        code, body = await self.call("ListKeys", token="wrong")
+        self.assertEqual(code, 403)
+        self.assertEqual(set(body), {"code", "message", "region", "path"})
+
+    async def test_key_lifecycle(self):
+        """CreateKey, GetKeyInfo, UpdateKey, ListKeys and DeleteKey answer Garage's shapes."""
+        code, key = await self.call("CreateKey", body={"name": "app"})
+        self.assertEqual(code, 200)
+        self.assertTrue(key["accessKeyId"].startswith("GK"))
+        self.assertEqual(len(key["secretAccessKey"]), 64)
+        self.assertEqual(key["permissions"], {"createBucket": False})
+        code, info = await self.call("GetKeyInfo", {"id": key["accessKeyId"]})
+        self.assertIsNone(info["secretAccessKey"])
+        code, info = await self.call("GetKeyInfo", {"search": "app", "showSecretKey": "true"})
+        self.assertEqual(info["secretAccessKey"], key["secretAccessKey"])
+        code, info = await self.call("UpdateKey", {"id": key["accessKeyId"]},
+                                     {"name": "renamed", "allow": {"createBucket": True}})
+        self.assertEqual((info["name"], info["permissions"]["createBucket"]), ("renamed", True))
+        code, keys = await self.call("ListKeys")
+        self.assertEqual([k["id"] for k in keys], [key["accessKeyId"]])
+        code, _ = await self.call("DeleteKey", {"id": key["accessKeyId"]}, method="POST")
+        self.assertEqual(code, 200)
+        code, error = await self.call("GetKeyInfo", {"id": key["accessKeyId"]})
+        self.assertEqual((code, error["code"]), (404, "NoSuchAccessKey"))
+
+    async def test_bucket_and_permissions(self):
+        """CreateBucket, AllowBucketKey, DenyBucketKey and GetBucketInfo agree."""
+        _, key = await self.call("CreateKey", body={"name": "app"})
+        code, bucket = await self.call("CreateBucket", body={"globalAlias": "photos"})
+        self.assertEqual(code, 200)
+        self.assertEqual(bucket["globalAliases"], ["photos"])
+        code, again = await self.call("CreateBucket", body={"globalAlias": "photos"})
+        self.assertEqual((code, again["code"]), (409, "BucketAlreadyExists"))
+        code, info = await self.call("AllowBucketKey", body={
+            "bucketId": bucket["id"], "accessKeyId": key["accessKeyId"],
+            "permissions": {"read": True, "write": True}})
+        self.assertEqual(info["keys"][0]["permissions"],
+                         {"read": True, "write": True, "owner": False})
+        code, info = await self.call("DenyBucketKey", body={
+            "bucketId": bucket["id"], "accessKeyId": key["accessKeyId"],
+            "permissions": {"write": True}})
+        self.assertEqual(info["keys"][0]["permissions"],
+                         {"read": True, "write": False, "owner": False})
+        code, info = await self.call("GetBucketInfo", {"globalAlias": "photos"})
+        self.assertEqual((info["id"], info["objects"], info["bytes"]), (bucket["id"], 0, 0))
+        code, buckets = await self.call("ListBuckets")
+        self.assertEqual([b["globalAliases"] for b in buckets], [["photos"]])
+        code, _ = await self.call("DeleteBucket", {"id": bucket["id"]}, method="POST")
+        self.assertEqual(code, 200)
+        code, error = await self.call("GetBucketInfo", {"id": bucket["id"]})
+        self.assertEqual((code, error["code"]), (404, "NoSuchBucket"))
+
+    async def test_layout(self):
+        """A role is staged, applied as version 1, and a stale version is refused."""
+        node_id = self.fixture.node.node_key.node_id.hex()
+        code, layout = await self.call("UpdateClusterLayout", body={"roles": [
+            {"id": node_id, "zone": "dc1", "capacity": 10 ** 9, "tags": ["a"]}]})
+        self.assertEqual(layout["stagedRoleChanges"][0]["zone"], "dc1")
+        code, error = await self.call("ApplyClusterLayout", body={"version": 5})
+        self.assertEqual(code, 400)
+        self.assertIn("wrong version", error["message"])
+        code, applied = await self.call("ApplyClusterLayout", body={"version": 1})
+        self.assertEqual(code, 200)
+        self.assertEqual(applied["layout"]["version"], 1)
+        self.assertEqual(applied["layout"]["roles"][0]["storedPartitions"], 256)
+        code, health = await self.call("GetClusterHealth")
+        self.assertEqual(health["status"], "healthy")
+        code, status = await self.call("GetClusterStatus")
+        self.assertEqual(status["layoutVersion"], 1)
+        self.assertEqual(status["nodes"][0]["id"], node_id)
+        self.assertTrue(status["nodes"][0]["isUp"])
+        code, history = await self.call("GetClusterLayoutHistory")
+        self.assertEqual(history["currentVersion"], 1)
+
+    async def test_health_and_metrics(self):
+        """/health is 503 before a layout exists; /metrics speaks Prometheus."""
+        response = await treq.get(f"{self.fixture.admin_url}/health", pool=self.pool)
+        self.assertEqual(response.code, 503)
+        await treq.content(response)
+        response = await treq.get(f"{self.fixture.admin_url}/metrics", pool=self.pool)
+        text = (await treq.content(response)).decode()
+        self.assertIn("cluster_layout_version 0", text)
+
+    async def test_unknown_endpoint(self):
+        """An unknown operation is a 404 JSON error."""
+        code, error = await self.call("NoSuchThing")
+        self.assertEqual((code, error["code"]), (404, "NoSuchEndpoint"))
