@@ -37,17 +37,18 @@ class GarageModel:
         self.local_node_id = local_node_id
         self.clock = clock
 
-        def table(schema, replication):
-            return Table(TableData(schema, kv_store), replication, local_node_id)
+        def table(schema, replication, cache_rows=False):
+            return Table(TableData(schema, kv_store, cache_rows), replication, local_node_id)
 
         self.block_ref_table = table(BlockRefTableSchema(block_manager), sharded)
         self.version_table = table(VersionTableSchema(self.block_ref_table), sharded)
         self.mpu_table = table(MpuTableSchema(self.version_table), sharded)
         self.object_table = table(
             ObjectTableSchema(self.version_table, self.mpu_table), sharded)
-        self.bucket_table = table(BucketTableSchema(), full_copy)
-        self.bucket_alias_table = table(BucketAliasTableSchema(), full_copy)
-        self.key_table = table(KeyTableSchema(), full_copy)
+        # Read on every request, and small: their rows stay in memory.
+        self.bucket_table = table(BucketTableSchema(), full_copy, cache_rows=True)
+        self.bucket_alias_table = table(BucketAliasTableSchema(), full_copy, cache_rows=True)
+        self.key_table = table(KeyTableSchema(), full_copy, cache_rows=True)
         self.tables = [
             self.bucket_table, self.bucket_alias_table, self.key_table,
             self.object_table, self.mpu_table, self.version_table, self.block_ref_table,

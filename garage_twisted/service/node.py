@@ -42,6 +42,7 @@ from garage_twisted.util.threads import ThreadPoolService
 from garage_twisted.util.worker import WorkerRunner
 
 GARAGE_VERSION = "garage-twisted 0.1.0"
+BATCH_DELAY = 0.1
 
 
 def _should_stream(method: bytes, uri: bytes, headers) -> bool:
@@ -136,12 +137,14 @@ class GarageNode(MultiService):
         self._block_store = block_store
 
     def _wire_wakeups(self):
+        # Merkle trees and insert queues are brought up to date in batches a
+        # moment after the writes that need them, not after every write.
         for table in self.model.tables:
             data = table.data
             data.on_merkle_todo.append(
-                lambda name=f"{data.name} Merkle": self.workers.wake(name))
+                lambda name=f"{data.name} Merkle": self.workers.wake(name, BATCH_DELAY))
             data.on_insert_queued.append(
-                lambda name=f"{data.name} queue": self.workers.wake(name))
+                lambda name=f"{data.name} queue": self.workers.wake(name, BATCH_DELAY))
         self.block_manager.on_gc_todo.append(lambda: self.workers.wake("block deleter"))
 
     def _admin_listener(self):

@@ -56,7 +56,7 @@ class TableData:
 
     log = Logger()
 
-    def __init__(self, schema, store: IKeyValueStore):
+    def __init__(self, schema, store: IKeyValueStore, cache_rows: bool = False):
         self.schema = schema
         self.name = schema.table_name
         self.store = store
@@ -67,6 +67,10 @@ class TableData:
         # rows (buckets, keys, an object being read) skip CBOR decoding as
         # long as their stored bytes are unchanged.
         self._decoded: dict[bytes, tuple[bytes, object]] = {}
+        # Small hot tables (buckets, keys, aliases: read on every request)
+        # keep every row read in memory. Coherent because every write of a
+        # row goes through this object, which updates the cache after commit.
+        self._rows_cache: dict[bytes, bytes | None] | None = {} if cache_rows else None
         # Called with no argument after every committed change, so workers
         # waiting for work (Merkle updater, insert queue) wake up.
         self.on_merkle_todo = []
@@ -88,8 +92,19 @@ class TableData:
     def read_entry(self, partition_hash: bytes, sort_key: bytes):
         """The decoded local entry, or ``None``."""
         key = row_key(partition_hash, sort_key)
-        raw = self.rows.get(key)
+        cache = self._rows_cache
+        if cache is not None:
+            if key in cache:
+                raw = cache[key]
+            else:
+                raw = cache[key] = self.rows.get(key)
+        else:
+            raw = self.rows.get(key)
         return None if raw is None else self.decode(key, raw)
+
+    def _committed(self, written: dict) -> None:
+        if self._rows_cache is not None:
+            self._rows_cache.update(written)
 
     def read_range(
         self,
@@ -136,32 +151,29 @@ class TableData:
 
         :returns: ``True`` if the stored row changed.
         """
-        tx = self.store.transaction()
-        try:
-            changed = self.update_entry_in(tx, entry)
-        except BaseException:
-            tx.abort()
-            raise
-        tx.commit()
-        if changed:
-            self._notify(self.on_merkle_todo)
-        return changed
+        return self.update_entries([entry]) == 1
 
     def update_entries(self, entries) -> int:
         """Merge several entries in one transaction; returns how many changed."""
         tx = self.store.transaction()
+        written = {}
         try:
-            changed = sum(1 for e in entries if self.update_entry_in(tx, e))
+            changed = sum(1 for e in entries if self.update_entry_in(tx, e, written))
         except BaseException:
             tx.abort()
             raise
         tx.commit()
+        self._committed(written)
         if changed:
             self._notify(self.on_merkle_todo)
         return changed
 
-    def update_entry_in(self, tx, entry) -> bool:
-        """Merge ``entry`` into the local row inside an open transaction."""
+    def update_entry_in(self, tx, entry, written: dict | None = None) -> bool:
+        """Merge ``entry`` into the local row inside an open transaction.
+
+        :param written: if given, receives ``row key -> new bytes`` (for the
+            caller to apply to the row cache once the transaction commits).
+        """
         key = row_key(entry.partition_hash(), entry.sort_key())
         old_raw = tx.get(self.rows, key)
         if old_raw is None:
@@ -174,6 +186,8 @@ class TableData:
         if new_raw == old_raw:
             return False
         tx.insert(self.rows, key, new_raw)
+        if written is not None:
+            written[key] = new_raw
         tx.insert(self.merkle_todo, key, blake2sum(new_raw))
         self.schema.updated(tx, old, new)
         return True
@@ -189,6 +203,7 @@ class TableData:
         tx.insert(self.merkle_todo, key, b"")
         self.schema.updated(tx, self.schema.decode_entry(current), None)
         tx.commit()
+        self._committed({key: None})
         self._notify(self.on_merkle_todo)
         return True
 

@@ -89,15 +89,24 @@ class WorkerRunner(Service):
         if self.running:
             self._schedule(slot, 0)
 
-    def wake(self, name: str) -> None:
-        """Run an idle worker's next step now instead of after its delay."""
+    def wake(self, name: str, delay: float = 0.0) -> None:
+        """Run an idle worker's next step within ``delay`` seconds instead of
+        after its idle delay.
+
+        A small ``delay`` lets work that arrives in bursts (one Merkle to-do
+        item per write) be handled in one batch instead of one step per item.
+        """
         slot = self._slots.get(name)
         if slot is None or not self.running:
             return
         if slot.running is not None:
             slot.woken = True
         elif slot.state != "done":
-            self._schedule(slot, 0)
+            timer = slot.timer
+            if timer is not None and timer.active() and \
+                    timer.getTime() <= self.clock.seconds() + delay:
+                return
+            self._schedule(slot, delay)
 
     def list_workers(self) -> list[WorkerInfo]:
         infos = []
