@@ -9,9 +9,11 @@ InternalError. Operations S3 defines but this node does not implement get 501
 NotImplemented.
 """
 
+import itertools
 import secrets
 
 from klein import Klein
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.api.s3 import bucket as bucket_ops
@@ -24,6 +26,7 @@ from garage_twisted.api.s3 import put as put_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext
+from garage_twisted.api.streaming import BodyIncomplete
 from garage_twisted.api.s3.router import locate, parse_endpoint, parse_query, split_target
 from garage_twisted.model.errors import ModelError
 
@@ -78,13 +81,17 @@ class S3Api:
         self.run_in_thread = run_in_thread
         self.make_streamer = make_streamer
         self.clock = clock
+        # Request ids: a random per-process prefix and a counter, unique
+        # without a system call per request.
+        self._request_prefix = secrets.token_hex(4)
+        self._request_counter = itertools.count(1)
 
     def resource(self):
         return self.app.resource()
 
     @app.route("/", branch=True, methods=METHODS)
     async def handle(self, request):
-        request_id = secrets.token_hex(8)
+        request_id = f"{self._request_prefix}{next(self._request_counter):08x}"
         request.setHeader(b"x-amz-request-id", request_id.encode())
         request.setHeader(b"server", b"garage-twisted")
         endpoint = None
@@ -98,6 +105,15 @@ class S3Api:
             api_key, auth = await authenticate(self, request, raw_path, raw_query)
             ctx = RequestContext(self, request, endpoint, api_key, auth, request_id)
             return await self._dispatch(ctx)
+        except (BodyIncomplete, defer.CancelledError) as e:
+            # The client went away (Klein cancels the handler when the
+            # connection is lost): nobody is left to answer.
+            self.log.info("S3 {method} {uri}: {error} (request {request_id})",
+                          method=request.method.decode("latin-1"),
+                          uri=request.uri.decode("latin-1"),
+                          error=str(e) or "client went away",
+                          request_id=request_id)
+            return None
         except errors.S3Error as e:
             return self._error(request, e, request_id, endpoint)
         except ModelError as e:
