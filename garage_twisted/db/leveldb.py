@@ -25,8 +25,8 @@ SEPARATOR = b"\x00"
 # under a stream of small PUTs).
 LEVELDB_OPTIONS = {
     "bloom_filter_bits": 10,
-    "write_buffer_size": 32 * 1024 * 1024,
-    "lru_cache_size": 32 * 1024 * 1024,
+    "write_buffer_size": 8 * 1024 * 1024,
+    "lru_cache_size": 16 * 1024 * 1024,
     "max_open_files": 512,
 }
 

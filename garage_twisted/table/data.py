@@ -22,7 +22,11 @@ from twisted.logger import Logger
 from garage_twisted.db.interfaces import IKeyValueStore
 
 HASH_SIZE = 32
-DECODE_CACHE_SIZE = 4096
+# The decode cache holds at most this many bytes of encoded rows per table,
+# and never a row larger than DECODE_CACHE_MAX_ROW (version rows of large
+# objects), so it stays small whatever the workload.
+DECODE_CACHE_BYTES = 2 * 1024 * 1024
+DECODE_CACHE_MAX_ROW = 16 * 1024
 
 
 def blake2sum(data: bytes) -> bytes:
@@ -67,6 +71,7 @@ class TableData:
         # rows (buckets, keys, an object being read) skip CBOR decoding as
         # long as their stored bytes are unchanged.
         self._decoded: dict[bytes, tuple[bytes, object]] = {}
+        self._decoded_bytes = 0
         # Small hot tables (buckets, keys, aliases: read on every request)
         # keep every row read in memory. Coherent because every write of a
         # row goes through this object, which updates the cache after commit.
@@ -84,9 +89,12 @@ class TableData:
         if cached is not None and cached[0] == raw:
             return cached[1]
         entry = self.schema.decode_entry(raw)
-        if len(self._decoded) >= DECODE_CACHE_SIZE:
-            self._decoded.clear()
-        self._decoded[key] = (raw, entry)
+        if len(raw) <= DECODE_CACHE_MAX_ROW:
+            if self._decoded_bytes + len(raw) > DECODE_CACHE_BYTES:
+                self._decoded.clear()
+                self._decoded_bytes = 0
+            self._decoded[key] = (raw, entry)
+            self._decoded_bytes += len(raw)
         return entry
 
     def read_entry(self, partition_hash: bytes, sort_key: bytes):

@@ -46,7 +46,7 @@ log = Logger()
 # this many blocks in memory.
 BLOCKS_PER_BATCH = 4
 # Block writes allowed in flight while the next blocks are hashed.
-MAX_WRITES_IN_FLIGHT = 2
+MAX_WRITES_IN_FLIGHT = 4
 MAX_OBJECT_SIZE = 5 * 1024 ** 3
 # Blocks up to this size are hashed on the reactor thread: a few
 # microseconds of hashing cost less than a round trip to the thread pool.
@@ -160,6 +160,7 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
     offset = 0
     first_hash = None
     batch = []
+    digesting = None
 
     async def flush():
         if not batch:
@@ -182,7 +183,15 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
             if len(data) <= INLINE_HASH_MAX:
                 hash_ = _hash_block(checks, data)
             else:
-                hash_ = await run(_hash_block, checks, data)
+                # The block's name and the body's digests are independent:
+                # compute them on two pool threads at once.
+                # The body digests must see blocks in order, the block name
+                # need not: this block's digests run beside its naming and
+                # the reading of the next block.
+                if digesting is not None:
+                    await digesting
+                digesting = run(checks.update, data)
+                hash_ = await run(block_hash, data)
             if first_hash is None:
                 first_hash = hash_
             batch.append((offset, hash_, data))
@@ -192,13 +201,16 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
             if len(batch) >= BLOCKS_PER_BATCH:
                 await flush()
         await flush()
+        if digesting is not None:
+            await digesting
         while writes:
             await writes.pop(0)
     except BaseException:
         # Let block writes already started finish (their errors are moot
         # now) before the caller releases the blocks they reference.
-        if writes:
-            await defer.DeferredList(writes, consumeErrors=True)
+        pending = writes + ([digesting] if digesting is not None else [])
+        if pending:
+            await defer.DeferredList(pending, consumeErrors=True)
         raise
     return offset, first_hash
 
