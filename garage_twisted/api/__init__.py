@@ -1,3 +1,4 @@
-"""garage_twisted.api."""
+"""HTTP front ends (S3, admin) and the streaming HTTP plumbing they share.
+"""
 
 __all__: list[str] = []

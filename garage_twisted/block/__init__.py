@@ -1,3 +1,4 @@
-"""garage_twisted.block."""
+"""Content-addressed data blocks: on-disk store, compression, reference counting.
+"""
 
 __all__: list[str] = []

@@ -1,3 +1,4 @@
-"""garage_twisted.cli."""
+"""The ``garage`` command-line tool, a client of the admin API.
+"""
 
 __all__: list[str] = []

@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from garage_twisted.db.errors import DatabaseError, DatabaseLocked
 from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
-from garage_twisted.db.overlay import PendingWrites
+from garage_twisted.db.overlay import StagedTransaction
 
 SEPARATOR = b"\x00"
 # Bloom filters spare point reads a look into every level-0 file; a larger
@@ -117,21 +117,7 @@ class LevelDBTree:
 
 
 @implementer(ITransaction)
-class LevelDBTransaction:
-    def __init__(self, store: "LevelDBStore"):
-        self._store = store
-        self._pending = PendingWrites()
-
-    def get(self, tree, key):
-        found, value = self._pending.lookup(tree.name, key)
-        return value if found else tree.get(key)
-
-    def insert(self, tree, key, value):
-        self._pending.put(tree.name, key, value)
-
-    def remove(self, tree, key):
-        self._pending.delete(tree.name, key)
-
+class LevelDBTransaction(StagedTransaction):
     def commit(self):
         writes = self._pending.drain()
         if not writes:
@@ -143,9 +129,6 @@ class LevelDBTransaction:
                     batch.delete(full)
                 else:
                     batch.put(full, value)
-
-    def abort(self):
-        self._pending.drain()
 
 
 @implementer(IKeyValueStore)

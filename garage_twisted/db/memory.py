@@ -10,7 +10,7 @@ import bisect
 from zope.interface import implementer
 
 from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
-from garage_twisted.db.overlay import PendingWrites
+from garage_twisted.db.overlay import StagedTransaction
 
 
 @implementer(ITree)
@@ -66,21 +66,7 @@ class MemoryTree:
 
 
 @implementer(ITransaction)
-class MemoryTransaction:
-    def __init__(self, store: "MemoryStore"):
-        self._store = store
-        self._pending = PendingWrites()
-
-    def get(self, tree, key):
-        found, value = self._pending.lookup(tree.name, key)
-        return value if found else tree.get(key)
-
-    def insert(self, tree, key, value):
-        self._pending.put(tree.name, key, value)
-
-    def remove(self, tree, key):
-        self._pending.delete(tree.name, key)
-
+class MemoryTransaction(StagedTransaction):
     def commit(self):
         for tree_name, key, value in self._pending.drain():
             tree = self._store.open_tree(tree_name)
@@ -88,9 +74,6 @@ class MemoryTransaction:
                 tree._delete(key)
             else:
                 tree._put(key, value)
-
-    def abort(self):
-        self._pending.drain()
 
 
 @implementer(IKeyValueStore)

@@ -1,7 +1,9 @@
 """Pending writes of a transaction, readable before they are committed.
 
 Both stores stage a transaction's writes here so that ``tx.get`` sees the
-transaction's own inserts and removals (``None`` marks a removal).
+transaction's own inserts and removals (``None`` marks a removal);
+:class:`StagedTransaction` is the part of a transaction they share, each
+store adding only how it applies the writes (``commit``).
 """
 
 
@@ -29,3 +31,24 @@ class PendingWrites:
 
 
 _ABSENT = object()
+
+
+class StagedTransaction:
+    """Reads through staged writes; subclasses apply them in ``commit``."""
+
+    def __init__(self, store):
+        self._store = store
+        self._pending = PendingWrites()
+
+    def get(self, tree, key):
+        found, value = self._pending.lookup(tree.name, key)
+        return value if found else tree.get(key)
+
+    def insert(self, tree, key, value):
+        self._pending.put(tree.name, key, value)
+
+    def remove(self, tree, key):
+        self._pending.delete(tree.name, key)
+
+    def abort(self):
+        self._pending.drain()

@@ -1,3 +1,4 @@
-"""garage_twisted.net."""
+"""Node identity and peer addresses (the encrypted peer protocol comes here).
+"""
 
 __all__: list[str] = []

@@ -1,3 +1,4 @@
-"""garage_twisted.rpc."""
+"""Cluster membership: ring partitions, layout and its assignment, system status.
+"""
 
 __all__: list[str] = []

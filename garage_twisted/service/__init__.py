@@ -1,3 +1,4 @@
-"""garage_twisted.service."""
+"""Composition root: the node's service tree and the twistd plugin's options.
+"""
 
 __all__: list[str] = []

@@ -1,3 +1,4 @@
-"""garage_twisted.table."""
+"""The generic replicated table engine: schemas, local data, Merkle tries, quorums.
+"""
 
 __all__: list[str] = []

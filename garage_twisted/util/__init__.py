@@ -1,3 +1,5 @@
-"""garage_twisted.util."""
+"""Foundations with no project imports: errors, CRDTs, canonical CBOR,
+configuration, background workers, time, the I/O thread pool.
+"""
 
 __all__: list[str] = []

@@ -1,3 +1,4 @@
-"""garage_twisted.api.admin."""
+"""The admin API: Garage's v2 JSON endpoints, health and metrics.
+"""
 
 __all__: list[str] = []

@@ -1,3 +1,4 @@
-"""garage_twisted.api.s3."""
+"""The S3 API: routing, SigV4, body decoding, and one module per operation group.
+"""
 
 __all__: list[str] = []
