@@ -31,6 +31,8 @@ from garage_twisted.api.s3.router import locate, parse_endpoint, parse_query, sp
 from garage_twisted.model.errors import ModelError
 
 READ, WRITE, OWNER = "read", "write", "owner"
+# How much of a refused upload's body is read and dropped before answering.
+DRAIN_LIMIT = 8 * 1024 * 1024
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"]
 
 # endpoint name -> (handler, right needed on the bucket)
@@ -115,8 +117,10 @@ class S3Api:
                           request_id=request_id)
             return None
         except errors.S3Error as e:
+            await self._drain(request)
             return self._error(request, e, request_id, endpoint)
         except ModelError as e:
+            await self._drain(request)
             return self._error(request, errors.from_model_error(e), request_id, endpoint)
         except Exception:
             self.log.failure("S3 request {method} {uri} failed (request {request_id})",
@@ -153,6 +157,22 @@ class S3Api:
                 f"permission on bucket {name}")
         ctx.bucket_id = bucket_id
         ctx.bucket = bucket
+
+    async def _drain(self, request) -> None:
+        """Read what a client already sent of a refused upload (a little).
+
+        Closing a socket with unread data makes the kernel reset the
+        connection, and a client that was still sending may then never read
+        our error. A client that asked for ``100 Continue`` sent nothing:
+        there is nothing to drain.
+        """
+        reader = getattr(request, "body_reader", None)
+        if reader is None or reader.complete:
+            return
+        try:
+            await reader.discard(DRAIN_LIMIT)
+        except Exception:
+            pass
 
     def _error(self, request, error, request_id, endpoint) -> bytes:
         level = self.log.warn if error.status >= 500 else self.log.info

@@ -181,6 +181,11 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
     try:
         async for data in blocks:
             if len(data) <= INLINE_HASH_MAX:
+                # Digests must see blocks in order: let the previous block's
+                # digests finish first.
+                if digesting is not None:
+                    await digesting
+                    digesting = None
                 hash_ = _hash_block(checks, data)
             else:
                 # The block's name and the body's digests are independent:
