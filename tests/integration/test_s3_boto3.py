@@ -6,17 +6,14 @@ import os
 from botocore.exceptions import ClientError
 from twisted.trial.unittest import TestCase
 
-from tests.support.node import NodeFixture, in_thread
+from tests.support.node import in_thread, start_with_s3_client
 
 
 class S3Boto3Tests(TestCase):
     timeout = 120
 
     async def setUp(self):
-        self.fixture = await NodeFixture.start(self, block_size=64 * 1024)
-        self.key = await self.fixture.create_key()
-        self.s3 = self.fixture.boto3_client(self.key)
-        self.addCleanup(self.s3.close)
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024)
 
     async def call(self, method, **kwargs):
         return await in_thread(getattr(self.s3, method), **kwargs)
@@ -174,11 +171,7 @@ class MultipartBoto3Tests(TestCase):
     timeout = 120
 
     async def setUp(self):
-        self.fixture = await NodeFixture.start(self, block_size=64 * 1024)
-        self.key = await self.fixture.create_key()
-        self.s3 = self.fixture.boto3_client(self.key)
-        self.addCleanup(self.s3.close)
-        await in_thread(self.s3.create_bucket, Bucket="mpu")
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024, "mpu")
 
     async def test_upload_file_multipart(self):
         """boto3's managed transfer uploads in parts and reads back identical bytes."""
@@ -254,11 +247,8 @@ class LargeBlockBoto3Tests(TestCase):
     timeout = 120
 
     async def setUp(self):
-        self.fixture = await NodeFixture.start(self, block_size=256 * 1024)
-        self.key = await self.fixture.create_key()
-        self.s3 = self.fixture.boto3_client(self.key)
-        self.addCleanup(self.s3.close)
-        await in_thread(self.s3.create_bucket, Bucket="large")
+        self.fixture, self.key, self.s3 = await start_with_s3_client(
+            self, 256 * 1024, "large")
 
     async def test_blocks_hashed_in_threads_keep_digest_order(self):
         """Bodies whose blocks are hashed in the pool, ending with a tiny block,

@@ -102,3 +102,17 @@ class NodeFixture:
 def in_thread(f, *args, **kwargs):
     """Run a blocking client call off the reactor thread (the node serves it)."""
     return threads.deferToThread(f, *args, **kwargs)
+
+
+async def start_with_s3_client(testcase, block_size: int, bucket: str | None = None):
+    """A started node, a key allowed to create buckets, and its boto3 client.
+
+    :returns: ``(fixture, key, client)``; ``bucket`` is created if given.
+    """
+    fixture = await NodeFixture.start(testcase, block_size=block_size)
+    key = await fixture.create_key()
+    client = fixture.boto3_client(key)
+    testcase.addCleanup(client.close)
+    if bucket is not None:
+        await in_thread(client.create_bucket, Bucket=bucket)
+    return fixture, key, client

@@ -188,11 +188,10 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
                     digesting = None
                 hash_ = _hash_block(checks, data)
             else:
-                # The block's name and the body's digests are independent:
-                # compute them on two pool threads at once.
                 # The body digests must see blocks in order, the block name
-                # need not: this block's digests run beside its naming and
-                # the reading of the next block.
+                # need not: this block's digests run on one pool thread
+                # beside its naming on another, and beside the reading of
+                # the next block.
                 if digesting is not None:
                     await digesting
                 digesting = run(checks.update, data)
