@@ -128,13 +128,23 @@ class GarageNode(MultiService):
         s3 = S3Api(
             self.helper, self.block_manager, config.s3_api.s3_region,
             config.s3_api.root_domain, config.block_size, threads.run,
-            ResponseStreamer, self.reactor)
+            ResponseStreamer, self.reactor, layout_ready=self._layout_ready)
         self.s3_api = s3
         site = StreamingSite(s3.resource(), should_stream=_should_stream, clock=self.reactor)
         self.s3_listener = ListenerService(
             self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
         self.s3_listener.setServiceParent(self)
         self._block_store = block_store
+
+    def _layout_ready(self) -> bool:
+        """True once an applied layout gives this node a storage role.
+
+        Until then S3 answers 503, as Garage does: data written before would
+        not be where the layout says, and a replication factor the cluster
+        cannot provide must not be silently accepted.
+        """
+        role = self.layout.current().roles.get(self.node_key.node_id)
+        return role is not None and not role.is_gateway
 
     def _wire_wakeups(self):
         # Merkle trees and insert queues are brought up to date in batches a

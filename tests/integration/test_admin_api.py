@@ -14,7 +14,7 @@ class AdminApiTests(TestCase):
     timeout = 60
 
     async def setUp(self):
-        self.fixture = await NodeFixture.start(self)
+        self.fixture = await NodeFixture.start(self, apply_layout=False)
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(self.pool.closeCachedConnections)
 

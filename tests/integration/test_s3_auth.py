@@ -166,3 +166,17 @@ class S3AuthTests(TestCase):
         code, body = await self.put_signed(b"hello", headers={"content-md5": "nope"})
         self.assertIn(b"<Code>InvalidDigest</Code>", body)
         await self.assertNothingWritten()
+
+
+class LayoutNotReadyTests(TestCase):
+    timeout = 30
+
+    async def test_s3_unavailable_without_layout(self):
+        """Before a layout gives the node a role, S3 answers 503 with a hint."""
+        fixture = await NodeFixture.start(self, apply_layout=False)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        response = await treq.get(f"{fixture.endpoint}/", pool=pool)
+        body = await treq.content(response)
+        self.assertEqual(response.code, 503)
+        self.assertIn(b"garage layout assign", body)

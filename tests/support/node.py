@@ -35,7 +35,8 @@ class NodeFixture:
     Use :meth:`start` from a test's ``setUp``.
     """
 
-    def __init__(self, testcase, base: str, block_size: int):
+    def __init__(self, testcase, base: str, block_size: int, apply_layout: bool = True):
+        self.apply_layout = apply_layout
         self.testcase = testcase
         self.base = base
         self.block_size = block_size
@@ -44,8 +45,10 @@ class NodeFixture:
         self.key = None
 
     @classmethod
-    async def start(cls, testcase, block_size: int = 1 << 20, base: str | None = None):
-        fixture = cls(testcase, base or os.path.abspath(testcase.mktemp()), block_size)
+    async def start(cls, testcase, block_size: int = 1 << 20, base: str | None = None,
+                    apply_layout: bool = True):
+        fixture = cls(testcase, base or os.path.abspath(testcase.mktemp()), block_size,
+                      apply_layout)
         await fixture.boot()
         return fixture
 
@@ -58,6 +61,11 @@ class NodeFixture:
         self.node = GarageNode(config, reactor)
         self.node.startService()
         self.testcase.addCleanup(self.stop)
+        if self.apply_layout:
+            from garage_twisted.rpc.layout import NodeRole
+
+            self.node.layout.stage_role(self.node.node_key.node_id, NodeRole("dc1", 10 ** 10))
+            self.node.layout.apply(1)
 
     def admin_section(self) -> str:
         try:
