@@ -26,9 +26,9 @@ Private Twisted 26.10.0 names relied on (Twisted is pinned):
 ``Request._parsePOSTFormSubmission``.
 """
 
+from io import BytesIO
+
 from twisted.internet import defer
-from twisted.internet.error import ConnectionDone
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, server
 from zope.interface import implementer
@@ -175,7 +175,6 @@ class StreamingRequest(server.Request):
             self._streaming = True
             self.body_reader = BodyReader(self)
             # Nothing is spooled: content stays an empty file-like object.
-            from io import BytesIO
             self.content = BytesIO()
             expect = self.requestHeaders.getRawHeaders(b"expect")
             self.expects_continue = bool(expect and expect[0].lower() == b"100-continue")

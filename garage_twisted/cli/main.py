@@ -10,6 +10,9 @@ import argparse
 import os
 import sys
 
+import treq
+from twisted.web.client import HTTPConnectionPool
+
 from garage_twisted.cli import commands
 from garage_twisted.cli.client import AdminClient, CliError, admin_url_from_config
 from garage_twisted.net.keys import read_node_id
@@ -148,8 +151,6 @@ async def run_command(reactor, args, out, http=None) -> None:
         base_url = admin_url_from_config(config)
         token = args.admin_token or (config.admin.admin_token if config.admin else None)
     if http is None:
-        from twisted.web.client import HTTPConnectionPool
-
         http = _TreqWithPool(HTTPConnectionPool(reactor, persistent=False))
     await args.run(AdminClient(http, base_url, token), args, out)
 
@@ -161,13 +162,9 @@ class _TreqWithPool:
         self.pool = pool
 
     def request(self, method, url, **kwargs):
-        import treq
-
         return treq.request(method, url, pool=self.pool, **kwargs)
 
     def content(self, response):
-        import treq
-
         return treq.content(response)
 
 

@@ -6,10 +6,11 @@ names and shapes follow Garage's ``garage-admin-v2`` OpenAPI document.
 """
 
 import re
+from dataclasses import replace
 
 from garage_twisted.api.admin import errors, render
+from garage_twisted.model.bucket import BucketQuotas
 from garage_twisted.model.helper import ModelHelper
-from garage_twisted.model.object import FILTER_IS_DATA, FILTER_IS_UPLOADING
 from garage_twisted.rpc.layout import NodeRole
 
 STATS_BATCH = 1000
@@ -177,10 +178,6 @@ async def update_bucket(api, query, body):
     bucket = await helper.get_existing_bucket(_bucket_id(_require(query.get("id"), "id")))
     params = bucket.params
     now = helper.now()
-    from dataclasses import replace
-
-    from garage_twisted.model.bucket import BucketQuotas
-
     if body.get("websiteAccess") is not None:
         access = body["websiteAccess"]
         if access.get("enabled"):

@@ -16,6 +16,7 @@ from twisted.internet import defer
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.aws_chunked import AwsChunkedDecoder
+from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.block.chunker import Chunker
 
 
@@ -136,8 +137,6 @@ async def read_small_body(ctx, limit: int) -> bytes:
             raise errors.EntityTooLarge(f"request body larger than {limit} bytes")
         parts.append(data)
     body = b"".join(parts)
-    from garage_twisted.api.s3.checks import BodyChecks
-
     checks = BodyChecks.from_request(ctx)
     checks.update(body)
     checks.verify(payload.trailers)

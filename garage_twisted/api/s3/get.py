@@ -7,7 +7,6 @@ one being written, and waits for the client to drain before fetching more
 are answered from the object entry.
 """
 
-from twisted.internet import defer
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.context import RequestContext, respond

@@ -24,7 +24,7 @@ from garage_twisted.api.s3.xml import document, element, iso8601
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.mpu import MpuPart, MultipartUpload
 from garage_twisted.model.object import (
-    DATA_FIRST_BLOCK, DATA_INLINE, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object, ObjectVersion,
+    DATA_FIRST_BLOCK, DATA_INLINE, FILTER_IS_UPLOADING, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object, ObjectVersion,
     ObjectVersionData, ObjectVersionMeta,
 )
 from garage_twisted.model.version import Version
@@ -244,8 +244,6 @@ async def list_parts(ctx: RequestContext) -> bytes:
 
 
 async def list_multipart_uploads(ctx: RequestContext) -> bytes:
-    from garage_twisted.model.object import FILTER_IS_UPLOADING
-
     query = ctx.endpoint.query
     prefix = query.get("prefix", "")
     max_uploads = _int_param(query, "max-uploads", 1000, 1000)

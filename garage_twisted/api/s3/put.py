@@ -17,8 +17,6 @@ or a ``x-amz-checksum-*`` when the client asked) in the I/O thread pool, one
 block at a time, while the next block is still arriving.
 """
 
-import base64
-import hashlib
 import secrets
 
 from twisted.internet import defer
