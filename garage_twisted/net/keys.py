@@ -9,6 +9,7 @@ Loading happens once, in ``startService``; the small blocking file I/O is
 acceptable there.
 """
 
+import functools
 import os
 import re
 import secrets
@@ -40,8 +41,9 @@ class NodeKey:
     def signing_key(self) -> SigningKey:
         return SigningKey(self.seed)
 
-    @property
+    @functools.cached_property
     def node_id(self) -> bytes:
+        # Deriving the public key is a scalar multiplication: do it once.
         return bytes(self.signing_key.verify_key)
 
     @property
