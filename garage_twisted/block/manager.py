@@ -31,6 +31,8 @@ from garage_twisted.util.time import now_msec
 from garage_twisted.util.worker import WorkerState
 
 BLOCK_GC_DELAY_MS = 10 * 60 * 1000
+# Blocks up to this size have their file I/O batched with other small ones.
+SMALL_BLOCK = 64 * 1024
 GC_BATCH = 100
 
 
@@ -50,10 +52,13 @@ class BlockManager:
 
     log = Logger()
 
-    def __init__(self, store, kv_store, run_in_thread, clock, compression_level=1):
+    def __init__(self, store, kv_store, run_in_thread, clock, compression_level=1,
+                 run_small=None):
         self.store = store
         self.kv_store = kv_store
         self.run_in_thread = run_in_thread
+        # Small blocks' I/O goes to the pool in batches (see BatchingRunner).
+        self.run_small = run_small or run_in_thread
         self.clock = clock
         self.compression_level = compression_level
         self.rc = kv_store.open_tree("block:rc")
@@ -94,14 +99,19 @@ class BlockManager:
         hash_ = known_hash
         if hash_ is None:
             hash_ = yield self.run_in_thread(block_hash, data)
-        yield self._locked(hash_, self.run_in_thread, self._compress_and_write, hash_, data)
+        run = self.run_small if len(data) <= SMALL_BLOCK else self.run_in_thread
+        yield self._locked(hash_, run, self._compress_and_write, hash_, data)
         return hash_
 
-    def get_block(self, hash_: bytes) -> defer.Deferred:
+    def get_block(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
         """Read, decompress and verify one block.
 
+        :param size: the block's size if known (small blocks are read in
+            batches with other small reads).
         :returns: a Deferred firing with the plain bytes.
         """
+        if size is not None and size <= SMALL_BLOCK:
+            return self.run_small(self.store.read_and_verify_now, hash_)
         return self.store.read_and_verify(hash_)
 
     # -- reference counting (inside the caller's transaction) -----------

@@ -99,6 +99,10 @@ class LocalBlockStore:
     def _read_and_verify(self, hash_: bytes) -> bytes:
         return self._read(hash_).verify(hash_)
 
+    def read_and_verify_now(self, hash_: bytes) -> bytes:
+        """Blocking :meth:`read_and_verify`, for callers already in the pool."""
+        return self._read(hash_).verify(hash_)
+
     def _delete(self, hash_: bytes) -> bool:
         deleted = False
         for compressed in (True, False):

@@ -38,7 +38,7 @@ from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.replication import LocalReplication
 from garage_twisted.util.errors import GarageError
-from garage_twisted.util.threads import ThreadPoolService
+from garage_twisted.util.threads import BatchingRunner, ThreadPoolService
 from garage_twisted.util.worker import WorkerRunner
 
 GARAGE_VERSION = "garage-twisted 0.1.0"
@@ -105,7 +105,8 @@ class GarageNode(MultiService):
         block_store = LocalBlockStore(data_dir, threads.run, fsync=config.data_fsync)
         self.block_manager = BlockManager(
             block_store, self.kv_store, threads.run, self.reactor,
-            compression_level=config.compression_level)
+            compression_level=config.compression_level,
+            run_small=BatchingRunner(self.reactor, threads.run).run)
         local = LocalReplication(node_id)
         self.model = GarageModel(self.kv_store, self.block_manager, node_id,
                                  sharded=local, full_copy=local, clock=self.reactor)

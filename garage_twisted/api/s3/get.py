@@ -138,15 +138,16 @@ async def _stream_blocks(ctx: RequestContext, version, start: int, end: int):
     if len(wanted) == 1:
         # One block (small objects): no need to follow the client's pace.
         block, lo, hi = wanted[0]
-        data = await get_block(block.hash)
+        data = await get_block(block.hash, block.size)
         ctx.request.write(data if lo == 0 and hi == len(data) else data[lo:hi])
         return
     streamer = ctx.api.make_streamer(ctx.request)
-    pending = get_block(wanted[0][0].hash) if wanted else None
+    pending = get_block(wanted[0][0].hash, wanted[0][0].size) if wanted else None
     try:
         for i, (block, lo, hi) in enumerate(wanted):
             data = await pending
-            pending = get_block(wanted[i + 1][0].hash) if i + 1 < len(wanted) else None
+            pending = (get_block(wanted[i + 1][0].hash, wanted[i + 1][0].size)
+                       if i + 1 < len(wanted) else None)
             piece = data if lo == 0 and hi == len(data) else data[lo:hi]
             await streamer.write(piece)
     finally:
