@@ -8,8 +8,8 @@ removed at start. Every method does its file I/O in the I/O thread pool and
 returns a Deferred.
 """
 
+import itertools
 import os
-import secrets
 
 from twisted.logger import Logger
 
@@ -35,6 +35,10 @@ class LocalBlockStore:
         self.data_dir = data_dir
         self.run_in_thread = run_in_thread
         self.fsync = fsync
+        # Directories known to exist: saves a makedirs (several system
+        # calls) per write. Only grows; a directory is never removed.
+        self._known_dirs: set[str] = set()
+        self._tmp_names = itertools.count()
 
     def block_dir(self, hash_: bytes) -> str:
         hex_ = hash_.hex()
@@ -58,13 +62,17 @@ class LocalBlockStore:
         return self._write(hash_, block)
 
     def _write(self, hash_: bytes, block: DataBlock) -> bool:
-        path, _ = self._find(hash_)
-        if path is not None:
+        final = self.block_path(hash_, block.compressed)
+        # Dedup on the form about to be written; the other form of the same
+        # block (compressed vs plain) would only be a wasted copy, removed
+        # with the block.
+        if os.path.exists(final):
             return False
         directory = self.block_dir(hash_)
-        os.makedirs(directory, exist_ok=True)
-        final = self.block_path(hash_, block.compressed)
-        tmp = f"{final}{TMP_MARK}{secrets.token_hex(4)}"
+        if directory not in self._known_dirs:
+            os.makedirs(directory, exist_ok=True)
+            self._known_dirs.add(directory)
+        tmp = f"{final}{TMP_MARK}{os.getpid()}.{next(self._tmp_names)}"
         try:
             with open(tmp, "wb") as f:
                 f.write(block.payload)
@@ -87,14 +95,14 @@ class LocalBlockStore:
         return True
 
     def _read(self, hash_: bytes) -> DataBlock:
-        path, compressed = self._find(hash_)
-        if path is None:
-            raise MissingBlock(f"block {hash_.hex()} is not stored here")
-        try:
-            with open(path, "rb") as f:
-                return DataBlock(compressed, f.read())
-        except FileNotFoundError:
-            raise MissingBlock(f"block {hash_.hex()} is not stored here") from None
+        # Opening is the existence check: one system call when it succeeds.
+        for compressed in (False, True):
+            try:
+                with open(self.block_path(hash_, compressed), "rb") as f:
+                    return DataBlock(compressed, f.read())
+            except FileNotFoundError:
+                continue
+        raise MissingBlock(f"block {hash_.hex()} is not stored here")
 
     def _read_and_verify(self, hash_: bytes) -> bytes:
         return self._read(hash_).verify(hash_)
