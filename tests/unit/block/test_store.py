@@ -1,0 +1,95 @@
+"""Local block files, block payloads and the chunker."""
+
+import os
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
+
+from garage_twisted.block.chunker import Chunker
+from garage_twisted.block.data import DataBlock, blake2sum, compress
+from garage_twisted.block.errors import CorruptBlock, MissingBlock
+from garage_twisted.block.store import LocalBlockStore
+
+
+def run_now(f, *args):
+    return defer.maybeDeferred(f, *args)
+
+
+class LocalBlockStoreTests(SynchronousTestCase):
+    def setUp(self):
+        self.root = os.path.abspath(self.mktemp())
+        self.store = LocalBlockStore(self.root, run_now)
+
+    def put(self, data, level=1):
+        hash_ = blake2sum(data)
+        self.successResultOf(self.store.write_block(hash_, compress(data, level)))
+        return hash_
+
+    def test_round_trip_plain_and_compressed(self):
+        """Compressible data is stored .zst, random data plain; both read back."""
+        text = b"garage " * 10000
+        noise = os.urandom(70000)
+        for data, suffix in ((text, ".zst"), (noise, "")):
+            hash_ = self.put(data)
+            hex_ = hash_.hex()
+            path = os.path.join(self.root, hex_[:2], hex_[2:4], hex_ + suffix)
+            self.assertTrue(os.path.exists(path), path)
+            self.assertEqual(self.successResultOf(self.store.read_and_verify(hash_)), data)
+
+    def test_dedup(self):
+        """Writing the same block twice writes one file."""
+        data = os.urandom(5000)
+        hash_ = self.put(data)
+        self.assertFalse(self.successResultOf(
+            self.store.write_block(hash_, compress(data, 1))))
+        self.assertEqual(list(self.store.iter_block_hashes()), [hash_])
+
+    def test_corruption_detected(self):
+        """A block whose bytes changed on disk fails verification."""
+        data = os.urandom(5000)
+        hash_ = self.put(data)
+        hex_ = hash_.hex()
+        with open(os.path.join(self.root, hex_[:2], hex_[2:4], hex_), "r+b") as f:
+            f.write(b"\x00")
+        self.failureResultOf(self.store.read_and_verify(hash_), CorruptBlock)
+
+    def test_missing_and_delete(self):
+        """Reading a deleted block raises MissingBlock."""
+        hash_ = self.put(os.urandom(100))
+        self.assertTrue(self.successResultOf(self.store.has_block(hash_)))
+        self.successResultOf(self.store.delete_block(hash_))
+        self.assertFalse(self.successResultOf(self.store.has_block(hash_)))
+        self.failureResultOf(self.store.read_and_verify(hash_), MissingBlock)
+
+    def test_tmp_cleanup(self):
+        """Temporary files left by a crash are removed at start."""
+        os.makedirs(os.path.join(self.root, "ab", "cd"))
+        stale = os.path.join(self.root, "ab", "cd", "ab" * 32 + ".tmp1.2")
+        open(stale, "wb").close()
+        self.assertEqual(self.successResultOf(self.store.cleanup_tmp_files()), 1)
+        self.assertFalse(os.path.exists(stale))
+
+    def test_incompressible_stays_plain(self):
+        """compress() keeps data plain unless it saves enough."""
+        self.assertFalse(compress(os.urandom(4096), 1).compressed)
+        self.assertTrue(compress(b"a" * 4096, 1).compressed)
+        self.assertFalse(compress(b"a" * 4096, None).compressed)
+        self.assertRaises(CorruptBlock, DataBlock(True, b"not zstd").plain)
+
+
+class ChunkerTests(SynchronousTestCase):
+    @given(st.lists(st.binary(max_size=300), max_size=30), st.integers(1, 200))
+    def test_blocks_are_exact(self, pieces, block_size):
+        """Blocks concatenate to the input; all but the last are block_size long."""
+        chunker = Chunker(block_size)
+        blocks = []
+        for piece in pieces:
+            blocks += chunker.feed(piece)
+        last = chunker.flush()
+        self.assertTrue(all(len(b) == block_size for b in blocks))
+        if last is not None:
+            self.assertTrue(0 < len(last) < block_size)
+            blocks.append(last)
+        self.assertEqual(b"".join(blocks), b"".join(pieces))
