@@ -123,3 +123,22 @@ class NodeProcessTests(TestCase):
             self.assertEqual(hashlib.sha256(data).digest(), hashlib.sha256(body).digest(), key)
         listed = await threads.deferToThread(s3.list_objects_v2, Bucket="system")
         self.assertEqual(sorted(o["Key"] for o in listed["Contents"]), sorted(bodies))
+
+
+class CliErrorTests(TestCase):
+    timeout = 60
+
+    async def test_unreachable_node(self):
+        """The CLI says in one line that the node's admin API cannot be reached."""
+        out, err, code = await run(tool("garage"), "--admin-url", "http://127.0.0.1:9",
+                                   "--admin-token", "x", "status", check=False)
+        self.assertEqual(code, 1)
+        self.assertIn("cannot reach the node's admin API at http://127.0.0.1:9", err)
+        self.assertEqual(len(err.strip().splitlines()), 1)
+
+    async def test_missing_config(self):
+        """node id with a missing configuration file is one line and exit 1."""
+        out, err, code = await run(tool("garage"), "-c", "/nonexistent.toml", "node", "id",
+                                   check=False)
+        self.assertEqual(code, 1)
+        self.assertIn("/nonexistent.toml not found", err)
