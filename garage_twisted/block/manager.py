@@ -17,7 +17,8 @@ block's lock, so a deletion that raced a new upload of the same content can
 never remove the file the upload relies on: either the deleter sees the new
 reference, or the upload writes the file again after the deletion.
 
-Hashing, compression and file I/O run in the I/O thread pool.
+Hashing, compression and file I/O run in the I/O thread pool, except small
+blocks' file I/O, which goes to ``small_io`` (the block I/O process).
 """
 
 import hashlib
@@ -26,12 +27,13 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.block.data import compress
+from garage_twisted.block.small_io import ThreadSmallBlockIO
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec
 from garage_twisted.util.worker import WorkerState
 
 BLOCK_GC_DELAY_MS = 10 * 60 * 1000
-# Blocks up to this size have their file I/O batched with other small ones.
+# Blocks up to this size have their file I/O done by ``small_io``.
 SMALL_BLOCK = 64 * 1024
 GC_BATCH = 100
 
@@ -48,17 +50,19 @@ class BlockManager:
     :param run_in_thread: ``run(f, *args) -> Deferred`` on the I/O pool.
     :param clock: ``IReactorTime``.
     :param compression_level: zstd level, or ``None`` for no compression.
+    :param small_io: ``ISmallBlockIO`` for blocks up to ``SMALL_BLOCK`` bytes
+        (default: the thread pool).
     """
 
     log = Logger()
 
     def __init__(self, store, kv_store, run_in_thread, clock, compression_level=1,
-                 run_small=None):
+                 small_io=None):
         self.store = store
         self.kv_store = kv_store
         self.run_in_thread = run_in_thread
-        # Small blocks' I/O goes to the pool in batches (see BatchingRunner).
-        self.run_small = run_small or run_in_thread
+        self.small_io = small_io or ThreadSmallBlockIO(store, run_in_thread,
+                                                       compression_level)
         self.clock = clock
         self.compression_level = compression_level
         self.rc = kv_store.open_tree("block:rc")
@@ -96,22 +100,26 @@ class BlockManager:
 
         :returns: a Deferred firing with the block's hash.
         """
+        small = len(data) <= SMALL_BLOCK
         hash_ = known_hash
         if hash_ is None:
-            hash_ = yield self.run_in_thread(block_hash, data)
-        run = self.run_small if len(data) <= SMALL_BLOCK else self.run_in_thread
-        yield self._locked(hash_, run, self._compress_and_write, hash_, data)
+            # A small block hashes in microseconds: not worth a thread trip.
+            hash_ = block_hash(data) if small else (yield self.run_in_thread(block_hash, data))
+        if small:
+            yield self._locked(hash_, self.small_io.write, hash_, data)
+        else:
+            yield self._locked(hash_, self.run_in_thread, self._compress_and_write, hash_, data)
         return hash_
 
     def get_block(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
         """Read, decompress and verify one block.
 
-        :param size: the block's size if known (small blocks are read in
-            batches with other small reads).
+        :param size: the block's size if known (small blocks go to the
+            ``small_io`` reader).
         :returns: a Deferred firing with the plain bytes.
         """
         if size is not None and size <= SMALL_BLOCK:
-            return self.run_small(self.store.read_and_verify_now, hash_)
+            return self.small_io.read(hash_)
         return self.store.read_and_verify(hash_)
 
     # -- reference counting (inside the caller's transaction) -----------

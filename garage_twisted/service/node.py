@@ -28,6 +28,7 @@ from garage_twisted.api.admin.api import AdminApi
 from garage_twisted.api.s3.api import S3Api
 from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
 from garage_twisted.block.manager import BlockManager
+from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.model.garage import GarageModel
@@ -38,7 +39,7 @@ from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.replication import LocalReplication
 from garage_twisted.util.errors import GarageError
-from garage_twisted.util.threads import BatchingRunner, ThreadPoolService
+from garage_twisted.util.threads import ThreadPoolService
 from garage_twisted.util.worker import WorkerRunner
 
 GARAGE_VERSION = "garage-twisted 0.1.0"
@@ -103,10 +104,13 @@ class GarageNode(MultiService):
 
         data_dir = config.data_dirs[0].path
         block_store = LocalBlockStore(data_dir, threads.run, fsync=config.data_fsync)
+        small_io = BlockIOProcess(
+            self.reactor, data_dir, config.compression_level, config.data_fsync,
+            fallback=ThreadSmallBlockIO(block_store, threads.run, config.compression_level))
+        small_io.setServiceParent(self)
         self.block_manager = BlockManager(
             block_store, self.kv_store, threads.run, self.reactor,
-            compression_level=config.compression_level,
-            run_small=BatchingRunner(self.reactor, threads.run).run)
+            compression_level=config.compression_level, small_io=small_io)
         local = LocalReplication(node_id)
         self.model = GarageModel(self.kv_store, self.block_manager, node_id,
                                  sharded=local, full_copy=local, clock=self.reactor)

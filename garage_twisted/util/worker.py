@@ -5,8 +5,10 @@ and says what comes next: ``BUSY`` (call again soon), ``IDLE`` (nothing to do:
 wait ``idle_delay`` or until woken) or ``DONE`` (stop). :class:`WorkerRunner`
 drives every registered worker:
 
-- between two ``BUSY`` steps it returns to the reactor (``callLater(0)``), so
-  unbounded work never blocks it;
+- between two ``BUSY`` steps it returns to the reactor (``callLater`` of the
+  worker's ``busy_delay`` attribute, 0 if it has none), so unbounded work
+  never blocks it; a background worker whose backlog may wait (Merkle
+  updates) sets a delay so that it takes a bounded share of a busy reactor;
 - an exception in a step is logged and the worker retried after an
   exponential back-off (1 s doubling up to ``MAX_BACKOFF``), unlike
   ``LoopingCall`` which stops forever on the first error;
@@ -162,7 +164,9 @@ class WorkerRunner(Service):
         if state == WorkerState.DONE:
             slot.state = "done"
             return
-        if state == WorkerState.BUSY or slot.woken:
+        if state == WorkerState.BUSY:
+            self._schedule(slot, getattr(slot.worker, "busy_delay", 0.0))
+        elif slot.woken:
             self._schedule(slot, 0)
         else:
             slot.state = "idle"

@@ -1,4 +1,4 @@
-"""The S3 front end: one Klein catch-all route, dispatch, error rendering.
+"""The S3 front end: one catch-all resource, dispatch, error rendering.
 
 For each request: parse the raw target into an :class:`Endpoint`, verify the
 signature and find the caller's key, resolve the bucket and check the key's
@@ -7,14 +7,19 @@ XML through :func:`~garage_twisted.api.s3.errors.render_error_xml`; an
 unexpected exception is logged with its traceback and answered 500
 InternalError. Operations S3 defines but this node does not implement get 501
 NotImplemented.
+
+The resource is a plain twisted.web leaf, not a Klein app: S3 routes from
+the raw method, host, path and query (:mod:`.router`), so Klein's URL map
+had nothing to route, and binding it cost about 12% of the reactor's time
+under small requests. (The admin API, which has real routes, uses Klein.)
 """
 
 import itertools
 import secrets
 
-from klein import Klein
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.web import resource, server
 
 from garage_twisted.api.s3 import bucket as bucket_ops
 from garage_twisted.api.s3 import delete as delete_ops
@@ -33,7 +38,6 @@ from garage_twisted.model.errors import ModelError
 READ, WRITE, OWNER = "read", "write", "owner"
 # How much of a refused upload's body is read and dropped before answering.
 DRAIN_LIMIT = 8 * 1024 * 1024
-METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"]
 
 # endpoint name -> (handler, right needed on the bucket)
 HANDLERS = {
@@ -70,7 +74,6 @@ class S3Api:
     """
 
     log = Logger()
-    app = Klein()
 
     def __init__(self, helper, block_manager, region: str, root_domain: str | None,
                  block_size: int, run_in_thread, make_streamer, clock,
@@ -91,10 +94,10 @@ class S3Api:
         self._request_counter = itertools.count(1)
 
     def resource(self):
-        return self.app.resource()
+        return S3Resource(self)
 
-    @app.route("/", branch=True, methods=METHODS)
     async def handle(self, request):
+        """Answer one request; returns the body still to write, or ``None``."""
         request_id = f"{self._request_prefix}{next(self._request_counter):08x}"
         request.setHeader(b"x-amz-request-id", request_id.encode())
         request.setHeader(b"server", b"garage-twisted")
@@ -114,8 +117,8 @@ class S3Api:
             ctx = RequestContext(self, request, endpoint, api_key, auth, request_id)
             return await self._dispatch(ctx)
         except (BodyIncomplete, defer.CancelledError) as e:
-            # The client went away (Klein cancels the handler when the
-            # connection is lost): nobody is left to answer.
+            # The client went away (S3Resource cancels the handler when
+            # the connection is lost): nobody is left to answer.
             self.log.info("S3 {method} {uri}: {error} (request {request_id})",
                           method=request.method.decode("latin-1"),
                           uri=request.uri.decode("latin-1"),
@@ -198,3 +201,52 @@ class S3Api:
         for name in (b"etag", b"last-modified", b"accept-ranges", b"content-range"):
             request.responseHeaders.removeHeader(name)
         return body
+
+
+class S3Resource(resource.Resource):
+    """The twisted.web leaf serving every S3 request through :meth:`S3Api.handle`.
+
+    Invariants: the request is finished exactly once, after the handler's
+    body (if any) is written; a connection lost mid-request cancels the
+    handler, and nothing is written to a finished request.
+    """
+
+    isLeaf = True
+    log = Logger()
+
+    def __init__(self, api: S3Api):
+        super().__init__()
+        self.api = api
+
+    def render(self, request):
+        finished = False
+        d = defer.ensureDeferred(self.api.handle(request))
+
+        def done(_):
+            nonlocal finished
+            finished = True
+
+        def lost(_):
+            done(None)
+            d.cancel()
+
+        request.notifyFinish().addCallbacks(done, lost)
+
+        def write(body):
+            if finished or request.finished:
+                return
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            if body:
+                request.write(body)
+            request.finish()
+
+        def failed(failure):
+            if not failure.check(defer.CancelledError):
+                self.log.failure("S3 request {uri} failed outside its handler",
+                                 failure, uri=request.uri)
+            if not finished:
+                request.loseConnection()
+
+        d.addCallback(write).addErrback(failed)
+        return server.NOT_DONE_YET

@@ -8,7 +8,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.db.memory import MemoryStore
 from garage_twisted.table.data import TableData
-from garage_twisted.table.merkle import EMPTY_HASH, MerkleTrie, MerkleUpdater
+from garage_twisted.rpc.ring import partition_of
+from garage_twisted.table.data import blake2sum
+from garage_twisted.table.merkle import (
+    EMPTY_HASH, ITEMS_PER_STEP, NODE_INTERMEDIATE, NODE_LEAF, MerkleTrie, MerkleUpdater,
+)
+from garage_twisted.util import codec
 from garage_twisted.table.schema import TableSchema
 from garage_twisted.util.worker import WorkerState
 
@@ -36,6 +41,33 @@ ops = st.lists(st.tuples(rows, st.one_of(st.none(), st.binary(min_size=32, max_s
                max_size=60)
 
 
+def _reference(live: dict) -> dict:
+    """The trie of ``live`` (row -> value hash), built recursively from scratch."""
+    nodes = {}
+
+    def build(key, depth, items):
+        if len(items) == 1:
+            ((row, value_hash),) = items
+            node = [NODE_LEAF, row, value_hash]
+        else:
+            groups = {}
+            for row, value_hash in items:
+                groups.setdefault(blake2sum(row)[depth], []).append((row, value_hash))
+            children = b"".join(bytes([byte]) + build(key + bytes([byte]), depth + 1, group)
+                                for byte, group in sorted(groups.items()))
+            node = [NODE_INTERMEDIATE, children]
+        raw = codec.dumps(node)
+        nodes[key] = raw
+        return blake2sum(raw)
+
+    partitions = {}
+    for row, value_hash in live.items():
+        partitions.setdefault(partition_of(row), []).append((row, value_hash))
+    for partition, items in partitions.items():
+        build(partition.to_bytes(2, "big"), 0, items)
+    return nodes
+
+
 class MerkleTrieTests(SynchronousTestCase):
     @settings(max_examples=150, deadline=None)
     @given(ops, st.integers(1, 20), st.randoms())
@@ -52,6 +84,19 @@ class MerkleTrieTests(SynchronousTestCase):
         rnd.shuffle(final)
         self.assertEqual(_build(history, batch_size), _build(final, 1))
         self.assertEqual(_build(history, batch_size), _build(final, len(final) or 1))
+
+    @settings(max_examples=150, deadline=None)
+    @given(ops, st.integers(1, 20))
+    def test_trie_equals_reference(self, history, batch_size):
+        """Node by node, the trie equals one built from scratch over the
+        surviving rows and their values (so values, not only keys, count)."""
+        live = {}
+        for row, value_hash in history:
+            if value_hash is None:
+                live.pop(row, None)
+            else:
+                live[row] = value_hash
+        self.assertEqual(_build(history, batch_size), _reference(live))
 
     def test_empty_set_has_no_nodes(self):
         """Deleting every row leaves no node and an empty root hash."""
@@ -73,8 +118,8 @@ class MerkleUpdaterTests(SynchronousTestCase):
         """The updater empties the to-do list and then reports idle."""
         store = MemoryStore()
         data = TableData(_Schema(), store)
-        for i in range(250):
-            data.merkle_todo.insert(bytes([i % 3]) + b"%04d" % i, os.urandom(32))
+        for i in range(ITEMS_PER_STEP * 5 // 2):
+            data.merkle_todo.insert(bytes([i % 3]) + b"%06d" % i, os.urandom(32))
         updater = MerkleUpdater(data)
         states = []
         while not states or states[-1] == WorkerState.BUSY:

@@ -86,6 +86,22 @@ class WorkerRunnerTests(SynchronousTestCase):
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
         self.runner.stopService()
 
+    def test_busy_delay_paces_a_backlog(self):
+        """A worker with a ``busy_delay`` waits that long between busy steps."""
+        worker = ScriptedWorker("w", [WorkerState.BUSY] * 3)
+        worker.busy_delay = 0.5
+        self.runner.add(worker)
+        self.runner.startService()
+        self.clock.advance(0)
+        self.assertEqual(worker.calls, 1)
+        self.clock.advance(0.49)
+        self.assertEqual(worker.calls, 1)
+        self.clock.advance(0.01)
+        self.assertEqual(worker.calls, 2)
+        self.clock.advance(0.5)
+        self.assertEqual(worker.calls, 3)
+        self.runner.stopService()
+
     def test_idle_waits_or_wakes(self):
         """An idle worker waits its delay, unless woken."""
         worker = ScriptedWorker("w", [])

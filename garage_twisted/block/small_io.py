@@ -1,0 +1,189 @@
+"""Where small blocks' file I/O runs: the block I/O process, or a thread.
+
+:class:`ISmallBlockIO` reads and writes whole small blocks (at most
+``SMALL_BLOCK`` bytes). Two implementations:
+
+- :class:`BlockIOProcess` (the node's): requests go over a pipe to the
+  child process of :mod:`garage_twisted.block.io_process`, which runs on the
+  other core; see that module for why.
+- :class:`ThreadSmallBlockIO`: the same operations in the I/O thread pool
+  (tests, and the fallback while the process is not running).
+
+Invariants of :class:`BlockIOProcess`: every request gets exactly one
+outcome (its answer, or a ``BlockError`` if the process died first); a dead
+process is started again on the next request; stopping closes the child's
+input and waits for it to exit, so no process outlives the service.
+"""
+
+import itertools
+import os
+import sys
+
+from twisted.application.service import Service
+from twisted.internet import defer, error
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+from zope.interface import Interface, implementer
+
+from garage_twisted.block import io_process as wire
+from garage_twisted.block.data import compress
+from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
+
+
+class ISmallBlockIO(Interface):
+    def read(hash_: bytes):
+        """Deferred[bytes]: the block's plain, hash-checked bytes.
+
+        Errback ``MissingBlock`` or ``CorruptBlock``.
+        """
+
+    def write(hash_: bytes, data: bytes):
+        """Deferred[bool]: compress and store the block; ``True`` if written."""
+
+
+@implementer(ISmallBlockIO)
+class ThreadSmallBlockIO:
+    """Small-block I/O in the thread pool.
+
+    :param store: the node's ``LocalBlockStore``.
+    :param run_in_thread: ``run(f, *args) -> Deferred``.
+    """
+
+    def __init__(self, store, run_in_thread, compression_level):
+        self.store = store
+        self.run_in_thread = run_in_thread
+        self.compression_level = compression_level
+
+    def read(self, hash_):
+        return self.run_in_thread(self.store.read_and_verify_now, hash_)
+
+    def write(self, hash_, data):
+        return self.run_in_thread(self._write, hash_, data)
+
+    def _write(self, hash_, data):
+        return self.store.write_block_now(hash_, compress(data, self.compression_level))
+
+
+_STATUS_ERRORS = {wire.MISSING: MissingBlock, wire.CORRUPT: CorruptBlock,
+                  wire.ERROR: BlockError}
+
+
+class _ChildProtocol(ProcessProtocol):
+    """The node's end of one block I/O process."""
+
+    log = Logger()
+
+    def __init__(self, owner: "BlockIOProcess"):
+        self.owner = owner
+        self.reader = wire.FrameReader()
+        self.pending: dict[int, tuple[defer.Deferred, int]] = {}
+        self.ended = defer.Deferred()
+        self.alive = True
+
+    def send(self, request_id: int, kind: int, payload: bytes, d: defer.Deferred):
+        self.pending[request_id] = (d, kind)
+        self.transport.write(wire.encode_frame(request_id, kind, payload))
+
+    def outReceived(self, data: bytes):
+        try:
+            frames = self.reader.feed(data)
+        except ValueError as e:
+            self.log.error("block I/O process sent a bad frame: {error}", error=str(e))
+            self.transport.signalProcess("KILL")
+            return
+        for request_id, status, payload in frames:
+            entry = self.pending.pop(request_id, None)
+            if entry is None:
+                self.log.error("block I/O process answered unknown request {id}",
+                               id=request_id)
+                continue
+            d, kind = entry
+            if status == wire.OK:
+                d.callback(payload == b"\x01" if kind == wire.OP_WRITE else payload)
+            else:
+                error_class = _STATUS_ERRORS.get(status, BlockError)
+                d.errback(error_class(payload.decode("utf-8", "replace")))
+
+    def errReceived(self, data: bytes):
+        self.log.error("block I/O process: {output}",
+                       output=data.decode("utf-8", "replace").rstrip())
+
+    def processEnded(self, reason):
+        self.alive = False
+        pending, self.pending = self.pending, {}
+        if pending or not reason.check(error.ProcessDone):
+            self.log.error("block I/O process exited ({reason}) with {n} requests pending",
+                           reason=reason.getErrorMessage(), n=len(pending))
+        for d, _ in pending.values():
+            d.errback(BlockError("the block I/O process exited before answering"))
+        self.owner._child_ended(self)
+        self.ended.callback(None)
+
+
+@implementer(ISmallBlockIO)
+class BlockIOProcess(Service):
+    """Runs :mod:`garage_twisted.block.io_process` while the service runs.
+
+    :param reactor: ``IReactorProcess``.
+    :param data_dir: the data directory the child writes to.
+    :param fallback: an :class:`ISmallBlockIO` used while the service is
+        not running (before start and after stop).
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, data_dir: str, compression_level, fsync: bool,
+                 fallback: ISmallBlockIO):
+        self.reactor = reactor
+        self.data_dir = data_dir
+        self.compression_level = compression_level
+        self.fsync = fsync
+        self.fallback = fallback
+        self._child: _ChildProtocol | None = None
+        self._ids = itertools.count(1)
+
+    def _spawn(self) -> _ChildProtocol:
+        child = _ChildProtocol(self)
+        level = "none" if self.compression_level is None else str(self.compression_level)
+        argv = [sys.executable, "-m", "garage_twisted.block.io_process",
+                self.data_dir, level, "1" if self.fsync else "0"]
+        self.reactor.spawnProcess(child, sys.executable, argv, env=dict(os.environ),
+                                  childFDs={0: "w", 1: "r", 2: "r"})
+        self.log.info("block I/O process started (pid {pid})", pid=child.transport.pid)
+        return child
+
+    def startService(self):
+        super().startService()
+        self._child = self._spawn()
+
+    def stopService(self):
+        super().stopService()
+        child, self._child = self._child, None
+        if child is None or not child.alive:
+            return None
+        # End of input: the child answers what it has read, then exits.
+        child.transport.closeStdin()
+        return child.ended
+
+    def _child_ended(self, child: _ChildProtocol) -> None:
+        if self._child is child:
+            # Started again on the next request, not in a loop here.
+            self._child = None
+
+    def _request(self, kind: int, payload: bytes) -> defer.Deferred:
+        if not self.running:
+            return None
+        if self._child is None:
+            self._child = self._spawn()
+        d = defer.Deferred()
+        # Ids wrap at 32 bits, far beyond the requests ever in flight.
+        self._child.send(next(self._ids) & 0xFFFFFFFF, kind, payload, d)
+        return d
+
+    def read(self, hash_: bytes):
+        d = self._request(wire.OP_READ, hash_)
+        return self.fallback.read(hash_) if d is None else d
+
+    def write(self, hash_: bytes, data: bytes):
+        d = self._request(wire.OP_WRITE, hash_ + data)
+        return self.fallback.write(hash_, data) if d is None else d

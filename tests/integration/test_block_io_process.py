@@ -1,0 +1,77 @@
+"""The block I/O process for real: a child Python process over pipes."""
+
+import os
+
+from twisted.internet import defer, reactor
+from twisted.trial.unittest import TestCase
+
+from garage_twisted.block.data import blake2sum
+from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
+from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
+from garage_twisted.block.store import LocalBlockStore
+from garage_twisted.util.threads import ThreadPoolService
+
+
+class BlockIOProcessTests(TestCase):
+    def setUp(self):
+        self.data_dir = os.path.abspath(self.mktemp())
+        threads = ThreadPoolService(reactor, name="test-io")
+        threads.startService()
+        self.addCleanup(threads.stopService)
+        self.store = LocalBlockStore(self.data_dir, threads.run)
+        self.fallback = ThreadSmallBlockIO(self.store, threads.run, 1)
+        self.service = BlockIOProcess(reactor, self.data_dir, 1, False, self.fallback)
+        self.service.startService()
+        self.addCleanup(self.service.stopService)
+
+    async def test_round_trip_through_the_process(self):
+        """Many concurrent writes and reads; files are those the store reads."""
+        blocks = [os.urandom(4096) for _ in range(50)] + [b"garage " * 1000]
+        hashes = [blake2sum(b) for b in blocks]
+        written = await defer.gatherResults(
+            [self.service.write(h, b) for h, b in zip(hashes, blocks)])
+        self.assertEqual(written, [True] * len(blocks))
+        self.assertFalse(await self.service.write(hashes[0], blocks[0]))
+        read = await defer.gatherResults([self.service.read(h) for h in hashes])
+        self.assertEqual(read, blocks)
+        # The node's own store (threads) reads what the process wrote,
+        # compressed where it paid.
+        self.assertEqual(await self.store.read_and_verify(hashes[-1]), blocks[-1])
+        self.assertTrue(os.path.exists(self.store.block_path(hashes[-1], True)))
+
+    async def test_errors_cross_as_block_errors(self):
+        with self.assertRaises(MissingBlock):
+            await self.service.read(bytes(32))
+        data = os.urandom(1000)
+        hash_ = blake2sum(data)
+        await self.service.write(hash_, data)
+        with open(self.store.block_path(hash_, False), "r+b") as f:
+            f.write(b"X")
+        with self.assertRaises(CorruptBlock):
+            await self.service.read(hash_)
+
+    async def test_dead_process_fails_pending_and_restarts(self):
+        """A killed child fails its pending requests; the next request starts
+        a new one."""
+        child = self.service._child
+        ended = child.ended
+        data = os.urandom(100)
+        hash_ = blake2sum(data)
+        child.transport.signalProcess("KILL")
+        pending = self.service.write(hash_, data)
+        with self.assertRaises(BlockError):
+            await pending
+        await ended
+        self.assertTrue(await self.service.write(hash_, data))
+        self.assertEqual(await self.service.read(hash_), data)
+
+    async def test_stopped_service_uses_the_fallback(self):
+        """After stop, requests go to the thread fallback, and the child is gone."""
+        child = self.service._child
+        await self.service.stopService()
+        self.assertFalse(child.alive)
+        data = os.urandom(100)
+        hash_ = blake2sum(data)
+        self.assertTrue(await self.service.write(hash_, data))
+        self.assertEqual(await self.service.read(hash_), data)
+        self.service.startService()
