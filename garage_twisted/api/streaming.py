@@ -37,6 +37,8 @@ from twisted.internet.interfaces import IPushProducer
 HIGH_WATER = 4 * 1024 * 1024
 LOW_WATER = 1024 * 1024
 MAX_READ = 1024 * 1024
+# Pieces at least this large are read one by one, never joined.
+JOIN_BELOW = 16 * 1024
 
 
 class BodyIncomplete(Exception):
@@ -89,11 +91,16 @@ class BodyReader:
         return self._waiting
 
     def _take(self) -> bytes:
-        if len(self._pieces) == 1 or len(self._pieces[0]) >= MAX_READ:
+        # Network-sized pieces are handed over as they are: joining them
+        # here would copy every byte once more before the chunker joins them
+        # into blocks (a copy of fresh memory costs ~0.5 ms/MiB on the VMs
+        # measured). Only runs of small pieces are joined.
+        if len(self._pieces) == 1 or len(self._pieces[0]) >= JOIN_BELOW:
             data = self._pieces.pop(0)
         else:
             parts, size = [], 0
-            while self._pieces and size + len(self._pieces[0]) <= MAX_READ:
+            while (self._pieces and len(self._pieces[0]) < JOIN_BELOW
+                   and size + len(self._pieces[0]) <= MAX_READ):
                 piece = self._pieces.pop(0)
                 parts.append(piece)
                 size += len(piece)

@@ -187,12 +187,14 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
                 hash_ = _hash_block(checks, data)
             else:
                 # The body digests must see blocks in order, the block name
-                # need not: this block's digests run on one pool thread
-                # beside its naming on another, and beside the reading of
-                # the next block.
+                # need not: this block's MD5 and other digests run on two
+                # pool threads beside its naming on a third, and beside the
+                # reading of the next block.
                 if digesting is not None:
                     await digesting
-                digesting = run(checks.update, data)
+                digesting = defer.gatherResults(
+                    [run(checks.update_md5, data), run(checks.update_others, data)],
+                    consumeErrors=True)
                 hash_ = await run(block_hash, data)
             if first_hash is None:
                 first_hash = hash_
