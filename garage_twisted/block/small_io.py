@@ -25,6 +25,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
+import garage_twisted
 from garage_twisted.block import io_process as wire
 from garage_twisted.block.data import compress
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
@@ -63,6 +64,9 @@ class ThreadSmallBlockIO:
     def _write(self, hash_, data):
         return self.store.write_block_now(hash_, compress(data, self.compression_level))
 
+
+# The directory holding the garage_twisted package the node runs.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(garage_twisted.__file__)))
 
 _STATUS_ERRORS = {wire.MISSING: MissingBlock, wire.CORRUPT: CorruptBlock,
                   wire.ERROR: BlockError}
@@ -145,9 +149,16 @@ class BlockIOProcess(Service):
     def _spawn(self) -> _ChildProtocol:
         child = _ChildProtocol(self)
         level = "none" if self.compression_level is None else str(self.compression_level)
-        argv = [sys.executable, "-m", "garage_twisted.block.io_process",
+        # The child must run this very code, not a copy that happens to sit
+        # in its working directory: -P keeps the working directory off
+        # sys.path, and PYTHONPATH starts with the directory this package
+        # was imported from.
+        argv = [sys.executable, "-P", "-m", "garage_twisted.block.io_process",
                 self.data_dir, level, "1" if self.fsync else "0"]
-        self.reactor.spawnProcess(child, sys.executable, argv, env=dict(os.environ),
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [PACKAGE_ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        self.reactor.spawnProcess(child, sys.executable, argv, env=env,
                                   childFDs={0: "w", 1: "r", 2: "r"})
         self.log.info("block I/O process started (pid {pid})", pid=child.transport.pid)
         return child

@@ -75,3 +75,21 @@ class BlockIOProcessTests(TestCase):
         self.assertTrue(await self.service.write(hash_, data))
         self.assertEqual(await self.service.read(hash_), data)
         self.service.startService()
+
+    async def test_child_ignores_a_decoy_package_in_its_directory(self):
+        """The child imports garage_twisted from where the node did, even when
+        its working directory holds another (here broken) garage_twisted."""
+        decoy = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(decoy, "garage_twisted"))
+        with open(os.path.join(decoy, "garage_twisted", "__init__.py"), "w") as f:
+            f.write("raise ImportError('decoy package imported')\n")
+        await self.service.stopService()
+        here = os.getcwd()
+        os.chdir(decoy)
+        try:
+            self.service.startService()
+        finally:
+            os.chdir(here)
+        data = b"same code " * 100
+        self.assertTrue(await self.service.write(blake2sum(data), data))
+        self.assertEqual(await self.service.read(blake2sum(data)), data)
