@@ -1,0 +1,268 @@
+"""Sans-IO ``Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b`` (Noise revision 34) on PyNaCl.
+
+Pattern (the initiator knows the responder's static key beforehand)::
+
+    IKpsk2:
+      <- s
+      ...
+      -> e, es, s, ss
+      <- e, ee, se, psk
+
+The pre-shared key (the cluster's ``rpc_secret``) is mixed in at the end of
+the second message, so a peer without it cannot produce or read that
+message; the initiator must name the responder's static key, and a responder
+holding another key cannot read the first message.
+
+This module moves bytes only: no sockets, no reactor, no clock. Every
+failure (bad length, failed decryption, low-order point, nonce exhaustion,
+use out of order) raises :class:`NoiseError`; callers close the connection.
+
+Invariants: a :class:`CipherState` never reuses a nonce (it refuses to go
+past ``2**64 - 1``); a :class:`HandshakeState` accepts exactly the message
+sequence of the pattern, once; transport keys exist only after the second
+message.
+"""
+
+import hashlib
+import hmac
+
+from nacl.bindings import (
+    crypto_aead_chacha20poly1305_ietf_decrypt,
+    crypto_aead_chacha20poly1305_ietf_encrypt,
+    crypto_scalarmult,
+    crypto_scalarmult_base,
+)
+from nacl.exceptions import CryptoError
+from nacl.utils import random as random_bytes
+
+PROTOCOL_NAME = b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b"
+DHLEN = 32
+HASHLEN = 64
+KEYLEN = 32
+TAGLEN = 16
+PSKLEN = 32
+# Largest Noise message (handshake or transport), as the specification sets.
+MAX_MESSAGE = 65535
+MAX_NONCE = 2 ** 64 - 1
+
+
+class NoiseError(Exception):
+    """The handshake or a transport message is invalid: close the connection."""
+
+
+def _hash(data: bytes) -> bytes:
+    return hashlib.blake2b(data).digest()
+
+
+def _hmac(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.blake2b).digest()
+
+
+def _hkdf(chaining_key: bytes, input_key: bytes, outputs: int) -> list[bytes]:
+    temp_key = _hmac(chaining_key, input_key)
+    out = [_hmac(temp_key, b"\x01")]
+    for i in range(2, outputs + 1):
+        out.append(_hmac(temp_key, out[-1] + bytes([i])))
+    return out
+
+
+def dh(private: bytes, public: bytes) -> bytes:
+    """X25519. A low-order public key (all-zero result) is a NoiseError."""
+    if len(public) != DHLEN:
+        raise NoiseError("public key of wrong length")
+    try:
+        shared = crypto_scalarmult(private, public)
+    except (CryptoError, RuntimeError) as e:
+        raise NoiseError(f"invalid public key: {e}") from None
+    if shared == bytes(DHLEN):
+        raise NoiseError("low-order public key")
+    return shared
+
+
+def public_key(private: bytes) -> bytes:
+    return crypto_scalarmult_base(private)
+
+
+def _nonce(n: int) -> bytes:
+    return b"\x00\x00\x00\x00" + n.to_bytes(8, "little")
+
+
+class CipherState:
+    """ChaChaPoly with a counter nonce (``k`` is ``None`` before MixKey)."""
+
+    def __init__(self, key: bytes | None = None):
+        self.k = key
+        self.n = 0
+
+    def has_key(self) -> bool:
+        return self.k is not None
+
+    def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
+        if self.k is None:
+            return plaintext
+        if self.n >= MAX_NONCE:
+            raise NoiseError("nonce space exhausted")
+        out = crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, _nonce(self.n), self.k)
+        self.n += 1
+        return out
+
+    def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
+        if self.k is None:
+            return ciphertext
+        if self.n >= MAX_NONCE:
+            raise NoiseError("nonce space exhausted")
+        try:
+            out = crypto_aead_chacha20poly1305_ietf_decrypt(
+                ciphertext, ad, _nonce(self.n), self.k)
+        except CryptoError:
+            # The nonce does not advance: the message was not accepted.
+            raise NoiseError("decryption failed (wrong key, tampered, replayed "
+                             "or reordered message)") from None
+        self.n += 1
+        return out
+
+
+class SymmetricState:
+    def __init__(self, protocol_name: bytes):
+        if len(protocol_name) <= HASHLEN:
+            self.h = protocol_name.ljust(HASHLEN, b"\x00")
+        else:
+            self.h = _hash(protocol_name)
+        self.ck = self.h
+        self.cipher = CipherState()
+
+    def mix_key(self, input_key: bytes) -> None:
+        self.ck, temp_k = _hkdf(self.ck, input_key, 2)
+        self.cipher = CipherState(temp_k[:KEYLEN])
+
+    def mix_hash(self, data: bytes) -> None:
+        self.h = _hash(self.h + data)
+
+    def mix_key_and_hash(self, input_key: bytes) -> None:
+        self.ck, temp_h, temp_k = _hkdf(self.ck, input_key, 3)
+        self.mix_hash(temp_h)
+        self.cipher = CipherState(temp_k[:KEYLEN])
+
+    def encrypt_and_hash(self, plaintext: bytes) -> bytes:
+        ciphertext = self.cipher.encrypt_with_ad(self.h, plaintext)
+        self.mix_hash(ciphertext)
+        return ciphertext
+
+    def decrypt_and_hash(self, ciphertext: bytes) -> bytes:
+        plaintext = self.cipher.decrypt_with_ad(self.h, ciphertext)
+        self.mix_hash(ciphertext)
+        return plaintext
+
+    def split(self) -> tuple[CipherState, CipherState]:
+        k1, k2 = _hkdf(self.ck, b"", 2)
+        return CipherState(k1[:KEYLEN]), CipherState(k2[:KEYLEN])
+
+
+class HandshakeState:
+    """One IKpsk2 handshake, from either side.
+
+    :param initiator: ``True`` on the dialling side.
+    :param prologue: bytes both sides must agree on (protocol and version).
+    :param static_private: this side's X25519 private key.
+    :param psk: the 32-byte pre-shared key.
+    :param remote_static: the responder's X25519 public key (initiator only).
+    :param ephemeral_private: fixed ephemeral key, for test vectors only.
+    """
+
+    def __init__(self, initiator: bool, prologue: bytes, static_private: bytes, psk: bytes,
+                 remote_static: bytes | None = None, ephemeral_private: bytes | None = None):
+        if len(psk) != PSKLEN:
+            raise NoiseError("the pre-shared key must be 32 bytes")
+        if initiator and (remote_static is None or len(remote_static) != DHLEN):
+            raise NoiseError("the initiator must know the responder's static key")
+        self.initiator = initiator
+        self.s = static_private
+        self.s_public = public_key(static_private)
+        self.psk = psk
+        self.rs = remote_static if initiator else None
+        self.e = ephemeral_private
+        self.re = None
+        self.ss = SymmetricState(PROTOCOL_NAME)
+        self.ss.mix_hash(prologue)
+        # Pre-message "<- s": the responder's static key.
+        self.ss.mix_hash(self.rs if initiator else self.s_public)
+        self._step = 0  # 0: first message next, 1: second message next, 2: done
+        self._result = None
+
+    @property
+    def complete(self) -> bool:
+        return self._step == 2
+
+    @property
+    def handshake_hash(self) -> bytes:
+        return self.ss.h
+
+    def _ephemeral(self) -> bytes:
+        if self.e is None:
+            self.e = random_bytes(DHLEN)
+        e_public = public_key(self.e)
+        self.ss.mix_hash(e_public)
+        # psk handshakes also mix the ephemeral into the key.
+        self.ss.mix_key(e_public)
+        return e_public
+
+    def _read_ephemeral(self, message: bytes) -> bytes:
+        if len(message) < DHLEN:
+            raise NoiseError("handshake message too short")
+        self.re = bytes(message[:DHLEN])
+        self.ss.mix_hash(self.re)
+        self.ss.mix_key(self.re)
+        return message[DHLEN:]
+
+    def write_message(self, payload: bytes = b"") -> bytes:
+        """The next handshake message to send, carrying ``payload``."""
+        if self._step == 0 and self.initiator:
+            out = self._ephemeral()
+            self.ss.mix_key(dh(self.e, self.rs))                     # es
+            out += self.ss.encrypt_and_hash(self.s_public)           # s
+            self.ss.mix_key(dh(self.s, self.rs))                     # ss
+        elif self._step == 1 and not self.initiator:
+            out = self._ephemeral()
+            self.ss.mix_key(dh(self.e, self.re))                     # ee
+            self.ss.mix_key(dh(self.e, self.rs))                     # se
+            self.ss.mix_key_and_hash(self.psk)                       # psk
+        else:
+            raise NoiseError("not this side's turn to write a handshake message")
+        out += self.ss.encrypt_and_hash(payload)
+        if len(out) > MAX_MESSAGE:
+            raise NoiseError("handshake message too long")
+        self._step += 1
+        return out
+
+    def read_message(self, message: bytes) -> bytes:
+        """Process a received handshake message; returns its payload."""
+        if len(message) > MAX_MESSAGE:
+            raise NoiseError("handshake message too long")
+        message = bytes(message)
+        if self._step == 0 and not self.initiator:
+            rest = self._read_ephemeral(message)
+            self.ss.mix_key(dh(self.s, self.re))                     # es
+            if len(rest) < DHLEN + TAGLEN:
+                raise NoiseError("handshake message too short")
+            self.rs = self.ss.decrypt_and_hash(rest[:DHLEN + TAGLEN])  # s
+            self.ss.mix_key(dh(self.s, self.rs))                     # ss
+            rest = rest[DHLEN + TAGLEN:]
+        elif self._step == 1 and self.initiator:
+            rest = self._read_ephemeral(message)
+            self.ss.mix_key(dh(self.e, self.re))                     # ee
+            self.ss.mix_key(dh(self.s, self.re))                     # se
+            self.ss.mix_key_and_hash(self.psk)                       # psk
+        else:
+            raise NoiseError("not this side's turn to read a handshake message")
+        if len(rest) < TAGLEN:
+            raise NoiseError("handshake message too short")
+        payload = self.ss.decrypt_and_hash(rest)
+        self._step += 1
+        return payload
+
+    def split(self) -> tuple[CipherState, CipherState]:
+        """``(send, receive)`` transport ciphers, once the handshake is complete."""
+        if not self.complete:
+            raise NoiseError("handshake not complete")
+        first, second = self.ss.split()
+        return (first, second) if self.initiator else (second, first)
