@@ -1,0 +1,187 @@
+"""The node's peer network: authenticated connections by node id, and named endpoints.
+
+One :class:`Network` per node. Endpoints are registered by path
+(``"garage/ping"``, ``"table/object"``...); the same :meth:`Network.call`
+reaches a remote node over its connection, or this node itself without the
+network (the message object is handed over as is). Connections come from
+dialling (:meth:`connect`) or from the listener (:meth:`server_factory`);
+either way RPCs then flow in both directions, so a node that can only dial
+out (behind NAT) still serves calls.
+
+Invariants: at most one connection per peer is kept: when two nodes dial
+each other at once, both keep the one dialled by the node with the smaller
+id and close the other. Handlers never see a peer that did not complete the
+handshake.
+"""
+
+from twisted.internet import defer
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+
+from garage_twisted.net.connection import PeerConnection
+from garage_twisted.net.mux import (
+    PRIO_NORMAL, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
+)
+
+
+class _ServerFactory(Factory):
+    def __init__(self, network: "Network"):
+        self.network = network
+
+    def buildProtocol(self, addr):
+        return self.network._track(PeerConnection(self.network))
+
+
+class _DialFactory(Factory):
+    def __init__(self, network: "Network", node_id: bytes):
+        self.network = network
+        self.node_id = node_id
+
+    def buildProtocol(self, addr):
+        return self.network._track(PeerConnection(self.network, peer_node_id=self.node_id))
+
+
+class Network:
+    """Peer connections and endpoints of one node.
+
+    :param node_key: the node's :class:`~garage_twisted.net.keys.NodeKey`.
+    :param rpc_secret: the cluster's 32-byte secret.
+    :param reactor: ``IReactorTCP`` + ``IReactorTime`` (dialling, timeouts).
+    """
+
+    log = Logger()
+
+    def __init__(self, node_key, rpc_secret: bytes, reactor):
+        self.node_key = node_key
+        self.node_id = node_key.node_id
+        self.rpc_secret = rpc_secret
+        self.reactor = reactor
+        self.clock = reactor
+        self.endpoints = {}
+        self.connections: dict[bytes, PeerConnection] = {}
+        self.on_connected = []
+        self.on_disconnected = []
+        self._ready_waiters: dict[int, defer.Deferred] = {}
+        # Every open connection, authenticated or not.
+        self._live: set[PeerConnection] = set()
+
+    def _track(self, connection: PeerConnection) -> PeerConnection:
+        self._live.add(connection)
+        return connection
+
+    # -- endpoints ---------------------------------------------------------
+
+    def register(self, path: str, handler) -> None:
+        """``handler(IncomingCall) -> Reply | message | Deferred`` for ``path``."""
+        if path in self.endpoints:
+            raise ValueError(f"endpoint {path!r} registered twice")
+        self.endpoints[path] = handler
+
+    def handle(self, incoming: IncomingCall):
+        handler = self.endpoints.get(incoming.path)
+        if handler is None:
+            raise RpcError("NoSuchEndpoint", f"no endpoint {incoming.path!r} on this node")
+        return handler(incoming)
+
+    def call(self, node_id: bytes, path: str, message=None, priority: int = PRIO_NORMAL,
+             stream=None, timeout: float | None = None) -> defer.Deferred:
+        """Call ``path`` on ``node_id`` (possibly this node). Deferred[Reply]."""
+        if node_id == self.node_id:
+            return self._call_self(path, message, priority, stream)
+        connection = self.connections.get(node_id)
+        if connection is None:
+            return defer.fail(PeerDisconnected(f"not connected to node {node_id.hex()[:16]}"))
+        return connection.mux.call(path, message, priority, stream, timeout)
+
+    def _call_self(self, path, message, priority, stream) -> defer.Deferred:
+        incoming = IncomingCall(path, message, priority, stream, self.node_id)
+        d = defer.maybeDeferred(self.handle, incoming)
+
+        def as_reply(result):
+            return result if isinstance(result, Reply) else Reply(result)
+
+        def as_remote_error(failure):
+            # The same errors a remote caller would see.
+            if failure.check(RemoteError, defer.CancelledError):
+                return failure
+            if failure.check(RpcError):
+                raise RemoteError(failure.value.code, failure.value.message)
+            self.log.failure("local RPC handler for {path} failed", failure, path=path)
+            raise RemoteError("InternalError",
+                              f"{failure.type.__name__}: {failure.getErrorMessage()}")
+
+        return d.addCallbacks(as_reply, as_remote_error)
+
+    # -- connections ---------------------------------------------------------
+
+    def server_factory(self) -> Factory:
+        """Factory for the RPC listener (accepted connections)."""
+        return _ServerFactory(self)
+
+    def connect(self, node_id: bytes, host: str, port: int,
+                timeout: float = 10.0) -> defer.Deferred:
+        """Dial ``node_id`` at ``host:port``. Deferred firing once authenticated."""
+        if node_id == self.node_id:
+            return defer.fail(ValueError("a node does not dial itself"))
+        existing = self.connections.get(node_id)
+        if existing is not None:
+            return defer.succeed(existing)
+        endpoint = HostnameEndpoint(self.reactor, host, port, timeout=timeout)
+        ready = defer.Deferred()
+
+        def connected(connection):
+            self._ready_waiters[id(connection)] = ready
+            return ready
+
+        d = endpoint.connect(_DialFactory(self, node_id))
+        d.addCallback(connected)
+        return d
+
+    def connection_ready(self, connection: PeerConnection) -> None:
+        node_id = connection.peer_node_id
+        existing = self.connections.get(node_id)
+        if existing is not None and existing is not connection:
+            keep = self._preferred(existing, connection)
+            drop = connection if keep is existing else existing
+            self.connections[node_id] = keep
+            drop.close()
+            self._fire_ready(connection, keep)
+            return
+        self.connections[node_id] = connection
+        self.log.info("connected to node {node} ({how})", node=node_id.hex()[:16],
+                      how="dialled" if connection.dialled else "accepted")
+        self._fire_ready(connection, connection)
+        for callback in self.on_connected:
+            callback(node_id)
+
+    def _preferred(self, a: PeerConnection, b: PeerConnection) -> PeerConnection:
+        # Both ends decide alike: keep the connection the smaller id dialled.
+        we_dial = self.node_id < a.peer_node_id
+        return a if a.dialled == we_dial else b
+
+    def _fire_ready(self, connection, result) -> None:
+        waiter = self._ready_waiters.pop(id(connection), None)
+        if waiter is not None:
+            waiter.callback(result)
+
+    def connection_lost(self, connection: PeerConnection, reason: str) -> None:
+        self._live.discard(connection)
+        waiter = self._ready_waiters.pop(id(connection), None)
+        if waiter is not None:
+            waiter.errback(PeerDisconnected(f"connection closed before the handshake "
+                                            f"completed: {reason}"))
+        node_id = connection.peer_node_id
+        if node_id is not None and self.connections.get(node_id) is connection:
+            del self.connections[node_id]
+            self.log.info("disconnected from node {node}: {reason}",
+                          node=node_id.hex()[:16], reason=reason)
+            for callback in self.on_disconnected:
+                callback(node_id)
+
+    def close_all(self) -> defer.Deferred:
+        """Close every connection; fires once all are gone."""
+        live = list(self._live)
+        for connection in live:
+            connection.close()
+        return defer.DeferredList([c.closed for c in live])

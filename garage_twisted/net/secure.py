@@ -1,0 +1,145 @@
+"""Sans-IO encrypted channel: the Noise handshake, then length-prefixed transport messages.
+
+On the wire every Noise message (handshake or transport) is a 2-byte
+big-endian length followed by that many bytes (1 to 65535). The initiator
+sends the first handshake message, whose payload is its node id (the Ed25519
+public key); the responder checks that the X25519 static key the handshake
+authenticated is the one derived from that id, and answers with its own node
+id. The initiator dials a known node id: a responder with any other key
+cannot read the first message, and a peer without the cluster's
+``rpc_secret`` cannot produce or read the second.
+
+:class:`SecureChannel` takes bytes (:meth:`receive`) and returns bytes to
+send plus events: :class:`PeerAuthenticated` once, then each decrypted
+message as ``bytes``. Any violation raises
+:class:`~garage_twisted.net.noise.NoiseError`; the caller then closes the
+connection and trusts nothing it received.
+"""
+
+from dataclasses import dataclass
+
+from nacl.bindings import crypto_sign_ed25519_pk_to_curve25519
+
+from garage_twisted.net.noise import MAX_MESSAGE, TAGLEN, HandshakeState, NoiseError
+
+PROLOGUE = b"garage-twisted rpc v1"
+LENGTH_BYTES = 2
+# Largest plaintext one transport message carries.
+MAX_PLAINTEXT = MAX_MESSAGE - TAGLEN
+NODE_ID_LEN = 32
+
+
+@dataclass(frozen=True)
+class PeerAuthenticated:
+    """The handshake completed: the peer holds ``node_id``'s key and the secret."""
+
+    node_id: bytes
+
+
+def x25519_from_node_id(node_id: bytes) -> bytes:
+    try:
+        return crypto_sign_ed25519_pk_to_curve25519(node_id)
+    except Exception as e:
+        raise NoiseError(f"not a valid node id: {e}") from None
+
+
+class _Deframer:
+    """Splits a byte stream into length-prefixed messages."""
+
+    def __init__(self):
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buffer = self._buffer
+        buffer += data
+        out = []
+        pos = 0
+        while len(buffer) - pos >= LENGTH_BYTES:
+            length = int.from_bytes(buffer[pos:pos + LENGTH_BYTES], "big")
+            if length == 0:
+                raise NoiseError("empty Noise message")
+            end = pos + LENGTH_BYTES + length
+            if len(buffer) < end:
+                break
+            out.append(bytes(buffer[pos + LENGTH_BYTES:end]))
+            pos = end
+        del buffer[:pos]
+        return out
+
+
+def _frame(message: bytes) -> bytes:
+    return len(message).to_bytes(LENGTH_BYTES, "big") + message
+
+
+class SecureChannel:
+    """One side of an encrypted connection.
+
+    :param node_id: this node's Ed25519 public key.
+    :param x25519_private: this node's X25519 private key (derived from its
+        Ed25519 key).
+    :param rpc_secret: the cluster's 32-byte secret (the Noise psk).
+    :param peer_node_id: the node dialled (initiator), or ``None`` (responder).
+    """
+
+    def __init__(self, node_id: bytes, x25519_private: bytes, rpc_secret: bytes,
+                 peer_node_id: bytes | None = None, prologue: bytes = PROLOGUE):
+        self.initiator = peer_node_id is not None
+        self.node_id = node_id
+        self.peer_node_id = peer_node_id
+        remote = x25519_from_node_id(peer_node_id) if self.initiator else None
+        self._handshake = HandshakeState(self.initiator, prologue, x25519_private, rpc_secret,
+                                         remote_static=remote)
+        self._deframer = _Deframer()
+        self._send = None
+        self._receive = None
+        self.failed = False
+
+    @property
+    def authenticated(self) -> bool:
+        return self._send is not None
+
+    def start(self) -> bytes:
+        """The initiator's first bytes on the wire."""
+        if not self.initiator:
+            raise NoiseError("only the initiator starts")
+        return _frame(self._handshake.write_message(self.node_id))
+
+    def receive(self, data: bytes) -> tuple[bytes, list]:
+        """Feed received bytes: ``(bytes to send, events)``."""
+        if self.failed:
+            raise NoiseError("channel already failed")
+        try:
+            return self._receive_messages(self._deframer.feed(data))
+        except NoiseError:
+            self.failed = True
+            raise
+
+    def _receive_messages(self, messages) -> tuple[bytes, list]:
+        out = []
+        events = []
+        for message in messages:
+            if self._receive is not None:
+                events.append(self._receive.decrypt_with_ad(b"", message))
+                continue
+            payload = self._handshake.read_message(message)
+            if len(payload) != NODE_ID_LEN:
+                raise NoiseError("handshake payload is not a node id")
+            if self.initiator:
+                if payload != self.peer_node_id:
+                    raise NoiseError("the peer announced another node id")
+            else:
+                if x25519_from_node_id(payload) != self._handshake.rs:
+                    raise NoiseError("the peer's node id does not match its static key")
+                self.peer_node_id = payload
+                out.append(_frame(self._handshake.write_message(self.node_id)))
+            self._send, self._receive = self._handshake.split()
+            events.append(PeerAuthenticated(payload))
+        return b"".join(out), events
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """Wire bytes of one transport message (at most ``MAX_PLAINTEXT``)."""
+        if self._send is None:
+            raise NoiseError("handshake not complete")
+        if len(plaintext) > MAX_PLAINTEXT:
+            raise NoiseError("transport message too long")
+        return _frame(self._send.encrypt_with_ad(b"", plaintext))
