@@ -124,9 +124,11 @@ class PeerConnection(Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        # The network forgets the connection before calls in flight fail, so
+        # their callers already see the peer as disconnected.
+        self.network.connection_lost(self, reason.getErrorMessage())
         if self.mux is not None:
             self.mux.connection_lost(reason.getErrorMessage())
-        self.network.connection_lost(self, reason.getErrorMessage())
         self.closed.callback(None)
 
     def close(self) -> None:

@@ -9,6 +9,13 @@ id. The initiator dials a known node id: a responder with any other key
 cannot read the first message, and a peer without the cluster's
 ``rpc_secret`` cannot produce or read the second.
 
+The psk enters only in the second message, so the responder cannot tell
+from the first one whether the initiator holds the secret. The initiator
+therefore confirms with an empty transport message right after the
+handshake, and the responder reports the peer authenticated only once that
+message decrypts: a stranger without the secret is never announced, on
+either side.
+
 :class:`SecureChannel` takes bytes (:meth:`receive`) and returns bytes to
 send plus events: :class:`PeerAuthenticated` once, then each decrypted
 message as ``bytes``. Any violation raises
@@ -92,11 +99,12 @@ class SecureChannel:
         self._deframer = _Deframer()
         self._send = None
         self._receive = None
+        self._confirmed = False
         self.failed = False
 
     @property
     def authenticated(self) -> bool:
-        return self._send is not None
+        return self._confirmed
 
     def start(self) -> bytes:
         """The initiator's first bytes on the wire."""
@@ -118,8 +126,15 @@ class SecureChannel:
         out = []
         events = []
         for message in messages:
-            if self._receive is not None:
+            if self._confirmed:
                 events.append(self._receive.decrypt_with_ad(b"", message))
+                continue
+            if self._receive is not None:
+                # Responder: the initiator's key confirmation.
+                if self._receive.decrypt_with_ad(b"", message) != b"":
+                    raise NoiseError("expected the initiator's key confirmation")
+                self._confirmed = True
+                events.append(PeerAuthenticated(self.peer_node_id))
                 continue
             payload = self._handshake.read_message(message)
             if len(payload) != NODE_ID_LEN:
@@ -133,12 +148,15 @@ class SecureChannel:
                 self.peer_node_id = payload
                 out.append(_frame(self._handshake.write_message(self.node_id)))
             self._send, self._receive = self._handshake.split()
-            events.append(PeerAuthenticated(payload))
+            if self.initiator:
+                out.append(_frame(self._send.encrypt_with_ad(b"", b"")))
+                self._confirmed = True
+                events.append(PeerAuthenticated(payload))
         return b"".join(out), events
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """Wire bytes of one transport message (at most ``MAX_PLAINTEXT``)."""
-        if self._send is None:
+        if not self._confirmed:
             raise NoiseError("handshake not complete")
         if len(plaintext) > MAX_PLAINTEXT:
             raise NoiseError("transport message too long")
