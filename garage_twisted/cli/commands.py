@@ -15,6 +15,22 @@ def _perm_flags(perm: dict) -> str:
 
 # -- status / node ------------------------------------------------------
 
+async def node_connect(client, args, out):
+    (result,) = await client.call("ConnectClusterNodes", body=[args.peer])
+    if not result["success"]:
+        raise CliError(f"could not connect to {args.peer}: {result['error']}")
+    print(f"Success: connected to {args.peer}", file=out)
+
+
+def _link(node) -> str:
+    """The Status column: up with RTT, or down with when last seen."""
+    if node["isUp"]:
+        rtt = node.get("rttMsecs")
+        return "up" if rtt is None else f"up (rtt {rtt:.1f} ms)"
+    seen = node.get("lastSeenSecsAgo")
+    return "down" if seen is None else f"down (last seen {seen} s ago)"
+
+
 async def status(client, args, out):
     result = await client.call("GetClusterStatus")
     health = await client.call("GetClusterHealth")
@@ -33,7 +49,7 @@ async def status(client, args, out):
             capacity = human_size(role["capacity"])
         rows.append([node["id"][:16], node.get("hostname") or "?", node.get("addr") or "?",
                      ",".join(role.get("tags") or []), role.get("zone", ""), capacity, avail,
-                     "up" if node["isUp"] else "down"])
+                     _link(node)])
     print(f"==== NODES (layout version {result['layoutVersion']}, cluster "
           f"{health['status']}) ====", file=out)
     print(table(rows), file=out)

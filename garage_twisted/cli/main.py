@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     node_id = node.add_parser("id", help="print this node's id@address")
     node_id.add_argument("-q", "--quiet", action="store_true", help="only print id@address")
     node_id.set_defaults(run=None, local=node_id_command)
+    p = node.add_parser("connect", help="connect to another node (<node id>@<host>:<port>)")
+    p.add_argument("peer", metavar="NODE_ID@HOST:PORT")
+    p.set_defaults(run=commands.node_connect)
 
     key = verbs.add_parser("key", help="access keys").add_subparsers(dest="sub", required=True)
     p = key.add_parser("create", help="create a key")

@@ -1,8 +1,8 @@
 """The node's view of the cluster: identity, status of nodes, health.
 
-Until the peer network exists, the only node a node knows is itself; the
-shapes returned here are already those of a cluster (one entry per node),
-and health counts partitions whose storage nodes are reachable.
+Nodes known = this node, the nodes of the layout, and the peers the
+peering service knows; "up" means connected now (this node always is).
+Health counts partitions whose storage nodes are reachable.
 """
 
 import os
@@ -29,8 +29,9 @@ class System:
     :param version: the software version string.
     """
 
-    def __init__(self, node_key, config, layout, clock, version: str):
+    def __init__(self, node_key, config, layout, clock, version: str, peering=None):
         self.node_key = node_key
+        self.peering = peering
         self.node_id = node_key.node_id
         self.config = config
         self.layout = layout
@@ -39,35 +40,53 @@ class System:
         self.hostname = socket.gethostname()
 
     def connected_nodes(self) -> set:
-        """Ids of the nodes reachable now (this node only, for now)."""
-        return {self.node_id}
+        """Ids of the nodes reachable now (this node and its connected peers)."""
+        connected = {self.node_id}
+        if self.peering is not None:
+            connected.update(self.peering.network.connections)
+        return connected
 
     def public_address(self) -> str:
+        if self.peering is not None and self.peering.public_address:
+            return self.peering.public_address
         if self.config.rpc_public_addr:
             return self.config.rpc_public_addr
         return str(self.config.rpc_bind_addr)
 
     def node_statuses(self) -> list:
-        """One dict per known node (GetClusterStatus's ``nodes``)."""
+        """One dict per known node (GetClusterStatus's ``nodes``).
+
+        Garage's fields, plus ``rttMsecs`` (mean of the last pings) and
+        ``lastError`` for peers.
+        """
         current = self.layout.current()
-        known = set(current.roles) | self.connected_nodes()
+        peers = self.peering.peers if self.peering is not None else {}
         connected = self.connected_nodes()
+        known = set(current.roles) | connected | set(peers)
+        now = self.clock.seconds()
         nodes = []
         for node_id in sorted(known):
             role = current.roles.get(node_id)
             is_self = node_id == self.node_id
+            peer = peers.get(node_id)
+            rtt = None if peer is None else peer.average_rtt()
+            last_seen = None
+            if peer is not None and peer.last_seen is not None and node_id not in connected:
+                last_seen = int(now - peer.last_seen)
             nodes.append({
                 "id": node_id.hex(),
-                "addr": self.public_address() if is_self else None,
-                "hostname": self.hostname if is_self else None,
+                "addr": self.public_address() if is_self else (peer.address if peer else None),
+                "hostname": self.hostname if is_self else (peer.hostname if peer else None),
                 "isUp": node_id in connected,
-                "lastSeenSecsAgo": None,
+                "lastSeenSecsAgo": last_seen,
                 "draining": False,
-                "garageVersion": self.version if is_self else None,
+                "garageVersion": self.version if is_self else (peer.version if peer else None),
                 "role": None if role is None else {
                     "zone": role.zone, "capacity": role.capacity, "tags": list(role.tags)},
                 "dataPartition": _free_space(self.config.data_dir) if is_self else None,
                 "metadataPartition": _free_space(self.config.metadata_dir) if is_self else None,
+                "rttMsecs": None if rtt is None else round(rtt * 1000, 2),
+                "lastError": None if peer is None or node_id in connected else peer.last_error,
             })
         return nodes
 

@@ -3,8 +3,8 @@
 Builds every part of a node from its configuration and starts them in order
 (design section 2)::
 
-    thread pool "io" -> storage (LevelDB, blocks) -> model -> workers
-    -> admin HTTP -> S3 HTTP (last to start, first to stop)
+    thread pool "io" -> storage (LevelDB, blocks) -> model -> RPC listener
+    -> peering -> workers -> admin HTTP -> S3 HTTP (last to start, first to stop)
 
 The constructor only stores the configuration and the reactor; databases,
 files and sockets open in ``startService`` (twistd calls it after
@@ -12,8 +12,9 @@ daemonizing). Once every listener is bound, ``<metadata_dir>/node.json`` is
 written atomically with the node id and the bound ports, so scripts and
 tests never guess ports. LevelDB closes after every child has stopped.
 
-The peer-to-peer RPC listener (``rpc_bind_addr``) is not built yet: a node
-runs alone, and ``node.json`` reports ``rpc_port: null``.
+The RPC listener (``rpc_bind_addr``) accepts Noise-encrypted peer
+connections; peering dials ``bootstrap_peers`` and the persisted peer list.
+Tables still replicate locally only (replication is a later step).
 """
 
 import json
@@ -34,6 +35,8 @@ from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.model.garage import GarageModel
 from garage_twisted.model.helper import ModelHelper
 from garage_twisted.net.keys import load_or_create_node_key
+from garage_twisted.net.network import Network
+from garage_twisted.net.peering import Peering, parse_bootstrap
 from garage_twisted.rpc.layout import LayoutManager
 from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
@@ -116,9 +119,23 @@ class GarageNode(MultiService):
                                  sharded=local, full_copy=local, clock=self.reactor)
         self.helper = ModelHelper(self.model)
         self.layout = LayoutManager(self.kv_store, config.replication_factor, node_id)
+
+        # The peer network: RPC listener first, so the bound port is known
+        # when peering starts telling others where to dial.
+        self.network = Network(self.node_key, config.rpc_secret, self.reactor)
+        self.rpc_listener = ListenerService(
+            self.reactor, config.rpc_bind_addr.endpoint_description(),
+            self.network.server_factory(), "RPC")
+        self.rpc_listener.setServiceParent(self)
+        self.peering = Peering(
+            self.network, self.reactor, config.metadata_dir,
+            bootstrap=parse_bootstrap(config.bootstrap_peers),
+            public_address=self._rpc_public_address, version=GARAGE_VERSION)
+        self.peering.setServiceParent(self)
+
         self.system = System(
             node_key=self.node_key, config=config, layout=self.layout,
-            clock=self.reactor, version=GARAGE_VERSION)
+            clock=self.reactor, version=GARAGE_VERSION, peering=self.peering)
 
         self.workers = WorkerRunner(self.reactor)
         for worker in self.model.workers():
@@ -140,6 +157,18 @@ class GarageNode(MultiService):
             self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
         self.s3_listener.setServiceParent(self)
         self._block_store = block_store
+
+    def _rpc_public_address(self) -> str | None:
+        """Where peers dial this node: ``rpc_public_addr``, else the bound
+        address if it names one interface; ``None`` for a wildcard bind
+        (this node then only dials out, as behind NAT)."""
+        if self.config.rpc_public_addr:
+            return self.config.rpc_public_addr
+        bind = self.config.rpc_bind_addr
+        if bind.unix_path is not None or bind.host in (None, "", "0.0.0.0", "::"):
+            return None
+        host = f"[{bind.host}]" if ":" in bind.host else bind.host
+        return f"{host}:{self.rpc_listener.port}"
 
     def _layout_ready(self) -> bool:
         """True once an applied layout gives this node a storage role.
@@ -178,7 +207,7 @@ class GarageNode(MultiService):
     def _write_node_json(self):
         info = {
             "node_id": self.node_key.node_id.hex(),
-            "rpc_port": None,
+            "rpc_port": self.rpc_listener.port,
             "s3_port": self.s3_listener.port,
             "admin_port": None if self.admin_listener is None else self.admin_listener.port,
             "web_port": None,

@@ -20,6 +20,7 @@ from garage_twisted.api.admin.metrics import render_metrics
 from garage_twisted.util.errors import GarageError
 
 MAX_BODY = 1 << 20
+LIST_BODIES = {"ConnectClusterNodes"}
 
 
 class AdminApi:
@@ -118,8 +119,11 @@ class AdminApi:
                         body = json.loads(raw)
                     except ValueError as e:
                         raise errors.BadRequest(f"invalid JSON body: {e}") from None
-                    if not isinstance(body, dict):
-                        raise errors.BadRequest("the JSON body must be an object")
+                    # ConnectClusterNodes takes a list; every other body is an object.
+                    expected = list if name in LIST_BODIES else dict
+                    if not isinstance(body, expected):
+                        raise errors.BadRequest("the JSON body must be "
+                                                + ("a list" if expected is list else "an object"))
             result = await handler(self, query, body)
             if result is None:
                 request.setResponseCode(200)

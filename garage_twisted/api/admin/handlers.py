@@ -11,6 +11,7 @@ from dataclasses import replace
 from garage_twisted.api.admin import errors, render
 from garage_twisted.model.bucket import BucketQuotas
 from garage_twisted.model.helper import ModelHelper
+from garage_twisted.net.keys import NodeKeyError, parse_peer_address
 from garage_twisted.rpc.layout import NodeRole
 
 STATS_BATCH = 1000
@@ -256,6 +257,29 @@ async def get_cluster_status(api, query, body):
     return {"layoutVersion": api.layout.current().version, "nodes": api.system.node_statuses()}
 
 
+async def connect_cluster_nodes(api, query, body):
+    """Dial each ``<node id>@host:port`` of the body (Garage's ConnectClusterNodes)."""
+    if not isinstance(body, list):
+        raise errors.BadRequest('expected a JSON list of "<node id>@<host>:<port>" strings')
+    peering = api.system.peering
+    results = []
+    for value in body:
+        try:
+            address = parse_peer_address(value if isinstance(value, str) else "")
+        except NodeKeyError as e:
+            results.append({"success": False, "error": str(e)})
+            continue
+        if peering is None:
+            results.append({"success": False, "error": "this node has no peer network"})
+            continue
+        try:
+            await peering.add_peer(address)
+            results.append({"success": True, "error": None})
+        except Exception as e:  # reported to the caller, per node
+            results.append({"success": False, "error": f"{type(e).__name__}: {e}"})
+    return results
+
+
 async def get_cluster_health(api, query, body):
     return api.system.health()
 
@@ -355,6 +379,7 @@ async def list_workers(api, query, body):
 ENDPOINTS = {
     "GetClusterStatus": ("GET", get_cluster_status),
     "GetClusterHealth": ("GET", get_cluster_health),
+    "ConnectClusterNodes": ("POST", connect_cluster_nodes),
     "GetClusterLayout": ("GET", get_cluster_layout),
     "UpdateClusterLayout": ("POST", update_cluster_layout),
     "PreviewClusterLayoutChanges": ("POST", preview_cluster_layout_changes),
