@@ -100,9 +100,11 @@ class Peering(Service):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.reconnect_min = RECONNECT_MIN
+        # Observers of failed dials: callback(node_id, error message).
+        self.on_dial_failed = []
         self.peers: dict[bytes, PeerInfo] = {}
         self._dial_timers = {}
-        self._dialling = set()
+        self._dialling: dict[bytes, defer.Deferred] = {}
         self._ping_timer = None
         self._persist_timer = None
         network.register(PING_PATH, self._answer_ping)
@@ -133,9 +135,11 @@ class Peering(Service):
             if timer is not None and timer.active():
                 timer.cancel()
         self._dial_timers.clear()
-        if self._persist_timer is not None:
-            self._persist_timer = None
-            self._save()
+        self._ping_timer = self._persist_timer = None
+        for d in list(self._dialling.values()):
+            d.cancel()
+        self._dialling.clear()
+        self._save()
         return self.network.close_all()
 
     # -- knowledge ---------------------------------------------------------
@@ -201,10 +205,12 @@ class Peering(Service):
         except ValueError:
             info.last_error = f"bad address {info.address!r}"
             return
-        self._dialling.add(info.node_id)
         d = self.network.connect(info.node_id, host, port)
+        self._dialling[info.node_id] = d
 
         def failed(failure):
+            if failure.check(defer.CancelledError):
+                return None
             info.attempts += 1
             info.last_error = failure.getErrorMessage()
             delay = min(RECONNECT_MAX, self.reconnect_min * 2 ** min(info.attempts - 1, 16))
@@ -212,9 +218,12 @@ class Peering(Service):
                            node=info.node_id.hex()[:16], address=info.address,
                            error=info.last_error, delay=delay)
             self._schedule_dial(info, delay)
+            for callback in list(self.on_dial_failed):
+                callback(info.node_id, info.last_error)
 
         def done(result):
-            self._dialling.discard(info.node_id)
+            if self._dialling.get(info.node_id) is d:
+                del self._dialling[info.node_id]
             return result
 
         d.addBoth(done)
@@ -228,11 +237,12 @@ class Peering(Service):
         info.failed_pings = 0
         info.last_seen = self.clock.seconds()
         info.last_error = None
+        self._persist_soon()
         timer = self._dial_timers.pop(node_id, None)
         if timer is not None and timer.active():
             timer.cancel()
         # Learn its address and list at once rather than 15 s later.
-        self._ping(node_id)
+        self.ping(node_id)
 
     def _disconnected(self, node_id: bytes) -> None:
         info = self.peers.get(node_id)
@@ -269,9 +279,10 @@ class Peering(Service):
     def _ping_all(self) -> None:
         self._ping_timer = self.clock.callLater(self.ping_interval, self._ping_all)
         for node_id in list(self.network.connections):
-            self._ping(node_id)
+            self.ping(node_id)
 
-    def _ping(self, node_id: bytes) -> defer.Deferred:
+    def ping(self, node_id: bytes) -> defer.Deferred:
+        """Ping a connected peer now; fires once its answer is taken in."""
         started = self.clock.seconds()
         d = self.network.call(node_id, PING_PATH, self._status(), priority=PRIO_HIGH,
                               timeout=self.ping_timeout)

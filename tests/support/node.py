@@ -19,9 +19,10 @@ CONFIG_TEMPLATE = """
 metadata_dir = "{base}/meta"
 data_dir = "{base}/data"
 replication_factor = 1
-rpc_bind_addr = "127.0.0.1:0"
+rpc_bind_addr = "{rpc_bind}"
 rpc_secret = "{rpc_secret}"
 block_size = {block_size}
+{extra}
 
 [s3_api]
 api_bind_addr = "127.0.0.1:0"
@@ -35,8 +36,13 @@ class NodeFixture:
     Use :meth:`start` from a test's ``setUp``.
     """
 
-    def __init__(self, testcase, base: str, block_size: int, apply_layout: bool = True):
+    def __init__(self, testcase, base: str, block_size: int, apply_layout: bool = True,
+                 rpc_secret: str | None = None, extra: str = "",
+                 rpc_bind: str = "127.0.0.1:0"):
         self.apply_layout = apply_layout
+        self.rpc_secret = rpc_secret or secrets.token_hex(32)
+        self.extra = extra
+        self.rpc_bind = rpc_bind
         self.testcase = testcase
         self.base = base
         self.block_size = block_size
@@ -46,15 +52,19 @@ class NodeFixture:
 
     @classmethod
     async def start(cls, testcase, block_size: int = 1 << 20, base: str | None = None,
-                    apply_layout: bool = True):
+                    apply_layout: bool = True, rpc_secret: str | None = None,
+                    extra: str = "", rpc_bind: str = "127.0.0.1:0"):
+        """Start a node; ``extra`` is added to the top of its TOML configuration
+        (``bootstrap_peers = [...]``), ``rpc_secret`` shared by a cluster's nodes."""
         fixture = cls(testcase, base or os.path.abspath(testcase.mktemp()), block_size,
-                      apply_layout)
+                      apply_layout, rpc_secret, extra, rpc_bind)
         await fixture.boot()
         return fixture
 
     async def boot(self):
         text = CONFIG_TEMPLATE.format(
-            base=self.base, rpc_secret=secrets.token_hex(32),
+            base=self.base, rpc_secret=self.rpc_secret, extra=self.extra,
+            rpc_bind=self.rpc_bind,
             admin_token=self.admin_token, block_size=self.block_size,
             admin_section=self.admin_section())
         config = parse_config(text, base_dir=self.base, environ={})
@@ -107,6 +117,12 @@ class NodeFixture:
         )
 
 
+    @property
+    def peer_address(self) -> str:
+        """``<node id>@127.0.0.1:<rpc port>`` of this node."""
+        return f"{self.node.node_key.node_id.hex()}@127.0.0.1:{self.node.rpc_listener.port}"
+
+
 def in_thread(f, *args, **kwargs):
     """Run a blocking client call off the reactor thread (the node serves it)."""
     return threads.deferToThread(f, *args, **kwargs)
@@ -124,3 +140,19 @@ async def start_with_s3_client(testcase, block_size: int, bucket: str | None = N
     if bucket is not None:
         await in_thread(client.create_bucket, Bucket=bucket)
     return fixture, key, client
+
+def wait_connected(network, node_id: bytes):
+    """A Deferred firing once ``network`` is connected to ``node_id``."""
+    from twisted.internet import defer
+
+    if node_id in network.connections:
+        return defer.succeed(None)
+    done = defer.Deferred()
+
+    def connected(peer):
+        if peer == node_id and not done.called:
+            network.on_connected.remove(connected)
+            done.callback(None)
+
+    network.on_connected.append(connected)
+    return done
