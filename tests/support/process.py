@@ -20,8 +20,9 @@ def tool(name: str) -> str:
     return os.path.join(VENV_BIN, name)
 
 
-def write_config(base: str, block_size: int = 1 << 20) -> str:
+def write_config(base: str, block_size: int = 1 << 20, rpc_secret: str | None = None) -> str:
     os.makedirs(base, exist_ok=True)
+    rpc_secret = rpc_secret or secrets.token_hex(32)
     path = os.path.join(base, "garage.toml")
     with open(path, "w") as f:
         f.write(f"""
@@ -29,7 +30,7 @@ metadata_dir = "{base}/meta"
 data_dir = "{base}/data"
 replication_factor = 1
 rpc_bind_addr = "127.0.0.1:0"
-rpc_secret = "{secrets.token_hex(32)}"
+rpc_secret = "{rpc_secret}"
 block_size = {block_size}
 
 [s3_api]
