@@ -15,6 +15,29 @@ def _perm_flags(perm: dict) -> str:
 
 # -- status / node ------------------------------------------------------
 
+async def node_invite(client, args, out):
+    from garage_twisted.net.invite import Invitation
+    from garage_twisted.net.keys import NodeKeyError, parse_peer_address
+
+    config = getattr(args, "loaded_config", None)
+    if config is None:
+        raise CliError("garage node invite needs the node's configuration file (-c): "
+                       "it holds the cluster's secret")
+    status = await client.call("GetClusterStatus")
+    info = await client.call("GetNodeInfo", query={"node": "self"})
+    node_id = next(iter(info["success"])) if isinstance(info.get("success"), dict) else None
+    me = next((n for n in status["nodes"] if n["id"] == node_id), None)
+    address = None if me is None else me.get("addr")
+    if not address or address.startswith(("0.0.0.0:", "[::]:")):
+        raise CliError("this node has no address other machines can dial: set "
+                       "rpc_public_addr (or bind rpc_bind_addr to one address) first")
+    try:
+        peer = parse_peer_address(f"{node_id}@{address}")
+    except NodeKeyError as e:
+        raise CliError(f"cannot make an invitation: {e}") from None
+    print(str(Invitation(config.rpc_secret.hex(), peer)), file=out)
+
+
 async def node_connect(client, args, out):
     (result,) = await client.call("ConnectClusterNodes", body=[args.peer])
     if not result["success"]:

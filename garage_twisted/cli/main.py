@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     node_id = node.add_parser("id", help="print this node's id@address")
     node_id.add_argument("-q", "--quiet", action="store_true", help="only print id@address")
     node_id.set_defaults(run=None, local=node_id_command)
+    p = node.add_parser("invite", help="print a line a new machine joins the cluster with "
+                        "(twistd garage --join LINE); it holds the cluster's secret")
+    p.set_defaults(run=commands.node_invite)
     p = node.add_parser("connect", help="connect to another node (<node id>@<host>:<port>)")
     p.add_argument("peer", metavar="NODE_ID@HOST:PORT")
     p.set_defaults(run=commands.node_connect)
@@ -147,10 +150,11 @@ def node_id_command(args, out):
 
 
 async def run_command(reactor, args, out, http=None) -> None:
+    args.loaded_config = None
     if args.admin_url:
         base_url, token = args.admin_url, args.admin_token
     else:
-        config = _config(args)
+        config = args.loaded_config = _config(args)
         base_url = admin_url_from_config(config)
         token = args.admin_token or (config.admin.admin_token if config.admin else None)
     if http is None:

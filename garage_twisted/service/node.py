@@ -41,6 +41,7 @@ from garage_twisted.rpc.layout import LayoutManager
 from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.replication import LocalReplication
+from garage_twisted.util.config import JOINED_SECRET_FILE
 from garage_twisted.util.errors import GarageError
 from garage_twisted.util.threads import ThreadPoolService
 from garage_twisted.util.worker import WorkerRunner
@@ -63,8 +64,10 @@ class GarageNode(MultiService):
 
     log = Logger()
 
-    def __init__(self, config, reactor):
+    def __init__(self, config, reactor, remember_secret: bool = False):
         super().__init__()
+        # Joined with an invitation: keep its secret for the next starts.
+        self.remember_secret = remember_secret
         self.setName("node")
         self.config = config
         self.reactor = reactor
@@ -96,6 +99,8 @@ class GarageNode(MultiService):
     def _build(self):
         config = self.config
         os.makedirs(config.metadata_dir, exist_ok=True)
+        if self.remember_secret:
+            self._store_joined_secret()
         self.node_key = load_or_create_node_key(config.metadata_dir)
         node_id = self.node_key.node_id
         self.kv_store = LevelDBStore.open(
@@ -157,6 +162,13 @@ class GarageNode(MultiService):
             self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
         self.s3_listener.setServiceParent(self)
         self._block_store = block_store
+
+    def _store_joined_secret(self) -> None:
+        path = os.path.join(self.config.metadata_dir, JOINED_SECRET_FILE)
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.config.rpc_secret.hex() + "\n")
+        os.replace(path + ".tmp", path)
 
     def _rpc_public_address(self) -> str | None:
         """Where peers dial this node: ``rpc_public_addr``, else the bound

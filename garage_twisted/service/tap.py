@@ -30,6 +30,10 @@ class Options(usage.Options):
         ["config", "c", None,
          "Path of the configuration file (default: $GARAGE_CONFIG_FILE or "
          "/etc/garage.toml)."],
+        ["join", None, None,
+         "Join the cluster of an invitation (the line `garage node invite` "
+         "prints on a member): its secret is used (and kept in metadata_dir, "
+         "so later starts need no --join) and its node is dialled."],
     ]
 
     def postOptions(self):
@@ -45,11 +49,20 @@ def makeService(options):
 
     from garage_twisted.service.node import GarageNode
 
+    from dataclasses import replace
+
+    from garage_twisted.net.invite import InvitationError, parse_invitation
+
     try:
-        config = load_config(options["config"])
-    except ConfigError as e:
+        invitation = parse_invitation(options["join"]) if options["join"] else None
+        config = load_config(options["config"], join_secret=invitation and
+                             invitation.rpc_secret_hex)
+    except (ConfigError, InvitationError) as e:
         # twistd would print a traceback for an exception; one line is what
         # a person editing a file needs.
         sys.stderr.write(f"garage: {e}\n")
         sys.exit(1)
-    return GarageNode(config, reactor)
+    if invitation is None:
+        return GarageNode(config, reactor)
+    config = replace(config, bootstrap_peers=config.bootstrap_peers + (str(invitation.peer),))
+    return GarageNode(config, reactor, remember_secret=True)

@@ -200,9 +200,30 @@ class _Secrets:
         return inline if inline is not None else from_env
 
 
+JOINED_SECRET_FILE = "cluster_secret"
+
+
+def _joined_secret(metadata_dir: str) -> str | None:
+    """The secret a node stored when it joined a cluster with an invitation."""
+    path = os.path.join(metadata_dir, JOINED_SECRET_FILE)
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+
+
 def parse_config(text: str, base_dir: str = ".",
-                 environ: Mapping[str, str] | None = None) -> Config:
+                 environ: Mapping[str, str] | None = None,
+                 join_secret: str | None = None) -> Config:
     """Parse a configuration file's text.
+
+    Without an ``rpc_secret`` (inline, file or environment), the secret comes
+    from ``join_secret`` (an invitation being used), else from
+    ``<metadata_dir>/cluster_secret``, which a node that joined with an
+    invitation keeps.
 
     :param base_dir: directory relative paths of secret files start from.
     :raises ConfigError: with one readable line.
@@ -242,8 +263,17 @@ def parse_config(text: str, base_dir: str = ".",
     rpc_bind_addr = parse_address(required("rpc_bind_addr", str), "rpc_bind_addr")
     secrets = _Secrets(raw, base_dir, environ)
     rpc_secret_hex = secrets.read(raw, "rpc_secret", "GARAGE_RPC_SECRET", "rpc_secret")
+    if join_secret is not None and rpc_secret_hex is not None \
+            and rpc_secret_hex.lower() != join_secret.lower():
+        raise ConfigError("the configured rpc_secret is not the secret of the cluster "
+                          "in the invitation: remove rpc_secret to join that cluster")
     if rpc_secret_hex is None:
-        raise ConfigError("missing rpc_secret (or rpc_secret_file, or $GARAGE_RPC_SECRET)")
+        rpc_secret_hex = join_secret
+    if rpc_secret_hex is None:
+        rpc_secret_hex = _joined_secret(os.path.join(base_dir, metadata_dir))
+    if rpc_secret_hex is None:
+        raise ConfigError("missing rpc_secret (or rpc_secret_file, or $GARAGE_RPC_SECRET, "
+                          "or join a cluster with `twistd garage --join <invitation>`)")
     if not re.fullmatch(r"[0-9a-fA-F]{64}", rpc_secret_hex):
         raise ConfigError("rpc_secret must be 64 hexadecimal characters "
                           "(generate one with: openssl rand -hex 32)")
@@ -328,7 +358,8 @@ def _admin(raw: dict, secrets: _Secrets):
     )
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str, environ: Mapping[str, str] | None = None,
+                join_secret: str | None = None) -> Config:
     """Read and parse the configuration file at ``path``.
 
     :raises ConfigError: with one readable line.
@@ -341,6 +372,7 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read configuration file {path}: {e}") from None
     try:
-        return parse_config(text, os.path.dirname(os.path.abspath(path)), environ)
+        return parse_config(text, os.path.dirname(os.path.abspath(path)), environ,
+                            join_secret=join_secret)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None

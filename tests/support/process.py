@@ -55,11 +55,13 @@ class NodeProcess(protocol.ProcessProtocol):
         self.exit_code = None
 
     @classmethod
-    def spawn(cls, config: str) -> "NodeProcess":
+    def spawn(cls, config: str, *options: str) -> "NodeProcess":
+        """Start ``twistd -n garage -c config *options``."""
         node = cls(config)
         env = dict(os.environ)
         reactor.spawnProcess(node, tool("twistd"),
-                             [tool("twistd"), "-n", "--pidfile", "", "garage", "-c", config],
+                             [tool("twistd"), "-n", "--pidfile", "", "garage", "-c", config,
+                              *options],
                              env=env)
         return node
 

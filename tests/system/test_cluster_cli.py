@@ -51,3 +51,58 @@ class NodeConnectTests(TestCase):
                                    "not-an-address", check=False)
         self.assertEqual(code, 1)
         self.assertIn("could not connect to not-an-address", err)
+
+
+class InviteJoinTests(TestCase):
+    timeout = 120
+
+    async def test_invite_then_join_then_restart_without_join(self):
+        """A new machine with a config that has no secret joins with the
+        invitation line, and rejoins after a restart without it."""
+        base_a = os.path.abspath(os.path.join(self.mktemp(), "a"))
+        config_a = write_config(base_a)
+        node_a = NodeProcess.spawn(config_a)
+        self.addCleanup(node_a.kill, "TERM")
+        await node_a.ready
+        out, _, _ = await run(tool("garage"), "-c", config_a, "node", "invite")
+        invitation = out.strip()
+        self.assertEqual(len(out.strip().splitlines()), 1)
+        self.assertTrue(invitation.startswith("garage-invite:v1:"), invitation)
+
+        base_b = os.path.abspath(os.path.join(self.mktemp(), "b"))
+        config_b = write_config(base_b)
+        with open(config_b) as f:
+            text = "".join(line for line in f if not line.startswith("rpc_secret"))
+        with open(config_b, "w") as f:
+            f.write(text)
+        node_b = NodeProcess.spawn(config_b, "--join", invitation)
+        self.addCleanup(node_b.kill, "TERM")
+        await node_b.ready
+        a_id = node_a.info()["node_id"]
+        await self._wait_up(config_b, a_id)
+        await node_b.kill("TERM")
+
+        again = NodeProcess.spawn(config_b)
+        self.addCleanup(again.kill, "TERM")
+        await again.ready
+        await self._wait_up(config_b, a_id)
+
+    async def _wait_up(self, config, node_id):
+        """Until `garage status` shows ``node_id`` up (the node dials at start;
+        each status call is a round trip to it, not a sleep)."""
+        for _ in range(200):
+            out, _, _ = await run(tool("garage"), "-c", config, "status")
+            if any(line.startswith(node_id[:16]) and " up" in line
+                   for line in out.splitlines()):
+                return
+        self.fail(f"{node_id[:16]} never up:\n{out}")
+
+    async def test_bad_invitation_is_one_line(self):
+        config = write_config(os.path.abspath(os.path.join(self.mktemp(), "c")))
+        node = NodeProcess.spawn(config, "--join", "garage-invite:v1:nothex:x@y:1")
+        with self.assertRaises(RuntimeError):
+            await node.ready
+        await node.ended
+        self.assertEqual(node.exit_code, 1)
+        self.assertIn(b"garage: the invitation's secret is not 64 hexadecimal characters",
+                      b"".join(node.output))
