@@ -23,6 +23,7 @@ from garage_twisted.net.noise import NoiseError
 from garage_twisted.net.secure import PeerAuthenticated, SecureChannel
 
 HANDSHAKE_TIMEOUT = 10.0
+IO_SIZE = 256 * 1024
 
 
 @implementer(IPushProducer)
@@ -57,6 +58,14 @@ class PeerConnection(Protocol):
         return f"{node} at {address}"
 
     def connectionMade(self):
+        # Block streams are 64 KiB Noise messages back to back. Twisted
+        # reads 64 KiB and sends 128 KiB per system call, one call per
+        # reactor turn, and pauses its producer past 64 KiB buffered: at
+        # those sizes the turns, not the encryption, bounded a stream. Larger
+        # reads and sends take many messages per turn.
+        if hasattr(self.transport, "bufferSize"):
+            self.transport.bufferSize = IO_SIZE
+            self.transport.SEND_LIMIT = IO_SIZE
         self.transport.registerProducer(self, True)
         self._timer = self.network.clock.callLater(self.handshake_timeout, self._handshake_late)
         if self.dialled:

@@ -52,6 +52,7 @@ class Frame:
     payload: bytes = b""
 
     def encode(self) -> bytes:
+        # The payload may be a memoryview of a larger block: one copy here.
         return HEADER.pack(self.kind, self.call_id, self.flags) + self.payload
 
 

@@ -40,7 +40,7 @@ PRIO_BACKGROUND = 2
 PRIORITIES = (PRIO_HIGH, PRIO_NORMAL, PRIO_BACKGROUND)
 
 CHUNK = MAX_PLAINTEXT - F.HEADER.size
-WINDOW = 256 * 1024
+WINDOW = 2048 * 1024
 # Body bytes a sender queues ahead of the transport before its source waits.
 QUEUE_LIMIT = 2 * CHUNK
 MAX_HEAD = 16 * 1024 * 1024
@@ -268,6 +268,7 @@ class Mux:
         self.handler = handler
         self.peer = peer
         self._queues = {p: deque() for p in PRIORITIES}
+        self._queue_order = tuple(self._queues[p] for p in PRIORITIES)
         self._control = deque()
         self._paused = False
         self._sending = False
@@ -292,13 +293,16 @@ class Mux:
         if self._sending or self.lost is not None:
             return
         self._sending = True
+        queues = self._queue_order
         try:
             while not self._paused and self.lost is None:
                 if self._control:
                     self._send(self._control.popleft().encode())
                     continue
-                queue = next((q for q in self._queues.values() if q), None)
-                if queue is None:
+                for queue in queues:
+                    if queue:
+                        break
+                else:
                     return
                 sender = queue.popleft()
                 if not sender.frames:
@@ -329,10 +333,13 @@ class Mux:
                     return
                 view = memoryview(data)
                 while len(view):
-                    await sender.wait_ready()
+                    # Await only when the window or the queue is full: a
+                    # 1 MiB block otherwise goes out in one synchronous loop.
+                    if sender.window <= 0 or sender.queued >= QUEUE_LIMIT:
+                        await sender.wait_ready()
                     n = min(len(view), CHUNK, sender.window)
                     sender.window -= n
-                    sender.enqueue(F.Frame(sender.kind, sender.call_id, 0, bytes(view[:n])))
+                    sender.enqueue(F.Frame(sender.kind, sender.call_id, 0, view[:n]))
                     view = view[n:]
         except defer.CancelledError:
             return

@@ -26,12 +26,9 @@ message.
 import hashlib
 import hmac
 
-from nacl.bindings import (
-    crypto_aead_chacha20poly1305_ietf_decrypt,
-    crypto_aead_chacha20poly1305_ietf_encrypt,
-    crypto_scalarmult,
-    crypto_scalarmult_base,
-)
+from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
+from nacl._sodium import ffi as _ffi
+from nacl._sodium import lib as _lib
 from nacl.exceptions import CryptoError
 from nacl.utils import random as random_bytes
 
@@ -88,38 +85,70 @@ def _nonce(n: int) -> bytes:
 
 
 class CipherState:
-    """ChaChaPoly with a counter nonce (``k`` is ``None`` before MixKey)."""
+    """ChaChaPoly with a counter nonce (``k`` is ``None`` before MixKey).
+
+    Transport messages go through libsodium directly (PyNaCl's own
+    ``_sodium`` binding) into a buffer reused for every message: PyNaCl's
+    wrapper formats four error strings and zero-fills a fresh 64 KiB buffer
+    per call, which cost a block stream more than the cipher itself. The
+    handshake uses the same path; the test vectors hold it to the bytes.
+    """
 
     def __init__(self, key: bytes | None = None):
         self.k = key
         self.n = 0
+        self._buffer = None
+        self._length = _ffi.new("unsigned long long *")
 
     def has_key(self) -> bool:
         return self.k is not None
 
-    def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
+    def _scratch(self):
+        if self._buffer is None:
+            self._buffer = _ffi.new("unsigned char[]", MAX_MESSAGE + 2)
+        return self._buffer
+
+    def encrypt_with_ad(self, ad: bytes, plaintext: bytes, prefix: bool = False) -> bytes:
+        """The ciphertext; with ``prefix``, preceded by its 2-byte length."""
         if self.k is None:
+            if prefix:
+                return len(plaintext).to_bytes(2, "big") + plaintext
             return plaintext
         if self.n >= MAX_NONCE:
             raise NoiseError("nonce space exhausted")
-        out = crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, _nonce(self.n), self.k)
+        if len(plaintext) + TAGLEN > MAX_MESSAGE:
+            raise NoiseError("message too long")
+        buffer = self._scratch()
+        start = 2 if prefix else 0
+        result = _lib.crypto_aead_chacha20poly1305_ietf_encrypt(
+            buffer + start, self._length, plaintext, len(plaintext),
+            ad if ad else _ffi.NULL, len(ad), _ffi.NULL, _nonce(self.n), self.k)
+        if result != 0:
+            raise NoiseError("encryption failed")
+        length = self._length[0]
+        if prefix:
+            buffer[0] = length >> 8
+            buffer[1] = length & 0xFF
         self.n += 1
-        return out
+        return _ffi.buffer(buffer, start + length)[:]
 
     def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
         if self.k is None:
             return ciphertext
         if self.n >= MAX_NONCE:
             raise NoiseError("nonce space exhausted")
-        try:
-            out = crypto_aead_chacha20poly1305_ietf_decrypt(
-                ciphertext, ad, _nonce(self.n), self.k)
-        except CryptoError:
+        if not TAGLEN <= len(ciphertext) <= MAX_MESSAGE:
+            raise NoiseError("decryption failed (message of impossible length)")
+        buffer = self._scratch()
+        result = _lib.crypto_aead_chacha20poly1305_ietf_decrypt(
+            buffer, self._length, _ffi.NULL, ciphertext, len(ciphertext),
+            ad if ad else _ffi.NULL, len(ad), _nonce(self.n), self.k)
+        if result != 0:
             # The nonce does not advance: the message was not accepted.
             raise NoiseError("decryption failed (wrong key, tampered, replayed "
-                             "or reordered message)") from None
+                             "or reordered message)")
         self.n += 1
-        return out
+        return _ffi.buffer(buffer, self._length[0])[:]
 
 
 class SymmetricState:

@@ -149,7 +149,7 @@ class SecureChannel:
                 out.append(_frame(self._handshake.write_message(self.node_id)))
             self._send, self._receive = self._handshake.split()
             if self.initiator:
-                out.append(_frame(self._send.encrypt_with_ad(b"", b"")))
+                out.append(self._send.encrypt_with_ad(b"", b"", prefix=True))
                 self._confirmed = True
                 events.append(PeerAuthenticated(payload))
         return b"".join(out), events
@@ -160,4 +160,4 @@ class SecureChannel:
             raise NoiseError("handshake not complete")
         if len(plaintext) > MAX_PLAINTEXT:
             raise NoiseError("transport message too long")
-        return _frame(self._send.encrypt_with_ad(b"", plaintext))
+        return self._send.encrypt_with_ad(b"", plaintext, prefix=True)

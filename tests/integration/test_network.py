@@ -152,3 +152,56 @@ class NetworkTests(TestCase):
         with self.assertRaises(PeerDisconnected):
             await pending
         self.assertNotIn(b.node_id, a.connections)
+
+
+class _Repeat:
+    """``count`` pieces of the same bytes: a long body without holding it."""
+
+    def __init__(self, piece: bytes, count: int):
+        self.piece, self.left = piece, count
+
+    def read(self):
+        if not self.left:
+            return defer.succeed(b"")
+        self.left -= 1
+        return defer.succeed(self.piece)
+
+
+class StreamLatencyTests(TestCase):
+    timeout = 120
+
+    async def test_pings_answer_while_256_mib_flow(self):
+        """Pings sent while a 256 MiB stream fills the connection answer fast
+        (generous bound here; scripts/bench-rpc measures the real figure)."""
+        a = Network(NodeKey(os.urandom(32)), SECRET, reactor)
+        b = Network(NodeKey(os.urandom(32)), SECRET, reactor)
+        self.addCleanup(a.close_all)
+        self.addCleanup(b.close_all)
+        b.register("test/ping", lambda call: Reply("pong"))
+        received = []
+
+        async def sink(call):
+            total = 0
+            while True:
+                data = await call.stream.read()
+                if not data:
+                    break
+                total += len(data)
+            received.append(total)
+            return Reply(total)
+
+        b.register("test/sink", lambda call: defer.ensureDeferred(sink(call)))
+        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+            b.server_factory())
+        self.addCleanup(port.stopListening)
+        await a.connect(b.node_id, "127.0.0.1", port.getHost().port)
+        size = 256 * 1024 * 1024
+        upload = a.call(b.node_id, "test/sink", stream=_Repeat(os.urandom(1 << 20), 256))
+        latencies = []
+        while not upload.called:
+            started = reactor.seconds()
+            await a.call(b.node_id, "test/ping", priority=PRIO_HIGH)
+            latencies.append(reactor.seconds() - started)
+        self.assertEqual((await upload).message, size)
+        self.assertGreater(len(latencies), 3)
+        self.assertLess(max(latencies), 0.5, latencies)

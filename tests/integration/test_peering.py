@@ -98,3 +98,41 @@ def next_failed_dial(peering, node_id):
 
     peering.on_dial_failed.append(failed)
     return done
+
+
+class FiveNodeTests(TestCase):
+    timeout = 120
+
+    async def test_five_nodes_bootstrapped_with_node_0(self):
+        """Each node knows only node 0; all end up connected to all; one
+        stopped and restarted is connected to all again."""
+        secret = secrets.token_hex(32)
+        first = await NodeFixture.start(self, rpc_secret=secret, apply_layout=False)
+        extra = f'bootstrap_peers = ["{first.peer_address}"]'
+        nodes = [first]
+        for _ in range(4):
+            fixture = await NodeFixture.start(self, rpc_secret=secret, apply_layout=False,
+                                              extra=extra)
+            fixture.node.peering.reconnect_min = 0.05
+            nodes.append(fixture)
+        first.node.peering.reconnect_min = 0.05
+
+        async def all_connected(fixtures):
+            for a in fixtures:
+                for b in fixtures:
+                    if a is not b:
+                        await wait_connected(a.node.network, b.node.node_key.node_id)
+
+        await all_connected(nodes)
+        for fixture in nodes:
+            self.assertEqual(len(fixture.node.network.connections), 4)
+
+        restarted = nodes[3]
+        await restarted.stop()
+        again = await NodeFixture.start(self, base=restarted.base, rpc_secret=secret,
+                                        apply_layout=False, extra=extra)
+        nodes[3] = again
+        await all_connected(nodes)
+        statuses = again.node.system.node_statuses()
+        self.assertEqual(len(statuses), 5)
+        self.assertTrue(all(n["isUp"] for n in statuses))
