@@ -175,6 +175,8 @@ class IncomingStream:
 class _Sender:
     """One direction of one call as this side sends it."""
 
+    header = F.HEADER.pack
+
     def __init__(self, mux: "Mux", kind: int, call_id: int, priority: int):
         self.mux = mux
         self.kind = kind
@@ -187,11 +189,14 @@ class _Sender:
         self.pump = None
         self.closed = False
 
-    def enqueue(self, frame: F.Frame) -> None:
+    def enqueue(self, flags: int, payload=b"") -> None:
+        """Queue one frame of this direction (encoded now: the payload may
+        be a memoryview of a block, copied once here)."""
         if self.closed:
             return
-        self.frames.append(frame)
-        self.queued += len(frame.payload)
+        self.frames.append((self.header(self.kind, self.call_id, flags) + payload,
+                            len(payload)))
+        self.queued += len(payload)
         self.mux._schedule(self)
 
     def head(self, head: bytes, error: bool, end: bool) -> None:
@@ -202,10 +207,10 @@ class _Sender:
             flags = F.HEAD | (F.HEAD_END if last else 0)
             if last:
                 flags |= (F.ERROR if error else 0) | (F.END if end else 0)
-            self.enqueue(F.Frame(self.kind, self.call_id, flags, head[start:start + CHUNK]))
+            self.enqueue(flags, head[start:start + CHUNK])
 
-    def sent(self, frame: F.Frame) -> None:
-        self.queued -= len(frame.payload)
+    def sent(self, payload_length: int) -> None:
+        self.queued -= payload_length
         self._check_ready()
 
     def grant(self, n: int) -> None:
@@ -307,11 +312,11 @@ class Mux:
                 sender = queue.popleft()
                 if not sender.frames:
                     continue
-                frame = sender.frames.popleft()
+                data, payload_length = sender.frames.popleft()
                 if sender.frames:
                     queue.append(sender)
-                self._send(frame.encode())
-                sender.sent(frame)
+                self._send(data)
+                sender.sent(payload_length)
         finally:
             self._sending = False
 
@@ -329,7 +334,7 @@ class Mux:
                 await sender.wait_ready()
                 data = await source.read()
                 if not data:
-                    sender.enqueue(F.Frame(sender.kind, sender.call_id, F.END))
+                    sender.enqueue(F.END)
                     return
                 view = memoryview(data)
                 while len(view):
@@ -339,15 +344,14 @@ class Mux:
                         await sender.wait_ready()
                     n = min(len(view), CHUNK, sender.window)
                     sender.window -= n
-                    sender.enqueue(F.Frame(sender.kind, sender.call_id, 0, view[:n]))
+                    sender.enqueue(0, view[:n])
                     view = view[n:]
         except defer.CancelledError:
             return
         except Exception as e:
             code = e.code if isinstance(e, RpcError) else "StreamError"
             self.log.info("body of call {id} failed: {error}", id=sender.call_id, error=str(e))
-            sender.enqueue(F.Frame(sender.kind, sender.call_id, F.END | F.ERROR,
-                                   codec.dumps([code, str(e)])))
+            sender.enqueue(F.END | F.ERROR, codec.dumps([code, str(e)]))
 
     def _start_pump(self, sender: _Sender, source) -> None:
         sender.pump = defer.ensureDeferred(self._pump_body(sender, source))

@@ -51,26 +51,50 @@ def x25519_from_node_id(node_id: bytes) -> bytes:
 
 
 class _Deframer:
-    """Splits a byte stream into length-prefixed messages."""
+    """Splits a byte stream into length-prefixed messages.
+
+    Messages that lie whole inside one received chunk come out as
+    memoryviews of it, not copies: only a message cut across chunks is
+    assembled in a buffer.
+    """
 
     def __init__(self):
-        self._buffer = bytearray()
+        self._partial = bytearray()
 
-    def feed(self, data: bytes) -> list[bytes]:
-        buffer = self._buffer
-        buffer += data
+    def feed(self, data: bytes) -> list:
         out = []
-        pos = 0
-        while len(buffer) - pos >= LENGTH_BYTES:
-            length = int.from_bytes(buffer[pos:pos + LENGTH_BYTES], "big")
+        view = memoryview(data)
+        partial = self._partial
+        if partial:
+            # Complete the message begun in an earlier chunk.
+            if len(partial) < LENGTH_BYTES:
+                take = LENGTH_BYTES - len(partial)
+                partial += view[:take]
+                view = view[take:]
+                if len(partial) < LENGTH_BYTES:
+                    return out
+            length = int.from_bytes(partial[:LENGTH_BYTES], "big")
+            if length == 0:
+                raise NoiseError("empty Noise message")
+            take = LENGTH_BYTES + length - len(partial)
+            partial += view[:take]
+            view = view[take:]
+            if len(partial) < LENGTH_BYTES + length:
+                return out
+            out.append(bytes(partial[LENGTH_BYTES:]))
+            partial.clear()
+        pos, size = 0, len(view)
+        while size - pos >= LENGTH_BYTES:
+            length = (view[pos] << 8) | view[pos + 1]
             if length == 0:
                 raise NoiseError("empty Noise message")
             end = pos + LENGTH_BYTES + length
-            if len(buffer) < end:
+            if end > size:
                 break
-            out.append(bytes(buffer[pos + LENGTH_BYTES:end]))
+            out.append(view[pos + LENGTH_BYTES:end])
             pos = end
-        del buffer[:pos]
+        if pos < size:
+            partial += view[pos:]
         return out
 
 

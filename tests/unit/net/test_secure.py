@@ -74,3 +74,18 @@ class SecureChannelTests(SynchronousTestCase):
         except NoiseError:
             return
         self.assertEqual(events, [])
+
+
+class DeframerTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.binary(min_size=1, max_size=300), max_size=10), st.data())
+    def test_messages_survive_any_cuts(self, messages, data):
+        from garage_twisted.net.secure import _Deframer
+
+        stream = b"".join(len(m).to_bytes(2, "big") + m for m in messages)
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+        reader, got, last = _Deframer(), [], 0
+        for cut in cuts + [len(stream)]:
+            got.extend(bytes(m) for m in reader.feed(stream[last:cut]))
+            last = cut
+        self.assertEqual(got, messages)
