@@ -41,6 +41,17 @@ ops = st.lists(st.tuples(rows, st.one_of(st.none(), st.binary(min_size=32, max_s
                max_size=60)
 
 
+def _survivors(history) -> dict:
+    """row -> value hash after applying ``(row, value hash or None)`` in order."""
+    live = {}
+    for row, value_hash in history:
+        if value_hash is None:
+            live.pop(row, None)
+        else:
+            live[row] = value_hash
+    return live
+
+
 def _reference(live: dict) -> dict:
     """The trie of ``live`` (row -> value hash), built recursively from scratch."""
     nodes = {}
@@ -74,13 +85,7 @@ class MerkleTrieTests(SynchronousTestCase):
     def test_trie_depends_only_on_final_rows(self, history, batch_size, rnd):
         """Any history of inserts and deletes, in any batches, gives the trie of
         the surviving rows inserted in any order (every node, not just roots)."""
-        live = {}
-        for row, value_hash in history:
-            if value_hash is None:
-                live.pop(row, None)
-            else:
-                live[row] = value_hash
-        final = list(live.items())
+        final = list(_survivors(history).items())
         rnd.shuffle(final)
         self.assertEqual(_build(history, batch_size), _build(final, 1))
         self.assertEqual(_build(history, batch_size), _build(final, len(final) or 1))
@@ -90,13 +95,7 @@ class MerkleTrieTests(SynchronousTestCase):
     def test_trie_equals_reference(self, history, batch_size):
         """Node by node, the trie equals one built from scratch over the
         surviving rows and their values (so values, not only keys, count)."""
-        live = {}
-        for row, value_hash in history:
-            if value_hash is None:
-                live.pop(row, None)
-            else:
-                live[row] = value_hash
-        self.assertEqual(_build(history, batch_size), _reference(live))
+        self.assertEqual(_build(history, batch_size), _reference(_survivors(history)))
 
     def test_empty_set_has_no_nodes(self):
         """Deleting every row leaves no node and an empty root hash."""
