@@ -183,11 +183,12 @@ class LayoutManager:
                 roles.pop(node_id, None)
             else:
                 roles[node_id] = role
+        redundancy = self.state.staged_zone_redundancy or current.zone_redundancy
         try:
-            assignment = compute_assignment(roles, self.replication_factor)
+            assignment = compute_assignment(roles, self.replication_factor, redundancy,
+                                            previous=current.assignment)
         except AssignmentError as e:
             raise LayoutError(str(e)) from None
-        redundancy = self.state.staged_zone_redundancy or current.zone_redundancy
         return LayoutVersion(current.version + 1, self.replication_factor, redundancy,
                              MappingProxyType(roles), assignment)
 
