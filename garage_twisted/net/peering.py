@@ -102,6 +102,10 @@ class Peering(Service):
         self.reconnect_min = RECONNECT_MIN
         # Observers of failed dials: callback(node_id, error message).
         self.on_dial_failed = []
+        # Other layers add to the status a ping carries (callables returning
+        # a dict) and observe the statuses peers send: callback(node_id, dict).
+        self.status_extras = []
+        self.on_peer_status = []
         self.peers: dict[bytes, PeerInfo] = {}
         self._dial_timers = {}
         self._dialling: dict[bytes, defer.Deferred] = {}
@@ -252,8 +256,12 @@ class Peering(Service):
     # -- pings and lists -----------------------------------------------------
 
     def _status(self) -> dict:
-        return {"addr": self.public_address, "hash": self.peer_list_hash(),
-                "hostname": self.hostname, "version": self.version}
+        status = {}
+        for extra in self.status_extras:
+            status.update(extra())
+        status.update({"addr": self.public_address, "hash": self.peer_list_hash(),
+                       "hostname": self.hostname, "version": self.version})
+        return status
 
     def _answer_ping(self, call) -> Reply:
         self._note_status(call.peer, call.message)
@@ -274,6 +282,11 @@ class Peering(Service):
             info.hostname = status["hostname"][:255]
         if isinstance(status.get("version"), str):
             info.version = status["version"][:64]
+        for callback in list(self.on_peer_status):
+            try:
+                callback(node_id, status)
+            except Exception:
+                self.log.failure("peer status observer failed")
         return info
 
     def _ping_all(self) -> None:

@@ -7,12 +7,13 @@ applied as version N+1 or reverted. :class:`LayoutManager` keeps the current
 version, the staged changes and the history, persisted in the node's store
 (tree ``cluster_layout``), and notifies watchers on change.
 
-Scope today: one node's view. Gossip of the layout between nodes, CRDT
-merging of concurrent stagings and multi-version trackers come with the
-peer network (design section 5); they extend this manager without changing
-its values.
+Nodes exchange their :class:`LayoutState` (see
+:mod:`~garage_twisted.rpc.layout_gossip`) and merge it with
+:meth:`LayoutState.merge`: the highest version wins, stagings merge as a
+CRDT, so a change staged on one node can be applied on another.
 """
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -21,9 +22,12 @@ from twisted.logger import Logger
 from garage_twisted.rpc.assignment import Assignment, AssignmentError, compute_assignment
 from garage_twisted.rpc.ring import PARTITION_COUNT, partition_of
 from garage_twisted.util import codec
+from garage_twisted.util.crdt import Lww, LwwMap
 from garage_twisted.util.errors import GarageError
+from garage_twisted.util.time import now_msec
 
-MARKER = b"GT.layout.v1"
+MARKER = b"GT.layout.v2"
+OLD_MARKER = b"GT.layout.v1"
 STATE_KEY = b"state"
 
 
@@ -91,51 +95,126 @@ class LayoutVersion:
         return cls(0, replication_factor, "maximum", MappingProxyType({}), None)
 
 
+def _role_from(raw):
+    return None if raw is None else NodeRole.from_cbor(raw)
+
+
 @dataclass(frozen=True)
-class LayoutState:
-    current: LayoutVersion
-    staged_roles: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-    staged_zone_redundancy: str | int | None = None
-    history: tuple = ()  # earlier (version, storage count, gateway count)
+class Staging:
+    """Changes staged on top of the current version (a CRDT).
+
+    ``roles``: node id -> role, or ``None`` to remove the node; ``zone
+    redundancy``: the staged value, or ``None`` for unchanged. Concurrent
+    stagings on different nodes merge key by key.
+    """
+
+    roles: LwwMap = field(default_factory=LwwMap)
+    zone_redundancy: Lww = field(default_factory=lambda: Lww(0, None))
+
+    def merge(self, other: "Staging") -> "Staging":
+        return Staging(self.roles.merge(other.roles),
+                       self.zone_redundancy.merge(other.zone_redundancy))
+
+    def is_empty(self) -> bool:
+        return len(self.roles) == 0 and self.zone_redundancy.value is None
 
     def to_cbor(self):
-        return [
-            self.current.to_cbor(),
-            [[n, None if r is None else r.to_cbor()] for n, r in sorted(self.staged_roles.items())],
-            self.staged_zone_redundancy,
-            [list(h) for h in self.history],
-        ]
+        return [self.roles.to_cbor(), self.zone_redundancy.to_cbor()]
+
+    @classmethod
+    def from_cbor(cls, raw) -> "Staging":
+        return cls(LwwMap.from_cbor(raw[0], value_from=_role_from, key_from=bytes),
+                   Lww.from_cbor(raw[1]))
+
+
+@dataclass(frozen=True)
+class LayoutState:
+    """Everything a node knows of the layout; what nodes gossip and merge.
+
+    ``staging`` is a register over a :class:`Staging`: applying or reverting
+    replaces the whole staging by an empty one with a newer timestamp, so a
+    revert is not undone by a peer that still holds the old changes, while
+    stagings of the same generation merge change by change.
+    """
+
+    current: LayoutVersion
+    staging: Lww = field(default_factory=lambda: Lww(0, Staging()))
+    history: tuple = ()  # earlier (version, storage count, gateway count)
+
+    @property
+    def staged_roles(self) -> MappingProxyType:
+        return MappingProxyType(dict(self.staging.value.roles.items()))
+
+    @property
+    def staged_zone_redundancy(self):
+        return self.staging.value.zone_redundancy.value
+
+    def to_cbor(self):
+        return [self.current.to_cbor(), self.staging.to_cbor(),
+                [list(h) for h in self.history]]
 
     @classmethod
     def from_cbor(cls, raw) -> "LayoutState":
-        return cls(
-            LayoutVersion.from_cbor(raw[0]),
-            MappingProxyType({bytes(n): None if r is None else NodeRole.from_cbor(r)
-                              for n, r in raw[1]}),
-            raw[2],
-            tuple(tuple(h) for h in raw[3]),
-        )
+        return cls(LayoutVersion.from_cbor(raw[0]),
+                   Lww.from_cbor(raw[1], value_from=Staging.from_cbor),
+                   tuple(tuple(h) for h in raw[2]))
+
+    @classmethod
+    def from_cbor_v1(cls, raw) -> "LayoutState":
+        """Layouts stored before staging became a CRDT."""
+        roles = LwwMap()
+        for node_id, role in raw[1]:
+            roles = roles.put(1, bytes(node_id), _role_from(role))
+        staging = Staging(roles, Lww(1 if raw[2] is not None else 0, raw[2]))
+        return cls(LayoutVersion.from_cbor(raw[0]), Lww(1, staging),
+                   tuple(tuple(h) for h in raw[3]))
+
+    def digest(self) -> bytes:
+        return hashlib.blake2b(codec.dumps(self.to_cbor()), digest_size=32).digest()
+
+    def merge(self, other: "LayoutState") -> "LayoutState":
+        """The state both replicas converge to (commutative, idempotent).
+
+        The higher version wins with its staging and history (a staging made
+        on an older version is moot). Two different layouts with the same
+        version number (applied at once on two nodes) are settled by digest,
+        the same way everywhere.
+        """
+        mine, theirs = self.current, other.current
+        if theirs.version != mine.version:
+            return other if theirs.version > mine.version else self
+        if codec.dumps(mine.to_cbor()) != codec.dumps(theirs.to_cbor()):
+            winner = max(self, other, key=lambda s: codec.dumps(s.current.to_cbor()))
+            return winner
+        history = max(self.history, other.history, key=lambda h: (len(h), h))
+        return LayoutState(mine, self.staging.merge(other.staging), history)
 
 
 class LayoutManager:
-    """The node's layout, persisted in its store.
+    """The node's layout, persisted in its store, merged with its peers'.
 
     :param kv_store: the node's ``IKeyValueStore``.
-    :param replication_factor: the configured factor; a stored layout with
-        another one is refused.
+    :param replication_factor: the configured factor; a layout with another
+        one (stored, or from a peer) is refused.
     :param local_node_id: this node's id.
+    :param clock: ``IReactorTime`` for the staging's timestamps.
     """
 
     log = Logger()
 
-    def __init__(self, kv_store, replication_factor: int, local_node_id: bytes):
+    def __init__(self, kv_store, replication_factor: int, local_node_id: bytes, clock):
         self.tree = kv_store.open_tree("cluster_layout")
         self.replication_factor = replication_factor
         self.local_node_id = local_node_id
+        self.clock = clock
         self.on_change = []
         raw = self.tree.get(STATE_KEY)
-        self.state = (LayoutState(LayoutVersion.empty(replication_factor)) if raw is None
-                      else LayoutState.from_cbor(codec.decode_versioned(MARKER, raw)))
+        if raw is None:
+            self.state = LayoutState(LayoutVersion.empty(replication_factor))
+        elif raw.startswith(OLD_MARKER):
+            self.state = LayoutState.from_cbor_v1(codec.decode_versioned(OLD_MARKER, raw))
+        else:
+            self.state = LayoutState.from_cbor(codec.decode_versioned(MARKER, raw))
         if self.state.current.replication_factor != replication_factor:
             raise LayoutError(
                 f"the stored layout has replication factor "
@@ -147,6 +226,9 @@ class LayoutManager:
 
     def staged_roles(self) -> dict:
         return dict(self.state.staged_roles)
+
+    def digest(self) -> bytes:
+        return self.state.digest()
 
     def history(self) -> list:
         """``[(version, storage nodes, gateway nodes)]``, oldest first, current last."""
@@ -160,19 +242,28 @@ class LayoutManager:
         for callback in self.on_change:
             callback(state.current)
 
+    def _now(self) -> int:
+        return now_msec(self.clock)
+
+    def _stage(self, change) -> None:
+        staging = self.state.staging
+        # Same generation: the change goes into the register's value, whose
+        # own timestamps order it against concurrent changes elsewhere.
+        self._save(replace(self.state, staging=Lww(staging.timestamp, change(staging.value))))
+
     def stage_role(self, node_id: bytes, role: NodeRole | None) -> None:
         """Stage a role for ``node_id`` (``None``: remove it from the layout)."""
         if role is not None and role.capacity is not None and role.capacity <= 0:
             raise LayoutError("capacity must be positive (or use a gateway role)")
-        staged = dict(self.state.staged_roles)
-        staged[node_id] = role
-        self._save(replace(self.state, staged_roles=MappingProxyType(staged)))
+        now = self._now()
+        self._stage(lambda s: Staging(s.roles.put(now, node_id, role), s.zone_redundancy))
 
     def stage_zone_redundancy(self, value) -> None:
         if value != "maximum" and (not isinstance(value, int) or value < 1
                                    or value > self.replication_factor):
             raise LayoutError("zone redundancy must be 'maximum' or 1..replication_factor")
-        self._save(replace(self.state, staged_zone_redundancy=value))
+        now = self._now()
+        self._stage(lambda s: Staging(s.roles, s.zone_redundancy.update(now, value)))
 
     def preview(self) -> LayoutVersion:
         """The version that applying the staged changes would produce."""
@@ -199,20 +290,39 @@ class LayoutManager:
             raise LayoutError(
                 f"wrong version: the layout is at version {current.version}, "
                 f"so the next one is {current.version + 1} (not {version})")
-        if not self.state.staged_roles and self.state.staged_zone_redundancy is None:
+        if self.state.staging.value.is_empty():
             raise LayoutError("there are no staged changes to apply")
         new = self.preview()
         history = self.state.history + (
             (current.version, len(current.storage_nodes()), len(current.gateway_nodes())),)
-        self._save(LayoutState(new, MappingProxyType({}), None,
+        self._save(LayoutState(new, self.state.staging.update(self._now(), Staging()),
                                history if current.version else ()))
         self.log.info("layout version {version} applied", version=new.version)
         return new
 
     def revert(self) -> None:
-        """Drop the staged changes."""
-        self._save(replace(self.state, staged_roles=MappingProxyType({}),
-                           staged_zone_redundancy=None))
+        """Drop the staged changes (everywhere: the empty staging is newer)."""
+        self._save(replace(self.state,
+                           staging=self.state.staging.update(self._now(), Staging())))
+
+    def merge_remote(self, state: LayoutState) -> bool:
+        """Merge a peer's layout state. True if ours changed.
+
+        :raises LayoutError: for a layout with another replication factor.
+        """
+        if state.current.replication_factor != self.replication_factor:
+            raise LayoutError(
+                f"a peer's layout has replication factor {state.current.replication_factor}; "
+                f"this node's is {self.replication_factor}")
+        merged = self.state.merge(state)
+        if merged.digest() == self.state.digest():
+            return False
+        before = self.state.current.version
+        self._save(merged)
+        if merged.current.version != before:
+            self.log.info("layout version {version} received from a peer",
+                          version=merged.current.version)
+        return True
 
     def partition_nodes(self, partition: int) -> tuple:
         assignment = self.state.current.assignment

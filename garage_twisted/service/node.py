@@ -38,6 +38,7 @@ from garage_twisted.net.keys import load_or_create_node_key
 from garage_twisted.net.network import Network
 from garage_twisted.net.peering import Peering, parse_bootstrap
 from garage_twisted.rpc.layout import LayoutManager
+from garage_twisted.rpc.layout_gossip import LayoutGossip
 from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.replication import LocalReplication
@@ -123,7 +124,8 @@ class GarageNode(MultiService):
         self.model = GarageModel(self.kv_store, self.block_manager, node_id,
                                  sharded=local, full_copy=local, clock=self.reactor)
         self.helper = ModelHelper(self.model)
-        self.layout = LayoutManager(self.kv_store, config.replication_factor, node_id)
+        self.layout = LayoutManager(self.kv_store, config.replication_factor, node_id,
+                                    self.reactor)
 
         # The peer network: RPC listener first, so the bound port is known
         # when peering starts telling others where to dial.
@@ -137,6 +139,8 @@ class GarageNode(MultiService):
             bootstrap=parse_bootstrap(config.bootstrap_peers),
             public_address=self._rpc_public_address, version=GARAGE_VERSION)
         self.peering.setServiceParent(self)
+
+        self.layout_gossip = LayoutGossip(self.layout, self.network, self.peering)
 
         self.system = System(
             node_key=self.node_key, config=config, layout=self.layout,
