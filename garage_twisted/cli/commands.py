@@ -396,3 +396,13 @@ async def layout_history(client, args, out):
         rows.append([v["version"], v["status"], v["storageNodes"], v["gatewayNodes"]])
     print("==== LAYOUT HISTORY ====", file=out)
     print(table(rows), file=out)
+    trackers = history.get("updateTrackers") or {}
+    if trackers:
+        rows = [["Node", "Ack", "Sync", "Sync-ack"]]
+        for node, t in sorted(trackers.items()):
+            rows.append([node[:16], t["ack"], t["sync"], t["syncAck"]])
+        print("\n==== UPDATE TRACKERS ====", file=out)
+        print(table(rows), file=out)
+        if any(v["status"] == "Draining" for v in history["versions"]):
+            print("\nOlder versions stay active until every storage node has synced "
+                  f"to version {history['currentVersion']}.", file=out)

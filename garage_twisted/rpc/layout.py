@@ -26,7 +26,8 @@ from garage_twisted.util.crdt import Lww, LwwMap
 from garage_twisted.util.errors import GarageError
 from garage_twisted.util.time import now_msec
 
-MARKER = b"GT.layout.v2"
+MARKER = b"GT.layout.v3"
+V2_MARKER = b"GT.layout.v2"
 OLD_MARKER = b"GT.layout.v1"
 STATE_KEY = b"state"
 
@@ -127,9 +128,57 @@ class Staging:
                    Lww.from_cbor(raw[1]))
 
 
+TRACKERS = ("ack", "sync", "sync_ack")
+
+
+@dataclass(frozen=True)
+class UpdateTrackers:
+    """Per node, the highest layout version it has acknowledged (uses for
+    writes), synced (its tables and blocks hold what that version assigns
+    it), and seen synced by every node (``sync_ack``). Merged by maximum."""
+
+    ack: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    sync: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    sync_ack: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def merge(self, other: "UpdateTrackers") -> "UpdateTrackers":
+        out = []
+        for name in TRACKERS:
+            merged = dict(getattr(self, name))
+            for node, version in getattr(other, name).items():
+                merged[node] = max(merged.get(node, 0), version)
+            out.append(MappingProxyType(merged))
+        return UpdateTrackers(*out)
+
+    def raised(self, name: str, node: bytes, version: int) -> "UpdateTrackers":
+        """These trackers with ``name[node]`` at least ``version``."""
+        current = getattr(self, name)
+        if current.get(node, 0) >= version:
+            return self
+        return replace(self, **{name: MappingProxyType({**current, node: version})})
+
+    def min_among(self, name: str, nodes, default: int) -> int:
+        values = getattr(self, name)
+        return min((values.get(n, 0) for n in nodes), default=default)
+
+    def to_cbor(self):
+        return [[[n, v] for n, v in sorted(getattr(self, name).items())]
+                for name in TRACKERS]
+
+    @classmethod
+    def from_cbor(cls, raw) -> "UpdateTrackers":
+        return cls(*(MappingProxyType({bytes(n): int(v) for n, v in entries})
+                     for entries in raw))
+
+
 @dataclass(frozen=True)
 class LayoutState:
     """Everything a node knows of the layout; what nodes gossip and merge.
+
+    ``versions`` are the versions still active, oldest first; the last is the
+    current one. An older version stays while data moves: it is dropped
+    once every storage node of the active versions reports (``sync_ack``)
+    that all of them synced to a newer one.
 
     ``staging`` is a register over a :class:`Staging`: applying or reverting
     replaces the whole staging by an empty one with a newer timestamp, so a
@@ -137,9 +186,14 @@ class LayoutState:
     stagings of the same generation merge change by change.
     """
 
-    current: LayoutVersion
+    versions: tuple  # of LayoutVersion, oldest first
     staging: Lww = field(default_factory=lambda: Lww(0, Staging()))
-    history: tuple = ()  # earlier (version, storage count, gateway count)
+    history: tuple = ()  # dropped versions: (version, storage count, gateway count)
+    trackers: UpdateTrackers = field(default_factory=UpdateTrackers)
+
+    @property
+    def current(self) -> LayoutVersion:
+        return self.versions[-1]
 
     @property
     def staged_roles(self) -> MappingProxyType:
@@ -149,13 +203,25 @@ class LayoutState:
     def staged_zone_redundancy(self):
         return self.staging.value.zone_redundancy.value
 
+    def storage_nodes(self) -> set:
+        """Storage nodes of every active version."""
+        return {n for v in self.versions for n in v.storage_nodes()}
+
     def to_cbor(self):
-        return [self.current.to_cbor(), self.staging.to_cbor(),
-                [list(h) for h in self.history]]
+        return [[v.to_cbor() for v in self.versions], self.staging.to_cbor(),
+                [list(h) for h in self.history], self.trackers.to_cbor()]
 
     @classmethod
     def from_cbor(cls, raw) -> "LayoutState":
-        return cls(LayoutVersion.from_cbor(raw[0]),
+        return cls(tuple(LayoutVersion.from_cbor(v) for v in raw[0]),
+                   Lww.from_cbor(raw[1], value_from=Staging.from_cbor),
+                   tuple(tuple(h) for h in raw[2]),
+                   UpdateTrackers.from_cbor(raw[3]))
+
+    @classmethod
+    def from_cbor_v2(cls, raw) -> "LayoutState":
+        """Layouts stored before version history and trackers."""
+        return cls((LayoutVersion.from_cbor(raw[0]),),
                    Lww.from_cbor(raw[1], value_from=Staging.from_cbor),
                    tuple(tuple(h) for h in raw[2]))
 
@@ -166,28 +232,65 @@ class LayoutState:
         for node_id, role in raw[1]:
             roles = roles.put(1, bytes(node_id), _role_from(role))
         staging = Staging(roles, Lww(1 if raw[2] is not None else 0, raw[2]))
-        return cls(LayoutVersion.from_cbor(raw[0]), Lww(1, staging),
+        return cls((LayoutVersion.from_cbor(raw[0]),), Lww(1, staging),
                    tuple(tuple(h) for h in raw[3]))
 
     def digest(self) -> bytes:
         return hashlib.blake2b(codec.dumps(self.to_cbor()), digest_size=32).digest()
 
     def merge(self, other: "LayoutState") -> "LayoutState":
-        """The state both replicas converge to (commutative, idempotent).
+        """The state both replicas converge to (commutative, associative,
+        idempotent).
 
-        The higher version wins with its staging and history (a staging made
-        on an older version is moot). Two different layouts with the same
-        version number (applied at once on two nodes) are settled by digest,
-        the same way everywhere.
+        Versions are united by number, except those already dropped (listed
+        in ``history``, which only grows); two different layouts with the
+        same number (applied at once on two nodes) are settled by their
+        encoding, the same way everywhere. Trackers merge by maximum. The
+        staging of the newest version is kept (one made on an older version
+        is moot). Then versions every node has moved past are dropped.
         """
-        mine, theirs = self.current, other.current
-        if theirs.version != mine.version:
-            return other if theirs.version > mine.version else self
-        if codec.dumps(mine.to_cbor()) != codec.dumps(theirs.to_cbor()):
-            winner = max(self, other, key=lambda s: codec.dumps(s.current.to_cbor()))
-            return winner
-        history = max(self.history, other.history, key=lambda h: (len(h), h))
-        return LayoutState(mine, self.staging.merge(other.staging), history)
+        history = tuple(sorted(set(self.history) | set(other.history)))
+        dropped = {h[0] for h in history}
+        by_number = {}
+        for version in self.versions + other.versions:
+            if version.version in dropped:
+                continue
+            known = by_number.get(version.version)
+            if known is None or codec.dumps(version.to_cbor()) > codec.dumps(known.to_cbor()):
+                by_number[version.version] = version
+        if len(by_number) > 1:
+            by_number.pop(0, None)  # the empty layout ends with the first real one
+        versions = tuple(by_number[n] for n in sorted(by_number))
+        newest = versions[-1]
+        stagings = [s.staging for s in (self, other) if s.current == newest]
+        if not stagings:
+            staging = Lww(0, Staging())
+        else:
+            staging = stagings[0] if len(stagings) == 1 else stagings[0].merge(stagings[1])
+        merged = LayoutState(versions, staging, history, self.trackers.merge(other.trackers))
+        return merged.without_finished_versions()
+
+    def without_finished_versions(self) -> "LayoutState":
+        """Drop the oldest version while every storage node of it and of the
+        next version reports (``sync_ack``) that all synced to the next one.
+
+        The condition looks at those two versions only, so what it decided
+        stays true as nodes learn of later versions (merging stays
+        associative); dropped versions go to ``history`` for good.
+        """
+        versions, history = list(self.versions), set(self.history)
+        while len(versions) > 1:
+            old, new = versions[0], versions[1]
+            nodes = set(old.storage_nodes()) | set(new.storage_nodes())
+            if self.trackers.min_among("sync_ack", nodes, default=new.version) < new.version:
+                break
+            versions.pop(0)
+            if old.version:
+                history.add((old.version, len(old.storage_nodes()), len(old.gateway_nodes())))
+        if len(versions) == len(self.versions):
+            return self
+        return LayoutState(tuple(versions), self.staging, tuple(sorted(history)),
+                           self.trackers)
 
 
 class LayoutManager:
@@ -208,11 +311,18 @@ class LayoutManager:
         self.local_node_id = local_node_id
         self.clock = clock
         self.on_change = []
+        # Until replication moves data (a later step), this node's tables
+        # hold what any version assigns it as soon as it knows the version:
+        # it reports itself synced at once. The sync worker will call
+        # mark_synced instead.
+        self.sync_on_receipt = True
         raw = self.tree.get(STATE_KEY)
         if raw is None:
-            self.state = LayoutState(LayoutVersion.empty(replication_factor))
+            self.state = LayoutState((LayoutVersion.empty(replication_factor),))
         elif raw.startswith(OLD_MARKER):
             self.state = LayoutState.from_cbor_v1(codec.decode_versioned(OLD_MARKER, raw))
+        elif raw.startswith(V2_MARKER):
+            self.state = LayoutState.from_cbor_v2(codec.decode_versioned(V2_MARKER, raw))
         else:
             self.state = LayoutState.from_cbor(codec.decode_versioned(MARKER, raw))
         if self.state.current.replication_factor != replication_factor:
@@ -231,16 +341,43 @@ class LayoutManager:
         return self.state.digest()
 
     def history(self) -> list:
-        """``[(version, storage nodes, gateway nodes)]``, oldest first, current last."""
-        current = self.state.current
+        """``[(version, storage nodes, gateway nodes)]``, oldest first, current last:
+        dropped versions, then the active ones."""
         return list(self.state.history) + [
-            (current.version, len(current.storage_nodes()), len(current.gateway_nodes()))]
+            (v.version, len(v.storage_nodes()), len(v.gateway_nodes()))
+            for v in self.state.versions if v.version]
 
     def _save(self, state: LayoutState) -> None:
+        state = self._own_trackers(state)
         self.tree.insert(STATE_KEY, codec.encode_versioned(MARKER, state.to_cbor()))
         self.state = state
         for callback in self.on_change:
             callback(state.current)
+
+    def _own_trackers(self, state: LayoutState) -> LayoutState:
+        """Raise this node's own trackers to what it has done."""
+        me, current = self.local_node_id, state.current.version
+        trackers = state.trackers.raised("ack", me, current)
+        if self.sync_on_receipt:
+            trackers = trackers.raised("sync", me, current)
+        synced = trackers.min_among("sync", state.storage_nodes(), default=current)
+        trackers = trackers.raised("sync_ack", me, synced)
+        if trackers is state.trackers:
+            return state
+        return replace(state, trackers=trackers).without_finished_versions()
+
+    def mark_synced(self, version: int) -> None:
+        """This node holds everything ``version`` assigns it (sync worker)."""
+        trackers = self.state.trackers.raised("sync", self.local_node_id, version)
+        if trackers is not self.state.trackers:
+            self._save(replace(self.state, trackers=trackers))
+
+    def active_versions(self) -> tuple:
+        """Versions still in use (oldest first): writes go to all of them."""
+        return self.state.versions
+
+    def trackers(self) -> UpdateTrackers:
+        return self.state.trackers
 
     def _now(self) -> int:
         return now_msec(self.clock)
@@ -293,10 +430,10 @@ class LayoutManager:
         if self.state.staging.value.is_empty():
             raise LayoutError("there are no staged changes to apply")
         new = self.preview()
-        history = self.state.history + (
-            (current.version, len(current.storage_nodes()), len(current.gateway_nodes())),)
-        self._save(LayoutState(new, self.state.staging.update(self._now(), Staging()),
-                               history if current.version else ()))
+        versions = self.state.versions if current.version else ()
+        self._save(LayoutState(versions + (new,),
+                               self.state.staging.update(self._now(), Staging()),
+                               self.state.history, self.state.trackers))
         self.log.info("layout version {version} applied", version=new.version)
         return new
 

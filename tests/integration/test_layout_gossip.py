@@ -27,6 +27,22 @@ def wait_layout(node, predicate):
     return done
 
 
+def wait_converged(nodes):
+    """Fires once every node holds the same layout state (trackers included)."""
+    done = defer.Deferred()
+
+    def check(_version=None):
+        if not done.called and len({n.layout.digest() for n in nodes}) == 1:
+            for node in nodes:
+                node.layout.on_change.remove(check)
+            done.callback(None)
+
+    for node in nodes:
+        node.layout.on_change.append(check)
+    check()
+    return done
+
+
 class LayoutGossipTests(TestCase):
     timeout = 60
 
@@ -53,8 +69,12 @@ class LayoutGossipTests(TestCase):
         b.layout.apply(1)
         for node in (a, c):
             await wait_layout(node, lambda m: m.current().version == 1)
-        digests = {n.layout.digest() for n in (a, b, c)}
-        self.assertEqual(len(digests), 1)
+        await wait_converged([a, b, c])
+        for node in (a, b, c):
+            # Every node acknowledged and synced version 1, and saw all do so.
+            trackers = node.layout.trackers()
+            for name in ("ack", "sync", "sync_ack"):
+                self.assertEqual(set(getattr(trackers, name).values()), {1}, name)
         self.assertEqual(c.layout.current().assignment, b.layout.current().assignment)
         self.assertEqual(c.layout.staged_roles(), {})
         with self.assertRaises(LayoutError) as caught:
@@ -69,4 +89,4 @@ class LayoutGossipTests(TestCase):
         c.layout.revert()
         for node in (a, b):
             await wait_layout(node, lambda m: not m.staged_roles())
-        self.assertEqual(len({n.layout.digest() for n in (a, b, c)}), 1)
+        await wait_converged([a, b, c])

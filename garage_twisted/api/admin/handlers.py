@@ -342,12 +342,27 @@ async def revert_cluster_layout(api, query, body):
 
 
 async def get_cluster_layout_history(api, query, body):
+    """Versions (current, draining: still active while data moves, historical)
+    and the per-node update trackers, as Garage's GetClusterLayoutHistory."""
     current = api.layout.current().version
-    versions = [{"version": v, "status": "Current" if v == current else "Historical",
-                 "storageNodes": s, "gatewayNodes": g}
-                for v, s, g in reversed(api.layout.history())]
-    return {"currentVersion": current, "minAck": current, "versions": versions,
-            "updateTrackers": None}
+    active = {v.version for v in api.layout.active_versions()}
+    versions = []
+    for v, storage, gateways in reversed(api.layout.history()):
+        status = "Current" if v == current else ("Draining" if v in active else "Historical")
+        versions.append({"version": v, "status": status,
+                         "storageNodes": storage, "gatewayNodes": gateways})
+    trackers = api.layout.trackers()
+    nodes = sorted(set(trackers.ack) | set(trackers.sync) | set(trackers.sync_ack))
+    storage = api.layout.state.storage_nodes()
+    return {
+        "currentVersion": current,
+        "minAck": trackers.min_among("ack", storage, default=current),
+        "versions": versions,
+        "updateTrackers": {n.hex(): {"ack": trackers.ack.get(n, 0),
+                                     "sync": trackers.sync.get(n, 0),
+                                     "syncAck": trackers.sync_ack.get(n, 0)}
+                           for n in nodes} or None,
+    }
 
 
 async def get_node_info(api, query, body):

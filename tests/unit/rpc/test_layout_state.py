@@ -10,6 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from garage_twisted.db.memory import MemoryStore
 from garage_twisted.rpc.layout import (
     LayoutError, LayoutManager, LayoutState, LayoutVersion, NodeRole, Staging,
+    UpdateTrackers,
 )
 from garage_twisted.util.crdt import Lww, LwwMap
 
@@ -22,17 +23,33 @@ stagings = st.builds(
         {n: (ts, r) for n, ts, r in entries})), zr),
     st.lists(st.tuples(st.sampled_from(NODES), st.integers(1, 5), roles), max_size=4),
     st.builds(Lww, st.integers(0, 3), st.sampled_from([None, "maximum", 1, 2])))
-states = st.builds(
-    lambda version, zone, staging_ts, staging: LayoutState(
-        LayoutVersion(version, 3, "maximum",
-                      MappingProxyType({NODES[0]: NodeRole(zone, 10)}) if version else
-                      MappingProxyType({}), None),
-        Lww(staging_ts, staging)),
-    st.integers(0, 2), st.sampled_from(["a", "b"]), st.integers(0, 3), stagings)
+def _version(number, zone):
+    roles = {NODES[0]: NodeRole(zone, 10), NODES[number]: NodeRole("z", 10)} if number else {}
+    return LayoutVersion(number, 3, "maximum", MappingProxyType(roles), None)
+
+
+trackers = st.builds(
+    lambda a, b, c: UpdateTrackers(*(MappingProxyType(dict(m)) for m in (a, b, c))),
+    *[st.lists(st.tuples(st.sampled_from(NODES), st.integers(0, 3)), max_size=3)
+      for _ in range(3)])
+def _state(bounds, zone, staging_ts, staging, tracked):
+    """A state as nodes can hold one: active versions are a contiguous range,
+    and the versions before it are in the history (dropped)."""
+    low, high = sorted(bounds)
+    if low == 0 and high > 0:
+        low = 1  # the empty version 0 never stays beside a real one
+    versions = tuple(_version(n, zone) for n in range(low, high + 1))
+    history = tuple((n, 2, 0) for n in range(1, low))
+    return LayoutState(versions, Lww(staging_ts, staging), history,
+                       tracked).without_finished_versions()
+
+
+states = st.builds(_state, st.tuples(st.integers(0, 3), st.integers(0, 3)),
+                   st.sampled_from(["a", "b"]), st.integers(0, 3), stagings, trackers)
 
 
 class MergeLawTests(SynchronousTestCase):
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=500, deadline=None)
     @given(states, states, states)
     def test_commutative_associative_idempotent(self, x, y, z):
         d = LayoutState.digest
@@ -74,3 +91,34 @@ class StagingTests(SynchronousTestCase):
         with self.assertRaises(LayoutError):
             other.merge_remote(b.state)
         self.assertEqual(other.current().version, 0)
+
+
+class HistoryTests(SynchronousTestCase):
+    def test_old_version_stays_until_every_node_synced(self):
+        """Versions stay active while data moves, and go once all storage
+        nodes of the active versions report they are past them."""
+        clock = Clock()
+        clock.advance(1000)
+        a = LayoutManager(MemoryStore(), 3, NODES[0], clock)
+        a.sync_on_receipt = False
+        for i, node in enumerate(NODES[:3]):
+            a.stage_role(node, NodeRole(f"z{i}", 10 ** 9))
+        a.apply(1)
+        a.stage_role(NODES[3], NodeRole("z0", 10 ** 9))
+        a.apply(2)
+        self.assertEqual([v.version for v in a.active_versions()], [1, 2])
+        self.assertEqual(a.trackers().ack[NODES[0]], 2)
+        # Peers report their syncs; this node too; then everyone's sync_ack.
+        state = a.state
+        for node in NODES:
+            state = state.merge(type(state)(state.versions, state.staging, state.history,
+                                            state.trackers.raised("sync", node, 2)))
+        a.merge_remote(state)
+        self.assertEqual([v.version for v in a.active_versions()], [1, 2])
+        self.assertEqual(a.trackers().sync_ack[NODES[0]], 2)
+        for node in NODES[1:]:
+            state = a.state
+            a.merge_remote(type(state)(state.versions, state.staging, state.history,
+                                       state.trackers.raised("sync_ack", node, 2)))
+        self.assertEqual([v.version for v in a.active_versions()], [2])
+        self.assertEqual([h[0] for h in a.history()], [1, 2])
