@@ -305,12 +305,11 @@ async def layout_show(client, args, out):
             print(f"The staged changes cannot be applied: {preview['error']}", file=out)
             return
         new = preview["newLayout"]
-        old_nodes = {r["id"]: r.get("storedPartitions") or 0 for r in layout["roles"]}
-        moved = sum(max(0, (r.get("storedPartitions") or 0) - old_nodes.get(r["id"], 0))
-                    for r in new["roles"])
         print("==== NEW CLUSTER LAYOUT AFTER APPLYING CHANGES ====", file=out)
         _print_layout(new, out)
-        print(f"\nPartitions moving to new owners: at least {moved}", file=out)
+        print("", file=out)
+        for line in preview.get("message") or []:
+            print(line, file=out)
         print("\nTo enact the staged role changes, type:\n\n"
               f"    garage layout apply --version {layout['version'] + 1}\n", file=out)
         print("You can also revert all proposed changes with: garage layout revert", file=out)

@@ -88,6 +88,10 @@ class AdminApiTests(TestCase):
         code, layout = await self.call("UpdateClusterLayout", body={"roles": [
             {"id": node_id, "zone": "dc1", "capacity": 10 ** 9, "tags": ["a"]}]})
         self.assertEqual(layout["stagedRoleChanges"][0]["zone"], "dc1")
+        code, preview = await self.call("PreviewClusterLayoutChanges", method="POST")
+        self.assertEqual(preview["partitionsMoved"], 256)
+        self.assertIn("A total of 256 new copies of partitions need to be transferred.",
+                      preview["message"])
         code, error = await self.call("ApplyClusterLayout", body={"version": 5})
         self.assertEqual(code, 400)
         self.assertIn("wrong version", error["message"])
@@ -103,6 +107,9 @@ class AdminApiTests(TestCase):
         self.assertTrue(status["nodes"][0]["isUp"])
         code, history = await self.call("GetClusterLayoutHistory")
         self.assertEqual(history["currentVersion"], 1)
+        self.assertEqual(history["updateTrackers"][node_id],
+                         {"ack": 1, "sync": 1, "syncAck": 1})
+        self.assertEqual([v["status"] for v in history["versions"]], ["Current"])
 
     async def test_health_and_metrics(self):
         """/health is 503 before a layout exists; /metrics speaks Prometheus."""

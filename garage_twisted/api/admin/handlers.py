@@ -324,8 +324,13 @@ async def preview_cluster_layout_changes(api, query, body):
         new = api.layout.preview()
     except Exception as e:
         return {"error": str(e)}
-    return {"message": [f"layout version {new.version} would be applied"],
-            "newLayout": render.layout(new, {}, None)}
+    moved = new.assignment.moves_from(api.layout.current().assignment)
+    usable = new.assignment.partition_size * len(new.assignment.partitions)
+    return {"message": [f"Layout version {new.version} would be applied.",
+                        f"A total of {moved} new copies of partitions need to be transferred.",
+                        f"Usable capacity (each copy counted once): {usable} bytes."],
+            "newLayout": render.layout(new, {}, None),
+            "partitionsMoved": moved}
 
 
 async def apply_cluster_layout(api, query, body):
