@@ -121,7 +121,7 @@ async def get_object(ctx: RequestContext):
 
 
 # How many blocks a GET reads ahead of what it sends.
-READ_AHEAD = 3
+READ_AHEAD = 2
 
 
 async def _stream_blocks(ctx: RequestContext, version, start: int, end: int):
