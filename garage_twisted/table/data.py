@@ -25,8 +25,8 @@ HASH_SIZE = 32
 # The decode cache holds at most this many bytes of encoded rows per table,
 # and never a row larger than DECODE_CACHE_MAX_ROW (version rows of large
 # objects), so it stays small whatever the workload.
-DECODE_CACHE_BYTES = 2 * 1024 * 1024
-DECODE_CACHE_MAX_ROW = 16 * 1024
+DECODE_CACHE_BYTES = 4 * 1024 * 1024
+DECODE_CACHE_MAX_ROW = 512 * 1024
 
 
 def blake2sum(data: bytes) -> bytes:
@@ -89,13 +89,17 @@ class TableData:
         if cached is not None and cached[0] == raw:
             return cached[1]
         entry = self.schema.decode_entry(raw)
-        if len(raw) <= DECODE_CACHE_MAX_ROW:
-            if self._decoded_bytes + len(raw) > DECODE_CACHE_BYTES:
-                self._decoded.clear()
-                self._decoded_bytes = 0
-            self._decoded[key] = (raw, entry)
-            self._decoded_bytes += len(raw)
+        self._cache_decoded(key, raw, entry)
         return entry
+
+    def _cache_decoded(self, key: bytes, raw: bytes, entry) -> None:
+        if len(raw) > DECODE_CACHE_MAX_ROW:
+            return
+        if self._decoded_bytes + len(raw) > DECODE_CACHE_BYTES:
+            self._decoded.clear()
+            self._decoded_bytes = 0
+        self._decoded[key] = (raw, entry)
+        self._decoded_bytes += len(raw)
 
     def read_entry(self, partition_hash: bytes, sort_key: bytes):
         """The decoded local entry, or ``None``."""
@@ -165,22 +169,30 @@ class TableData:
         """Merge several entries in one transaction; returns how many changed."""
         tx = self.store.transaction()
         written = {}
+        fresh = {}
         try:
-            changed = sum(1 for e in entries if self.update_entry_in(tx, e, written))
+            changed = sum(1 for e in entries if self.update_entry_in(tx, e, written, fresh))
         except BaseException:
             tx.abort()
             raise
         tx.commit()
         self._committed(written)
+        # The next write to a row (the next batch of a big upload's version)
+        # finds it decoded: the entry and its bytes are already at hand.
+        for key, pair in fresh.items():
+            self._cache_decoded(key, *pair)
         if changed:
             self._notify(self.on_merkle_todo)
         return changed
 
-    def update_entry_in(self, tx, entry, written: dict | None = None) -> bool:
+    def update_entry_in(self, tx, entry, written: dict | None = None,
+                        fresh: dict | None = None) -> bool:
         """Merge ``entry`` into the local row inside an open transaction.
 
         :param written: if given, receives ``row key -> new bytes`` (for the
             caller to apply to the row cache once the transaction commits).
+        :param fresh: if given, receives ``row key -> (new bytes, new entry)``
+            (for the decode cache, once committed).
         """
         key = row_key(entry.partition_hash(), entry.sort_key())
         old_raw = tx.get(self.rows, key)
@@ -196,6 +208,8 @@ class TableData:
         tx.insert(self.rows, key, new_raw)
         if written is not None:
             written[key] = new_raw
+        if fresh is not None:
+            fresh[key] = (new_raw, new)
         tx.insert(self.merkle_todo, key, blake2sum(new_raw))
         self.schema.updated(tx, old, new)
         return True

@@ -93,3 +93,19 @@ class UpdateTests(SynchronousTestCase):
             self.assertEqual(Deletable.from_cbor(value.to_cbor(), lambda r: Lww.from_cbor(r)),
                              value)
         self.assertEqual(Bool.from_cbor(Bool(True).to_cbor()), Bool(True))
+
+
+class CanonicalOrderTests(SynchronousTestCase):
+    @settings(max_examples=300)
+    @given(st.one_of(
+        st.lists(st.integers(0, 2 ** 40), unique=True),
+        st.lists(st.tuples(st.integers(0, 70000), st.integers(0, 2 ** 33)), unique=True),
+        st.lists(st.binary(min_size=32, max_size=32), unique=True),
+        st.lists(st.one_of(st.integers(-5, 300), st.binary(max_size=3), st.text(max_size=2)),
+                 unique=True),
+    ))
+    def test_native_sort_matches_encoding_order(self, keys):
+        """The fast paths sort exactly as the canonical CBOR encodings do."""
+        from garage_twisted.util.crdt import _order_key, canonical_sorted
+
+        self.assertEqual(canonical_sorted(keys), sorted(keys, key=_order_key))
