@@ -159,7 +159,7 @@ class GarageNode(MultiService):
         s3 = S3Api(
             self.helper, self.block_manager, config.s3_api.s3_region,
             config.s3_api.root_domain, config.block_size, threads.run,
-            ResponseStreamer, self.reactor, layout_ready=self._layout_ready)
+            ResponseStreamer, self.reactor, layout_problem=self._layout_problem)
         self.s3_api = s3
         site = StreamingSite(s3.resource(), should_stream=_should_stream, clock=self.reactor)
         self.s3_listener = ListenerService(
@@ -186,15 +186,26 @@ class GarageNode(MultiService):
         host = f"[{bind.host}]" if ":" in bind.host else bind.host
         return f"{host}:{self.rpc_listener.port}"
 
-    def _layout_ready(self) -> bool:
-        """True once an applied layout gives this node a storage role.
+    def _layout_problem(self) -> str | None:
+        """Why this node cannot serve S3 now, or ``None``.
 
-        Until then S3 answers 503, as Garage does: data written before would
-        not be where the layout says, and a replication factor the cluster
-        cannot provide must not be silently accepted.
+        Until an applied layout gives this node a storage role, S3 answers
+        503, as Garage does: data written before would not be where the
+        layout says. And until tables and blocks replicate between nodes (a
+        later step), only a layout of this one node with
+        ``replication_factor = 1`` is served: anything else would acknowledge
+        writes that are not where, or not as many times as, the layout says.
         """
-        role = self.layout.current().roles.get(self.node_key.node_id)
-        return role is not None and not role.is_gateway
+        current = self.layout.current()
+        role = current.roles.get(self.node_key.node_id)
+        if role is None or role.is_gateway:
+            return ("Layout not ready: this node has no storage role in an applied cluster "
+                    "layout (run `garage layout assign` and `garage layout apply`)")
+        if self.config.replication_factor != 1 or current.storage_nodes() != [
+                self.node_key.node_id]:
+            return ("This node serves S3 only in a one-node layout with replication_factor = 1: "
+                    "replication of objects between nodes is not built yet")
+        return None
 
     def _wire_wakeups(self):
         # Merkle trees and insert queues are brought up to date in batches a

@@ -180,3 +180,22 @@ class LayoutNotReadyTests(TestCase):
         body = await treq.content(response)
         self.assertEqual(response.code, 503)
         self.assertIn(b"garage layout assign", body)
+
+    async def test_s3_unavailable_in_a_multi_node_layout(self):
+        """Until replication exists, a layout of several storage nodes is not
+        served (writes would not be where the layout says): 503, clearly."""
+        import os as _os
+
+        from garage_twisted.rpc.layout import NodeRole
+
+        fixture = await NodeFixture.start(self, apply_layout=False)
+        layout = fixture.node.layout
+        layout.stage_role(fixture.node.node_key.node_id, NodeRole("dc1", 10 ** 10))
+        layout.stage_role(_os.urandom(32), NodeRole("dc2", 10 ** 10))
+        layout.apply(1)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        response = await treq.get(f"{fixture.endpoint}/", pool=pool)
+        body = await treq.content(response)
+        self.assertEqual(response.code, 503)
+        self.assertIn(b"replication of objects between nodes is not built yet", body)

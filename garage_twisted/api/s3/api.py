@@ -77,7 +77,7 @@ class S3Api:
 
     def __init__(self, helper, block_manager, region: str, root_domain: str | None,
                  block_size: int, run_in_thread, make_streamer, clock,
-                 layout_ready=lambda: True):
+                 layout_problem=lambda: None):
         self.helper = helper
         self.model = helper.model
         self.block_manager = block_manager
@@ -87,7 +87,8 @@ class S3Api:
         self.run_in_thread = run_in_thread
         self.make_streamer = make_streamer
         self.clock = clock
-        self.layout_ready = layout_ready
+        # Why S3 cannot be served now (503), or None.
+        self.layout_problem = layout_problem
         # Request ids: a random per-process prefix and a counter, unique
         # without a system call per request.
         self._request_prefix = secrets.token_hex(4)
@@ -109,10 +110,9 @@ class S3Api:
                 raw_path, None if host is None else host.decode("latin-1"), self.root_domain)
             query = parse_query(raw_query)
             endpoint = parse_endpoint(request.method.decode("ascii"), bucket, key, query)
-            if not self.layout_ready():
-                raise errors.ServiceUnavailable(
-                    "Layout not ready: this node has no role in an applied cluster layout "
-                    "(run `garage layout assign` and `garage layout apply`)")
+            problem = self.layout_problem()
+            if problem is not None:
+                raise errors.ServiceUnavailable(problem)
             api_key, auth = await authenticate(self, request, raw_path, raw_query)
             ctx = RequestContext(self, request, endpoint, api_key, auth, request_id)
             return await self._dispatch(ctx)
