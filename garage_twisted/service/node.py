@@ -41,7 +41,8 @@ from garage_twisted.rpc.layout import LayoutManager
 from garage_twisted.rpc.layout_gossip import LayoutGossip
 from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
-from garage_twisted.table.replication import LocalReplication
+from garage_twisted.table.replication import FullCopyReplication, ShardedReplication
+from garage_twisted.table.rpc import TableRpc
 from garage_twisted.util.config import JOINED_SECRET_FILE
 from garage_twisted.util.errors import GarageError
 from garage_twisted.util.threads import ThreadPoolService
@@ -120,12 +121,14 @@ class GarageNode(MultiService):
         self.block_manager = BlockManager(
             block_store, self.kv_store, threads.run, self.reactor,
             compression_level=config.compression_level, small_io=small_io)
-        local = LocalReplication(node_id)
-        self.model = GarageModel(self.kv_store, self.block_manager, node_id,
-                                 sharded=local, full_copy=local, clock=self.reactor)
-        self.helper = ModelHelper(self.model)
         self.layout = LayoutManager(self.kv_store, config.replication_factor, node_id,
                                     self.reactor)
+        sharded = ShardedReplication(self.layout, node_id, config.replication_factor,
+                                     config.consistency_mode)
+        full_copy = FullCopyReplication(self.layout, node_id)
+        self.model = GarageModel(self.kv_store, self.block_manager, node_id,
+                                 sharded=sharded, full_copy=full_copy, clock=self.reactor)
+        self.helper = ModelHelper(self.model)
 
         # The peer network: RPC listener first, so the bound port is known
         # when peering starts telling others where to dial.
@@ -141,6 +144,11 @@ class GarageNode(MultiService):
         self.peering.setServiceParent(self)
 
         self.layout_gossip = LayoutGossip(self.layout, self.network, self.peering)
+        # Tables reach the nodes the layout assigns them over the network
+        # (calls to this node itself stay local).
+        self.table_rpc = TableRpc(self.network, self.model.tables)
+        for table in self.model.tables:
+            table.remote = self.table_rpc
 
         self.system = System(
             node_key=self.node_key, config=config, layout=self.layout,

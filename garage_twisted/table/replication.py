@@ -1,9 +1,10 @@
-"""Replication strategies that need no other node.
+"""Replication strategies: which nodes hold a partition, and the quorums.
 
-:class:`LocalReplication` places every partition on the local node: it is
-what a single-node cluster (``replication_factor = 1``, one storage node)
-uses, for sharded and full-copy tables alike. The quorum-based strategies
-over the cluster layout implement the same
+:class:`LocalReplication` places every partition on the local node (tests,
+and nodes without a layout). :class:`ShardedReplication` follows the cluster
+layout's partition assignment (object, version, block_ref, multipart
+tables); :class:`FullCopyReplication` puts the whole table on every node of
+the layout (bucket, alias, key tables). All implement
 :class:`~garage_twisted.table.interfaces.ITableReplication`.
 """
 
@@ -33,3 +34,87 @@ class LocalReplication:
 
     def write_quorum(self):
         return 1
+
+
+def _quorums(replication_factor: int, consistency_mode: str) -> tuple[int, int]:
+    """``(read, write)`` quorums, as Garage computes them."""
+    consistent_read = (replication_factor + 1) // 2
+    read = consistent_read if consistency_mode == "consistent" else 1
+    write = 1 if consistency_mode == "dangerous" else replication_factor + 1 - consistent_read
+    return read, write
+
+
+def _local_first(nodes, local_node_id: bytes) -> list:
+    nodes = list(nodes)
+    if local_node_id in nodes:
+        nodes.remove(local_node_id)
+        nodes.insert(0, local_node_id)
+    return nodes
+
+
+@implementer(ITableReplication)
+class ShardedReplication:
+    """Partitions on the nodes the cluster layout assigns them.
+
+    Reads go to the current version's nodes (this node first); writes need a
+    quorum in the node set of every active version, so data written during a
+    layout change is where either version looks for it. Before any layout
+    exists, everything is local (the node is being set up).
+
+    :param layout: the node's ``LayoutManager``.
+    :param consistency_mode: ``consistent``, ``degraded`` or ``dangerous``.
+    """
+
+    def __init__(self, layout, local_node_id: bytes, replication_factor: int,
+                 consistency_mode: str = "consistent"):
+        self.layout = layout
+        self.local_node_id = local_node_id
+        self._read_quorum, self._write_quorum = _quorums(replication_factor, consistency_mode)
+
+    def read_nodes(self, position_hash):
+        nodes = self.layout.current().nodes_of(position_hash)
+        if not nodes:
+            return [self.local_node_id]
+        return _local_first(nodes, self.local_node_id)
+
+    def write_sets(self, position_hash):
+        sets = [list(v.nodes_of(position_hash)) for v in self.layout.active_versions()]
+        sets = [s for s in sets if s]
+        return sets or [[self.local_node_id]]
+
+    def read_quorum(self):
+        return self._read_quorum
+
+    def write_quorum(self):
+        return self._write_quorum
+
+
+@implementer(ITableReplication)
+class FullCopyReplication:
+    """Every node of the layout holds the whole table (buckets, keys, aliases).
+
+    Reads are local; a write goes to every node of the current layout and
+    needs all but one of them, as Garage's full-copy tables (which are
+    eventually consistent: anti-entropy brings the last one up to date).
+    """
+
+    def __init__(self, layout, local_node_id: bytes):
+        self.layout = layout
+        self.local_node_id = local_node_id
+
+    def _nodes(self) -> list:
+        nodes = sorted(self.layout.current().roles)
+        return _local_first(nodes, self.local_node_id) if nodes else [self.local_node_id]
+
+    def read_nodes(self, position_hash):
+        return [self.local_node_id]
+
+    def write_sets(self, position_hash):
+        return [self._nodes()]
+
+    def read_quorum(self):
+        return 1
+
+    def write_quorum(self):
+        count = len(self._nodes())
+        return count - 1 if count > 1 else 1

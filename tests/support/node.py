@@ -18,7 +18,7 @@ from garage_twisted.util.config import parse_config
 CONFIG_TEMPLATE = """
 metadata_dir = "{base}/meta"
 data_dir = "{base}/data"
-replication_factor = 1
+replication_factor = {replication_factor}
 rpc_bind_addr = "{rpc_bind}"
 rpc_secret = "{rpc_secret}"
 block_size = {block_size}
@@ -38,8 +38,9 @@ class NodeFixture:
 
     def __init__(self, testcase, base: str, block_size: int, apply_layout: bool = True,
                  rpc_secret: str | None = None, extra: str = "",
-                 rpc_bind: str = "127.0.0.1:0"):
+                 rpc_bind: str = "127.0.0.1:0", replication_factor: int = 1):
         self.apply_layout = apply_layout
+        self.replication_factor = replication_factor
         self.rpc_secret = rpc_secret or secrets.token_hex(32)
         self.extra = extra
         self.rpc_bind = rpc_bind
@@ -53,18 +54,19 @@ class NodeFixture:
     @classmethod
     async def start(cls, testcase, block_size: int = 1 << 20, base: str | None = None,
                     apply_layout: bool = True, rpc_secret: str | None = None,
-                    extra: str = "", rpc_bind: str = "127.0.0.1:0"):
+                    extra: str = "", rpc_bind: str = "127.0.0.1:0",
+                    replication_factor: int = 1):
         """Start a node; ``extra`` is added to the top of its TOML configuration
         (``bootstrap_peers = [...]``), ``rpc_secret`` shared by a cluster's nodes."""
         fixture = cls(testcase, base or os.path.abspath(testcase.mktemp()), block_size,
-                      apply_layout, rpc_secret, extra, rpc_bind)
+                      apply_layout, rpc_secret, extra, rpc_bind, replication_factor)
         await fixture.boot()
         return fixture
 
     async def boot(self):
         text = CONFIG_TEMPLATE.format(
             base=self.base, rpc_secret=self.rpc_secret, extra=self.extra,
-            rpc_bind=self.rpc_bind,
+            rpc_bind=self.rpc_bind, replication_factor=self.replication_factor,
             admin_token=self.admin_token, block_size=self.block_size,
             admin_section=self.admin_section())
         config = parse_config(text, base_dir=self.base, environ={})
