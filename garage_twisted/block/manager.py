@@ -63,6 +63,8 @@ class BlockManager:
         self.run_in_thread = run_in_thread
         self.small_io = small_io or ThreadSmallBlockIO(store, run_in_thread,
                                                        compression_level)
+        # Set by the node once the peer network exists (BlockReplicator).
+        self.replicator = None
         self.clock = clock
         self.compression_level = compression_level
         self.rc = kv_store.open_tree("block:rc")
@@ -96,7 +98,8 @@ class BlockManager:
 
     @defer.inlineCallbacks
     def put_block(self, data: bytes, known_hash: bytes | None = None):
-        """Hash (unless ``known_hash`` is given), compress and store one block.
+        """Hash (unless ``known_hash`` is given) and store one block on the
+        nodes that hold it (this node only, without a replicator).
 
         :returns: a Deferred firing with the block's hash.
         """
@@ -105,19 +108,32 @@ class BlockManager:
         if hash_ is None:
             # A small block hashes in microseconds: not worth a thread trip.
             hash_ = block_hash(data) if small else (yield self.run_in_thread(block_hash, data))
-        if small:
-            yield self._locked(hash_, self.small_io.write, hash_, data)
+        if self.replicator is not None and not self.replicator.only_local(hash_):
+            yield self.replicator.put(hash_, data)
         else:
-            yield self._locked(hash_, self.run_in_thread, self._compress_and_write, hash_, data)
+            yield self.put_local(hash_, data)
         return hash_
 
+    def put_local(self, hash_: bytes, data: bytes) -> defer.Deferred:
+        """Compress and store a block (of known hash) on this node."""
+        if len(data) <= SMALL_BLOCK:
+            return self._locked(hash_, self.small_io.write, hash_, data)
+        return self._locked(hash_, self.run_in_thread, self._compress_and_write, hash_, data)
+
     def get_block(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
-        """Read, decompress and verify one block.
+        """Read, decompress and verify one block, from this node or, with a
+        replicator, from the other nodes that hold it.
 
         :param size: the block's size if known (small blocks go to the
             ``small_io`` reader).
         :returns: a Deferred firing with the plain bytes.
         """
+        if self.replicator is not None and not self.replicator.only_local(hash_):
+            return self.replicator.get(hash_, size)
+        return self.get_local(hash_, size)
+
+    def get_local(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
+        """Read a block from this node's store (``MissingBlock`` if absent)."""
         if size is not None and size <= SMALL_BLOCK:
             return self.small_io.read(hash_)
         return self.store.read_and_verify(hash_)

@@ -29,6 +29,7 @@ from garage_twisted.api.admin.api import AdminApi
 from garage_twisted.api.s3.api import S3Api
 from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
 from garage_twisted.block.manager import BlockManager
+from garage_twisted.block.replication import BlockReplicator
 from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
 from garage_twisted.db.leveldb import LevelDBStore
@@ -149,6 +150,8 @@ class GarageNode(MultiService):
         self.table_rpc = TableRpc(self.network, self.model.tables)
         for table in self.model.tables:
             table.remote = self.table_rpc
+        self.block_manager.replicator = BlockReplicator(
+            self.block_manager, self.layout, self.network, sharded.write_quorum())
 
         self.system = System(
             node_key=self.node_key, config=config, layout=self.layout,

@@ -103,3 +103,34 @@ class TableReplicationTests(TestCase):
                 break
             await b.model.object_table.get(bucket, b"late")
         self.assertEqual(b.model.object_table.data.read_entry(bucket, b"late"), entry)
+
+
+class BlockReplicationTests(TestCase):
+    """Blocks on the three nodes of an RF 3 cluster."""
+
+    timeout = 60
+    _cluster = TableReplicationTests._cluster
+
+    async def test_put_reaches_every_node_get_falls_back(self):
+        fixtures, (a, b, c) = await self._cluster()
+        data = os.urandom(300_000)
+        hash_ = await a.block_manager.put_block(data)
+        stores = [n.block_manager.store for n in (a, b, c)]
+
+        async def everywhere():
+            for _ in range(100):
+                present = [await s.has_block(hash_) for s in stores]
+                if all(present):
+                    return
+                await b.block_manager.get_block(hash_, len(data))
+            self.fail("the block never reached every node")
+
+        await everywhere()
+        # B loses its copy: it reads from another node, and the bytes match.
+        await b.block_manager.store.delete_block(hash_)
+        self.assertEqual(await b.block_manager.get_block(hash_, len(data)), data)
+        # With one node down, a write still reaches its quorum.
+        await fixtures[2].stop()
+        other = os.urandom(5000)
+        other_hash = await a.block_manager.put_block(other)
+        self.assertEqual(await b.block_manager.get_block(other_hash, len(other)), other)
