@@ -44,6 +44,7 @@ from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.replication import FullCopyReplication, ShardedReplication
 from garage_twisted.table.rpc import TableRpc
+from garage_twisted.table.sync import TableSyncer
 from garage_twisted.util.config import JOINED_SECRET_FILE
 from garage_twisted.util.errors import GarageError
 from garage_twisted.util.threads import ThreadPoolService
@@ -160,6 +161,15 @@ class GarageNode(MultiService):
         self.workers = WorkerRunner(self.reactor)
         for worker in self.model.workers():
             self.workers.add(worker)
+        full_copy_tables = {self.model.bucket_table, self.model.bucket_alias_table,
+                            self.model.key_table}
+        self.syncers = [TableSyncer(t, self.network, self.layout, t in full_copy_tables)
+                        for t in self.model.tables]
+        for syncer in self.syncers:
+            self.workers.add(syncer, idle_delay=syncer.idle_delay)
+        # A new layout moves partitions: sync at once, not at the next interval.
+        self.layout.on_change.append(
+            lambda _version: [self.workers.wake(s.name) for s in self.syncers])
         self._wire_wakeups()
         self.workers.setServiceParent(self)
 
