@@ -212,20 +212,23 @@ class GarageNode(MultiService):
 
         Until an applied layout gives this node a storage role, S3 answers
         503, as Garage does: data written before would not be where the
-        layout says. And until tables and blocks replicate between nodes (a
-        later step), only a layout of this one node with
-        ``replication_factor = 1`` is served: anything else would acknowledge
-        writes that are not where, or not as many times as, the layout says.
+        layout says. Tables and blocks replicate with quorums and
+        anti-entropy, but rows and blocks are not yet handed over to new
+        owners when a layout *changes*: a cluster of several storage nodes
+        is served on its first layout version only, and answers 503 with
+        that reason after a change, rather than lose sight of its data.
         """
         current = self.layout.current()
         role = current.roles.get(self.node_key.node_id)
         if role is None or role.is_gateway:
             return ("Layout not ready: this node has no storage role in an applied cluster "
                     "layout (run `garage layout assign` and `garage layout apply`)")
-        if self.config.replication_factor != 1 or current.storage_nodes() != [
-                self.node_key.node_id]:
-            return ("This node serves S3 only in a one-node layout with replication_factor = 1: "
-                    "replication of objects between nodes is not built yet")
+        if len(current.storage_nodes()) > 1 and (
+                current.version > 1 or len(self.layout.active_versions()) > 1):
+            return ("This cluster changed its layout (version "
+                    f"{current.version}): moving data to new owners after a layout change "
+                    "is not built yet, so S3 is served only on a multi-node cluster's first "
+                    "layout version")
         return None
 
     def _wire_wakeups(self):

@@ -181,9 +181,9 @@ class LayoutNotReadyTests(TestCase):
         self.assertEqual(response.code, 503)
         self.assertIn(b"garage layout assign", body)
 
-    async def test_s3_unavailable_in_a_multi_node_layout(self):
-        """Until replication exists, a layout of several storage nodes is not
-        served (writes would not be where the layout says): 503, clearly."""
+    async def test_s3_unavailable_after_a_multi_node_layout_change(self):
+        """Until data moves to new owners, a multi-node cluster whose layout
+        changed answers 503, clearly."""
         import os as _os
 
         from garage_twisted.rpc.layout import NodeRole
@@ -191,11 +191,12 @@ class LayoutNotReadyTests(TestCase):
         fixture = await NodeFixture.start(self, apply_layout=False)
         layout = fixture.node.layout
         layout.stage_role(fixture.node.node_key.node_id, NodeRole("dc1", 10 ** 10))
-        layout.stage_role(_os.urandom(32), NodeRole("dc2", 10 ** 10))
         layout.apply(1)
+        layout.stage_role(_os.urandom(32), NodeRole("dc2", 10 ** 10))
+        layout.apply(2)
         pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(pool.closeCachedConnections)
         response = await treq.get(f"{fixture.endpoint}/", pool=pool)
         body = await treq.content(response)
         self.assertEqual(response.code, 503)
-        self.assertIn(b"replication of objects between nodes is not built yet", body)
+        self.assertIn(b"moving data to new owners after a layout change is not built yet", body)

@@ -1,17 +1,15 @@
 """Tables replicated over real nodes in one reactor: quorum writes and reads."""
 
 import os
-import secrets
 
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.model.key import Key
 from garage_twisted.model.object import Object, ObjectVersion, STATE_UPLOADING
-from garage_twisted.rpc.layout import NodeRole
 from garage_twisted.table.merkle import MerkleUpdater
 from garage_twisted.util.errors import QuorumError
 from garage_twisted.util.worker import WorkerState
-from tests.integration.test_layout_gossip import wait_converged, wait_layout
+from tests.support.cluster import start_cluster
 from tests.support.node import NodeFixture, wait_connected
 
 GB = 10 ** 9
@@ -30,28 +28,7 @@ async def until_local(testcase, nodes, holds, round_trip, *args):
 class TableReplicationTests(TestCase):
     timeout = 60
 
-    async def _cluster(self):
-        """Three nodes, replication factor 3, one zone each, layout applied."""
-        secret = secrets.token_hex(32)
-        first = await NodeFixture.start(self, rpc_secret=secret, apply_layout=False,
-                                        replication_factor=3)
-        fixtures = [first]
-        for _ in range(2):
-            fixtures.append(await NodeFixture.start(
-                self, rpc_secret=secret, apply_layout=False, replication_factor=3,
-                extra=f'bootstrap_peers = ["{first.peer_address}"]'))
-        nodes = [f.node for f in fixtures]
-        for a in nodes:
-            for b in nodes:
-                if a is not b:
-                    await wait_connected(a.network, b.node_key.node_id)
-        for i, node in enumerate(nodes):
-            nodes[0].layout.stage_role(node.node_key.node_id, NodeRole(f"zone{i}", 100 * GB))
-        nodes[0].layout.apply(1)
-        for node in nodes:
-            await wait_layout(node, lambda m: m.current().version == 1)
-        await wait_converged(nodes)
-        return fixtures, nodes
+    _cluster = start_cluster
 
     async def test_write_on_one_read_on_the_others(self):
         fixtures, (a, b, c) = await self._cluster()
@@ -111,7 +88,7 @@ class BlockReplicationTests(TestCase):
     """Blocks on the three nodes of an RF 3 cluster."""
 
     timeout = 60
-    _cluster = TableReplicationTests._cluster
+    _cluster = start_cluster
 
     async def test_put_reaches_every_node_get_falls_back(self):
         fixtures, (a, b, c) = await self._cluster()
@@ -140,7 +117,7 @@ class BlockReplicationTests(TestCase):
 
 class AntiEntropyTests(TestCase):
     timeout = 60
-    _cluster = TableReplicationTests._cluster
+    _cluster = start_cluster
 
     async def test_a_node_that_was_down_catches_up_by_sync_alone(self):
         fixtures, (a, b, c) = await self._cluster()

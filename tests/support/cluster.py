@@ -1,0 +1,33 @@
+"""A loopback cluster of real nodes in one reactor, for integration tests."""
+
+import secrets
+
+from garage_twisted.rpc.layout import NodeRole
+from tests.integration.test_layout_gossip import wait_converged, wait_layout
+from tests.support.node import NodeFixture, wait_connected
+
+GB = 10 ** 9
+
+
+async def start_cluster(testcase):
+    """Three nodes, replication factor 3, one zone each, layout applied."""
+    secret = secrets.token_hex(32)
+    first = await NodeFixture.start(testcase, rpc_secret=secret, apply_layout=False,
+                                    replication_factor=3)
+    fixtures = [first]
+    for _ in range(2):
+        fixtures.append(await NodeFixture.start(
+            testcase, rpc_secret=secret, apply_layout=False, replication_factor=3,
+            extra=f'bootstrap_peers = ["{first.peer_address}"]'))
+    nodes = [f.node for f in fixtures]
+    for a in nodes:
+        for b in nodes:
+            if a is not b:
+                await wait_connected(a.network, b.node_key.node_id)
+    for i, node in enumerate(nodes):
+        nodes[0].layout.stage_role(node.node_key.node_id, NodeRole(f"zone{i}", 100 * GB))
+    nodes[0].layout.apply(1)
+    for node in nodes:
+        await wait_layout(node, lambda m: m.current().version == 1)
+    await wait_converged(nodes)
+    return fixtures, nodes
