@@ -33,6 +33,9 @@ from garage_twisted.util.time import now_msec
 from garage_twisted.util.worker import WorkerState
 
 BLOCK_GC_DELAY_MS = 10 * 60 * 1000
+RESYNC_DELAY_MS = 2 * 60 * 1000
+RESYNC_BACKOFF_MAX_MS = 60 * 60 * 1000
+RESYNC_BATCH = 20
 # Blocks up to this size have their file I/O done by ``small_io``.
 SMALL_BLOCK = 64 * 1024
 GC_BATCH = 100
@@ -69,6 +72,9 @@ class BlockManager:
         self.compression_level = compression_level
         self.rc = kv_store.open_tree("block:rc")
         self.gc_todo = kv_store.open_tree("block:gc_todo")
+        # Blocks to check (and fetch if missing): key = when (8 bytes) + hash,
+        # value = attempts so far.
+        self.resync = kv_store.open_tree("block:resync")
         self.on_gc_todo = []
         self._locks: dict[bytes, defer.DeferredLock] = {}
 
@@ -147,6 +153,14 @@ class BlockManager:
     def incref(self, tx, hash_: bytes) -> None:
         count, _ = self._read_rc(tx, hash_)
         tx.insert(self.rc, hash_, codec.dumps([count + 1, 0]))
+        if count == 0:
+            # A block this node must now hold: check it arrived after a delay
+            # that leaves the upload which took the reference time to write
+            # it (the resync worker fetches it from a replica otherwise).
+            self.queue_resync(tx, hash_, now_msec(self.clock) + RESYNC_DELAY_MS, 0)
+
+    def queue_resync(self, tx, hash_: bytes, when_ms: int, attempts: int) -> None:
+        tx.insert(self.resync, when_ms.to_bytes(8, "big") + hash_, codec.dumps(attempts))
 
     def decref(self, tx, hash_: bytes) -> None:
         count, _ = self._read_rc(tx, hash_)
@@ -216,3 +230,60 @@ class BlockDeleter:
 
     def status(self) -> dict:
         return {"gc_todo_length": self.manager.gc_todo.count()}
+
+
+class BlockResyncer:
+    """Worker fetching blocks this node references but does not hold.
+
+    Entries come from :meth:`BlockManager.incref` (a block this node must
+    now hold, checked after ``RESYNC_DELAY_MS``). A due entry whose block is
+    referenced and missing is fetched from the other nodes that hold it
+    (through the replicator) and stored; a failure is retried with
+    exponential backoff (1 min doubling up to ``RESYNC_BACKOFF_MAX_MS``) and
+    counted in :meth:`status`. The queue is in the store, so a restart
+    forgets nothing.
+    """
+
+    log = Logger()
+    name = "block resync"
+
+    def __init__(self, manager: BlockManager):
+        self.manager = manager
+        self.fetched = 0
+        self.errors = 0
+        self.last_error = None
+
+    def work(self, now_ms: int | None = None):
+        return defer.ensureDeferred(self._work(now_ms))
+
+    async def _work(self, now_ms):
+        manager = self.manager
+        now = now_msec(manager.clock) if now_ms is None else now_ms
+        due = []
+        for key, value in manager.resync.range(limit=RESYNC_BATCH):
+            if int.from_bytes(key[:8], "big") > now:
+                break
+            due.append((key, codec.loads(value)))
+        if not due:
+            return WorkerState.IDLE
+        for key, attempts in due:
+            hash_ = key[8:]
+            manager.resync.remove(key)
+            if manager.refcount(hash_) == 0 or (await manager.store.has_block(hash_)):
+                continue
+            try:
+                data = await manager.get_block(hash_)
+                await manager.put_local(hash_, data)
+                self.fetched += 1
+            except Exception as e:  # retried later, with backoff
+                self.errors += 1
+                self.last_error = f"{hash_.hex()[:16]}: {e}"
+                delay = min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
+                tx = manager.kv_store.transaction()
+                manager.queue_resync(tx, hash_, now + delay, attempts + 1)
+                tx.commit()
+        return WorkerState.BUSY
+
+    def status(self) -> dict:
+        return {"queue_length": self.manager.resync.count(), "fetched": self.fetched,
+                "errors": self.errors, "last_error": self.last_error}

@@ -6,7 +6,7 @@ and lists the background workers that keep them consistent. It does no I/O
 of its own beyond opening trees of the given store.
 """
 
-from garage_twisted.block.manager import BlockDeleter, BlockManager
+from garage_twisted.block.manager import BlockDeleter, BlockManager, BlockResyncer
 from garage_twisted.model.block_ref import BlockRefTableSchema
 from garage_twisted.model.bucket import BucketAliasTableSchema, BucketTableSchema
 from garage_twisted.model.key import KeyTableSchema
@@ -61,4 +61,5 @@ class GarageModel:
             workers.append(MerkleUpdater(table.data))
             workers.append(InsertQueueWorker(table))
         workers.append(BlockDeleter(self.block_manager))
+        workers.append(BlockResyncer(self.block_manager))
         return workers

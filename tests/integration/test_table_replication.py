@@ -6,6 +6,7 @@ from twisted.trial.unittest import TestCase
 
 from garage_twisted.model.key import Key
 from garage_twisted.model.object import Object, ObjectVersion, STATE_UPLOADING
+from garage_twisted.block.data import blake2sum as blake2
 from garage_twisted.table.merkle import MerkleUpdater
 from garage_twisted.util.errors import QuorumError
 from garage_twisted.util.worker import WorkerState
@@ -146,3 +147,34 @@ class AntiEntropyTests(TestCase):
         for entry in entries:
             self.assertEqual(c.model.object_table.data.read_entry(bucket, entry.key.encode()),
                              entry)
+
+    async def test_blocks_follow_their_references_after_downtime(self):
+        """A node down while a block was written gets the block_ref by sync,
+        then the block itself from its resync queue."""
+        from garage_twisted.block.manager import BlockResyncer
+        from garage_twisted.model.block_ref import BlockRef
+        from garage_twisted.util.crdt import Bool
+
+        fixtures, (a, b, c) = await self._cluster()
+        base_c = fixtures[2].base
+        await fixtures[2].stop()
+        data = os.urandom(200_000)
+        hash_ = blake2(data)
+        await a.model.block_ref_table.insert(BlockRef(hash_, os.urandom(32), Bool(False)))
+        await a.block_manager.put_block(data, known_hash=hash_)
+        again = await NodeFixture.start(self, base=base_c, rpc_secret=fixtures[0].rpc_secret,
+                                        apply_layout=False, replication_factor=3,
+                                        extra=f'bootstrap_peers = ["{fixtures[0].peer_address}"]')
+        c = again.node
+        await wait_connected(a.network, c.node_key.node_id)
+        updater = MerkleUpdater(a.model.block_ref_table.data)
+        while updater.work() == WorkerState.BUSY:
+            pass
+        syncer = next(s for s in a.syncers if s.table is a.model.block_ref_table)
+        self.assertGreaterEqual(await syncer.sync_all(), 1)
+        self.assertEqual(c.block_manager.refcount(hash_), 1)
+        self.assertFalse(await c.block_manager.store.has_block(hash_))
+        resyncer = BlockResyncer(c.block_manager)
+        await resyncer.work(now_ms=2 ** 62)  # as if the resync delay had passed
+        self.assertEqual(resyncer.fetched, 1)
+        self.assertEqual(await c.block_manager.get_local(hash_), data)
