@@ -101,18 +101,20 @@ class TableData:
         self._decoded[key] = (raw, entry)
         self._decoded_bytes += len(raw)
 
-    def read_entry(self, partition_hash: bytes, sort_key: bytes):
-        """The decoded local entry, or ``None``."""
+    def read_raw(self, partition_hash: bytes, sort_key: bytes) -> bytes | None:
+        """The local row's stored bytes, or ``None``."""
         key = row_key(partition_hash, sort_key)
         cache = self._rows_cache
-        if cache is not None:
-            if key in cache:
-                raw = cache[key]
-            else:
-                raw = cache[key] = self.rows.get(key)
-        else:
-            raw = self.rows.get(key)
-        return None if raw is None else self.decode(key, raw)
+        if cache is None:
+            return self.rows.get(key)
+        if key not in cache:
+            cache[key] = self.rows.get(key)
+        return cache[key]
+
+    def read_entry(self, partition_hash: bytes, sort_key: bytes):
+        """The decoded local entry, or ``None``."""
+        raw = self.read_raw(partition_hash, sort_key)
+        return None if raw is None else self.decode(row_key(partition_hash, sort_key), raw)
 
     def _committed(self, written: dict) -> None:
         if self._rows_cache is not None:

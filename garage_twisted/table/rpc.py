@@ -64,10 +64,11 @@ class TableRpc:
     def _get(self, table, call) -> Reply:
         try:
             partition, sort_key = call.message
-            entry = table.data.read_entry(bytes(partition), bytes(sort_key))
+            # The stored bytes are the wire form: no decode and re-encode.
+            raw = table.data.read_raw(bytes(partition), bytes(sort_key))
         except (TypeError, ValueError):
             raise RpcError("BadRequest", "get takes [partition hash, sort key]") from None
-        return Reply(None if entry is None else entry.encode())
+        return Reply(raw)
 
     def _range(self, table, call) -> Reply:
         try:

@@ -4,8 +4,9 @@
 nodes hold an entry (through its replication strategy) and merges what they
 answer. Requests addressed to the local node are served by the local
 :class:`~garage_twisted.table.data.TableData` without serialization; requests
-to other nodes go through the ``remote`` client (the table RPC adapter), which
-a node without peers does not have.
+to other nodes go through the ``remote`` client
+(:class:`~garage_twisted.table.rpc.TableRpc`; absent in unit tests of one
+node).
 
 All methods return Deferreds, so callers do not change when the nodes are far.
 """
@@ -23,8 +24,7 @@ class Table:
     :param data: local storage of this table.
     :param replication: an ``ITableReplication``.
     :param local_node_id: this node's id.
-    :param remote: client for other nodes' tables, or ``None`` while the
-        node has no peers.
+    :param remote: client for other nodes' tables (``TableRpc``), or ``None``.
     """
 
     log = Logger()

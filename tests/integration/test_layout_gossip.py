@@ -2,45 +2,12 @@
 
 import secrets
 
-from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.rpc.layout import LayoutError, NodeRole
-from tests.support.node import NodeFixture, wait_connected
+from tests.support.node import NodeFixture, wait_connected, wait_converged, wait_layout
 
 GB = 10 ** 9
-
-
-def wait_layout(node, predicate):
-    """Fires once ``predicate(layout manager)`` holds on ``node``."""
-    manager = node.layout
-    if predicate(manager):
-        return defer.succeed(None)
-    done = defer.Deferred()
-
-    def changed(_version):
-        if not done.called and predicate(manager):
-            manager.on_change.remove(changed)
-            done.callback(None)
-
-    manager.on_change.append(changed)
-    return done
-
-
-def wait_converged(nodes):
-    """Fires once every node holds the same layout state (trackers included)."""
-    done = defer.Deferred()
-
-    def check(_version=None):
-        if not done.called and len({n.layout.digest() for n in nodes}) == 1:
-            for node in nodes:
-                node.layout.on_change.remove(check)
-            done.callback(None)
-
-    for node in nodes:
-        node.layout.on_change.append(check)
-    check()
-    return done
 
 
 class LayoutGossipTests(TestCase):

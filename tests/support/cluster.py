@@ -3,8 +3,7 @@
 import secrets
 
 from garage_twisted.rpc.layout import NodeRole
-from tests.integration.test_layout_gossip import wait_converged, wait_layout
-from tests.support.node import NodeFixture, wait_connected
+from tests.support.node import NodeFixture, wait_connected, wait_converged, wait_layout
 
 GB = 10 ** 9
 

@@ -10,7 +10,7 @@ import secrets
 
 import boto3
 from botocore.config import Config as BotoConfig
-from twisted.internet import reactor, threads
+from twisted.internet import defer, reactor, threads
 
 from garage_twisted.service.node import GarageNode
 from garage_twisted.util.config import parse_config
@@ -145,8 +145,6 @@ async def start_with_s3_client(testcase, block_size: int, bucket: str | None = N
 
 def wait_connected(network, node_id: bytes):
     """A Deferred firing once ``network`` is connected to ``node_id``."""
-    from twisted.internet import defer
-
     if node_id in network.connections:
         return defer.succeed(None)
     done = defer.Deferred()
@@ -157,4 +155,36 @@ def wait_connected(network, node_id: bytes):
             done.callback(None)
 
     network.on_connected.append(connected)
+    return done
+
+
+def wait_layout(node, predicate):
+    """Fires once ``predicate(layout manager)`` holds on ``node``."""
+    manager = node.layout
+    if predicate(manager):
+        return defer.succeed(None)
+    done = defer.Deferred()
+
+    def changed(_version):
+        if not done.called and predicate(manager):
+            manager.on_change.remove(changed)
+            done.callback(None)
+
+    manager.on_change.append(changed)
+    return done
+
+
+def wait_converged(nodes):
+    """Fires once every node holds the same layout state (trackers included)."""
+    done = defer.Deferred()
+
+    def check(_version=None):
+        if not done.called and len({n.layout.digest() for n in nodes}) == 1:
+            for node in nodes:
+                node.layout.on_change.remove(check)
+            done.callback(None)
+
+    for node in nodes:
+        node.layout.on_change.append(check)
+    check()
     return done

@@ -45,7 +45,7 @@ class RequestContext:
 
 def respond(request, body: bytes = b"", status: int = 200,
             content_type: bytes | None = b"application/xml") -> bytes:
-    """Set status, Content-Type and Content-Length; return the body for Klein."""
+    """Set status, Content-Type and Content-Length; return the body for S3Resource."""
     request.setResponseCode(status)
     if content_type is not None and body:
         request.setHeader(b"content-type", content_type)

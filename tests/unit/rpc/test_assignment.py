@@ -1,7 +1,6 @@
 """Partition assignment: constraints, optimal partition size, few moves."""
 
 import itertools
-import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
