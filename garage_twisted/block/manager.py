@@ -39,6 +39,8 @@ RESYNC_BATCH = 20
 # Blocks up to this size have their file I/O done by ``small_io``.
 SMALL_BLOCK = 64 * 1024
 GC_BATCH = 100
+# A block that could not be handed over to a node needing it is retried later.
+GC_RETRY_MS = 60 * 1000
 
 
 def block_hash(data: bytes) -> bytes:
@@ -192,6 +194,10 @@ class BlockManager:
         count, deadline = codec.loads(raw)
         if count != 0 or deadline > now_ms:
             return False
+        if self.replicator is not None and (yield self.store.has_block(hash_)):
+            # The block's other nodes get this copy first if they need it
+            # (raises, and the block stays, if one cannot be asked).
+            yield defer.ensureDeferred(self.replicator.hand_over(hash_))
         yield self.store.delete_block(hash_)
         # Uploads take their reference outside the lock: only drop the
         # counter if nobody did so during the deletion.
@@ -208,11 +214,13 @@ class BlockDeleter:
 
     def __init__(self, manager: BlockManager):
         self.manager = manager
+        self.errors = 0
+        self.last_error = None
 
     @defer.inlineCallbacks
-    def work(self):
+    def work(self, now_ms: int | None = None):
         manager = self.manager
-        now = now_msec(manager.clock)
+        now = now_msec(manager.clock) if now_ms is None else now_ms
         due = []
         for key, _ in manager.gc_todo.range(limit=GC_BATCH):
             if int.from_bytes(key[:8], "big") > now:
@@ -222,14 +230,26 @@ class BlockDeleter:
             return WorkerState.IDLE
         for key in due:
             hash_ = key[8:]
-            deleted = yield manager.delete_if_unused(hash_, now)
+            try:
+                deleted = yield manager.delete_if_unused(hash_, now)
+            except Exception as e:  # kept, and tried again later
+                self.errors += 1
+                self.last_error = f"{hash_.hex()[:16]}: {e}"
+                self.log.info("block {hash} kept for now: {error}", hash=hash_.hex()[:16],
+                              error=str(e))
+                tx = manager.kv_store.transaction()
+                tx.remove(manager.gc_todo, key)
+                tx.insert(manager.gc_todo, (now + GC_RETRY_MS).to_bytes(8, "big") + hash_, b"")
+                tx.commit()
+                continue
             if deleted:
                 self.log.debug("deleted block {hash}", hash=hash_.hex())
             manager.gc_todo.remove(key)
         return WorkerState.BUSY
 
     def status(self) -> dict:
-        return {"gc_todo_length": self.manager.gc_todo.count()}
+        return {"gc_todo_length": self.manager.gc_todo.count(), "errors": self.errors,
+                "last_error": self.last_error}
 
 
 class BlockResyncer:

@@ -4,13 +4,20 @@ A block lives on the nodes of its hash's partition (every active layout
 version's, while data moves). :class:`BlockReplicator` writes a block to all
 of them and returns once each version's node set has its write quorum (the
 rest completes in the background); it reads from this node first if it holds
-the partition, then from the others in turn, until one returns bytes that
-match the hash. Block bytes travel as the body stream of an RPC, never
+the partition, then from the others in turn (then from any other connected
+node: a block may stay on its old nodes until its new ones fetched it after
+a layout change), until one returns bytes that match the hash. Block bytes travel as the body stream of an RPC, never
 pickled, and the receiver checks the hash before storing.
 
+Before this node deletes a block it no longer references (its references
+moved to the block's new nodes after a layout change, or the object was
+deleted), :meth:`BlockReplicator.hand_over` asks every other node of the
+block whether it needs it (references it, lacks the file) and sends it to
+those that do; the deletion waits until all of them answered.
+
 Endpoints: ``block/put`` (message ``[hash]``, body = the block's plain
-bytes) and ``block/get`` (message ``[hash, size or None]``, answer body = the
-plain bytes).
+bytes), ``block/get`` (message ``[hash, size or None]``, answer body = the
+plain bytes) and ``block/need`` (message ``[hash]``, answer: bool).
 """
 
 from twisted.internet import defer
@@ -23,6 +30,7 @@ from garage_twisted.rpc.quorum import try_write_many_sets
 
 PUT_PATH = "block/put"
 GET_PATH = "block/get"
+NEED_PATH = "block/need"
 TIMEOUT = 60.0
 # A block body is at most the block size; anything larger is refused.
 MAX_BLOCK = 64 * 1024 * 1024
@@ -58,6 +66,7 @@ class BlockReplicator:
         self.write_quorum = write_quorum
         network.register(PUT_PATH, lambda call: defer.ensureDeferred(self._serve_put(call)))
         network.register(GET_PATH, lambda call: defer.ensureDeferred(self._serve_get(call)))
+        network.register(NEED_PATH, lambda call: defer.ensureDeferred(self._serve_need(call)))
 
     def _sets(self, hash_: bytes) -> list:
         sets = [list(v.nodes_of(hash_)) for v in self.layout.active_versions()]
@@ -99,7 +108,39 @@ class BlockReplicator:
             raise RpcError("CorruptBlock", str(e)) from None
         return Reply(None, stream=_Bytes(data))
 
+    async def _serve_need(self, call) -> Reply:
+        try:
+            (hash_,) = call.message
+            hash_ = bytes(hash_)
+        except (TypeError, ValueError):
+            raise RpcError("BadRequest", "block/need takes [hash]") from None
+        needed = self.manager.refcount(hash_) > 0 and not (
+            await self.manager.store.has_block(hash_))
+        return Reply(needed)
+
     # -- calling ---------------------------------------------------------------
+
+    def _call_put(self, node, hash_, data):
+        return self.network.call(node, PUT_PATH, [hash_], priority=PRIO_NORMAL,
+                                 stream=_Bytes(data), timeout=TIMEOUT)
+
+    async def hand_over(self, hash_: bytes) -> int:
+        """Send this node's copy to every other node of the block that needs
+        it. Raises if one of them cannot be asked or sent to (the caller keeps
+        its copy and retries later). Returns how many nodes received it."""
+        others = [n for s in self._sets(hash_) for n in s if n != self.node_id]
+        others = list(dict.fromkeys(others))
+        if not others:
+            return 0
+        answers = await defer.gatherResults(
+            [self.network.call(n, NEED_PATH, [hash_], priority=PRIO_NORMAL, timeout=TIMEOUT)
+             for n in others], consumeErrors=True)
+        needing = [n for n, reply in zip(others, answers) if reply.message]
+        if needing:
+            data = await self.manager.get_local(hash_)
+            await defer.gatherResults([self._call_put(n, hash_, data) for n in needing],
+                                      consumeErrors=True)
+        return len(needing)
 
     def put(self, hash_: bytes, data: bytes) -> defer.Deferred:
         """Store the block on its nodes; fires at write quorum in every set."""
@@ -107,8 +148,7 @@ class BlockReplicator:
         def call(node, path, message):
             if node == self.node_id:
                 return self.manager.put_local(hash_, data)
-            return self.network.call(node, path, message, priority=PRIO_NORMAL,
-                                     stream=_Bytes(data), timeout=TIMEOUT)
+            return self._call_put(node, hash_, data)
 
         return try_write_many_sets(call, self._sets(hash_), PUT_PATH, [hash_],
                                    self.write_quorum)
@@ -118,6 +158,9 @@ class BlockReplicator:
         if self.node_id in nodes:
             nodes.remove(self.node_id)
             nodes.insert(0, self.node_id)
+        # Last resort: a node of an older layout may still hold the block
+        # until its new nodes' resync fetched it.
+        nodes += [n for n in self.network.connections if n not in nodes]
         errors = []
         for node in nodes:
             try:

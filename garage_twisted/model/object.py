@@ -226,9 +226,11 @@ class ObjectTableSchema(TableSchema):
         return True
 
     def updated(self, tx, old: Object | None, new: Object | None) -> None:
-        if old is None or self.version_table is None:
+        # A row removed locally (offloaded to its new nodes, or a tombstone
+        # collected) deletes nothing: the object lives on elsewhere.
+        if old is None or new is None or self.version_table is None:
             return
-        new_versions = {} if new is None else {v.cmp_key(): v for v in new.versions}
+        new_versions = {v.cmp_key(): v for v in new.versions}
         for version in old.versions:
             kept = new_versions.get(version.cmp_key())
             gone = kept is None or (

@@ -311,10 +311,10 @@ class LayoutManager:
         self.local_node_id = local_node_id
         self.clock = clock
         self.on_change = []
-        # Until replication moves data (a later step), this node's tables
-        # hold what any version assigns it as soon as it knows the version:
-        # it reports itself synced at once. The sync worker will call
-        # mark_synced instead.
+        # A node whose tables sync (a node of a cluster) leaves this False:
+        # its sync workers call mark_synced once its data is where a new
+        # version says. True reports every version synced on receipt (a
+        # layout without data movement: unit tests of the layout alone).
         self.sync_on_receipt = True
         raw = self.tree.get(STATE_KEY)
         if raw is None:
@@ -375,6 +375,33 @@ class LayoutManager:
     def active_versions(self) -> tuple:
         """Versions still in use (oldest first): writes go to all of them."""
         return self.state.versions
+
+    def read_version(self) -> LayoutVersion:
+        """The version reads use: the newest one every storage node of the
+        active versions reports synced (its data is where that version says),
+        else the oldest active one. Writes go to every active version, so a
+        read from this version sees every acknowledged write."""
+        versions = self.state.versions
+        if len(versions) == 1:
+            return versions[0]
+        synced = self.state.trackers.min_among("sync", self.state.storage_nodes(),
+                                               default=versions[-1].version)
+        chosen = versions[0]
+        for version in versions:
+            if version.version <= synced:
+                chosen = version
+        return chosen
+
+    def all_acked(self, version: int) -> bool:
+        """Whether every storage node of the active versions has seen
+        ``version`` (writes from then on reach its node sets)."""
+        return self.state.trackers.min_among(
+            "ack", self.state.storage_nodes(), default=version) >= version
+
+    def synced_locally(self) -> bool:
+        """Whether this node reports itself synced to the current version."""
+        return self.state.trackers.sync.get(self.local_node_id, 0) >= \
+            self.state.current.version
 
     def trackers(self) -> UpdateTrackers:
         return self.state.trackers

@@ -13,8 +13,8 @@ written atomically with the node id and the bound ports, so scripts and
 tests never guess ports. LevelDB closes after every child has stopped.
 
 The RPC listener (``rpc_bind_addr``) accepts Noise-encrypted peer
-connections; peering dials ``bootstrap_peers`` and the persisted peer list.
-Tables still replicate locally only (replication is a later step).
+connections; peering dials ``bootstrap_peers`` and the persisted peer list;
+tables and blocks go to the nodes the layout assigns them.
 """
 
 import json
@@ -44,7 +44,7 @@ from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.replication import FullCopyReplication, ShardedReplication
 from garage_twisted.table.rpc import TableRpc
-from garage_twisted.table.sync import TableSyncer
+from garage_twisted.table.sync import SyncReporter, TableSyncer
 from garage_twisted.util.config import JOINED_SECRET_FILE
 from garage_twisted.util.errors import GarageError
 from garage_twisted.util.threads import ThreadPoolService
@@ -163,7 +163,12 @@ class GarageNode(MultiService):
             self.workers.add(worker)
         full_copy_tables = {self.model.bucket_table, self.model.bucket_alias_table,
                             self.model.key_table}
-        self.syncers = [TableSyncer(t, self.network, self.layout, t in full_copy_tables)
+        # This node reports a new layout version synced only once its sync
+        # workers moved its rows where that version says.
+        self.layout.sync_on_receipt = False
+        reporter = SyncReporter(self.layout, [t.name for t in self.model.tables])
+        self.syncers = [TableSyncer(t, self.network, self.layout, t in full_copy_tables,
+                                    clock=self.reactor, reporter=reporter)
                         for t in self.model.tables]
         for syncer in self.syncers:
             self.workers.add(syncer, idle_delay=syncer.idle_delay)
@@ -212,23 +217,13 @@ class GarageNode(MultiService):
 
         Until an applied layout gives this node a storage role, S3 answers
         503, as Garage does: data written before would not be where the
-        layout says. Tables and blocks replicate with quorums and
-        anti-entropy, but rows and blocks are not yet handed over to new
-        owners when a layout *changes*: a cluster of several storage nodes
-        is served on its first layout version only, and answers 503 with
-        that reason after a change, rather than lose sight of its data.
+        layout says.
         """
         current = self.layout.current()
         role = current.roles.get(self.node_key.node_id)
         if role is None or role.is_gateway:
             return ("Layout not ready: this node has no storage role in an applied cluster "
                     "layout (run `garage layout assign` and `garage layout apply`)")
-        if len(current.storage_nodes()) > 1 and (
-                current.version > 1 or len(self.layout.active_versions()) > 1):
-            return ("This cluster changed its layout (version "
-                    f"{current.version}): moving data to new owners after a layout change "
-                    "is not built yet, so S3 is served only on a multi-node cluster's first "
-                    "layout version")
         return None
 
     def _wire_wakeups(self):

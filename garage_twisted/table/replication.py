@@ -56,9 +56,11 @@ def _local_first(nodes, local_node_id: bytes) -> list:
 class ShardedReplication:
     """Partitions on the nodes the cluster layout assigns them.
 
-    Reads go to the current version's nodes (this node first); writes need a
-    quorum in the node set of every active version, so data written during a
-    layout change is where either version looks for it. Before any layout
+    Reads go to the nodes of the layout's read version (the newest version
+    every node reports synced; this node first); writes need a quorum in the
+    node set of every active version, so data written during a layout change
+    is where either version looks for it, and data from before the change is
+    read where it is until it has been synced to the new nodes. Before any layout
     exists, everything is local (the node is being set up).
 
     :param layout: the node's ``LayoutManager``.
@@ -72,7 +74,7 @@ class ShardedReplication:
         self._read_quorum, self._write_quorum = _quorums(replication_factor, consistency_mode)
 
     def read_nodes(self, position_hash):
-        nodes = self.layout.current().nodes_of(position_hash)
+        nodes = self.layout.read_version().nodes_of(position_hash)
         if not nodes:
             return [self.local_node_id]
         return _local_first(nodes, self.local_node_id)
@@ -93,9 +95,11 @@ class ShardedReplication:
 class FullCopyReplication:
     """Every node of the layout holds the whole table (buckets, keys, aliases).
 
-    Reads are local; a write goes to every node of the current layout and
-    needs all but one of them, as Garage's full-copy tables (which are
-    eventually consistent: anti-entropy brings the last one up to date).
+    Reads are local once this node reports the current layout synced; a
+    write goes to every node of the current layout and needs all but one of
+    them, as Garage's full-copy tables (which are eventually consistent:
+    anti-entropy brings the last one up to date). A node that has not synced
+    yet (just joined) reads from a quorum that meets every write's.
     """
 
     def __init__(self, layout, local_node_id: bytes):
@@ -107,13 +111,20 @@ class FullCopyReplication:
         return _local_first(nodes, self.local_node_id) if nodes else [self.local_node_id]
 
     def read_nodes(self, position_hash):
-        return [self.local_node_id]
+        # A node that has not yet synced the current layout (one that just
+        # joined) does not hold the table yet: it reads from the others.
+        if self.layout.synced_locally():
+            return [self.local_node_id]
+        return self._nodes()
 
     def write_sets(self, position_hash):
         return [self._nodes()]
 
     def read_quorum(self):
-        return 1
+        if self.layout.synced_locally():
+            return 1
+        # Intersects every write quorum (all nodes but one).
+        return len(self._nodes()) - self.write_quorum() + 1
 
     def write_quorum(self):
         count = len(self._nodes())

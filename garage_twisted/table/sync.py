@@ -1,32 +1,66 @@
 """Anti-entropy: replicas compare Merkle tries and push what the other lacks.
 
-For each partition this node stores, and each other node storing it, the
-syncer compares the two tries from the root down, only into subtrees whose
-hashes differ, and sends the rows under differing leaves to the other node
-(``table/T/update``, merged there as any write). Both nodes run it, so each
-one's missing rows arrive from the other; CRDT merging makes the order
-irrelevant. A first call fetches the 256 partition roots at once, so tables
-that agree cost one round trip per peer.
+For each partition this node stores, and each other node that should store
+it (in any active layout version), the syncer compares the two tries from the
+root down, only into subtrees whose hashes differ, and sends the rows under
+differing leaves to the other node (``table/T/update``, merged there as any
+write). Both nodes run it, so each one's missing rows arrive from the other;
+CRDT merging makes the order irrelevant. A first call fetches the 256
+partition roots at once, so tables that agree cost one round trip per peer.
+
+A partition this node holds rows of but no active version assigns it any
+more is *offloaded*: its rows are sent to every node that should hold it,
+then deleted here if unchanged meanwhile (``delete_if_equal``).
+
+Layout changes: a pass that started once every node had seen the current
+version (``all_acked``) and after this table's Merkle to-do list was empty
+(drained by the syncer itself, so every row written before is in the
+trie), and that reached every node of
+every partition, means this node's rows are where the current version says.
+:class:`SyncReporter` then raises the node's ``sync`` tracker once every
+table got there; when every node has, reads move to the new version and the
+old one is dropped. A pass cut short during a change is retried after
+``RETRY_DELAY``.
 
 Runs every ``interval`` seconds (10 min for sharded tables, 10 s for
 full-copy ones, as Garage) and at once when the layout changes.
 """
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from garage_twisted.net.mux import PRIO_BACKGROUND, Reply, RpcError
-from garage_twisted.rpc.ring import PARTITION_COUNT
+from garage_twisted.rpc.ring import PARTITION_COUNT, partition_first_hash
 from garage_twisted.table.merkle import (
-    CHILD_RECORD, EMPTY_HASH, NODE_LEAF, MerkleNodeKey, MerkleTrie,
+    CHILD_RECORD, EMPTY_HASH, NODE_LEAF, MerkleNodeKey, MerkleTrie, MerkleUpdater,
 )
 from garage_twisted.util import codec
 from garage_twisted.util.worker import WorkerState
 
 SHARDED_INTERVAL = 600.0
 FULL_COPY_INTERVAL = 10.0
+RETRY_DELAY = 5.0
 PUSH_BATCH = 100
 TIMEOUT = 60.0
+# At most this many Merkle update steps (of ITEMS_PER_STEP rows) before a
+# pass gives up on reporting the layout synced (it still syncs, and retries).
+MERKLE_MAX_STEPS = 4000
+
+
+class SyncReporter:
+    """Raises this node's ``sync`` layout tracker once every table synced.
+
+    :param layout: the node's ``LayoutManager``.
+    :param table_names: names of every table whose syncer reports here.
+    """
+
+    def __init__(self, layout, table_names):
+        self.layout = layout
+        self.synced = {name: 0 for name in table_names}
+
+    def table_synced(self, name: str, version: int) -> None:
+        self.synced[name] = max(self.synced[name], version)
+        self.layout.mark_synced(min(self.synced.values()))
 
 
 class TableSyncer:
@@ -36,20 +70,31 @@ class TableSyncer:
     :param network: the node's ``Network``.
     :param layout: the node's ``LayoutManager``.
     :param full_copy: whether every layout node holds every partition.
+    :param clock: ``IReactorTime`` (to yield while draining the Merkle to-do).
+    :param reporter: a :class:`SyncReporter`, or ``None``.
     """
 
     log = Logger()
 
-    def __init__(self, table, network, layout, full_copy: bool):
+    def __init__(self, table, network, layout, full_copy: bool, clock=None, reporter=None):
         self.table = table
         self.network = network
         self.layout = layout
         self.full_copy = full_copy
+        self.clock = clock
+        self.reporter = reporter
         self.name = f"{table.name} sync"
         self.idle_delay = FULL_COPY_INTERVAL if full_copy else SHARDED_INTERVAL
+        self.next_idle_delay = None
         self.trie = MerkleTrie(table.data)
+        # Tries are stateless views of the store: this one drains the to-do
+        # list before a pass that reports a layout synced.
+        self._updater = MerkleUpdater(table.data)
         self.pushed = 0
+        self.offloaded = 0
         self.passes = 0
+        self.synced_version = 0
+        self.last_error = None
         network.register(self._path("roots"), self._serve_roots)
         network.register(self._path("node"), self._serve_node)
 
@@ -71,33 +116,55 @@ class TableSyncer:
 
     # -- syncing -------------------------------------------------------------
 
-    def _peers_of(self, partition: int) -> list:
-        me = self.network.node_id
-        current = self.layout.current()
+    def _holders(self, partition: int) -> list:
+        """Nodes that should hold ``partition``: every active version's."""
         if self.full_copy:
-            nodes = list(current.roles)
-        elif current.assignment is None:
-            return []
-        else:
-            nodes = list(current.assignment.partitions[partition])
-        if me not in nodes:
-            return []
-        return [n for n in nodes if n != me]
+            return sorted(self.layout.current().roles)
+        nodes = []
+        for version in self.layout.active_versions():
+            if version.assignment is not None:
+                nodes.extend(version.assignment.partitions[partition])
+        return list(dict.fromkeys(nodes))
 
     def _call(self, node, what, message):
         return self.network.call(node, self._path(what), message,
                                  priority=PRIO_BACKGROUND, timeout=TIMEOUT)
 
+    async def _merkle_caught_up(self) -> bool:
+        """Bring the trie up to date with every row written so far (the
+        Merkle worker may lag behind a burst of writes by design)."""
+        for _ in range(MERKLE_MAX_STEPS):
+            if self._updater.work() != WorkerState.BUSY:
+                return True
+            if self.clock is not None:  # yield the reactor between steps
+                await task.deferLater(self.clock, 0, lambda: None)
+        return False
+
     async def sync_all(self) -> int:
-        """One full pass; returns how many rows were pushed."""
+        """One full pass; returns how many rows were pushed or offloaded."""
+        version = self.layout.current().version
+        me = self.network.node_id
+        # Whether this pass can tell the layout this table is synced to
+        # ``version``: every node writes to its node sets by now, and every
+        # row written earlier is in the trie compared below.
+        reportable = self.synced_version < version and self.layout.all_acked(version)
+        if reportable:
+            reportable = await self._merkle_caught_up()
+        complete = True
         pushed = 0
         local_roots = self._roots()
-        peers = {}
+        peers, offload = {}, []
         for partition in range(PARTITION_COUNT):
-            for peer in self._peers_of(partition):
-                peers.setdefault(peer, []).append(partition)
+            holders = self._holders(partition)
+            if me in holders:
+                for peer in holders:
+                    if peer != me:
+                        peers.setdefault(peer, []).append(partition)
+            elif holders and local_roots[partition] != EMPTY_HASH:
+                offload.append((partition, holders))
         for peer, partitions in peers.items():
             if peer not in self.network.connections:
+                complete = False
                 continue
             try:
                 remote_roots = (await self._call(peer, "roots", None)).message
@@ -106,11 +173,30 @@ class TableSyncer:
                             remote_roots[partition] != local_roots[partition]:
                         pushed += await self._sync_partition(partition, peer)
             except Exception as e:  # one peer's failure does not stop the pass
-                self.log.info("sync of {table} with {node} interrupted: {error}",
-                              table=self.table.name, node=peer.hex()[:16], error=str(e))
+                complete = False
+                self._failed(f"sync with {peer.hex()[:16]}: {e}")
+        for partition, holders in offload:
+            try:
+                pushed += await self._offload_partition(partition, holders)
+            except Exception as e:
+                complete = False
+                self._failed(f"offload of partition {partition}: {e}")
         self.pushed += pushed
         self.passes += 1
+        if complete and reportable:
+            self.synced_version = version
+            if self.reporter is not None:
+                self.reporter.table_synced(self.table.name, version)
+        # During a layout change, a pass that could not report comes back
+        # soon instead of after the (long) interval.
+        changing = len(self.layout.active_versions()) > 1 or self.synced_version < version
+        self.next_idle_delay = RETRY_DELAY if changing and not (
+            complete and self.synced_version >= version) else None
         return pushed
+
+    def _failed(self, message: str) -> None:
+        self.last_error = message
+        self.log.info("{table}: {error}", table=self.table.name, error=message)
 
     async def _sync_partition(self, partition: int, peer: bytes) -> int:
         pending, pushed = [], 0
@@ -148,9 +234,33 @@ class TableSyncer:
     async def _push(self, peer: bytes, rows: list) -> int:
         raws = [raw for raw in (self.table.data.rows.get(r) for r in rows) if raw is not None]
         if raws:
-            await self.network.call(peer, f"table/{self.table.name}/update", raws,
-                                    priority=PRIO_BACKGROUND, timeout=TIMEOUT)
+            await self._update(peer, raws)
         return len(raws)
+
+    def _update(self, peer: bytes, raws: list):
+        return self.network.call(peer, f"table/{self.table.name}/update", raws,
+                                 priority=PRIO_BACKGROUND, timeout=TIMEOUT)
+
+    async def _offload_partition(self, partition: int, holders: list) -> int:
+        """Send every local row of ``partition`` to all ``holders``, then drop
+        the rows that did not change meanwhile. Raises if a holder fails."""
+        data = self.table.data
+        start = partition_first_hash(partition)
+        end = partition_first_hash(partition + 1) if partition + 1 < PARTITION_COUNT else None
+        moved = 0
+        while True:
+            batch = list(data.rows.range(start, end, limit=PUSH_BATCH))
+            if not batch:
+                return moved
+            raws = [raw for _, raw in batch]
+            await defer.gatherResults([self._update(node, raws) for node in holders],
+                                      consumeErrors=True)
+            for key, raw in batch:
+                data.delete_if_equal(key, raw)
+            moved += len(batch)
+            self.offloaded += len(batch)
+            # Rows re-written meanwhile stay; the next pass offloads them.
+            start = batch[-1][0] + b"\x00"
 
     # -- worker --------------------------------------------------------------
 
@@ -162,5 +272,6 @@ class TableSyncer:
         return defer.ensureDeferred(self._work())
 
     def status(self) -> dict:
-        return {"passes": self.passes, "rows_pushed": self.pushed}
-
+        return {"passes": self.passes, "rows_pushed": self.pushed,
+                "rows_offloaded": self.offloaded, "synced_version": self.synced_version,
+                "last_error": self.last_error}

@@ -12,7 +12,8 @@ drives every registered worker:
 - an exception in a step is logged and the worker retried after an
   exponential back-off (1 s doubling up to ``MAX_BACKOFF``), unlike
   ``LoopingCall`` which stops forever on the first error;
-- ``wake(name)`` ends an idle wait early (new work queued);
+- ``wake(name)`` ends an idle wait early (new work queued); a worker may
+  shorten its next idle wait through a ``next_idle_delay`` attribute;
 - ``stopService`` waits for running steps and cancels every timer.
 """
 
@@ -170,7 +171,10 @@ class WorkerRunner(Service):
             self._schedule(slot, 0)
         else:
             slot.state = "idle"
-            self._schedule(slot, slot.idle_delay)
+            # A worker that must come back sooner than usual (a sync pass cut
+            # short during a layout change) says so in ``next_idle_delay``.
+            delay = getattr(slot.worker, "next_idle_delay", None)
+            self._schedule(slot, slot.idle_delay if delay is None else delay)
 
     def _failed(self, failure, slot: _Slot) -> None:
         slot.running = None

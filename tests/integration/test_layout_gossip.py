@@ -5,7 +5,9 @@ import secrets
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.rpc.layout import LayoutError, NodeRole
-from tests.support.node import NodeFixture, wait_connected, wait_converged, wait_layout
+from tests.support.node import (
+    NodeFixture, wait_connected, wait_converged, wait_layout, wait_synced,
+)
 
 GB = 10 ** 9
 
@@ -36,7 +38,7 @@ class LayoutGossipTests(TestCase):
         b.layout.apply(1)
         for node in (a, c):
             await wait_layout(node, lambda m: m.current().version == 1)
-        await wait_converged([a, b, c])
+        await wait_synced([a, b, c], 1)
         for node in (a, b, c):
             # Every node acknowledged and synced version 1, and saw all do so.
             trackers = node.layout.trackers()

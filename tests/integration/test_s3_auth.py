@@ -180,23 +180,3 @@ class LayoutNotReadyTests(TestCase):
         body = await treq.content(response)
         self.assertEqual(response.code, 503)
         self.assertIn(b"garage layout assign", body)
-
-    async def test_s3_unavailable_after_a_multi_node_layout_change(self):
-        """Until data moves to new owners, a multi-node cluster whose layout
-        changed answers 503, clearly."""
-        import os as _os
-
-        from garage_twisted.rpc.layout import NodeRole
-
-        fixture = await NodeFixture.start(self, apply_layout=False)
-        layout = fixture.node.layout
-        layout.stage_role(fixture.node.node_key.node_id, NodeRole("dc1", 10 ** 10))
-        layout.apply(1)
-        layout.stage_role(_os.urandom(32), NodeRole("dc2", 10 ** 10))
-        layout.apply(2)
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(pool.closeCachedConnections)
-        response = await treq.get(f"{fixture.endpoint}/", pool=pool)
-        body = await treq.content(response)
-        self.assertEqual(response.code, 503)
-        self.assertIn(b"moving data to new owners after a layout change is not built yet", body)

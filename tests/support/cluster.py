@@ -8,13 +8,13 @@ from tests.support.node import NodeFixture, wait_connected, wait_converged, wait
 GB = 10 ** 9
 
 
-async def start_cluster(testcase):
-    """Three nodes, replication factor 3, one zone each, layout applied."""
+async def start_cluster(testcase, count: int = 3):
+    """``count`` nodes, replication factor 3, one zone each, layout applied."""
     secret = secrets.token_hex(32)
     first = await NodeFixture.start(testcase, rpc_secret=secret, apply_layout=False,
                                     replication_factor=3)
     fixtures = [first]
-    for _ in range(2):
+    for _ in range(count - 1):
         fixtures.append(await NodeFixture.start(
             testcase, rpc_secret=secret, apply_layout=False, replication_factor=3,
             extra=f'bootstrap_peers = ["{first.peer_address}"]'))
@@ -30,3 +30,15 @@ async def start_cluster(testcase):
         await wait_layout(node, lambda m: m.current().version == 1)
     await wait_converged(nodes)
     return fixtures, nodes
+
+
+async def add_node(testcase, fixtures):
+    """Start one more node of the cluster of ``fixtures`` (no role yet)."""
+    first = fixtures[0]
+    fixture = await NodeFixture.start(
+        testcase, rpc_secret=first.rpc_secret, apply_layout=False, replication_factor=3,
+        extra=f'bootstrap_peers = ["{first.peer_address}"]')
+    for other in fixtures:
+        await wait_connected(fixture.node.network, other.node.node_key.node_id)
+        await wait_connected(other.node.network, fixture.node.node_key.node_id)
+    return fixture

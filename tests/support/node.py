@@ -188,3 +188,17 @@ def wait_converged(nodes):
         node.layout.on_change.append(check)
     check()
     return done
+
+
+def _all_synced(manager, version: int) -> bool:
+    trackers = manager.trackers()
+    nodes = manager.state.storage_nodes()
+    return all(trackers.sync_ack.get(n, 0) >= version for n in nodes)
+
+
+async def wait_synced(nodes, version: int):
+    """Fires once every node saw every storage node report ``version``
+    synced (their sync workers moved the data), and the states converged."""
+    for node in nodes:
+        await wait_layout(node, lambda m: _all_synced(m, version))
+    await wait_converged(nodes)

@@ -34,6 +34,7 @@ from garage_twisted.api.s3.context import RequestContext
 from garage_twisted.api.streaming import BodyIncomplete
 from garage_twisted.api.s3.router import locate, parse_endpoint, parse_query, split_target
 from garage_twisted.model.errors import ModelError
+from garage_twisted.util.errors import QuorumError
 
 READ, WRITE, OWNER = "read", "write", "owner"
 # How much of a refused upload's body is read and dropped before answering.
@@ -131,6 +132,16 @@ class S3Api:
         except ModelError as e:
             await self._drain(request)
             return self._error(request, errors.from_model_error(e), request_id, endpoint)
+        except QuorumError as e:
+            # Too few of the nodes holding the data answered: the client may
+            # retry (SDKs do on 503), nothing was acknowledged.
+            self.log.warn("S3 {method} {uri}: {error} (request {request_id})",
+                          method=request.method.decode("latin-1"),
+                          uri=request.uri.decode("latin-1"), error=str(e),
+                          request_id=request_id)
+            await self._drain(request)
+            return self._error(request, errors.ServiceUnavailable(
+                f"Could not reach a quorum of nodes: {e}"), request_id, endpoint)
         except Exception:
             self.log.failure("S3 request {method} {uri} failed (request {request_id})",
                              method=request.method, uri=request.uri, request_id=request_id)
