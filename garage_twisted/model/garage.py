@@ -38,7 +38,8 @@ class GarageModel:
         self.clock = clock
 
         def table(schema, replication, cache_rows=False):
-            return Table(TableData(schema, kv_store, cache_rows), replication, local_node_id)
+            return Table(TableData(schema, kv_store, cache_rows, clock), replication,
+                         local_node_id)
 
         self.block_ref_table = table(BlockRefTableSchema(block_manager), sharded)
         self.version_table = table(VersionTableSchema(self.block_ref_table), sharded)

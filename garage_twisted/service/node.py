@@ -42,6 +42,7 @@ from garage_twisted.rpc.layout import LayoutManager
 from garage_twisted.rpc.layout_gossip import LayoutGossip
 from garage_twisted.rpc.system import System
 from garage_twisted.service.listener import ListenerService
+from garage_twisted.table.gc import TableGc
 from garage_twisted.table.replication import FullCopyReplication, ShardedReplication
 from garage_twisted.table.rpc import TableRpc
 from garage_twisted.table.sync import SyncReporter, TableSyncer
@@ -172,6 +173,9 @@ class GarageNode(MultiService):
                         for t in self.model.tables]
         for syncer in self.syncers:
             self.workers.add(syncer, idle_delay=syncer.idle_delay)
+        for table in self.model.tables:
+            self.workers.add(TableGc(table, self.network, table.replication.all_nodes,
+                                     config.tombstone_gc_delay_secs, self.reactor))
         # A new layout moves partitions: sync at once, not at the next interval.
         self.layout.on_change.append(
             lambda _version: [self.workers.wake(s.name) for s in self.syncers])

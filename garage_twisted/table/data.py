@@ -8,6 +8,9 @@ Trees in the node's key-value store, for a table named ``T``:
   a deletion); drained by :class:`garage_twisted.table.merkle.MerkleUpdater`.
 - ``T:insert_queue``: row key -> encoded entry waiting to be inserted through
   the replicated table (side effects of other tables' updates).
+- ``T:gc_todo``: time written (8 bytes, ms) + row key -> blake2b-256 of a
+  tombstone value; :class:`garage_twisted.table.gc.TableGc` forgets the
+  tombstone once old enough, if it is still the row's value.
 
 Invariant: a row, its Merkle to-do entry and the schema's ``updated()``
 cascade are written in one transaction. All of it runs on the reactor thread
@@ -16,6 +19,7 @@ the same row never interleave.
 """
 
 import hashlib
+import time
 
 from twisted.logger import Logger
 
@@ -60,13 +64,16 @@ class TableData:
 
     log = Logger()
 
-    def __init__(self, schema, store: IKeyValueStore, cache_rows: bool = False):
+    def __init__(self, schema, store: IKeyValueStore, cache_rows: bool = False,
+                 clock=None):
         self.schema = schema
+        self.clock = clock
         self.name = schema.table_name
         self.store = store
         self.rows = store.open_tree(f"{self.name}:table")
         self.merkle_todo = store.open_tree(f"{self.name}:merkle_todo")
         self.insert_queue = store.open_tree(f"{self.name}:insert_queue")
+        self.gc_todo = store.open_tree(f"{self.name}:gc_todo")
         # Decoded rows by row key, with the bytes they were decoded from: hot
         # rows (buckets, keys, an object being read) skip CBOR decoding as
         # long as their stored bytes are unchanged.
@@ -212,9 +219,16 @@ class TableData:
             written[key] = new_raw
         if fresh is not None:
             fresh[key] = (new_raw, new)
-        tx.insert(self.merkle_todo, key, blake2sum(new_raw))
+        value_hash = blake2sum(new_raw)
+        tx.insert(self.merkle_todo, key, value_hash)
+        if new.is_tombstone():
+            tx.insert(self.gc_todo, self._now_ms().to_bytes(8, "big") + key, value_hash)
         self.schema.updated(tx, old, new)
         return True
+
+    def _now_ms(self) -> int:
+        seconds = self.clock.seconds() if self.clock is not None else time.time()
+        return int(seconds * 1000)
 
     def delete_if_equal(self, key: bytes, expected_raw: bytes) -> bool:
         """Delete a row only if it still holds ``expected_raw`` (used by GC)."""

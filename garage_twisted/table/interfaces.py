@@ -59,6 +59,9 @@ class ITableReplication(Interface):
     def write_sets(position_hash):
         """List of node-id lists; a write needs a quorum in every set."""
 
+    def all_nodes(position_hash):
+        """Every node that should hold ``position_hash`` (all write sets)."""
+
     def read_quorum():
         """How many of ``read_nodes`` must answer a read."""
 

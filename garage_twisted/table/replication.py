@@ -29,6 +29,9 @@ class LocalReplication:
     def write_sets(self, position_hash):
         return [[self.local_node_id]]
 
+    def all_nodes(self, position_hash):
+        return [self.local_node_id]
+
     def read_quorum(self):
         return 1
 
@@ -84,6 +87,9 @@ class ShardedReplication:
         sets = [s for s in sets if s]
         return sets or [[self.local_node_id]]
 
+    def all_nodes(self, position_hash):
+        return list(dict.fromkeys(n for s in self.write_sets(position_hash) for n in s))
+
     def read_quorum(self):
         return self._read_quorum
 
@@ -119,6 +125,9 @@ class FullCopyReplication:
 
     def write_sets(self, position_hash):
         return [self._nodes()]
+
+    def all_nodes(self, position_hash):
+        return self._nodes()
 
     def read_quorum(self):
         if self.layout.synced_locally():

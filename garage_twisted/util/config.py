@@ -33,6 +33,7 @@ KNOWN_TOP_LEVEL = {
     "block_ram_buffer_max", "lmdb_map_size", "disable_scrub", "use_local_tz",
     "rpc_bind_outgoing", "rpc_ping_timeout_msec", "rpc_timeout_msec",
     "metadata_snapshots_dir", "consul_discovery", "kubernetes_discovery",
+    "tombstone_gc_delay_secs",
 }
 
 
@@ -145,6 +146,10 @@ class Config:
     block_size: int = DEFAULT_BLOCK_SIZE
     compression_level: int | None = 1
     db_engine: str = "leveldb"
+    # How long a deletion record (tombstone) is kept before the nodes agree
+    # to forget it: longer than any node may stay away and come back.
+    tombstone_gc_delay_secs: int = 24 * 3600
+    disable_scrub: bool = False
     s3_api: S3ApiConfig = field(default_factory=lambda: S3ApiConfig(None))
     s3_web: S3WebConfig | None = None
     admin: AdminConfig | None = None
@@ -286,6 +291,9 @@ def parse_config(text: str, base_dir: str = ".",
     elif isinstance(compression, bool) or not isinstance(compression, int) \
             or not -99 <= compression <= 22:
         raise ConfigError("compression_level must be an integer from -99 to 22, or \"none\"")
+    gc_delay = _typed(raw, "tombstone_gc_delay_secs", int, default=24 * 3600)
+    if isinstance(gc_delay, bool) or gc_delay < 0:
+        raise ConfigError("tombstone_gc_delay_secs must be a number of seconds (>= 0)")
     block_size = parse_size(raw.get("block_size", DEFAULT_BLOCK_SIZE), "block_size")
     if block_size < 4096:
         raise ConfigError("block_size must be at least 4096 bytes")
@@ -304,6 +312,8 @@ def parse_config(text: str, base_dir: str = ".",
         block_size=block_size,
         compression_level=compression,
         db_engine=db_engine,
+        tombstone_gc_delay_secs=gc_delay,
+        disable_scrub=bool(_typed(raw, "disable_scrub", bool, default=False)),
         s3_api=_s3_api(_section(raw, "s3_api")),
         s3_web=_s3_web(raw),
         admin=_admin(raw, secrets),
