@@ -33,7 +33,11 @@ from garage_twisted.util.time import now_msec
 from garage_twisted.util.worker import WorkerState
 
 BLOCK_GC_DELAY_MS = 10 * 60 * 1000
-RESYNC_DELAY_MS = 2 * 60 * 1000
+# A block a node starts referencing is checked this long after (the upload
+# that took the reference is normally writing it meanwhile). Short, so that
+# a node rebuilt by anti-entropy gets its blocks soon; a check that fires
+# before a slow upload finished costs one extra transfer, never data.
+RESYNC_DELAY_MS = 20 * 1000
 RESYNC_BACKOFF_MAX_MS = 60 * 60 * 1000
 RESYNC_BATCH = 20
 # Blocks up to this size have their file I/O done by ``small_io``.
@@ -77,6 +81,9 @@ class BlockManager:
         # Blocks to check (and fetch if missing): key = when (8 bytes) + hash,
         # value = attempts so far.
         self.resync = kv_store.open_tree("block:resync")
+        # Blocks whose last resync failed: hash -> [errors, last try ms,
+        # next try ms, message] (``garage block list-errors``).
+        self.resync_errors = kv_store.open_tree("block:resync_errors")
         self.on_gc_todo = []
         self._locks: dict[bytes, defer.DeferredLock] = {}
 
@@ -174,6 +181,32 @@ class BlockManager:
                 callback()
         else:
             tx.insert(self.rc, hash_, codec.dumps([count - 1, 0]))
+
+    def resync_now(self, hashes=None, now_ms: int | None = None) -> int:
+        """Make queued resyncs due now: all of them (``hashes`` is None) or
+        those of ``hashes`` (queued if absent). Returns how many."""
+        now = now_msec(self.clock) if now_ms is None else now_ms
+        wanted = None if hashes is None else set(hashes)
+        found, moved = set(), 0
+        tx = self.kv_store.transaction()
+        for key, value in list(self.resync.range()):
+            hash_ = key[8:]
+            if wanted is not None and hash_ not in wanted:
+                continue
+            found.add(hash_)
+            if int.from_bytes(key[:8], "big") > now:
+                tx.remove(self.resync, key)
+                tx.insert(self.resync, now.to_bytes(8, "big") + hash_, value)
+            moved += 1
+        for hash_ in (wanted or set()) - found:
+            self.queue_resync(tx, hash_, now, 0)
+            moved += 1
+        tx.commit()
+        return moved
+
+    def list_resync_errors(self) -> list:
+        """``[(hash, errors, last try ms, next try ms, message)]``."""
+        return [(hash_, *codec.loads(raw)) for hash_, raw in self.resync_errors.range()]
 
     def refcount(self, hash_: bytes) -> int:
         raw = self.rc.get(hash_)
@@ -290,20 +323,25 @@ class BlockResyncer:
             hash_ = key[8:]
             manager.resync.remove(key)
             if manager.refcount(hash_) == 0 or (await manager.store.has_block(hash_)):
+                manager.resync_errors.remove(hash_)
                 continue
             try:
                 data = await manager.get_block(hash_)
                 await manager.put_local(hash_, data)
                 self.fetched += 1
+                manager.resync_errors.remove(hash_)
             except Exception as e:  # retried later, with backoff
                 self.errors += 1
                 self.last_error = f"{hash_.hex()[:16]}: {e}"
                 delay = min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
                 tx = manager.kv_store.transaction()
                 manager.queue_resync(tx, hash_, now + delay, attempts + 1)
+                tx.insert(manager.resync_errors, hash_,
+                          codec.dumps([attempts + 1, now, now + delay, str(e)[:500]]))
                 tx.commit()
         return WorkerState.BUSY
 
     def status(self) -> dict:
         return {"queue_length": self.manager.resync.count(), "fetched": self.fetched,
-                "errors": self.errors, "last_error": self.last_error}
+                "errors": self.errors, "blocks_with_errors": self.manager.resync_errors.count(),
+                "last_error": self.last_error}

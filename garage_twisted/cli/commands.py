@@ -405,3 +405,50 @@ async def layout_history(client, args, out):
         if any(v["status"] == "Draining" for v in history["versions"]):
             print("\nOlder versions stay active until every storage node has synced "
                   f"to version {history['currentVersion']}.", file=out)
+
+
+# -- stats / workers / blocks -------------------------------------------
+
+def _only_success(result: dict):
+    if result.get("error"):
+        raise CliError("; ".join(f"{n}: {e}" for n, e in result["error"].items()))
+    return next(iter(result["success"].values()))
+
+
+async def stats(client, args, out):
+    result = await client.call("GetNodeStatistics", query={"node": "self"})
+    print(_only_success(result)["freeform"], file=out, end="")
+
+
+async def worker_list(client, args, out):
+    result = await client.call("ListWorkers", query={"node": "self"}, body={})
+    rows = [["TID", "State", "Name", "Errors", "Queue", "Last error"]]
+    for worker in _only_success(result):
+        last = worker.get("lastError") or {}
+        queue = worker.get("queueLength")
+        rows.append([worker["id"], worker["state"], worker["name"], worker["errors"],
+                     "-" if queue is None else queue, last.get("message") or ""])
+    print(table(rows), file=out)
+
+
+async def block_list_errors(client, args, out):
+    result = await client.call("ListBlockErrors", query={"node": "self"})
+    errors = _only_success(result)
+    if not errors:
+        print("No block has a resync error.", file=out)
+        return
+    rows = [["Hash", "RC", "#Errors", "Last try", "Next try", "Last error"]]
+    for e in errors:
+        rows.append([e["blockHash"], e["refcount"], e["errorCount"],
+                     f"{e['lastTrySecsAgo']} s ago", f"in {e['nextTryInSecs']} s",
+                     (e.get("lastError") or "")[:60]])
+    print(table(rows), file=out)
+
+
+async def block_retry_now(client, args, out):
+    if args.all == bool(args.hashes):
+        raise CliError("give --all, or one or more block hashes (not both)")
+    body = {"all": True} if args.all else {"blockHashes": args.hashes}
+    result = await client.call("RetryBlockResync", query={"node": "self"}, body=body)
+    print(f"{_only_success(result)['count']} block(s) queued for an immediate resync.",
+          file=out)

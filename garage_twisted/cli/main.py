@@ -46,6 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("peer", metavar="NODE_ID@HOST:PORT")
     p.set_defaults(run=commands.node_connect)
 
+    verbs.add_parser("stats", help="this node's tables, queues and blocks").set_defaults(
+        run=commands.stats)
+    worker = verbs.add_parser("worker", help="background workers").add_subparsers(
+        dest="sub", required=True)
+    worker.add_parser("list", help="list this node's workers").set_defaults(
+        run=commands.worker_list)
+    block = verbs.add_parser("block", help="blocks").add_subparsers(dest="sub", required=True)
+    block.add_parser("list-errors", help="blocks whose resync failed").set_defaults(
+        run=commands.block_list_errors)
+    p = block.add_parser("retry-now", help="resync blocks now (--all, or given hashes)")
+    p.add_argument("--all", action="store_true", help="every queued block")
+    p.add_argument("hashes", nargs="*", metavar="HASH")
+    p.set_defaults(run=commands.block_retry_now)
+
     key = verbs.add_parser("key", help="access keys").add_subparsers(dest="sub", required=True)
     p = key.add_parser("create", help="create a key")
     p.add_argument("name", nargs="?")

@@ -124,3 +124,48 @@ class AdminApiTests(TestCase):
         """An unknown operation is a 404 JSON error."""
         code, error = await self.call("NoSuchThing")
         self.assertEqual((code, error["code"]), (404, "NoSuchEndpoint"))
+
+
+class NodeOperationsTests(TestCase):
+    """GetNodeStatistics, ListBlockErrors and RetryBlockResync on one node."""
+
+    timeout = 60
+    setUp = AdminApiTests.setUp
+    call = AdminApiTests.call
+
+    async def test_statistics_count_rows(self):
+        await self.call("CreateKey", body={"name": "counted"})
+        code, result = await self.call("GetNodeStatistics", {"node": "self"})
+        self.assertEqual(code, 200)
+        ((node_id, stats),) = result["success"].items()
+        self.assertEqual(node_id, self.fixture.node.node_key.node_id.hex())
+        lines = {line.split()[0]: line.split()[1:] for line in stats["freeform"].splitlines()
+                 if line.startswith("  ") and len(line.split()) == 5}
+        self.assertEqual(lines["key"][0], "1")
+        self.assertEqual(lines["object"][0], "0")
+        self.assertIn("resync queue length: 0", stats["freeform"])
+        code, result = await self.call("GetNodeStatistics", {"node": "00" * 32})
+        self.assertEqual(result["success"], {})
+        self.assertIn("00" * 32, result["error"])
+
+    async def test_block_errors_and_retry(self):
+        manager = self.fixture.node.block_manager
+        missing = bytes(range(32))
+        tx = manager.kv_store.transaction()
+        manager.incref(tx, missing)  # referenced, never written: resync fails
+        tx.commit()
+        self.assertEqual((await self.call("RetryBlockResync", {"node": "self"},
+                                          {"blockHashes": [missing.hex()]}))[1],
+                         {"success": {self.fixture.node.node_key.node_id.hex(): {"count": 1}},
+                          "error": {}})
+        resyncer = self.fixture.node.workers._slots["block resync"].worker
+        await resyncer.work()
+        code, result = await self.call("ListBlockErrors", {"node": "self"})
+        (errors,) = result["success"].values()
+        self.assertEqual([e["blockHash"] for e in errors], [missing.hex()])
+        self.assertEqual((errors[0]["refcount"], errors[0]["errorCount"]), (1, 1))
+        self.assertGreater(errors[0]["nextTryInSecs"], 0)
+        code, result = await self.call("RetryBlockResync", {"node": "self"}, {"all": True})
+        self.assertEqual(list(result["success"].values()), [{"count": 1}])
+        code, error = await self.call("RetryBlockResync", {"node": "self"}, {})
+        self.assertEqual(code, 400)

@@ -8,7 +8,7 @@ names and shapes follow Garage's ``garage-admin-v2`` OpenAPI document.
 import re
 from dataclasses import replace
 
-from garage_twisted.api.admin import errors, render
+from garage_twisted.api.admin import errors, node_ops, render
 from garage_twisted.model.bucket import BucketQuotas
 from garage_twisted.model.helper import ModelHelper
 from garage_twisted.net.keys import NodeKeyError, parse_peer_address
@@ -408,6 +408,9 @@ ENDPOINTS = {
     "GetClusterLayoutHistory": ("GET", get_cluster_layout_history),
     "GetNodeInfo": ("GET", get_node_info),
     "ListWorkers": ("POST", list_workers),
+    "GetNodeStatistics": ("GET", node_ops.get_node_statistics),
+    "ListBlockErrors": ("GET", node_ops.list_block_errors),
+    "RetryBlockResync": ("POST", node_ops.retry_block_resync),
     "ListKeys": ("GET", list_keys),
     "GetKeyInfo": ("GET", get_key_info),
     "CreateKey": ("POST", create_key),
