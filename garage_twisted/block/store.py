@@ -144,6 +144,41 @@ class LocalBlockStore:
                         except ValueError:
                             continue
 
+    def _hashes_after(self, cursor: bytes, limit: int) -> list:
+        """Up to ``limit`` block hashes greater than ``cursor``, in order."""
+        found = []
+        start = cursor.hex()
+        if not os.path.isdir(self.data_dir):
+            return found
+        for top in sorted(os.listdir(self.data_dir)):
+            if len(top) != 2 or top < start[:2]:
+                continue
+            top_path = os.path.join(self.data_dir, top)
+            if not os.path.isdir(top_path):
+                continue
+            for sub in sorted(os.listdir(top_path)):
+                if len(sub) != 2 or top + sub < start[:4]:
+                    continue
+                sub_path = os.path.join(top_path, sub)
+                if not os.path.isdir(sub_path):
+                    continue
+                for name in sorted(os.listdir(sub_path)):
+                    stem = name[:-len(COMPRESSED_SUFFIX)] if name.endswith(
+                        COMPRESSED_SUFFIX) else name
+                    if len(stem) != 64 or stem <= start:
+                        continue
+                    try:
+                        found.append(bytes.fromhex(stem))
+                    except ValueError:
+                        continue
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    def hashes_after(self, cursor: bytes, limit: int):
+        """Deferred list of up to ``limit`` stored hashes after ``cursor``."""
+        return self.run_in_thread(self._hashes_after, cursor, limit)
+
     def _cleanup_tmp_files(self) -> int:
         removed = 0
         for directory, _, files in os.walk(self.data_dir):

@@ -30,6 +30,7 @@ from garage_twisted.api.s3.api import S3Api
 from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
 from garage_twisted.block.manager import BlockManager
 from garage_twisted.block.replication import BlockReplicator
+from garage_twisted.block.scrub import BlockScrubber
 from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
 from garage_twisted.db.leveldb import LevelDBStore
@@ -173,6 +174,8 @@ class GarageNode(MultiService):
                         for t in self.model.tables]
         for syncer in self.syncers:
             self.workers.add(syncer, idle_delay=syncer.idle_delay)
+        if not config.disable_scrub:
+            self.workers.add(BlockScrubber(self.block_manager, self.kv_store))
         for table in self.model.tables:
             self.workers.add(TableGc(table, self.network, table.replication.all_nodes,
                                      config.tombstone_gc_delay_secs, self.reactor))
