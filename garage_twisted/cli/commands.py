@@ -388,6 +388,19 @@ async def layout_revert(client, args, out):
     print("All proposed role changes in cluster layout have been canceled.", file=out)
 
 
+async def layout_skip_dead_nodes(client, args, out):
+    result = await client.call("ClusterLayoutSkipDeadNodes",
+                               body={"version": args.version,
+                                     "allowMissingData": args.allow_missing_data})
+    if not result["ackUpdated"] and not result["syncUpdated"]:
+        print("Nothing to do: no down node lags behind that version.", file=out)
+        return
+    for node in result["ackUpdated"]:
+        print(f"Acknowledged version {args.version} for down node {node[:16]}", file=out)
+    for node in result["syncUpdated"]:
+        print(f"Marked down node {node[:16]} as synced to version {args.version}", file=out)
+
+
 async def layout_history(client, args, out):
     history = await client.call("GetClusterLayoutHistory")
     rows = [["Version", "Status", "Storage nodes", "Gateway nodes"]]

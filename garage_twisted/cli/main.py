@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
         run=commands.layout_revert)
     layout.add_parser("history", help="show layout versions").set_defaults(
         run=commands.layout_history)
+    p = layout.add_parser("skip-dead-nodes", help="let the layout move on without down "
+                          "nodes (their trackers are raised to --version)")
+    p.add_argument("--version", type=int, required=True)
+    p.add_argument("--allow-missing-data", action="store_true",
+                   help="also for down nodes that still have a role (data only they "
+                        "held is given up)")
+    p.set_defaults(run=commands.layout_skip_dead_nodes)
     return parser
 
 

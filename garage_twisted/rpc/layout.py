@@ -372,6 +372,42 @@ class LayoutManager:
         if trackers is not self.state.trackers:
             self._save(replace(self.state, trackers=trackers))
 
+    def skip_dead_nodes(self, version: int, dead_nodes, allow_missing_data: bool = False):
+        """Let the layout move on without nodes that will not come back.
+
+        An old version stays active until every node acknowledged and synced
+        the new one; a dead node never will. For each of ``dead_nodes`` (the
+        caller checked they are down) this raises its ``ack`` tracker to
+        ``version``, and its ``sync`` and ``sync_ack`` trackers too if it has
+        no role in the current version (it holds nothing the new version
+        needs) or with ``allow_missing_data`` (data only it held is given
+        up). Garage's ``layout skip-dead-nodes``.
+
+        :returns: ``(ack updated, sync updated)`` lists of node ids.
+        """
+        current = self.state.current
+        if not 0 < version <= current.version:
+            raise LayoutError(f"version {version} is not an applied layout version "
+                              f"(current: {current.version})")
+        trackers = self.state.trackers
+        ack_updated, sync_updated = [], []
+        kept = set(current.storage_nodes())
+        for node in sorted(set(dead_nodes) & self.state.storage_nodes()):
+            if node == self.local_node_id:
+                continue
+            raised = trackers.raised("ack", node, version)
+            if raised is not trackers:
+                ack_updated.append(node)
+                trackers = raised
+            if allow_missing_data or node not in kept:
+                raised = trackers.raised("sync", node, version).raised("sync_ack", node, version)
+                if raised is not trackers:
+                    sync_updated.append(node)
+                    trackers = raised
+        if trackers is not self.state.trackers:
+            self._save(replace(self.state, trackers=trackers).without_finished_versions())
+        return ack_updated, sync_updated
+
     def active_versions(self) -> tuple:
         """Versions still in use (oldest first): writes go to all of them."""
         return self.state.versions

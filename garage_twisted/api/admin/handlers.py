@@ -341,6 +341,16 @@ async def apply_cluster_layout(api, query, body):
     return {"message": message, "layout": _layout_answer(api)}
 
 
+async def cluster_layout_skip_dead_nodes(api, query, body):
+    """Garage's ClusterLayoutSkipDeadNodes: trackers of down nodes move on."""
+    version = _require(body.get("version"), "version")
+    if not isinstance(version, int):
+        raise errors.BadRequest("version must be an integer")
+    dead = api.layout.state.storage_nodes() - api.system.connected_nodes()
+    acked, synced = api.layout.skip_dead_nodes(version, dead, bool(body.get("allowMissingData")))
+    return {"ackUpdated": [n.hex() for n in acked], "syncUpdated": [n.hex() for n in synced]}
+
+
 async def revert_cluster_layout(api, query, body):
     api.layout.revert()
     return _layout_answer(api)
@@ -405,6 +415,7 @@ ENDPOINTS = {
     "PreviewClusterLayoutChanges": ("POST", preview_cluster_layout_changes),
     "ApplyClusterLayout": ("POST", apply_cluster_layout),
     "RevertClusterLayout": ("POST", revert_cluster_layout),
+    "ClusterLayoutSkipDeadNodes": ("POST", cluster_layout_skip_dead_nodes),
     "GetClusterLayoutHistory": ("GET", get_cluster_layout_history),
     "GetNodeInfo": ("GET", get_node_info),
     "ListWorkers": ("POST", list_workers),

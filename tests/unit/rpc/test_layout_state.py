@@ -1,5 +1,6 @@
 """The layout state as a CRDT: merge laws, staging generations."""
 
+from dataclasses import replace
 from types import MappingProxyType
 
 from hypothesis import given, settings
@@ -122,3 +123,44 @@ class HistoryTests(SynchronousTestCase):
                                        state.trackers.raised("sync_ack", node, 2)))
         self.assertEqual([v.version for v in a.active_versions()], [2])
         self.assertEqual([h[0] for h in a.history()], [1, 2])
+
+
+class SkipDeadNodesTests(SynchronousTestCase):
+    """A removed dead node no longer keeps an old version active."""
+
+    def test_removed_dead_node_is_skipped(self):
+        a, b, dead, new = (bytes([i]) * 32 for i in range(1, 5))
+        clock = Clock()
+        clock.advance(1000)
+        manager = LayoutManager(MemoryStore(), 3, a, clock)
+        manager.sync_on_receipt = False
+        for i, node in enumerate((a, b, dead)):
+            manager.stage_role(node, NodeRole(f"z{i}", 10 ** 9))
+        manager.apply(1)
+        for node in (a, b, dead):  # everyone synced version 1
+            state = manager.state
+            manager.merge_remote(replace(state, trackers=state.trackers.raised(
+                "ack", node, 1).raised("sync", node, 1).raised("sync_ack", node, 1)))
+        manager.stage_role(dead, None)
+        manager.stage_role(new, NodeRole("z2", 10 ** 9))
+        manager.apply(2)
+        for node in (a, b, new):
+            state = manager.state
+            manager.merge_remote(replace(state, trackers=state.trackers.raised(
+                "ack", node, 2).raised("sync", node, 2).raised("sync_ack", node, 2)))
+        self.assertEqual(len(manager.active_versions()), 2)
+        self.assertFalse(manager.all_acked(2))
+        acked, synced = manager.skip_dead_nodes(2, {dead})
+        self.assertEqual((acked, synced), ([dead], [dead]))
+        self.assertEqual([v.version for v in manager.active_versions()], [2])
+        self.assertEqual(manager.read_version().version, 2)
+
+    def test_dead_node_with_a_role_needs_allow_missing_data_for_sync(self):
+        a, b, c = (bytes([i]) * 32 for i in range(1, 4))
+        manager = LayoutManager(MemoryStore(), 3, a, Clock())
+        for i, node in enumerate((a, b, c)):
+            manager.stage_role(node, NodeRole(f"z{i}", 10 ** 9))
+        manager.apply(1)
+        self.assertEqual(manager.skip_dead_nodes(1, {c}), ([c], []))
+        self.assertEqual(manager.skip_dead_nodes(1, {c}, allow_missing_data=True), ([], [c]))
+        self.assertEqual(manager.trackers().sync[c], 1)
