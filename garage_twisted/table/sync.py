@@ -162,9 +162,13 @@ class TableSyncer:
                         peers.setdefault(peer, []).append(partition)
             elif holders and local_roots[partition] != EMPTY_HASH:
                 offload.append((partition, holders))
+        trackers = self.layout.trackers()
         for peer, partitions in peers.items():
             if peer not in self.network.connections:
-                complete = False
+                # A node declared synced without us (skipped as dead) does
+                # not hold the layout back; any other unreachable one does.
+                if trackers.sync.get(peer, 0) < version:
+                    complete = False
                 continue
             try:
                 remote_roots = (await self._call(peer, "roots", None)).message
@@ -175,12 +179,14 @@ class TableSyncer:
             except Exception as e:  # one peer's failure does not stop the pass
                 complete = False
                 self._failed(f"sync with {peer.hex()[:16]}: {e}")
+        offloaded = 0
         for partition, holders in offload:
             try:
-                pushed += await self._offload_partition(partition, holders)
+                offloaded += await self._offload_partition(partition, holders)
             except Exception as e:
                 complete = False
                 self._failed(f"offload of partition {partition}: {e}")
+        pushed += offloaded
         self.pushed += pushed
         self.passes += 1
         if complete and reportable:
@@ -190,8 +196,10 @@ class TableSyncer:
         # During a layout change, a pass that could not report comes back
         # soon instead of after the (long) interval.
         changing = len(self.layout.active_versions()) > 1 or self.synced_version < version
-        self.next_idle_delay = RETRY_DELAY if changing and not (
-            complete and self.synced_version >= version) else None
+        # After an offload too: nodes that learn late that the old version
+        # is gone may still write a few rows here meanwhile.
+        self.next_idle_delay = RETRY_DELAY if offloaded or (changing and not (
+            complete and self.synced_version >= version)) else None
         return pushed
 
     def _failed(self, message: str) -> None:
@@ -255,6 +263,10 @@ class TableSyncer:
             raws = [raw for _, raw in batch]
             await defer.gatherResults([self._update(node, raws) for node in holders],
                                       consumeErrors=True)
+            if self._holders(partition) != holders:
+                # The layout changed during the transfer (this node may hold
+                # the partition again): keep the rows; the next pass decides.
+                return moved
             for key, raw in batch:
                 data.delete_if_equal(key, raw)
             moved += len(batch)
