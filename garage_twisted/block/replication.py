@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from garage_twisted.block.data import blake2sum
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
 from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
+from garage_twisted.rpc.preference import preferred_order
 from garage_twisted.rpc.quorum import try_write_many_sets
 
 PUT_PATH = "block/put"
@@ -64,6 +65,8 @@ class BlockReplicator:
         self.network = network
         self.node_id = network.node_id
         self.write_quorum = write_quorum
+        # ``rtt_of(node) -> seconds or None`` (set once peering exists).
+        self.rtt_of = None
         network.register(PUT_PATH, lambda call: defer.ensureDeferred(self._serve_put(call)))
         network.register(GET_PATH, lambda call: defer.ensureDeferred(self._serve_get(call)))
         network.register(NEED_PATH, lambda call: defer.ensureDeferred(self._serve_need(call)))
@@ -154,10 +157,11 @@ class BlockReplicator:
                                    self.write_quorum)
 
     async def _get(self, hash_: bytes, size):
-        nodes = list(dict.fromkeys(n for s in reversed(self._sets(hash_)) for n in s))
-        if self.node_id in nodes:
-            nodes.remove(self.node_id)
-            nodes.insert(0, self.node_id)
+        read_version = self.layout.read_version()
+        nodes = preferred_order(read_version.nodes_of(hash_), self.node_id,
+                                read_version.roles, self.rtt_of)
+        # Then the other versions' nodes (data on the move), newest first.
+        nodes += [n for s in reversed(self._sets(hash_)) for n in s if n not in nodes]
         # Last resort: a node of an older layout may still hold the block
         # until its new nodes' resync fetched it.
         nodes += [n for n in self.network.connections if n not in nodes]

@@ -1,7 +1,8 @@
 """Quorum calls: ask several nodes, answer as soon as enough of them did.
 
-``try_call_many`` calls every node at once and fires with the first
-``quorum`` successful replies; the other calls go on in the background
+``try_call_many`` calls every node at once (or, for reads, the preferred
+``quorum`` nodes first, then more on failure or delay) and fires with the
+first ``quorum`` successful replies; the other calls go on in the background
 (their results are dropped, so a write still reaches every replica the
 network can reach). It fails with :class:`QuorumError` as soon as the
 quorum can no longer be reached, naming each node's error.
@@ -19,14 +20,25 @@ from twisted.internet import defer
 
 from garage_twisted.util.errors import QuorumError
 
+# A read that has no quorum after this long also asks the next node.
+HEDGE_AFTER = 0.5
+
 
 def _describe(errors: dict) -> str:
     return "; ".join(f"{node.hex()[:16]}: {error}" for node, error in errors.items())
 
 
-def try_call_many(call, nodes, path: str, message, quorum: int) -> defer.Deferred:
+def try_call_many(call, nodes, path: str, message, quorum: int,
+                  all_at_once: bool = True, clock=None,
+                  hedge_after: float = HEDGE_AFTER) -> defer.Deferred:
     """Deferred[list of (node, Reply)] once ``quorum`` nodes answered.
 
+    :param all_at_once: call every node now (writes: every replica gets
+        it); ``False`` calls the first ``quorum`` nodes (give them most
+        preferred first) and one more for each failure (reads: no work is
+        asked of a node whose answer is not needed); with a ``clock``, also
+        one more every ``hedge_after`` seconds without a quorum (a node
+        that hangs costs a moment, not its whole timeout).
     :raises QuorumError: (errback) when too many failed to reach the quorum.
     """
     nodes = list(dict.fromkeys(nodes))
@@ -35,6 +47,12 @@ def try_call_many(call, nodes, path: str, message, quorum: int) -> defer.Deferre
             f"{path}: a quorum of {quorum} needs more than the {len(nodes)} nodes given"))
     result = defer.Deferred()
     successes, errors = [], {}
+    waiting = list(reversed(nodes))
+
+    def start_next():
+        node = waiting.pop()
+        d = defer.maybeDeferred(call, node, path, message)
+        d.addCallbacks(succeeded, failed, callbackArgs=(node,), errbackArgs=(node,))
 
     def succeeded(reply, node):
         if result.called:
@@ -45,15 +63,33 @@ def try_call_many(call, nodes, path: str, message, quorum: int) -> defer.Deferre
 
     def failed(failure, node):
         errors[node] = failure.getErrorMessage() or failure.type.__name__
-        if not result.called and len(nodes) - len(errors) < quorum:
+        if result.called:
+            return
+        if len(nodes) - len(errors) < quorum:
             result.errback(QuorumError(
                 f"{path}: {len(successes)} of {quorum} needed answers; {_describe(errors)}"))
+        elif waiting:
+            start_next()
 
-    for node in nodes:
-        d = defer.maybeDeferred(call, node, path, message)
-        d.addCallbacks(succeeded, failed, callbackArgs=(node,), errbackArgs=(node,))
+    for _ in range(len(nodes) if all_at_once else quorum):
+        start_next()
     if quorum == 0 and not result.called:
         result.callback([])
+    if waiting and clock is not None and not result.called:
+        def hedge():
+            if not result.called and waiting:
+                start_next()
+                if waiting:
+                    timer[0] = clock.callLater(hedge_after, hedge)
+
+        timer = [clock.callLater(hedge_after, hedge)]
+
+        def cancel_timer(passthrough):
+            if timer[0].active():
+                timer[0].cancel()
+            return passthrough
+
+        result.addBoth(cancel_timer)
     return result
 
 

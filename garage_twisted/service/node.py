@@ -150,11 +150,14 @@ class GarageNode(MultiService):
         self.layout_gossip = LayoutGossip(self.layout, self.network, self.peering)
         # Tables reach the nodes the layout assigns them over the network
         # (calls to this node itself stay local).
-        self.table_rpc = TableRpc(self.network, self.model.tables)
+        self.table_rpc = TableRpc(self.network, self.model.tables, clock=self.reactor)
         for table in self.model.tables:
             table.remote = self.table_rpc
         self.block_manager.replicator = BlockReplicator(
             self.block_manager, self.layout, self.network, sharded.write_quorum())
+        # Reads prefer this node, then its zone, then the lowest ping RTT.
+        sharded.rtt_of = full_copy.rtt_of = self.block_manager.replicator.rtt_of = \
+            self._rtt_of
 
         self.system = System(
             node_key=self.node_key, config=config, layout=self.layout,
@@ -206,6 +209,10 @@ class GarageNode(MultiService):
         with os.fdopen(fd, "w") as f:
             f.write(self.config.rpc_secret.hex() + "\n")
         os.replace(path + ".tmp", path)
+
+    def _rtt_of(self, node_id: bytes) -> float | None:
+        info = self.peering.peers.get(node_id)
+        return None if info is None else info.average_rtt()
 
     def _rpc_public_address(self) -> str | None:
         """Where peers dial this node: ``rpc_public_addr``, else the bound

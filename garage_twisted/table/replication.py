@@ -10,6 +10,7 @@ the layout (bucket, alias, key tables). All implement
 
 from zope.interface import implementer
 
+from garage_twisted.rpc.preference import preferred_order
 from garage_twisted.table.interfaces import ITableReplication
 
 
@@ -60,7 +61,7 @@ class ShardedReplication:
     """Partitions on the nodes the cluster layout assigns them.
 
     Reads go to the nodes of the layout's read version (the newest version
-    every node reports synced; this node first); writes need a quorum in the
+    every node reports synced), this node first, then by zone and RTT; writes need a quorum in the
     node set of every active version, so data written during a layout change
     is where either version looks for it, and data from before the change is
     read where it is until it has been synced to the new nodes. Before any layout
@@ -75,12 +76,15 @@ class ShardedReplication:
         self.layout = layout
         self.local_node_id = local_node_id
         self._read_quorum, self._write_quorum = _quorums(replication_factor, consistency_mode)
+        # ``rtt_of(node) -> seconds or None`` (set once peering exists).
+        self.rtt_of = None
 
     def read_nodes(self, position_hash):
-        nodes = self.layout.read_version().nodes_of(position_hash)
+        version = self.layout.read_version()
+        nodes = version.nodes_of(position_hash)
         if not nodes:
             return [self.local_node_id]
-        return _local_first(nodes, self.local_node_id)
+        return preferred_order(nodes, self.local_node_id, version.roles, self.rtt_of)
 
     def write_sets(self, position_hash):
         sets = [list(v.nodes_of(position_hash)) for v in self.layout.active_versions()]
@@ -111,6 +115,7 @@ class FullCopyReplication:
     def __init__(self, layout, local_node_id: bytes):
         self.layout = layout
         self.local_node_id = local_node_id
+        self.rtt_of = None
 
     def _nodes(self) -> list:
         nodes = sorted(self.layout.current().roles)
@@ -121,7 +126,8 @@ class FullCopyReplication:
         # joined) does not hold the table yet: it reads from the others.
         if self.layout.synced_locally():
             return [self.local_node_id]
-        return self._nodes()
+        return preferred_order(self._nodes(), self.local_node_id,
+                               self.layout.current().roles, self.rtt_of)
 
     def write_sets(self, position_hash):
         return [self._nodes()]

@@ -9,8 +9,8 @@ wire in their stored encoding (versioned canonical CBOR), never pickled.
 :class:`TableRpc` is also the ``remote`` client of
 :class:`~garage_twisted.table.table.Table`: writes go to every node of each
 write set and return once each set has its write quorum (the rest completes
-in the background); reads ask the read nodes, return once a read quorum
-answered, merge the answers (CRDT merge) and send the merged entry back to
+in the background); reads ask the preferred read nodes (more on failure
+or delay), return once a read quorum answered, merge the answers (CRDT merge) and send the merged entry back to
 the nodes whose answer differed (read repair, in the background).
 """
 
@@ -39,8 +39,9 @@ class TableRpc:
 
     log = Logger()
 
-    def __init__(self, network, tables):
+    def __init__(self, network, tables, clock=None):
         self.network = network
+        self.clock = clock
         for table in tables:
             network.register(_path(table, "update"), lambda call, t=table: self._update(t, call))
             network.register(_path(table, "get"), lambda call, t=table: self._get(t, call))
@@ -124,7 +125,8 @@ class TableRpc:
         nodes = table.replication.read_nodes(partition_hash)
         replies = await try_call_many(self._call, nodes, _path(table, "get"),
                                       [partition_hash, sort_key],
-                                      table.replication.read_quorum())
+                                      table.replication.read_quorum(), all_at_once=False,
+                                      clock=self.clock)
         merged = None
         for _, reply in replies:
             if reply.message is not None:
@@ -140,7 +142,7 @@ class TableRpc:
         replies = await try_call_many(
             self._call, nodes, _path(table, "range"),
             [partition_hash, start_sort_key, entry_filter, limit, reverse],
-            table.replication.read_quorum())
+            table.replication.read_quorum(), all_at_once=False, clock=self.clock)
         merged = {}
         for _, reply in replies:
             for raw in reply.message or []:

@@ -1,9 +1,12 @@
 """Quorum calls with a scripted network."""
 
 from twisted.internet import defer
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from garage_twisted.rpc.quorum import try_call_many, try_write_many_sets
+from garage_twisted.rpc.layout import NodeRole
+from garage_twisted.rpc.preference import preferred_order
+from garage_twisted.rpc.quorum import HEDGE_AFTER, try_call_many, try_write_many_sets
 from garage_twisted.util.errors import QuorumError
 
 A, B, C, D = (bytes([i]) * 32 for i in range(4))
@@ -61,3 +64,51 @@ class TryWriteManySetsTests(SynchronousTestCase):
         net.pending[C].errback(RuntimeError("x"))
         net.pending[D].errback(RuntimeError("y"))
         self.failureResultOf(d, QuorumError)
+
+
+class PreferredReadTests(SynchronousTestCase):
+    """Reads ask the preferred quorum first, more on failure or delay."""
+
+    def test_only_the_quorum_is_asked_then_one_more_per_failure(self):
+        asked, pending = [], {}
+
+        def call(node, path, message):
+            asked.append(node)
+            pending[node] = defer.Deferred()
+            return pending[node]
+
+        d = try_call_many(call, [A, B, C], "p", None, 2, all_at_once=False)
+        self.assertEqual(asked, [A, B])
+        pending[B].errback(RuntimeError("down"))
+        self.assertEqual(asked, [A, B, C])
+        pending[A].callback("a")
+        pending[C].callback("c")
+        self.assertEqual([n for n, _ in self.successResultOf(d)], [A, C])
+
+    def test_a_hanging_node_costs_the_hedge_delay_only(self):
+        clock, asked, pending = Clock(), [], {}
+
+        def call(node, path, message):
+            asked.append(node)
+            pending[node] = defer.Deferred()
+            if node != B:  # B hangs
+                clock.callLater(0.01, pending[node].callback, node)
+            return pending[node]
+
+        d = try_call_many(call, [A, B, C], "p", None, 2, all_at_once=False, clock=clock)
+        clock.advance(0.01)
+        self.assertNoResult(d)
+        clock.advance(HEDGE_AFTER)
+        self.assertEqual(asked, [A, B, C])
+        clock.advance(0.01)
+        self.assertEqual([n for n, _ in self.successResultOf(d)], [A, C])
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class PreferenceTests(SynchronousTestCase):
+    def test_self_then_zone_then_rtt(self):
+        roles = {A: NodeRole("paris", 1), B: NodeRole("lyon", 1), C: NodeRole("paris", 1),
+                 D: NodeRole("nantes", 1)}
+        rtts = {B: 0.030, C: 0.050, D: 0.010}
+        self.assertEqual(preferred_order([B, C, D, A], A, roles, rtts.get), [A, C, D, B])
+        self.assertEqual(preferred_order([B, D], A, roles, None), [B, D])
