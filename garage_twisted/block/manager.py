@@ -27,6 +27,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.block.data import compress
+from garage_twisted.block.errors import CorruptBlock
 from garage_twisted.block.small_io import ThreadSmallBlockIO
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec
@@ -107,8 +108,10 @@ class BlockManager:
 
     # -- data ------------------------------------------------------------
 
-    def _compress_and_write(self, hash_: bytes, data: bytes) -> None:
-        # One trip to the pool for both: compression and the file write.
+    def _compress_and_write(self, hash_: bytes, data: bytes, verify: bool = False) -> None:
+        # One trip to the pool for all: check, compression and the file write.
+        if verify and block_hash(data) != hash_:
+            raise CorruptBlock(f"block {hash_.hex()} does not match its hash")
         self.store.write_block_now(hash_, compress(data, self.compression_level))
 
     @defer.inlineCallbacks
@@ -129,11 +132,19 @@ class BlockManager:
             yield self.put_local(hash_, data)
         return hash_
 
-    def put_local(self, hash_: bytes, data: bytes) -> defer.Deferred:
-        """Compress and store a block (of known hash) on this node."""
+    def put_local(self, hash_: bytes, data: bytes, verify: bool = False) -> defer.Deferred:
+        """Compress and store a block (of known hash) on this node.
+
+        :param verify: check ``data`` against ``hash_`` first (bytes from
+            another node); errback ``CorruptBlock`` on a mismatch.
+        """
         if len(data) <= SMALL_BLOCK:
+            # Hashing a small block takes microseconds: done here.
+            if verify and block_hash(data) != hash_:
+                return defer.fail(CorruptBlock(f"block {hash_.hex()} does not match its hash"))
             return self._locked(hash_, self.small_io.write, hash_, data)
-        return self._locked(hash_, self.run_in_thread, self._compress_and_write, hash_, data)
+        return self._locked(hash_, self.run_in_thread, self._compress_and_write, hash_, data,
+                            verify)
 
     def get_block(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
         """Read, decompress and verify one block, from this node or, with a

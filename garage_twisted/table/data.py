@@ -135,7 +135,21 @@ class TableData:
         limit: int,
         reverse: bool = False,
     ) -> list:
-        """Decoded local entries of a partition, in sort-key order.
+        """Decoded local entries of a partition, in sort-key order (see
+        :meth:`read_range_rows`)."""
+        return [entry for _, _, entry in self.read_range_rows(
+            partition_hash, start_sort_key, entry_filter, limit, reverse)]
+
+    def read_range_rows(
+        self,
+        partition_hash: bytes,
+        start_sort_key: bytes | None,
+        entry_filter,
+        limit: int,
+        reverse: bool = False,
+    ) -> list:
+        """``(sort key, stored bytes, entry)`` of a partition's local rows,
+        in sort-key order.
 
         :param start_sort_key: first sort key to return (inclusive; in
             reverse order, the largest); ``None`` starts at the partition's
@@ -157,10 +171,10 @@ class TableData:
         found = []
         decode = self.schema.decode_entry
         matches = self.schema.matches_filter
-        for _, raw in self.rows.range(range_start, range_end, reverse=reverse):
+        for key, raw in self.rows.range(range_start, range_end, reverse=reverse):
             entry = decode(raw)
             if matches(entry, entry_filter):
-                found.append(entry)
+                found.append((key[HASH_SIZE:], raw, entry))
                 if len(found) >= limit:
                     break
         return found

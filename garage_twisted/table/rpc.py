@@ -3,7 +3,8 @@
 Per table ``T`` three endpoints: ``table/T/update`` (a list of encoded
 entries, merged into the local rows), ``table/T/get`` (``[partition hash,
 sort key]`` -> encoded entry or ``None``) and ``table/T/range`` (``[partition
-hash, start, filter, limit, reverse]`` -> encoded entries). Entries cross the
+hash, start, filter, limit, reverse]`` -> ``[sort key, encoded entry]``
+pairs: the reader decodes only the entries that differ from its own). Entries cross the
 wire in their stored encoding (versioned canonical CBOR), never pickled.
 
 :class:`TableRpc` is also the ``remote`` client of
@@ -21,6 +22,7 @@ from twisted.logger import Logger
 
 from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
 from garage_twisted.rpc.quorum import try_call_many, try_write_many_sets
+from garage_twisted.table.data import row_key
 
 MAX_RANGE = 10_000
 TIMEOUT = 30.0
@@ -75,13 +77,13 @@ class TableRpc:
         try:
             partition, start, entry_filter, limit, reverse = call.message
             limit = min(int(limit), MAX_RANGE)
-            entries = table.data.read_range(
+            rows = table.data.read_range_rows(
                 bytes(partition), None if start is None else bytes(start), entry_filter,
                 limit, bool(reverse))
         except (TypeError, ValueError):
             raise RpcError("BadRequest", "range takes [partition, start, filter, limit, "
                                          "reverse]") from None
-        return Reply([e.encode() for e in entries])
+        return Reply([[sort_key, raw] for sort_key, raw, _ in rows])
 
     # -- calling (Table's remote client) -------------------------------------
 
@@ -93,17 +95,39 @@ class TableRpc:
         groups = defaultdict(list)
         for entry in entries:
             sets = table.replication.write_sets(entry.partition_hash())
-            groups[tuple(tuple(s) for s in sets)].append(entry.encode())
-        writes = [try_write_many_sets(self._call, [list(s) for s in sets],
-                                      _path(table, "update"), raws,
+            groups[tuple(tuple(s) for s in sets)].append(entry)
+        me = self.network.node_id
+
+        def write(group):
+            raws = None
+
+            def call(node, path, _message):
+                nonlocal raws
+                if node == me:
+                    # This node's copy is merged in directly: no encoding
+                    # and decoding for a call to itself.
+                    return defer.maybeDeferred(table.data.update_entries, group)
+                if raws is None:
+                    raws = [e.encode() for e in group]
+                return self._call(node, path, raws)
+            return call
+
+        writes = [try_write_many_sets(write(group), [list(s) for s in sets],
+                                      _path(table, "update"), None,
                                       table.replication.write_quorum())
-                  for sets, raws in groups.items()]
+                  for sets, group in groups.items()]
         return defer.gatherResults(writes, consumeErrors=True).addCallbacks(
             lambda _: None, lambda failure: failure.value.subFailure)
 
-    def _repair(self, table, nodes_answers, merged) -> None:
-        """Send ``merged`` to the nodes whose answer differs (background)."""
-        raw = merged.encode()
+    def _repair(self, table, nodes_answers, merged, merged_raw=None) -> None:
+        """Send ``merged`` to the nodes whose answer differs (background).
+
+        :param merged_raw: ``merged``'s encoding if one of the answers was
+            exactly it (spares encoding it again).
+        """
+        if merged_raw is not None and all(a == merged_raw for _, a in nodes_answers):
+            return
+        raw = merged_raw if merged_raw is not None else merged.encode()
         for node, answer in nodes_answers:
             if answer != raw:
                 d = self._call(node, _path(table, "update"), [raw])
@@ -123,32 +147,76 @@ class TableRpc:
 
     async def _read_one(self, table, partition_hash: bytes, sort_key: bytes):
         nodes = table.replication.read_nodes(partition_hash)
-        replies = await try_call_many(self._call, nodes, _path(table, "get"),
+        me = self.network.node_id
+
+        def call(node, path, message):
+            if node == me:
+                return defer.succeed(Reply(table.data.read_raw(partition_hash, sort_key)))
+            return self._call(node, path, message)
+
+        replies = await try_call_many(call, nodes, _path(table, "get"),
                                       [partition_hash, sort_key],
                                       table.replication.read_quorum(), all_at_once=False,
                                       clock=self.clock)
-        merged = None
+        merged, merged_raw = None, None
         for _, reply in replies:
-            if reply.message is not None:
-                entry = self._decode(table, reply.message)
-                merged = entry if merged is None else merged.merge(entry)
+            raw = reply.message
+            if raw is None or raw == merged_raw:
+                continue  # absent, or the same bytes as already merged
+            entry = table.data.decode(row_key(partition_hash, sort_key), raw) \
+                if merged is None else self._decode(table, raw)
+            if merged is None:
+                merged, merged_raw = entry, raw
+            else:
+                merged, merged_raw = merged.merge(entry), None
         if merged is not None:
-            self._repair(table, [(n, r.message) for n, r in replies], merged)
+            self._repair(table, [(n, r.message) for n, r in replies], merged, merged_raw)
         return merged
 
     async def _read_range(self, table, partition_hash, start_sort_key, entry_filter, limit,
                           reverse):
         nodes = table.replication.read_nodes(partition_hash)
-        replies = await try_call_many(
-            self._call, nodes, _path(table, "range"),
-            [partition_hash, start_sort_key, entry_filter, limit, reverse],
-            table.replication.read_quorum(), all_at_once=False, clock=self.clock)
-        merged = {}
+        me = self.network.node_id
+        message = [partition_hash, start_sort_key, entry_filter, limit, reverse]
+
+        def call(node, path, message):
+            if node == me:
+                return defer.succeed(_LocalRows(table.data.read_range_rows(
+                    partition_hash, start_sort_key, entry_filter, limit, reverse)))
+            return self._call(node, path, message)
+
+        replies = await try_call_many(call, nodes, _path(table, "range"), message,
+                                      table.replication.read_quorum(), all_at_once=False,
+                                      clock=self.clock)
+        merged = {}  # sort key -> (stored bytes if one replica's, entry)
+        # This node's rows first: replicas that agree with them (the usual
+        # case) cost a byte comparison per row, not a decode and a merge.
+        replies.sort(key=lambda pair: not isinstance(pair[1], _LocalRows))
         for _, reply in replies:
-            for raw in reply.message or []:
-                entry = self._decode(table, raw)
-                key = entry.sort_key()
-                merged[key] = entry if key not in merged else merged[key].merge(entry)
+            if isinstance(reply, _LocalRows):
+                rows = reply.rows
+            else:
+                try:
+                    rows = [(bytes(sk), bytes(raw), None) for sk, raw in reply.message or []]
+                except (TypeError, ValueError):
+                    raise RpcError("BadReply", f"{table.name} range: malformed answer") \
+                        from None
+            for sort_key, raw, entry in rows:
+                known = merged.get(sort_key)
+                if known is not None and known[0] == raw:
+                    continue
+                if entry is None:
+                    entry = self._decode(table, raw)
+                merged[sort_key] = (raw, entry) if known is None else \
+                    (None, known[1].merge(entry))
         keys = sorted(merged, reverse=bool(reverse))
-        out = [merged[k] for k in keys if table.schema.matches_filter(merged[k], entry_filter)]
+        matches = table.schema.matches_filter
+        out = [merged[k][1] for k in keys if matches(merged[k][1], entry_filter)]
         return out[:limit]
+
+
+class _LocalRows:
+    """This node's answer to its own range read: rows, not yet encoded."""
+
+    def __init__(self, rows):
+        self.rows = rows

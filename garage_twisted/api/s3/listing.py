@@ -18,7 +18,7 @@ from garage_twisted.model.object import FILTER_IS_DATA
 from garage_twisted.table.data import prefix_end
 
 DEFAULT_MAX_KEYS = 1000
-BATCH = 1000
+BATCH = 1002
 
 
 @dataclass
@@ -47,7 +47,11 @@ async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
                 return result
             cursor, exclusive = end, None
     while True:
-        batch = await table.get_range(ctx.bucket_id, cursor, FILTER_IS_DATA, limit=BATCH)
+        # Enough rows for the page in one read: what is missing, plus the
+        # key resumed after (skipped) and one more (tells if truncated).
+        wanted = max_keys - len(result.contents) - len(result.common_prefixes)
+        limit = max(2, min(BATCH, wanted + 2))
+        batch = await table.get_range(ctx.bucket_id, cursor, FILTER_IS_DATA, limit=limit)
         if not batch:
             return result
         jumped = False
@@ -74,7 +78,7 @@ async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
             result.contents.append((obj.key, obj.last_data_version()))
             result.last_returned = obj.key
         if not jumped:
-            if len(batch) < BATCH:
+            if len(batch) < limit:
                 return result
             cursor = batch[-1].key.encode()
             exclusive = cursor

@@ -142,8 +142,8 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
                       checks=None):
     """Store a stream of blocks as part ``part_number`` of a version.
 
-    Writes, per batch of blocks, the version's block list, then the
-    ``block_ref`` rows, then the block files. Every block write started is
+    Writes, per batch of blocks, the version's block list and the
+    ``block_ref`` rows (together), then the block files. Every block write started is
     finished (or failed) before this returns or raises.
 
     :param checks: the :class:`BodyChecks` fed with the payload; the
@@ -167,9 +167,15 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
         for block_offset, hash_, data in batch:
             version = version.with_block(part_number, block_offset,
                                          VersionBlock(hash_, len(data)))
-        await model.version_table.insert(version)
-        await model.block_ref_table.insert_many(
-            [BlockRef(hash_, version_uuid, Bool(False)) for _, hash_, _ in batch])
+        # The version's block list and the blocks' references are
+        # independent: written at once (one round trip, not two). Both are
+        # acknowledged before a block is written, so a block is never on
+        # disk unreferenced (the deleter could otherwise remove it).
+        await defer.gatherResults([
+            model.version_table.insert(version),
+            model.block_ref_table.insert_many(
+                [BlockRef(hash_, version_uuid, Bool(False)) for _, hash_, _ in batch]),
+        ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
         for _, hash_, data in batch:
             while len(writes) >= MAX_WRITES_IN_FLIGHT:
                 await writes.pop(0)
