@@ -51,6 +51,7 @@ HANDLERS = {
     "HeadObject": (get_ops.head_object, READ),
     "PutObject": (put_ops.put_object, WRITE),
     "DeleteObject": (delete_ops.delete_object, WRITE),
+    "DeleteObjects": (delete_ops.delete_objects, WRITE),
     "CreateMultipartUpload": (mpu_ops.create_multipart_upload, WRITE),
     "UploadPart": (mpu_ops.upload_part, WRITE),
     "CompleteMultipartUpload": (mpu_ops.complete_multipart_upload, WRITE),

@@ -22,7 +22,7 @@ from garage_twisted.api.s3 import errors
 IMPLEMENTED = frozenset({
     "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket",
     "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
-    "DeleteObject", "ListObjectsV2", "ListObjects",
+    "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })
