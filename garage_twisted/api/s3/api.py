@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from garage_twisted.api.s3 import bucket as bucket_ops
+from garage_twisted.api.s3 import copy as copy_ops
 from garage_twisted.api.s3 import delete as delete_ops
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3 import get as get_ops
@@ -32,7 +33,9 @@ from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext
 from garage_twisted.api.streaming import BodyIncomplete
-from garage_twisted.api.s3.router import locate, parse_endpoint, parse_query, split_target
+from garage_twisted.api.s3.router import (
+    locate, parse_endpoint, parse_query, split_target, with_copy_source,
+)
 from garage_twisted.model.errors import ModelError
 from garage_twisted.util.errors import QuorumError
 
@@ -52,6 +55,7 @@ HANDLERS = {
     "PutObject": (put_ops.put_object, WRITE),
     "DeleteObject": (delete_ops.delete_object, WRITE),
     "DeleteObjects": (delete_ops.delete_objects, WRITE),
+    "CopyObject": (copy_ops.copy_object, WRITE),
     "CreateMultipartUpload": (mpu_ops.create_multipart_upload, WRITE),
     "UploadPart": (mpu_ops.upload_part, WRITE),
     "CompleteMultipartUpload": (mpu_ops.complete_multipart_upload, WRITE),
@@ -111,7 +115,9 @@ class S3Api:
             bucket, key = locate(
                 raw_path, None if host is None else host.decode("latin-1"), self.root_domain)
             query = parse_query(raw_query)
-            endpoint = parse_endpoint(request.method.decode("ascii"), bucket, key, query)
+            endpoint = with_copy_source(
+                parse_endpoint(request.method.decode("ascii"), bucket, key, query),
+                request.getHeader(b"x-amz-copy-source"))
             problem = self.layout_problem()
             if problem is not None:
                 raise errors.ServiceUnavailable(problem)
@@ -163,7 +169,11 @@ class S3Api:
         return await handler(ctx)
 
     async def _resolve_bucket(self, ctx: RequestContext, right: str):
-        name = ctx.endpoint.bucket
+        ctx.bucket_id, ctx.bucket = await self.bucket_for(ctx, ctx.endpoint.bucket, right)
+
+    async def bucket_for(self, ctx: RequestContext, name: str, right: str):
+        """``(bucket id, bucket)`` named ``name`` for the request's key, which
+        must have ``right`` on it (NoSuchBucket, AccessDenied otherwise)."""
         bucket_id = await self.helper.resolve_bucket(name, ctx.api_key)
         bucket = None if bucket_id is None else await self.helper.get_bucket(bucket_id)
         if bucket is None:
@@ -176,8 +186,7 @@ class S3Api:
             raise errors.AccessDenied(
                 f"Access denied: key {ctx.api_key.key_id} has no {right} "
                 f"permission on bucket {name}")
-        ctx.bucket_id = bucket_id
-        ctx.bucket = bucket
+        return bucket_id, bucket
 
     async def _drain(self, request) -> None:
         """Read what a client already sent of a refused upload (a little).

@@ -51,6 +51,7 @@ NoSuchKey = _error("NoSuchKey", 404)
 NoSuchUpload = _error("NoSuchUpload", 404)
 InvalidRange = _error("InvalidRange", 416)
 PreconditionFailed = _error("PreconditionFailed", 412)
+NoSuchVersion = _error("NoSuchVersion", 404)
 MalformedXML = _error("MalformedXML", 400)
 MethodNotAllowed = _error("MethodNotAllowed", 405)
 NotImplemented = _error("NotImplemented", 501)  # noqa: A001 - the AWS code

@@ -4,11 +4,12 @@ A GET of a block-stored object reads the version's block list, then fetches
 blocks one after the other, keeping at most one block fetched ahead of the
 one being written, and waits for the client to drain before fetching more
 (so a slow client never makes the node buffer the object). Inline objects
-are answered from the object entry.
+are answered from the object entry. Conditional headers (``If-Match`` & co.)
+are evaluated first (:mod:`garage_twisted.api.s3.conditions`).
 """
 
 
-from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.xml import http_date
 from garage_twisted.model.object import DATA_INLINE
@@ -81,9 +82,28 @@ def _apply_overrides(ctx: RequestContext):
             ctx.request.setHeader(header, value.encode("utf-8"))
 
 
+def _conditions(ctx: RequestContext, version, meta) -> bytes | None:
+    """The 304 answer (headers set), or ``None`` to go on; raises 412."""
+    outcome = conditions.evaluate(lambda name: ctx.header(name.encode()), meta.etag,
+                                  version.timestamp)
+    if outcome == conditions.PRECONDITION_FAILED:
+        raise errors.PreconditionFailed("At least one of the pre-conditions you specified "
+                                        "did not hold")
+    if outcome == conditions.NOT_MODIFIED:
+        request = ctx.request
+        request.setResponseCode(304)
+        request.setHeader(b"etag", f'"{meta.etag}"'.encode())
+        request.setHeader(b"last-modified", http_date(version.timestamp).encode())
+        return b""
+    return None
+
+
 async def head_object(ctx: RequestContext) -> bytes:
     version = await _load(ctx)
     meta = version.data.meta
+    not_modified = _conditions(ctx, version, meta)
+    if not_modified is not None:
+        return not_modified
     request = ctx.request
     _set_object_headers(request, version, meta)
     _apply_overrides(ctx)
@@ -95,6 +115,9 @@ async def head_object(ctx: RequestContext) -> bytes:
 async def get_object(ctx: RequestContext):
     version = await _load(ctx)
     meta = version.data.meta
+    not_modified = _conditions(ctx, version, meta)
+    if not_modified is not None:
+        return not_modified
     request = ctx.request
     _set_object_headers(request, version, meta)
     _apply_overrides(ctx)

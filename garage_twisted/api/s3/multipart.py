@@ -93,8 +93,6 @@ def _part_number(ctx: RequestContext) -> int:
 
 
 async def upload_part(ctx: RequestContext) -> bytes:
-    if ctx.header(b"x-amz-copy-source") is not None:
-        raise errors.NotImplemented("UploadPartCopy is not implemented by this server")
     number = _part_number(ctx)
     mpu, _ = await _load_upload(ctx)
     model = ctx.api.model

@@ -67,8 +67,6 @@ async def next_timestamp(ctx: RequestContext, key: str) -> int:
 async def put_object(ctx: RequestContext) -> bytes:
     request = ctx.request
     key = ctx.endpoint.key
-    if ctx.header(b"x-amz-copy-source") is not None:
-        raise errors.NotImplemented("CopyObject is not implemented by this server")
     if len(key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are at most 1024 bytes")
     headers = extract_object_headers(request)

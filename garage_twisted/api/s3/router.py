@@ -13,7 +13,7 @@ the Host header ends with it (``bucket.s3.example.org``), else path style
 (``/bucket/key``).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from garage_twisted.api.s3 import errors
@@ -22,7 +22,7 @@ from garage_twisted.api.s3 import errors
 IMPLEMENTED = frozenset({
     "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket",
     "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
-    "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects",
+    "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects", "CopyObject",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })
@@ -138,6 +138,15 @@ def locate(raw_path: bytes, host: str | None, root_domain: str | None):
     if not slash or not key_raw:
         return bucket, None
     return bucket, _decode_path(key_raw)
+
+
+def with_copy_source(endpoint: Endpoint, copy_source: bytes | None) -> Endpoint:
+    """PutObject / UploadPart with ``x-amz-copy-source`` are CopyObject /
+    UploadPartCopy (the only operations told apart by a header)."""
+    if copy_source is None:
+        return endpoint
+    renamed = {"PutObject": "CopyObject", "UploadPart": "UploadPartCopy"}.get(endpoint.name)
+    return endpoint if renamed is None else replace(endpoint, name=renamed)
 
 
 def parse_endpoint(method: str, bucket: str | None, key: str | None, query: dict) -> Endpoint:

@@ -1,0 +1,132 @@
+"""CopyObject: a new version that shares the source's blocks.
+
+``PUT /bucket/key`` with ``x-amz-copy-source: [/]srcbucket/srckey[?versionId=]``
+(URL-encoded). The key needs read on the source bucket and write on the
+destination. No data is copied: the new version lists the source's blocks,
+and its ``block_ref`` rows take references on them (so deleting the source
+later frees nothing the copy uses). An inline source is copied inline.
+
+``x-amz-metadata-directive``: ``COPY`` (default; the source's headers) or
+``REPLACE`` (this request's). Copying an object onto itself needs
+``REPLACE``, as S3 requires. ``x-amz-copy-source-if-*`` conditions are
+evaluated on the source (412 PreconditionFailed). The ETag is the source's
+(same bytes). The copy is written as an upload is: an "uploading" version
+first, then its blocks' references, then "complete"; a failure aborts it,
+so a half-made copy is never visible.
+"""
+
+from urllib.parse import unquote
+
+from twisted.internet import defer
+
+from garage_twisted.api.s3 import conditions, errors
+from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.metadata import extract_object_headers
+from garage_twisted.api.s3.put import new_uuid, next_timestamp
+from garage_twisted.api.s3.xml import document, element, iso8601
+from garage_twisted.model.block_ref import BlockRef
+from garage_twisted.model.object import (
+    DATA_FIRST_BLOCK, DATA_INLINE, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object,
+    ObjectVersion, ObjectVersionData, ObjectVersionMeta,
+)
+from garage_twisted.model.version import Version
+from garage_twisted.util.crdt import Bool
+
+REFS_PER_INSERT = 100
+
+
+def parse_copy_source(value: str) -> tuple[str, str, str | None]:
+    """``(bucket, key, version id or None)`` of an ``x-amz-copy-source``."""
+    path, _, query = value.partition("?")
+    path = unquote(path).lstrip("/")
+    bucket, slash, key = path.partition("/")
+    if not bucket or not slash or not key:
+        raise errors.InvalidArgument("x-amz-copy-source must be /bucket/key (URL-encoded)")
+    version_id = None
+    for pair in query.split("&") if query else []:
+        name, _, val = pair.partition("=")
+        if name == "versionId":
+            version_id = unquote(val)
+    return bucket, key, version_id
+
+
+async def source_version(ctx: RequestContext, header: str):
+    """``(bucket id, key, object version)`` of a copy source the key may read,
+    after its ``x-amz-copy-source-if-*`` conditions."""
+    from garage_twisted.api.s3.api import READ
+
+    bucket_name, key, version_id = parse_copy_source(header)
+    bucket_id, _ = await ctx.api.bucket_for(ctx, bucket_name, READ)
+    obj = await ctx.api.model.object_table.get(bucket_id, key.encode())
+    version = None if obj is None else obj.last_data_version()
+    if version is None:
+        raise errors.NoSuchKey("The specified key does not exist.", extra={"Key": key})
+    if version_id is not None and version_id not in ("null", version.uuid.hex()):
+        raise errors.NoSuchVersion("The specified version does not exist.",
+                                   extra={"Key": key, "VersionId": version_id})
+    outcome = conditions.evaluate(lambda name: ctx.header(name.encode()),
+                                  version.data.meta.etag, version.timestamp,
+                                  prefix="x-amz-copy-source-")
+    if outcome is not None:
+        raise errors.PreconditionFailed("At least one of the pre-conditions you specified "
+                                        "did not hold")
+    return bucket_id, key, version
+
+
+async def copy_object(ctx: RequestContext) -> bytes:
+    dest_key = ctx.endpoint.key
+    if len(dest_key.encode()) > 1024:
+        raise errors.KeyTooLongError("object keys are at most 1024 bytes")
+    src_bucket, src_key, src = await source_version(ctx, ctx.header(b"x-amz-copy-source"))
+    directive = (ctx.header(b"x-amz-metadata-directive") or "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument("x-amz-metadata-directive must be COPY or REPLACE")
+    if directive == "COPY" and src_bucket == ctx.bucket_id and src_key == dest_key:
+        raise errors.InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect "
+            "location or encryption attributes.")
+    meta = src.data.meta
+    headers = meta.headers if directive == "COPY" else extract_object_headers(ctx.request)
+    new_meta = ObjectVersionMeta(headers, meta.size, meta.etag)
+    timestamp = await next_timestamp(ctx, dest_key)
+    uuid = new_uuid()
+    table = ctx.api.model.object_table
+    if src.data.kind == DATA_INLINE:
+        data = ObjectVersionData(DATA_INLINE, new_meta, inline=src.data.inline)
+        await table.insert(Object(ctx.bucket_id, dest_key,
+                                  (ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=data),)))
+    else:
+        await _copy_blocks(ctx, src, dest_key, uuid, timestamp, new_meta)
+    parts = [element("ETag", f'"{meta.etag}"'), element("LastModified", iso8601(timestamp))]
+    ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
+    return respond(ctx.request, document("CopyObjectResult", parts))
+
+
+async def _copy_blocks(ctx, src, dest_key, uuid, timestamp, new_meta) -> None:
+    model = ctx.api.model
+    record = await model.version_table.get(src.uuid, b"")
+    if record is None or record.deleted.value:
+        raise errors.NoSuchKey("The source object was deleted during the copy.")
+    blocks = record.sorted_blocks()
+    uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=new_meta.headers)
+    await model.object_table.insert(Object(ctx.bucket_id, dest_key, (uploading,)))
+    try:
+        version = Version.new(uuid, ctx.bucket_id, dest_key)
+        for (part, offset), block in blocks:
+            version = version.with_block(part, offset, block)
+        refs = [BlockRef(block.hash, uuid, Bool(False)) for _, block in blocks]
+        # References before the object becomes visible: the source may be
+        # deleted right after, and its blocks must stay for the copy.
+        await defer.gatherResults(
+            [model.version_table.insert(version)] +
+            [model.block_ref_table.insert_many(refs[i:i + REFS_PER_INSERT])
+             for i in range(0, len(refs), REFS_PER_INSERT)],
+            consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
+        data = ObjectVersionData(DATA_FIRST_BLOCK, new_meta, first_block=src.data.first_block)
+        await model.object_table.insert(Object(
+            ctx.bucket_id, dest_key, (ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=data),)))
+    except BaseException:
+        aborted = ObjectVersion(uuid, timestamp, STATE_ABORTED)
+        await model.object_table.insert(Object(ctx.bucket_id, dest_key, (aborted,)))
+        raise
