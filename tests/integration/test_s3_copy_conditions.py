@@ -123,3 +123,24 @@ class ConditionalGetTests(TestCase):
             # If-None-Match failing wins over a passing If-Modified-Since.
             self.assertEqual(await self.status(method, IfNoneMatch=etag,
                                                IfModifiedSince=past), 304)
+
+
+class BucketInfoTests(TestCase):
+    """GetBucketVersioning and GetBucketAcl answer as Garage; GetObjectAcl is 501."""
+
+    timeout = 60
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024,
+                                                                     bucket="info")
+
+    async def test_versioning_acl(self):
+        versioning = await in_thread(self.s3.get_bucket_versioning, Bucket="info")
+        self.assertNotIn("Status", versioning)
+        acl = await in_thread(self.s3.get_bucket_acl, Bucket="info")
+        self.assertEqual([(g["Grantee"]["ID"], g["Permission"]) for g in acl["Grants"]],
+                         [(self.key.key_id, "FULL_CONTROL")])
+        await in_thread(self.s3.put_object, Bucket="info", Key="o", Body=b"1")
+        with self.assertRaises(ClientError) as caught:
+            await in_thread(self.s3.get_object_acl, Bucket="info", Key="o")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "NotImplemented")

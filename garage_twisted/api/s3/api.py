@@ -47,6 +47,8 @@ DRAIN_LIMIT = 8 * 1024 * 1024
 HANDLERS = {
     "HeadBucket": (bucket_ops.head_bucket, READ),
     "GetBucketLocation": (bucket_ops.get_bucket_location, READ),
+    "GetBucketVersioning": (bucket_ops.get_bucket_versioning, READ),
+    "GetBucketAcl": (bucket_ops.get_bucket_acl, READ),
     "DeleteBucket": (bucket_ops.delete_bucket, OWNER),
     "ListObjectsV2": (list_ops.list_objects_v2, READ),
     "ListObjects": (list_ops.list_objects_v1, READ),

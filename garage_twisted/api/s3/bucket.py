@@ -96,3 +96,30 @@ async def get_bucket_location(ctx: RequestContext) -> bytes:
 async def delete_bucket(ctx: RequestContext) -> bytes:
     await ctx.api.helper.delete_bucket(ctx.bucket_id)
     return respond(ctx.request, status=204)
+
+
+async def get_bucket_versioning(ctx: RequestContext) -> bytes:
+    """Versioning is never enabled (Garage's answer: no ``Status``)."""
+    return respond(ctx.request, document("VersioningConfiguration", []))
+
+
+async def get_bucket_acl(ctx: RequestContext) -> bytes:
+    """The request's key and its rights on the bucket, as Garage reports them
+    (ACLs cannot be changed: permissions are set with ``garage bucket allow``)."""
+    key = ctx.api_key
+    perm = ctx.bucket.key_permissions(key.key_id)
+    params = key.params
+    name = params.name.value if params is not None else ""
+    grantee = ('<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+               'xsi:type="CanonicalUser">' + element("DisplayName", name)
+               + element("ID", key.key_id) + "</Grantee>")
+    if perm.allow_owner:
+        rights = ["FULL_CONTROL"]
+    else:
+        rights = (["READ", "READ_ACP"] if perm.allow_read else []) + \
+            (["WRITE"] if perm.allow_write else [])
+    grants = "".join("<Grant>" + grantee + element("Permission", right) + "</Grant>"
+                     for right in rights)
+    return respond(ctx.request, document("AccessControlPolicy",
+                                         ["<AccessControlList>" + grants +
+                                          "</AccessControlList>"]))

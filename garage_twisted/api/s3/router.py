@@ -23,6 +23,7 @@ IMPLEMENTED = frozenset({
     "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket",
     "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
     "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects", "CopyObject",
+    "GetBucketVersioning", "GetBucketAcl",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })
