@@ -144,3 +144,50 @@ class BucketInfoTests(TestCase):
         with self.assertRaises(ClientError) as caught:
             await in_thread(self.s3.get_object_acl, Bucket="info", Key="o")
         self.assertEqual(caught.exception.response["Error"]["Code"], "NotImplemented")
+
+
+class UploadPartCopyTests(TestCase):
+    timeout = 120
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024,
+                                                                     bucket="mpcopy")
+
+    async def call(self, method, **kwargs):
+        return await in_thread(getattr(self.s3, method), **kwargs)
+
+    async def test_ranges_from_a_multi_block_source(self):
+        source = os.urandom(6 * 1024 * 1024 + 77)
+        await self.call("put_object", Bucket="mpcopy", Key="source", Body=source)
+        upload = await self.call("create_multipart_upload", Bucket="mpcopy", Key="assembled")
+        first = 1000  # unaligned with the 64 KiB blocks
+        cut = first + 5 * 1024 * 1024
+        etags = []
+        for number, (lo, hi) in enumerate([(first, cut - 1), (cut, len(source) - 1)], 1):
+            result = await self.call("upload_part_copy", Bucket="mpcopy", Key="assembled",
+                                     UploadId=upload["UploadId"], PartNumber=number,
+                                     CopySource="mpcopy/source", CopySourceRange=f"bytes={lo}-{hi}")
+            etag = result["CopyPartResult"]["ETag"]
+            self.assertEqual(etag.strip('"'), hashlib.md5(source[lo:hi + 1]).hexdigest())
+            etags.append({"PartNumber": number, "ETag": etag})
+        await self.call("complete_multipart_upload", Bucket="mpcopy", Key="assembled",
+                        UploadId=upload["UploadId"], MultipartUpload={"Parts": etags})
+        got = await self.call("get_object", Bucket="mpcopy", Key="assembled")
+        data = await in_thread(got["Body"].read)
+        self.assertEqual(hashlib.sha256(data).digest(), hashlib.sha256(source[first:]).digest())
+
+    async def test_bad_ranges(self):
+        await self.call("put_object", Bucket="mpcopy", Key="s", Body=b"0123456789")
+        upload = await self.call("create_multipart_upload", Bucket="mpcopy", Key="x")
+        for value, code in (("bytes=5-100", "InvalidRange"), ("5-6", "InvalidArgument"),
+                            ("bytes=7-3", "InvalidRange")):
+            with self.assertRaises(ClientError) as caught:
+                await self.call("upload_part_copy", Bucket="mpcopy", Key="x",
+                                UploadId=upload["UploadId"], PartNumber=1,
+                                CopySource="mpcopy/s", CopySourceRange=value)
+            self.assertEqual(caught.exception.response["Error"]["Code"], code, value)
+        result = await self.call("upload_part_copy", Bucket="mpcopy", Key="x",
+                                 UploadId=upload["UploadId"], PartNumber=1, CopySource="mpcopy/s",
+                                 CopySourceRange="bytes=2-4")
+        self.assertEqual(result["CopyPartResult"]["ETag"].strip('"'),
+                         hashlib.md5(b"234").hexdigest())

@@ -58,6 +58,7 @@ HANDLERS = {
     "DeleteObject": (delete_ops.delete_object, WRITE),
     "DeleteObjects": (delete_ops.delete_objects, WRITE),
     "CopyObject": (copy_ops.copy_object, WRITE),
+    "UploadPartCopy": (copy_ops.upload_part_copy, WRITE),
     "CreateMultipartUpload": (mpu_ops.create_multipart_upload, WRITE),
     "UploadPart": (mpu_ops.upload_part, WRITE),
     "CompleteMultipartUpload": (mpu_ops.complete_multipart_upload, WRITE),

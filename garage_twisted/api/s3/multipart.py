@@ -92,7 +92,13 @@ def _part_number(ctx: RequestContext) -> int:
     return number
 
 
-async def upload_part(ctx: RequestContext) -> bytes:
+async def record_part(ctx: RequestContext, payload, checks=None) -> tuple[str, int]:
+    """Store ``payload`` (``read() -> bytes``, ``b""`` at the end) as the
+    part ``partNumber`` of the upload; ``(etag, timestamp)``.
+
+    The part is announced (without ETag) before its blocks are written, so
+    an abort meanwhile releases them; a failure deletes the part's version.
+    """
     number = _part_number(ctx)
     mpu, _ = await _load_upload(ctx)
     model = ctx.api.model
@@ -100,12 +106,11 @@ async def upload_part(ctx: RequestContext) -> bytes:
     timestamp = now_msec(ctx.api.clock)
     await model.mpu_table.insert(
         mpu.with_part(number, timestamp, MpuPart(part_uuid)))
-    checks = BodyChecks.from_request(ctx)
-    payload = PayloadReader(ctx)
+    checks = checks if checks is not None else BodyChecks()
     try:
         size, _ = await save_stream(ctx, part_uuid, ctx.endpoint.key, number,
                                     iter_blocks(payload, ctx.api.block_size), checks)
-        checks.verify(payload.trailers)
+        checks.verify(getattr(payload, "trailers", {}))
     except BaseException:
         await model.version_table.insert(
             Version.new(part_uuid, ctx.bucket_id, ctx.endpoint.key, deleted=True))
@@ -115,6 +120,12 @@ async def upload_part(ctx: RequestContext) -> bytes:
                                    ctx.endpoint.key)
     await model.mpu_table.insert(
         finished.with_part(number, timestamp, MpuPart(part_uuid, etag, size)))
+    return etag, timestamp
+
+
+async def upload_part(ctx: RequestContext) -> bytes:
+    checks = BodyChecks.from_request(ctx)
+    etag, _ = await record_part(ctx, PayloadReader(ctx), checks)
     ctx.request.setHeader(b"etag", f'"{etag}"'.encode())
     for name, value in checks.response_headers():
         ctx.request.setHeader(name, value)

@@ -23,7 +23,7 @@ IMPLEMENTED = frozenset({
     "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket",
     "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
     "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects", "CopyObject",
-    "GetBucketVersioning", "GetBucketAcl",
+    "GetBucketVersioning", "GetBucketAcl", "UploadPartCopy",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })
