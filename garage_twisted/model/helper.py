@@ -279,6 +279,16 @@ class ModelHelper:
             bucket.params,
             local_aliases=bucket.params.local_aliases.put(now, (key_id, name), False))))
 
+    async def set_bucket_config(self, bucket_id: bytes, name: str, value) -> None:
+        """Replace one configuration register of a bucket (``cors_config``,
+        ``website_config``, ``lifecycle_config``) with ``value`` (plain data,
+        or ``None`` to remove it)."""
+        bucket = await self.get_existing_bucket(bucket_id)
+        params = bucket.params
+        register = getattr(params, name)
+        await self.model.bucket_table.insert(bucket.with_params(_replace(
+            params, **{name: register.update(self.now(), value)})))
+
     # -- permissions ---------------------------------------------------
 
     async def set_permissions(self, bucket_id: bytes, key_id: str,

@@ -23,6 +23,7 @@ from twisted.web import resource, server
 
 from garage_twisted.api.s3 import bucket as bucket_ops
 from garage_twisted.api.s3 import copy as copy_ops
+from garage_twisted.api.s3 import cors as cors_ops
 from garage_twisted.api.s3 import delete as delete_ops
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3 import get as get_ops
@@ -59,6 +60,9 @@ HANDLERS = {
     "DeleteObjects": (delete_ops.delete_objects, WRITE),
     "CopyObject": (copy_ops.copy_object, WRITE),
     "UploadPartCopy": (copy_ops.upload_part_copy, WRITE),
+    "PutBucketCors": (cors_ops.put_bucket_cors, OWNER),
+    "GetBucketCors": (cors_ops.get_bucket_cors, OWNER),
+    "DeleteBucketCors": (cors_ops.delete_bucket_cors, OWNER),
     "CreateMultipartUpload": (mpu_ops.create_multipart_upload, WRITE),
     "UploadPart": (mpu_ops.upload_part, WRITE),
     "CompleteMultipartUpload": (mpu_ops.complete_multipart_upload, WRITE),
@@ -124,6 +128,9 @@ class S3Api:
             problem = self.layout_problem()
             if problem is not None:
                 raise errors.ServiceUnavailable(problem)
+            if endpoint.name == "Options":
+                # CORS preflights come from browsers, never signed.
+                return await cors_ops.preflight(self, request, endpoint.bucket)
             api_key, auth = await authenticate(self, request, raw_path, raw_query)
             ctx = RequestContext(self, request, endpoint, api_key, auth, request_id)
             return await self._dispatch(ctx)
@@ -169,6 +176,9 @@ class S3Api:
             return await bucket_ops.create_bucket(ctx, body)
         handler, right = HANDLERS[name]
         await self._resolve_bucket(ctx, right)
+        # Before the handler writes anything (GETs stream), and kept on
+        # errors: a browser reads neither without them.
+        cors_ops.add_response_headers(ctx.request, ctx.bucket)
         return await handler(ctx)
 
     async def _resolve_bucket(self, ctx: RequestContext, right: str):

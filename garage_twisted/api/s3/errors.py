@@ -52,6 +52,7 @@ NoSuchUpload = _error("NoSuchUpload", 404)
 InvalidRange = _error("InvalidRange", 416)
 PreconditionFailed = _error("PreconditionFailed", 412)
 NoSuchVersion = _error("NoSuchVersion", 404)
+NoSuchCORSConfiguration = _error("NoSuchCORSConfiguration", 404)
 MalformedXML = _error("MalformedXML", 400)
 MethodNotAllowed = _error("MethodNotAllowed", 405)
 NotImplemented = _error("NotImplemented", 501)  # noqa: A001 - the AWS code

@@ -24,6 +24,7 @@ IMPLEMENTED = frozenset({
     "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
     "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects", "CopyObject",
     "GetBucketVersioning", "GetBucketAcl", "UploadPartCopy",
+    "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "Options",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })
@@ -155,12 +156,12 @@ def parse_endpoint(method: str, bucket: str | None, key: str | None, query: dict
 
     :raises errors.MethodNotAllowed: for a method S3 does not know here.
     """
+    if method == "OPTIONS":
+        return Endpoint("Options", bucket, key, query)
     if bucket is None:
         if method in ("GET", "HEAD"):
             return Endpoint("ListBuckets", query=query)
         raise errors.MethodNotAllowed(f"method {method} not allowed on the service")
-    if method == "OPTIONS":
-        return Endpoint("Options", bucket, key, query)
     if key is None:
         return Endpoint(_bucket_endpoint(method, query), bucket, None, query)
     return Endpoint(_object_endpoint(method, query), bucket, key, query)
