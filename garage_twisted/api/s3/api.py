@@ -29,6 +29,7 @@ from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3 import listing as list_ops
 from garage_twisted.api.s3 import multipart as mpu_ops
+from garage_twisted.api.s3 import post as post_ops
 from garage_twisted.api.s3 import put as put_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
@@ -131,6 +132,9 @@ class S3Api:
             if endpoint.name == "Options":
                 # CORS preflights come from browsers, never signed.
                 return await cors_ops.preflight(self, request, endpoint.bucket)
+            if endpoint.name == "PostObject":
+                # Browser uploads: the signed policy in the form authorizes.
+                return await post_ops.post_object(self, request, endpoint, request_id)
             api_key, auth = await authenticate(self, request, raw_path, raw_query)
             ctx = RequestContext(self, request, endpoint, api_key, auth, request_id)
             return await self._dispatch(ctx)

@@ -65,16 +65,29 @@ async def next_timestamp(ctx: RequestContext, key: str) -> int:
 
 
 async def put_object(ctx: RequestContext) -> bytes:
-    request = ctx.request
     key = ctx.endpoint.key
     if len(key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are at most 1024 bytes")
-    headers = extract_object_headers(request)
+    headers = extract_object_headers(ctx.request)
     checks = BodyChecks.from_request(ctx)
     payload = PayloadReader(ctx)
     declared = payload.declared_length()
     if declared is not None and declared > MAX_OBJECT_SIZE:
         raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
+    version = await store_object(ctx, key, headers, checks, payload)
+    return _put_response(ctx, checks, version)
+
+
+async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: BodyChecks,
+                       payload, size_check=None) -> ObjectVersion:
+    """Store ``payload`` (``read() -> bytes``, ``b""`` at the end, then
+    ``trailers``) as the new version of ``key`` in ``ctx.bucket_id``.
+
+    :param size_check: ``size_check(size)`` raises if the final size is not
+        allowed (browser POST policies); called before the version is
+        published.
+    :returns: the complete version.
+    """
     blocks = iter_blocks(payload, ctx.api.block_size)
     first = await anext(blocks, b"")
     second = None
@@ -82,7 +95,9 @@ async def put_object(ctx: RequestContext) -> bytes:
         second = await anext(blocks, None)
     if second is None and len(first) < INLINE_THRESHOLD:
         checks.update(first)
-        checks.verify(payload.trailers)
+        checks.verify(getattr(payload, "trailers", {}))
+        if size_check is not None:
+            size_check(len(first))
         timestamp = await next_timestamp(ctx, key)
         meta = ObjectVersionMeta(headers, len(first), checks.etag())
         version = ObjectVersion(
@@ -90,11 +105,10 @@ async def put_object(ctx: RequestContext) -> bytes:
             data=ObjectVersionData(DATA_INLINE, meta, inline=first),
         )
         await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
-        return _put_response(ctx, checks, version)
+        return version
     ctx.checks = checks
-    version = await _save_blocks(ctx, key, headers, checks, payload,
-                                 _chain(first, second, blocks))
-    return _put_response(ctx, checks, version)
+    return await _save_blocks(ctx, key, headers, checks, payload,
+                              _chain(first, second, blocks), size_check)
 
 
 async def _chain(first, second, rest):
@@ -113,7 +127,8 @@ def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersio
     return respond(request)
 
 
-async def _save_blocks(ctx, key, headers, checks, payload, blocks) -> ObjectVersion:
+async def _save_blocks(ctx, key, headers, checks, payload, blocks,
+                       size_check=None) -> ObjectVersion:
     model = ctx.api.model
     uuid = new_uuid()
     timestamp = await next_timestamp(ctx, key)
@@ -121,7 +136,9 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks) -> ObjectVers
     await model.object_table.insert(Object(ctx.bucket_id, key, (uploading,)))
     try:
         size, first_hash = await save_stream(ctx, uuid, key, 0, blocks)
-        checks.verify(payload.trailers)
+        checks.verify(getattr(payload, "trailers", {}))
+        if size_check is not None:
+            size_check(size)
         meta = ObjectVersionMeta(headers, size, checks.etag())
         complete = ObjectVersion(
             uuid, timestamp, STATE_COMPLETE,

@@ -24,7 +24,7 @@ IMPLEMENTED = frozenset({
     "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
     "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects", "CopyObject",
     "GetBucketVersioning", "GetBucketAcl", "UploadPartCopy",
-    "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "Options",
+    "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "Options", "PostObject",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })

@@ -1,0 +1,236 @@
+"""PostObject: browser uploads with a signed policy (``POST /bucket``).
+
+The form carries the key, a base64 JSON policy, its SigV4 signature
+(``x-amz-algorithm``, ``x-amz-credential``, ``x-amz-date``,
+``x-amz-signature``: the HMAC of the base64 policy with the key's signing
+key) and the file, last. The request itself is not signed: the policy is the
+authorization. It must not have expired, and every form field (except
+``policy``, ``x-amz-signature``, ``file`` and ``x-ignore-*``) must satisfy
+its conditions, each condition being matched by a field: ``{"field":
+"value"}`` / ``["eq", "$field", "value"]``, ``["starts-with", "$field",
+"prefix"]``, ``["content-length-range", min, max]`` (checked on the bytes
+received, before the object is published). ``{"bucket": ...}`` is checked
+against the bucket of the URL. Field names are case-insensitive.
+
+``${filename}`` in the key is replaced by the file's name. Answer:
+``success_action_redirect`` (303 to it with bucket, key and etag), else
+``success_action_status`` 200, 201 (a ``PostResponse`` document) or 204
+(default), with CORS headers when a bucket rule matches.
+"""
+
+import base64
+import hmac
+import json
+import time
+from datetime import datetime
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from garage_twisted.api.s3 import cors, errors, sigv4
+from garage_twisted.api.s3.body import raw_body_reader
+from garage_twisted.api.s3.checks import BodyChecks
+from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.form import MAX_FIELD, MAX_FIELDS, FormReader, boundary_of
+from garage_twisted.api.s3.metadata import DEFAULT_CONTENT_TYPE, STORED_HEADERS
+from garage_twisted.api.s3.put import MAX_OBJECT_SIZE, store_object
+from garage_twisted.api.s3.xml import document, element
+
+ALWAYS_ALLOWED = {"policy", "x-amz-signature", "file"}
+
+
+class Policy:
+    """A decoded POST policy: expiration and conditions by field."""
+
+    def __init__(self, encoded: str, now: float):
+        try:
+            raw = json.loads(base64.b64decode(encoded, validate=True))
+            expiration = raw["expiration"]
+            conditions = raw["conditions"]
+            expires = datetime.fromisoformat(expiration.replace("Z", "+00:00")).timestamp()
+        except Exception:
+            raise errors.InvalidPolicyDocument("Invalid Policy: the policy is not base64 "
+                                               "JSON with an expiration and conditions")\
+                from None
+        if expires < now:
+            raise errors.AccessDenied("Invalid according to Policy: Policy expired.")
+        self.fields: dict[str, list] = {}
+        self.length = (0, MAX_OBJECT_SIZE)
+        for condition in conditions:
+            if isinstance(condition, dict) and len(condition) == 1:
+                ((name, value),) = condition.items()
+                self._add(name, "eq", value)
+            elif isinstance(condition, list) and len(condition) == 3 and \
+                    condition[0] == "content-length-range":
+                try:
+                    low, high = int(condition[1]), int(condition[2])
+                except (TypeError, ValueError):
+                    raise errors.InvalidPolicyDocument(
+                        "Invalid Policy: content-length-range needs two integers") from None
+                self.length = (max(self.length[0], low), min(self.length[1], high))
+            elif isinstance(condition, list) and len(condition) == 3 and \
+                    condition[0] in ("eq", "starts-with") and isinstance(condition[1], str) \
+                    and condition[1].startswith("$"):
+                self._add(condition[1][1:], condition[0], condition[2])
+            else:
+                raise errors.InvalidPolicyDocument(
+                    f"Invalid Policy: invalid condition {json.dumps(condition)[:100]}")
+
+    def _add(self, name, operation, value):
+        if not isinstance(value, str):
+            raise errors.InvalidPolicyDocument(f"Invalid Policy: {name} needs a string")
+        self.fields.setdefault(name.lower(), []).append((operation, value))
+
+    def check(self, fields: dict) -> None:
+        """Every field allowed by its conditions, every condition met."""
+        remaining = dict(self.fields)
+        for name, value in fields.items():
+            if name in ALWAYS_ALLOWED or name.startswith("x-ignore-"):
+                continue
+            conditions = remaining.pop(name, None)
+            if conditions is None:
+                raise errors.AccessDenied(
+                    f"Invalid according to Policy: Extra input fields: {name}")
+            for operation, expected in conditions:
+                values = value.split(",") if name == "content-type" else [value]
+                ok = all(v == expected if operation == "eq" else v.startswith(expected)
+                         for v in values)
+                if not ok:
+                    raise errors.AccessDenied(
+                        f"Invalid according to Policy: Policy Condition failed: "
+                        f'["{operation}", "${name}", "{expected}"]')
+        if remaining:
+            raise errors.AccessDenied("Invalid according to Policy: Policy Condition failed: "
+                                      f"no {', '.join(sorted(remaining))} field")
+
+    def check_length(self, size: int) -> None:
+        low, high = self.length
+        if size < low:
+            raise errors.EntityTooSmall("Your proposed upload is smaller than the minimum "
+                                        "allowed size")
+        if size > high:
+            raise errors.EntityTooLarge("Your proposed upload exceeds the maximum allowed "
+                                        "size")
+
+
+async def _read_fields(reader: FormReader):
+    """``(fields, file part)``: the fields before ``file`` (lower-cased names)."""
+    fields = {}
+    while True:
+        part = await reader.next_part()
+        if part is None:
+            raise errors.InvalidArgument("POST requires exactly one file upload per request.")
+        name = (part.name or "").lower()
+        if name == "file":
+            return fields, part
+        if len(fields) >= MAX_FIELDS:
+            raise errors.MalformedPOSTRequest("too many form fields")
+        if name in fields:
+            raise errors.InvalidArgument(f"form field {name} given twice")
+        fields[name] = (await reader.read_all(MAX_FIELD)).decode("utf-8", "replace")
+
+
+async def _authorize(api, fields: dict):
+    """The key whose signature the policy carries."""
+    for name in ("policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date",
+                 "x-amz-signature"):
+        if name not in fields:
+            raise errors.InvalidArgument(f"Bucket POST must contain a field named '{name}'")
+    if fields["x-amz-algorithm"] != "AWS4-HMAC-SHA256":
+        raise errors.InvalidArgument("only AWS4-HMAC-SHA256 POST policies are supported")
+    parts = fields["x-amz-credential"].split("/")
+    if len(parts) != 5 or parts[3] != "s3" or parts[4] != "aws4_request":
+        raise errors.InvalidArgument("invalid x-amz-credential")
+    access_key, date, region = parts[0], parts[1], parts[2]
+    if region != api.region:
+        raise errors.AuthorizationHeaderMalformed(
+            f"the region '{region}' is wrong; expecting '{api.region}'")
+    if not fields["x-amz-date"].startswith(date):
+        raise errors.InvalidArgument("x-amz-date does not match the credential's date")
+    key = await api.helper.get_key(access_key)
+    if key is None:
+        raise errors.InvalidAccessKeyId(
+            "The AWS Access Key Id you provided does not exist in our records.")
+    expected = hmac.new(sigv4.signing_key(key.params.secret_key, date, region),
+                        fields["policy"].encode(), "sha256").hexdigest()
+    if not hmac.compare_digest(expected, fields["x-amz-signature"].lower()):
+        raise errors.SignatureDoesNotMatch(
+            "The request signature we calculated does not match the signature you provided.")
+    return key
+
+
+def _object_headers(fields: dict, part) -> tuple:
+    headers = {}
+    for name, value in fields.items():
+        if name in STORED_HEADERS_STR or name.startswith("x-amz-meta-"):
+            headers[name] = value
+    if "content-type" not in headers:
+        headers["content-type"] = part.content_type or DEFAULT_CONTENT_TYPE
+    return tuple(sorted(headers.items()))
+
+
+STORED_HEADERS_STR = {h.decode("latin-1") for h in STORED_HEADERS}
+
+
+async def post_object(api, request, endpoint, request_id) -> bytes:
+    from garage_twisted.api.s3.api import WRITE
+
+    content_type = request.getHeader(b"content-type")
+    reader = FormReader(raw_body_reader(request),
+                        boundary_of(None if content_type is None
+                                    else content_type.decode("latin-1")))
+    fields, part = await _read_fields(reader)
+    key = await _authorize(api, fields)
+    ctx = RequestContext(api, request, endpoint, key, None, request_id)
+    ctx.bucket_id, ctx.bucket = await api.bucket_for(ctx, endpoint.bucket, WRITE)
+    cors.add_response_headers(request, ctx.bucket)
+    policy = Policy(fields["policy"], time.time() if api.clock is None else api.clock.seconds())
+    if "bucket" in policy.fields:
+        policy.check({"bucket": endpoint.bucket, **fields})
+    else:
+        policy.check(fields)
+    if "key" not in fields:
+        raise errors.InvalidArgument("Bucket POST must contain a field named 'key'")
+    object_key = fields["key"]
+    if "${filename}" in object_key and part.filename is not None:
+        object_key = object_key.replace("${filename}", part.filename)
+    if not object_key or len(object_key.encode()) > 1024:
+        raise errors.KeyTooLongError("object keys are 1 to 1024 bytes")
+    checks = BodyChecks(content_md5=fields.get("content-md5"))
+    await store_object(ctx, object_key, _object_headers(fields, part), checks,
+                                 _FileReader(reader), size_check=policy.check_length)
+    # The rest of the form (the closing boundary, fields after the file).
+    while await reader.next_part() is not None:
+        pass
+    etag = f'"{checks.etag()}"'
+    request.setHeader(b"etag", etag.encode())
+    redirect = fields.get("success_action_redirect") or fields.get("redirect")
+    if redirect and urlsplit(redirect).scheme in ("http", "https"):
+        parts = urlsplit(redirect)
+        query = urlencode({"bucket": endpoint.bucket, "key": object_key, "etag": etag})
+        target = urlunsplit(parts._replace(
+            query=f"{parts.query}&{query}" if parts.query else query))
+        request.setHeader(b"location", target.encode())
+        return respond(request, status=303)
+    host = request.getHeader(b"host")
+    location = (f"https://{host.decode('latin-1')}" if host else "") + \
+        f"/{quote(endpoint.bucket)}/{quote(object_key)}"
+    request.setHeader(b"location", location.encode())
+    status = fields.get("success_action_status", "204")
+    if status == "200":
+        return respond(request, status=200)
+    if status == "201":
+        return respond(request, document("PostResponse", [
+            element("Location", location), element("Bucket", endpoint.bucket),
+            element("Key", object_key), element("ETag", etag)]), status=201)
+    return respond(request, status=204)
+
+
+class _FileReader:
+    """The ``file`` part as a payload (``read()``; no trailers)."""
+
+    trailers = {}
+
+    def __init__(self, reader: FormReader):
+        self.reader = reader
+
+    async def read(self) -> bytes:
+        return await self.reader.read()
