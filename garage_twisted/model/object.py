@@ -42,13 +42,20 @@ class ObjectVersionMeta:
     headers: tuple  # ((name, value), ...) as stored (content-type, x-amz-meta-*, ...)
     size: int
     etag: str
+    # The x-amz-checksum-* the client asked for: (header name, base64 value).
+    checksum: tuple | None = None
 
     def to_cbor(self):
-        return [[list(h) for h in self.headers], self.size, self.etag]
+        raw = [[list(h) for h in self.headers], self.size, self.etag]
+        if self.checksum is not None:
+            # Only then: versions without a checksum keep their encoding.
+            raw.append(list(self.checksum))
+        return raw
 
     @classmethod
     def from_cbor(cls, raw) -> "ObjectVersionMeta":
-        return cls(tuple((h[0], h[1]) for h in raw[0]), int(raw[1]), raw[2])
+        checksum = tuple(raw[3]) if len(raw) > 3 and raw[3] is not None else None
+        return cls(tuple((h[0], h[1]) for h in raw[0]), int(raw[1]), raw[2], checksum)
 
 
 @dataclass(frozen=True)

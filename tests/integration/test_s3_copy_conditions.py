@@ -191,3 +191,30 @@ class UploadPartCopyTests(TestCase):
                                  CopySourceRange="bytes=2-4")
         self.assertEqual(result["CopyPartResult"]["ETag"].strip('"'),
                          hashlib.md5(b"234").hexdigest())
+
+
+class StoredChecksumTests(TestCase):
+    """x-amz-checksum-* kept with the object, returned with checksum mode."""
+
+    timeout = 60
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024,
+                                                                     bucket="sums")
+
+    async def test_put_then_get_and_head_with_checksum_mode(self):
+        for key, body, algorithm in (("small", b"tiny body", "CRC32"),
+                                     ("large", os.urandom(200_000), "SHA256"),
+                                     ("sha1", os.urandom(5000), "SHA1")):
+            put = await in_thread(self.s3.put_object, Bucket="sums", Key=key, Body=body,
+                                  ChecksumAlgorithm=algorithm)
+            field = f"Checksum{algorithm}"
+            head = await in_thread(self.s3.head_object, Bucket="sums", Key=key,
+                                   ChecksumMode="ENABLED")
+            self.assertEqual(head[field], put[field])
+            got = await in_thread(self.s3.get_object, Bucket="sums", Key=key,
+                                  ChecksumMode="ENABLED")
+            self.assertEqual(got[field], put[field])
+            self.assertEqual(await in_thread(got["Body"].read), body)
+            plain = await in_thread(self.s3.head_object, Bucket="sums", Key=key)
+            self.assertNotIn(field, plain)

@@ -117,6 +117,12 @@ class BodyChecks:
                     f"The {self.checksum_algorithm.value.upper()} you specified did not "
                     "match the calculated checksum.")
 
+    def stored_checksum(self) -> tuple | None:
+        """``(header name, value)`` to keep with the object, if one was asked."""
+        if self.checksum_value is None:
+            return None
+        return (self.checksum_algorithm.header, self.checksum_value)
+
     def response_headers(self):
         if self.checksum_value is None:
             return []

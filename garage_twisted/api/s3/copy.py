@@ -88,7 +88,7 @@ async def copy_object(ctx: RequestContext) -> bytes:
             "location or encryption attributes.")
     meta = src.data.meta
     headers = meta.headers if directive == "COPY" else extract_object_headers(ctx.request)
-    new_meta = ObjectVersionMeta(headers, meta.size, meta.etag)
+    new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum)
     timestamp = await next_timestamp(ctx, dest_key)
     uuid = new_uuid()
     table = ctx.api.model.object_table

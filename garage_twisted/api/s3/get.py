@@ -58,6 +58,15 @@ def parse_range(value: str, size: int):
     return start, end
 
 
+def _set_checksum_header(ctx: RequestContext, meta) -> None:
+    """The stored ``x-amz-checksum-*``, when asked for (whole objects only)."""
+    mode = ctx.header(b"x-amz-checksum-mode")
+    if meta.checksum is not None and mode is not None and mode.upper() == "ENABLED" \
+            and ctx.header(b"range") is None:
+        name, value = meta.checksum
+        ctx.request.setHeader(name.encode(), value.encode())
+
+
 def _set_object_headers(request, version, meta):
     request.setHeader(b"etag", f'"{meta.etag}"'.encode())
     request.setHeader(b"last-modified", http_date(version.timestamp).encode())
@@ -106,6 +115,7 @@ async def head_object(ctx: RequestContext) -> bytes:
         return not_modified
     request = ctx.request
     _set_object_headers(request, version, meta)
+    _set_checksum_header(ctx, meta)
     _apply_overrides(ctx)
     request.setResponseCode(200)
     request.setHeader(b"content-length", b"%d" % meta.size)
@@ -120,6 +130,7 @@ async def get_object(ctx: RequestContext):
         return not_modified
     request = ctx.request
     _set_object_headers(request, version, meta)
+    _set_checksum_header(ctx, meta)
     _apply_overrides(ctx)
     size = meta.size
     byte_range = None

@@ -99,7 +99,7 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         if size_check is not None:
             size_check(len(first))
         timestamp = await next_timestamp(ctx, key)
-        meta = ObjectVersionMeta(headers, len(first), checks.etag())
+        meta = ObjectVersionMeta(headers, len(first), checks.etag(), checks.stored_checksum())
         version = ObjectVersion(
             new_uuid(), timestamp, STATE_COMPLETE,
             data=ObjectVersionData(DATA_INLINE, meta, inline=first),
@@ -139,7 +139,7 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
         checks.verify(getattr(payload, "trailers", {}))
         if size_check is not None:
             size_check(size)
-        meta = ObjectVersionMeta(headers, size, checks.etag())
+        meta = ObjectVersionMeta(headers, size, checks.etag(), checks.stored_checksum())
         complete = ObjectVersion(
             uuid, timestamp, STATE_COMPLETE,
             data=ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_hash),
