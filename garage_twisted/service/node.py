@@ -36,6 +36,7 @@ from garage_twisted.block.store import LocalBlockStore
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.model.garage import GarageModel
 from garage_twisted.model.helper import ModelHelper
+from garage_twisted.model.lifecycle import LifecycleWorker
 from garage_twisted.net.keys import load_or_create_node_key
 from garage_twisted.net.network import Network
 from garage_twisted.net.peering import Peering, parse_bootstrap
@@ -177,6 +178,8 @@ class GarageNode(MultiService):
                         for t in self.model.tables]
         for syncer in self.syncers:
             self.workers.add(syncer, idle_delay=syncer.idle_delay)
+        self.workers.add(LifecycleWorker(self.model, self.kv_store, self._leads_partition,
+                                         self.reactor))
         if not config.disable_scrub:
             self.workers.add(BlockScrubber(self.block_manager, self.kv_store))
         for table in self.model.tables:
@@ -209,6 +212,12 @@ class GarageNode(MultiService):
         with os.fdopen(fd, "w") as f:
             f.write(self.config.rpc_secret.hex() + "\n")
         os.replace(path + ".tmp", path)
+
+    def _leads_partition(self, position_hash: bytes) -> bool:
+        """Whether this node is the first of a partition's nodes (it alone
+        runs the partition's lifecycle actions)."""
+        nodes = self.layout.current().nodes_of(position_hash)
+        return not nodes or sorted(nodes)[0] == self.node_key.node_id
 
     def _rtt_of(self, node_id: bytes) -> float | None:
         info = self.peering.peers.get(node_id)

@@ -25,6 +25,7 @@ from garage_twisted.api.s3 import bucket as bucket_ops
 from garage_twisted.api.s3 import copy as copy_ops
 from garage_twisted.api.s3 import cors as cors_ops
 from garage_twisted.api.s3 import delete as delete_ops
+from garage_twisted.api.s3 import lifecycle as lifecycle_ops
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3 import listing as list_ops
@@ -64,6 +65,9 @@ HANDLERS = {
     "PutBucketCors": (cors_ops.put_bucket_cors, OWNER),
     "GetBucketCors": (cors_ops.get_bucket_cors, OWNER),
     "DeleteBucketCors": (cors_ops.delete_bucket_cors, OWNER),
+    "PutBucketLifecycleConfiguration": (lifecycle_ops.put_bucket_lifecycle, WRITE),
+    "GetBucketLifecycleConfiguration": (lifecycle_ops.get_bucket_lifecycle, READ),
+    "DeleteBucketLifecycle": (lifecycle_ops.delete_bucket_lifecycle, WRITE),
     "CreateMultipartUpload": (mpu_ops.create_multipart_upload, WRITE),
     "UploadPart": (mpu_ops.upload_part, WRITE),
     "CompleteMultipartUpload": (mpu_ops.complete_multipart_upload, WRITE),

@@ -25,6 +25,8 @@ IMPLEMENTED = frozenset({
     "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects", "CopyObject",
     "GetBucketVersioning", "GetBucketAcl", "UploadPartCopy",
     "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "Options", "PostObject",
+    "PutBucketLifecycleConfiguration", "GetBucketLifecycleConfiguration",
+    "DeleteBucketLifecycle",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })

@@ -1,0 +1,162 @@
+"""Put/Get/DeleteBucketLifecycleConfiguration: the rules' XML form.
+
+Supported, as Garage: ``Expiration`` (``Days`` or ``Date``) and
+``AbortIncompleteMultipartUpload`` (``DaysAfterInitiation``), filtered by
+prefix and object size (``Filter`` with ``Prefix``,
+``ObjectSizeGreaterThan``, ``ObjectSizeLessThan``, or ``And`` of them; the
+old top-level ``Prefix`` too). Transitions and noncurrent-version actions
+(there are no storage classes nor versioning here) answer
+``NotImplemented``. The rules are applied by the daily
+:class:`~garage_twisted.model.lifecycle.LifecycleWorker`.
+"""
+
+from datetime import date
+
+import defusedxml.ElementTree as SafeET
+
+from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.body import read_small_body
+from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.xml import document, element
+
+MAX_BODY = 256 * 1024
+MAX_RULES = 1000
+UNSUPPORTED = {"Transition", "NoncurrentVersionTransition", "NoncurrentVersionExpiration"}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _children(node) -> dict:
+    return {_local(c.tag): c for c in node}
+
+
+def _positive_int(node, what: str) -> int:
+    try:
+        value = int((node.text or "").strip())
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise errors.InvalidArgument(f"{what} must be a positive integer")
+    return value
+
+
+def _filter(rule: dict, node) -> None:
+    for child in node:
+        name = _local(child.tag)
+        if name == "And":
+            _filter(rule, child)
+        elif name == "Prefix":
+            rule["prefix"] = child.text or ""
+        elif name == "ObjectSizeGreaterThan":
+            rule["size_gt"] = int((child.text or "0").strip())
+        elif name == "ObjectSizeLessThan":
+            rule["size_lt"] = _positive_int(child, "ObjectSizeLessThan")
+        elif name == "Tag":
+            raise errors.NotImplemented("lifecycle filters on tags are not supported")
+
+
+def parse_lifecycle(body: bytes) -> list:
+    try:
+        root = SafeET.fromstring(body)
+    except Exception:
+        raise errors.MalformedXML("The XML you provided was not well-formed") from None
+    if _local(root.tag) != "LifecycleConfiguration":
+        raise errors.MalformedXML("expected a <LifecycleConfiguration> document")
+    rules = []
+    for node in root:
+        if _local(node.tag) != "Rule":
+            continue
+        parts = _children(node)
+        for name in parts:
+            if name in UNSUPPORTED:
+                raise errors.NotImplemented(f"lifecycle {name} is not supported")
+        status = (parts["Status"].text or "").strip() if "Status" in parts else None
+        if status not in ("Enabled", "Disabled"):
+            raise errors.MalformedXML("each Rule needs a Status of Enabled or Disabled")
+        rule = {"id": (parts["ID"].text or "") if "ID" in parts else None,
+                "enabled": status == "Enabled", "prefix": None, "size_gt": None,
+                "size_lt": None, "expire_days": None, "expire_date": None,
+                "abort_mpu_days": None}
+        if "Filter" in parts:
+            _filter(rule, parts["Filter"])
+        elif "Prefix" in parts:
+            rule["prefix"] = parts["Prefix"].text or ""
+        if "Expiration" in parts:
+            expiration = _children(parts["Expiration"])
+            if "ExpiredObjectDeleteMarker" in expiration and len(expiration) == 1:
+                raise errors.NotImplemented("ExpiredObjectDeleteMarker is not supported")
+            if "Days" in expiration:
+                rule["expire_days"] = _positive_int(expiration["Days"], "Expiration Days")
+            elif "Date" in expiration:
+                text = (expiration["Date"].text or "").strip()
+                try:
+                    rule["expire_date"] = date.fromisoformat(text[:10]).isoformat()
+                except ValueError:
+                    raise errors.InvalidArgument("Expiration Date must be a date") from None
+            else:
+                raise errors.MalformedXML("Expiration needs Days or Date")
+        if "AbortIncompleteMultipartUpload" in parts:
+            abort = _children(parts["AbortIncompleteMultipartUpload"])
+            if "DaysAfterInitiation" not in abort:
+                raise errors.MalformedXML("AbortIncompleteMultipartUpload needs "
+                                          "DaysAfterInitiation")
+            rule["abort_mpu_days"] = _positive_int(abort["DaysAfterInitiation"],
+                                                   "DaysAfterInitiation")
+        if rule["expire_days"] is None and rule["expire_date"] is None and \
+                rule["abort_mpu_days"] is None:
+            raise errors.MalformedXML("a lifecycle Rule needs at least one action")
+        rules.append(rule)
+    if not rules or len(rules) > MAX_RULES:
+        raise errors.MalformedXML(f"a lifecycle configuration has 1 to {MAX_RULES} rules")
+    return rules
+
+
+def lifecycle_xml(rules: list) -> bytes:
+    parts = []
+    for rule in rules:
+        inner = element("ID", rule["id"]) if rule.get("id") else ""
+        conditions = []
+        if rule.get("prefix") is not None:
+            conditions.append(element("Prefix", rule["prefix"]))
+        if rule.get("size_gt") is not None:
+            conditions.append(element("ObjectSizeGreaterThan", rule["size_gt"]))
+        if rule.get("size_lt") is not None:
+            conditions.append(element("ObjectSizeLessThan", rule["size_lt"]))
+        if len(conditions) > 1:
+            inner += "<Filter><And>" + "".join(conditions) + "</And></Filter>"
+        else:
+            inner += "<Filter>" + "".join(conditions) + "</Filter>"
+        inner += element("Status", "Enabled" if rule["enabled"] else "Disabled")
+        if rule.get("expire_days") is not None:
+            inner += "<Expiration>" + element("Days", rule["expire_days"]) + "</Expiration>"
+        elif rule.get("expire_date") is not None:
+            inner += "<Expiration>" + element("Date", rule["expire_date"] + "T00:00:00Z") + \
+                "</Expiration>"
+        if rule.get("abort_mpu_days") is not None:
+            inner += ("<AbortIncompleteMultipartUpload>"
+                      + element("DaysAfterInitiation", rule["abort_mpu_days"])
+                      + "</AbortIncompleteMultipartUpload>")
+        parts.append("<Rule>" + inner + "</Rule>")
+    return document("LifecycleConfiguration", parts)
+
+
+async def put_bucket_lifecycle(ctx: RequestContext) -> bytes:
+    rules = parse_lifecycle(await read_small_body(ctx, MAX_BODY))
+    await ctx.api.helper.set_bucket_config(ctx.bucket_id, "lifecycle_config", rules)
+    return respond(ctx.request)
+
+
+async def get_bucket_lifecycle(ctx: RequestContext) -> bytes:
+    rules = ctx.bucket.params.lifecycle_config.value
+    if not rules:
+        raise errors.NoSuchLifecycleConfiguration(
+            "The lifecycle configuration does not exist",
+            extra={"BucketName": ctx.endpoint.bucket})
+    return respond(ctx.request, lifecycle_xml(rules))
+
+
+async def delete_bucket_lifecycle(ctx: RequestContext) -> bytes:
+    await ctx.api.helper.set_bucket_config(ctx.bucket_id, "lifecycle_config", None)
+    return respond(ctx.request, status=204)

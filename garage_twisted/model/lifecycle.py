@@ -1,0 +1,161 @@
+"""Bucket lifecycle: rules, and the daily worker that applies them.
+
+A bucket's ``lifecycle_config`` register holds a list of rule dicts
+(:func:`rule_matches` reads them): ``enabled``, a filter (``prefix``,
+``size_gt``, ``size_lt``), and actions: ``expire_days`` / ``expire_date``
+(``YYYY-MM-DD``, UTC midnight) hide the object behind a delete marker;
+``abort_mpu_days`` aborts multipart uploads started that many days ago.
+
+:class:`LifecycleWorker` walks the local object table once a day, in
+batches (its cursor and the day of its last pass are persisted, so a
+restart resumes). In a cluster each object row is on several nodes; only
+the first node of the row's partition (``is_leader``) acts on it, so an
+object expires once, not once per replica. Writes go through the
+replicated object table like any client's.
+"""
+
+import secrets
+from datetime import date, datetime, timezone
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from garage_twisted.model.object import (
+    STATE_ABORTED, STATE_COMPLETE, Object, ObjectVersion, ObjectVersionData,
+)
+from garage_twisted.table.schema import EMPTY_PARTITION
+from garage_twisted.util import codec
+from garage_twisted.util.time import now_msec
+from garage_twisted.util.worker import WorkerState
+
+DAY_MS = 24 * 3600 * 1000
+BATCH = 500
+STATE_KEY = b"state"
+
+
+def _date_ms(value: str) -> int:
+    day = date.fromisoformat(value)
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def rule_matches(rule: dict, key: str, size: int | None) -> bool:
+    """Whether ``rule`` applies to an object (``size`` None: an upload)."""
+    if not rule.get("enabled"):
+        return False
+    if rule.get("prefix") and not key.startswith(rule["prefix"]):
+        return False
+    if size is not None:
+        if rule.get("size_gt") is not None and not size > rule["size_gt"]:
+            return False
+        if rule.get("size_lt") is not None and not size < rule["size_lt"]:
+            return False
+    return True
+
+
+def expired(rule: dict, version_ms: int, now_ms: int) -> bool:
+    if rule.get("expire_days") is not None:
+        return now_ms - version_ms >= rule["expire_days"] * DAY_MS
+    if rule.get("expire_date") is not None:
+        return now_ms >= _date_ms(rule["expire_date"])
+    return False
+
+
+def actions_for(obj: Object, rules: list, now_ms: int) -> list:
+    """Object entries to insert for ``obj`` under ``rules`` (maybe none)."""
+    out = []
+    data = obj.last_data_version()
+    if data is not None:
+        size = data.data.meta.size
+        if any(rule_matches(r, obj.key, size) and expired(r, data.timestamp, now_ms)
+               for r in rules):
+            marker = ObjectVersion(secrets.token_bytes(32),
+                                   max(now_ms, obj.max_timestamp() + 1), STATE_COMPLETE,
+                                   data=ObjectVersionData.delete_marker())
+            out.append(Object(obj.bucket_id, obj.key, (marker,)))
+    for version in obj.versions:
+        if not (version.is_uploading and version.multipart):
+            continue
+        if any(rule_matches(r, obj.key, None) and r.get("abort_mpu_days") is not None
+               and now_ms - version.timestamp >= r["abort_mpu_days"] * DAY_MS
+               for r in rules):
+            out.append(Object(obj.bucket_id, obj.key,
+                              (ObjectVersion(version.uuid, version.timestamp, STATE_ABORTED),)))
+    return out
+
+
+class LifecycleWorker:
+    """Applies lifecycle rules to this node's objects, once a day.
+
+    :param model: the node's ``GarageModel``.
+    :param kv_store: where the worker keeps its progress.
+    :param is_leader: ``is_leader(partition hash) -> bool``: whether this
+        node acts on that partition's objects.
+    :param clock: ``IReactorTime``.
+    """
+
+    log = Logger()
+    name = "lifecycle"
+
+    def __init__(self, model, kv_store, is_leader, clock):
+        self.model = model
+        self.tree = kv_store.open_tree("lifecycle")
+        self.is_leader = is_leader
+        self.clock = clock
+        self.next_idle_delay = None
+        raw = self.tree.get(STATE_KEY)
+        # [day of the last pass (days since the epoch), cursor or None]
+        self.state = codec.loads(raw) if raw else [-1, None]
+        self.expired = 0
+        self.aborted = 0
+
+    def _save(self) -> None:
+        self.tree.insert(STATE_KEY, codec.dumps(self.state))
+
+    def work(self, now_ms: int | None = None):
+        return defer.ensureDeferred(self._work(now_ms))
+
+    def _rules(self, bucket_id: bytes, cache: dict):
+        if bucket_id not in cache:
+            bucket = self.model.bucket_table.data.read_entry(EMPTY_PARTITION, bucket_id)
+            params = None if bucket is None else bucket.params
+            cache[bucket_id] = None if params is None else params.lifecycle_config.value
+        return cache[bucket_id]
+
+    async def _work(self, now_ms):
+        now = now_msec(self.clock) if now_ms is None else now_ms
+        today = now // DAY_MS
+        last_day, cursor = self.state
+        self.next_idle_delay = None
+        if cursor is None:
+            if last_day == today:
+                self.next_idle_delay = ((today + 1) * DAY_MS - now) / 1000 + 1
+                return WorkerState.IDLE
+            cursor = b""
+            self.state = [today, cursor]
+        data = self.model.object_table.data
+        rows = list(data.rows.range(bytes(cursor), None, limit=BATCH))
+        cache, inserts = {}, []
+        for _, raw in rows:
+            obj = data.schema.decode_entry(raw)
+            rules = self._rules(obj.bucket_id, cache)
+            if rules and self.is_leader(obj.partition_hash()):
+                inserts += actions_for(obj, rules, now)
+        if inserts:
+            await self.model.object_table.insert_many(inserts)
+            for entry in inserts:
+                if entry.versions[0].state == STATE_ABORTED:
+                    self.aborted += 1
+                else:
+                    self.expired += 1
+        if len(rows) < BATCH:
+            self.state = [today, None]
+            self._save()
+            self.next_idle_delay = ((today + 1) * DAY_MS - now) / 1000 + 1
+            return WorkerState.IDLE
+        self.state = [today, rows[-1][0] + b"\x00"]
+        self._save()
+        return WorkerState.BUSY
+
+    def status(self) -> dict:
+        return {"last_pass_day": self.state[0], "in_progress": self.state[1] is not None,
+                "expired": self.expired, "aborted": self.aborted}
