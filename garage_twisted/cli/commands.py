@@ -206,6 +206,19 @@ async def bucket_info(client, args, out):
     _print_bucket(await _find_bucket(client, args.name), out)
 
 
+async def bucket_website(client, args, out):
+    if args.allow == args.deny:
+        raise CliError("give --allow or --deny")
+    info = await _find_bucket(client, args.bucket)
+    access = {"enabled": False}
+    if args.allow:
+        access = {"enabled": True, "indexDocument": args.index_document,
+                  "errorDocument": args.error_document}
+    await client.call("UpdateBucket", {"id": info["id"]}, {"websiteAccess": access})
+    state = "now" if args.allow else "no longer"
+    print(f"The website of bucket {args.bucket} is {state} served.", file=out)
+
+
 async def bucket_delete(client, args, out):
     info = await _find_bucket(client, args.name)
     if not args.yes:

@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--yes", action="store_true", help="really delete")
     p.set_defaults(run=commands.bucket_delete)
+    p = bucket.add_parser("website", help="serve a bucket as a website (or stop)")
+    p.add_argument("bucket")
+    p.add_argument("--allow", action="store_true", help="serve it on the web endpoint")
+    p.add_argument("--deny", action="store_true", help="stop serving it")
+    p.add_argument("--index-document", default="index.html")
+    p.add_argument("--error-document")
+    p.set_defaults(run=commands.bucket_website)
     for verb, run in (("allow", commands.bucket_allow), ("deny", commands.bucket_deny)):
         p = bucket.add_parser(verb, help=f"{verb} a key's rights on a bucket")
         p.add_argument("bucket")

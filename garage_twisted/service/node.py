@@ -26,7 +26,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.api.admin.api import AdminApi
-from garage_twisted.api.s3.api import S3Api
+from garage_twisted.api.s3.api import S3Api, S3Resource
+from garage_twisted.api.web.server import WebApi
 from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
 from garage_twisted.block.manager import BlockManager
 from garage_twisted.block.replication import BlockReplicator
@@ -204,6 +205,14 @@ class GarageNode(MultiService):
         self.s3_listener = ListenerService(
             self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
         self.s3_listener.setServiceParent(self)
+        self.web_listener = None
+        if config.s3_web is not None:
+            web = WebApi(s3, config.s3_web.root_domain)
+            self.web_listener = ListenerService(
+                self.reactor, config.s3_web.bind_addr.endpoint_description(),
+                StreamingSite(S3Resource(web), should_stream=lambda *a: False,
+                              clock=self.reactor), "website")
+            self.web_listener.setServiceParent(self)
         self._block_store = block_store
 
     def _store_joined_secret(self) -> None:
@@ -279,7 +288,7 @@ class GarageNode(MultiService):
             "rpc_port": self.rpc_listener.port,
             "s3_port": self.s3_listener.port,
             "admin_port": None if self.admin_listener is None else self.admin_listener.port,
-            "web_port": None,
+            "web_port": None if self.web_listener is None else self.web_listener.port,
         }
         path = os.path.join(self.config.metadata_dir, "node.json")
         tmp = path + ".tmp"

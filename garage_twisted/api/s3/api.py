@@ -32,6 +32,7 @@ from garage_twisted.api.s3 import listing as list_ops
 from garage_twisted.api.s3 import multipart as mpu_ops
 from garage_twisted.api.s3 import post as post_ops
 from garage_twisted.api.s3 import put as put_ops
+from garage_twisted.api.s3 import website as website_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext
@@ -68,6 +69,9 @@ HANDLERS = {
     "PutBucketLifecycleConfiguration": (lifecycle_ops.put_bucket_lifecycle, WRITE),
     "GetBucketLifecycleConfiguration": (lifecycle_ops.get_bucket_lifecycle, READ),
     "DeleteBucketLifecycle": (lifecycle_ops.delete_bucket_lifecycle, WRITE),
+    "PutBucketWebsite": (website_ops.put_bucket_website, OWNER),
+    "GetBucketWebsite": (website_ops.get_bucket_website, OWNER),
+    "DeleteBucketWebsite": (website_ops.delete_bucket_website, OWNER),
     "CreateMultipartUpload": (mpu_ops.create_multipart_upload, WRITE),
     "UploadPart": (mpu_ops.upload_part, WRITE),
     "CompleteMultipartUpload": (mpu_ops.complete_multipart_upload, WRITE),
@@ -246,7 +250,8 @@ class S3Api:
 
 
 class S3Resource(resource.Resource):
-    """The twisted.web leaf serving every S3 request through :meth:`S3Api.handle`.
+    """The twisted.web leaf serving every S3 request through :meth:`S3Api.handle`
+    (or any ``api`` with such a ``handle``: the website endpoint's too).
 
     Invariants: the request is finished exactly once, after the handler's
     body (if any) is written; a connection lost mid-request cancels the

@@ -107,8 +107,8 @@ def _conditions(ctx: RequestContext, version, meta) -> bytes | None:
     return None
 
 
-async def head_object(ctx: RequestContext) -> bytes:
-    version = await _load(ctx)
+async def head_object(ctx: RequestContext, version=None) -> bytes:
+    version = version if version is not None else await _load(ctx)
     meta = version.data.meta
     not_modified = _conditions(ctx, version, meta)
     if not_modified is not None:
@@ -122,8 +122,10 @@ async def head_object(ctx: RequestContext) -> bytes:
     return b""
 
 
-async def get_object(ctx: RequestContext):
-    version = await _load(ctx)
+async def get_object(ctx: RequestContext, status: int | None = None, version=None):
+    """GetObject; ``status`` forces the answer's status (a website's error
+    document is sent with 404), ``version`` skips loading it again."""
+    version = version if version is not None else await _load(ctx)
     meta = version.data.meta
     not_modified = _conditions(ctx, version, meta)
     if not_modified is not None:
@@ -135,10 +137,10 @@ async def get_object(ctx: RequestContext):
     size = meta.size
     byte_range = None
     range_header = ctx.header(b"range")
-    if range_header is not None:
+    if range_header is not None and status is None:
         byte_range = parse_range(range_header, size)
     if byte_range is None:
-        start, end, status = 0, size - 1, 200
+        start, end, status = 0, size - 1, status or 200
     else:
         start, end = byte_range
         status = 206

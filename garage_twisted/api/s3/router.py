@@ -26,7 +26,7 @@ IMPLEMENTED = frozenset({
     "GetBucketVersioning", "GetBucketAcl", "UploadPartCopy",
     "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "Options", "PostObject",
     "PutBucketLifecycleConfiguration", "GetBucketLifecycleConfiguration",
-    "DeleteBucketLifecycle",
+    "DeleteBucketLifecycle", "PutBucketWebsite", "GetBucketWebsite", "DeleteBucketWebsite",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
 })

@@ -1,0 +1,1 @@
+"""The static website endpoint (``[s3_web]``)."""
