@@ -218,3 +218,38 @@ class StoredChecksumTests(TestCase):
             self.assertEqual(await in_thread(got["Body"].read), body)
             plain = await in_thread(self.s3.head_object, Bucket="sums", Key=key)
             self.assertNotIn(field, plain)
+
+
+class PartNumberTests(TestCase):
+    """GET and HEAD with ?partNumber= on multipart and plain objects."""
+
+    timeout = 60
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024,
+                                                                     bucket="parts")
+
+    async def test_parts(self):
+        part1, part3 = os.urandom(5 * 1024 * 1024), os.urandom(70_000)
+        upload = await in_thread(self.s3.create_multipart_upload, Bucket="parts", Key="mp")
+        etags = []
+        for number, body in ((1, part1), (3, part3)):
+            result = await in_thread(self.s3.upload_part, Bucket="parts", Key="mp",
+                                     UploadId=upload["UploadId"], PartNumber=number, Body=body)
+            etags.append({"PartNumber": number, "ETag": result["ETag"]})
+        await in_thread(self.s3.complete_multipart_upload, Bucket="parts", Key="mp",
+                        UploadId=upload["UploadId"], MultipartUpload={"Parts": etags})
+        got = await in_thread(self.s3.get_object, Bucket="parts", Key="mp", PartNumber=3)
+        self.assertEqual(await in_thread(got["Body"].read), part3)
+        self.assertEqual(got["PartsCount"], 2)
+        self.assertEqual(got["ContentRange"],
+                         f"bytes {len(part1)}-{len(part1) + len(part3) - 1}/"
+                         f"{len(part1) + len(part3)}")
+        head = await in_thread(self.s3.head_object, Bucket="parts", Key="mp", PartNumber=1)
+        self.assertEqual((head["ContentLength"], head["PartsCount"]), (len(part1), 2))
+        with self.assertRaises(ClientError) as caught:
+            await in_thread(self.s3.get_object, Bucket="parts", Key="mp", PartNumber=2)
+        self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidPart")
+        await in_thread(self.s3.put_object, Bucket="parts", Key="plain", Body=b"whole")
+        got = await in_thread(self.s3.get_object, Bucket="parts", Key="plain", PartNumber=1)
+        self.assertEqual(await in_thread(got["Body"].read), b"whole")

@@ -107,6 +107,48 @@ def _conditions(ctx: RequestContext, version, meta) -> bytes | None:
     return None
 
 
+async def _part_range(ctx: RequestContext, version):
+    """``(first byte, last byte, number of parts)`` of ``?partNumber=N``, or
+    ``None`` without it. A non-multipart object has one part, the whole."""
+    raw = ctx.endpoint.query.get("partNumber")
+    if raw is None:
+        return None
+    try:
+        number = int(raw)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 10000:
+        raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, "
+                                     "inclusive")
+    if ctx.header(b"range") is not None:
+        raise errors.InvalidRequest("Cannot specify both Range header and partNumber query "
+                                    "parameter")
+    size = version.data.meta.size
+    if version.data.kind == DATA_INLINE or "-" not in version.data.meta.etag:
+        if number != 1:
+            raise errors.InvalidPart("The requested partnumber is not satisfiable",
+                                     extra={"PartNumber": str(number)})
+        return 0, size - 1, 1
+    record = await ctx.api.model.version_table.get(version.uuid, b"")
+    if record is None or record.deleted.value:
+        raise errors.NoSuchKey("The specified key does not exist.",
+                               extra={"Key": ctx.endpoint.key})
+    numbers = sorted({part for (part, _), _ in record.sorted_blocks()})
+    if number not in numbers:  # the numbers the parts were uploaded with, as Garage
+        raise errors.InvalidPart("The requested partnumber is not satisfiable",
+                                 extra={"PartNumber": str(number)})
+    wanted = number
+    start = end = 0
+    position = 0
+    for (part, _), block in record.sorted_blocks():
+        if part < wanted:
+            start += block.size
+        elif part == wanted:
+            end = position + block.size
+        position += block.size
+    return start, end - 1, len(numbers)
+
+
 async def head_object(ctx: RequestContext, version=None) -> bytes:
     version = version if version is not None else await _load(ctx)
     meta = version.data.meta
@@ -117,6 +159,14 @@ async def head_object(ctx: RequestContext, version=None) -> bytes:
     _set_object_headers(request, version, meta)
     _set_checksum_header(ctx, meta)
     _apply_overrides(ctx)
+    part = await _part_range(ctx, version)
+    if part is not None:
+        start, end, count = part
+        request.setResponseCode(206)
+        request.setHeader(b"content-range", f"bytes {start}-{end}/{meta.size}".encode())
+        request.setHeader(b"x-amz-mp-parts-count", b"%d" % count)
+        request.setHeader(b"content-length", b"%d" % (end - start + 1))
+        return b""
     request.setResponseCode(200)
     request.setHeader(b"content-length", b"%d" % meta.size)
     return b""
@@ -139,6 +189,10 @@ async def get_object(ctx: RequestContext, status: int | None = None, version=Non
     range_header = ctx.header(b"range")
     if range_header is not None and status is None:
         byte_range = parse_range(range_header, size)
+    part = None if status is not None else await _part_range(ctx, version)
+    if part is not None:
+        byte_range = part[:2]
+        request.setHeader(b"x-amz-mp-parts-count", b"%d" % part[2])
     if byte_range is None:
         start, end, status = 0, size - 1, status or 200
     else:
