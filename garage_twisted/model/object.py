@@ -44,18 +44,24 @@ class ObjectVersionMeta:
     etag: str
     # The x-amz-checksum-* the client asked for: (header name, base64 value).
     checksum: tuple | None = None
+    # SSE-C: base64 MD5 of the customer key the data is encrypted with.
+    encryption: str | None = None
 
     def to_cbor(self):
         raw = [[list(h) for h in self.headers], self.size, self.etag]
-        if self.checksum is not None:
-            # Only then: versions without a checksum keep their encoding.
-            raw.append(list(self.checksum))
+        # Optional fields only when set: plain versions keep their encoding.
+        if self.checksum is not None or self.encryption is not None:
+            raw.append(None if self.checksum is None else list(self.checksum))
+        if self.encryption is not None:
+            raw.append(self.encryption)
         return raw
 
     @classmethod
     def from_cbor(cls, raw) -> "ObjectVersionMeta":
         checksum = tuple(raw[3]) if len(raw) > 3 and raw[3] is not None else None
-        return cls(tuple((h[0], h[1]) for h in raw[0]), int(raw[1]), raw[2], checksum)
+        encryption = raw[4] if len(raw) > 4 else None
+        return cls(tuple((h[0], h[1]) for h in raw[0]), int(raw[1]), raw[2], checksum,
+                   encryption)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ from urllib.parse import unquote
 from twisted.internet import defer
 
 from garage_twisted.api.s3 import conditions, errors
+from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.encryption import COPY_PREFIX, CustomerKey, key_for_read
 from garage_twisted.api.s3.metadata import extract_object_headers
-from garage_twisted.api.s3.put import new_uuid, next_timestamp
+from garage_twisted.api.s3.put import new_uuid, next_timestamp, store_object
 from garage_twisted.api.s3.xml import document, element, iso8601
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.object import (
@@ -88,6 +90,17 @@ async def copy_object(ctx: RequestContext) -> bytes:
             "location or encryption attributes.")
     meta = src.data.meta
     headers = meta.headers if directive == "COPY" else extract_object_headers(ctx.request)
+    src_sse = key_for_read(ctx, meta, COPY_PREFIX)
+    dest_sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    if src_sse is not None or dest_sse is not None:
+        # Encrypted on one side: the bytes are decrypted and stored anew
+        # (blocks cannot be shared between keys).
+        version = await _copy_bytes(ctx, src, src_sse, dest_key, headers, dest_sse)
+        for name, value in dest_sse.response_headers() if dest_sse is not None else ():
+            ctx.request.setHeader(name, value)
+        parts = [element("ETag", f'"{version.data.meta.etag}"'),
+                 element("LastModified", iso8601(version.timestamp))]
+        return respond(ctx.request, document("CopyObjectResult", parts))
     new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum)
     timestamp = await next_timestamp(ctx, dest_key)
     uuid = new_uuid()
@@ -101,6 +114,21 @@ async def copy_object(ctx: RequestContext) -> bytes:
     parts = [element("ETag", f'"{meta.etag}"'), element("LastModified", iso8601(timestamp))]
     ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
     return respond(ctx.request, document("CopyObjectResult", parts))
+
+
+async def _source_blocks(ctx, src) -> list:
+    if src.data.kind == DATA_INLINE:
+        return []
+    record = await ctx.api.model.version_table.get(src.uuid, b"")
+    if record is None or record.deleted.value:
+        raise errors.NoSuchKey("The source object was deleted during the copy.")
+    return record.sorted_blocks()
+
+
+async def _copy_bytes(ctx, src, src_sse, dest_key, headers, dest_sse):
+    size = src.data.meta.size
+    reader = _SourceReader(ctx, src, await _source_blocks(ctx, src), 0, size - 1, src_sse)
+    return await store_object(ctx, dest_key, headers, BodyChecks(), reader, sse=dest_sse)
 
 
 async def _copy_blocks(ctx, src, dest_key, uuid, timestamp, new_meta) -> None:
@@ -156,9 +184,11 @@ class _SourceReader:
     """The bytes ``first..last`` of a source version, one block at a time
     (a ``PayloadReader``-like ``read()``, so they go through the chunker)."""
 
-    def __init__(self, ctx, version, blocks, first: int, last: int):
+    def __init__(self, ctx, version, blocks, first: int, last: int, sse=None):
         self.ctx = ctx
         self.version = version
+        self.sse = sse
+        self.trailers = {}
         self.first, self.last = first, last
         self.pieces = []
         position = 0
@@ -174,11 +204,16 @@ class _SourceReader:
             if self.inline_done:
                 return b""
             self.inline_done = True
-            return self.version.data.inline[self.first:self.last + 1]
+            inline = self.version.data.inline
+            if self.sse is not None:
+                inline = self.sse.decrypt(inline)
+            return inline[self.first:self.last + 1]
         if not self.pieces:
             return b""
         block, lo, hi = self.pieces.pop(0)
         data = await self.ctx.api.block_manager.get_block(block.hash, block.size)
+        if self.sse is not None:
+            data = await self.ctx.api.run_in_thread(self.sse.decrypt, data)
         return data if lo == 0 and hi == len(data) else data[lo:hi]
 
 
@@ -190,18 +225,13 @@ async def upload_part_copy(ctx: RequestContext) -> bytes:
     from garage_twisted.api.s3.multipart import record_part
 
     _, _, src = await source_version(ctx, ctx.header(b"x-amz-copy-source"))
+    src_sse = key_for_read(ctx, src.data.meta, COPY_PREFIX)
     size = src.data.meta.size
     if size == 0:
         first, last = 0, -1
     else:
         first, last = parse_copy_range(ctx.header(b"x-amz-copy-source-range"), size)
-    blocks = []
-    if src.data.kind != DATA_INLINE:
-        record = await ctx.api.model.version_table.get(src.uuid, b"")
-        if record is None or record.deleted.value:
-            raise errors.NoSuchKey("The source object was deleted during the copy.")
-        blocks = record.sorted_blocks()
-    reader = _SourceReader(ctx, src, blocks, first, last)
+    reader = _SourceReader(ctx, src, await _source_blocks(ctx, src), first, last, src_sse)
     etag, timestamp = await record_part(ctx, reader)
     parts = [element("ETag", f'"{etag}"'), element("LastModified", iso8601(timestamp))]
     return respond(ctx.request, document("CopyPartResult", parts))

@@ -9,8 +9,11 @@ are evaluated first (:mod:`garage_twisted.api.s3.conditions`).
 """
 
 
+from twisted.internet import defer
+
 from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.encryption import key_for_read
 from garage_twisted.api.s3.xml import http_date
 from garage_twisted.model.object import DATA_INLINE
 
@@ -67,7 +70,9 @@ def _set_checksum_header(ctx: RequestContext, meta) -> None:
         ctx.request.setHeader(name.encode(), value.encode())
 
 
-def _set_object_headers(request, version, meta):
+def _set_object_headers(request, version, meta, sse=None):
+    for name, value in sse.response_headers() if sse is not None else ():
+        request.setHeader(name, value)
     request.setHeader(b"etag", f'"{meta.etag}"'.encode())
     request.setHeader(b"last-modified", http_date(version.timestamp).encode())
     request.setHeader(b"accept-ranges", b"bytes")
@@ -156,7 +161,8 @@ async def head_object(ctx: RequestContext, version=None) -> bytes:
     if not_modified is not None:
         return not_modified
     request = ctx.request
-    _set_object_headers(request, version, meta)
+    sse = key_for_read(ctx, meta)
+    _set_object_headers(request, version, meta, sse)
     _set_checksum_header(ctx, meta)
     _apply_overrides(ctx)
     part = await _part_range(ctx, version)
@@ -181,7 +187,8 @@ async def get_object(ctx: RequestContext, status: int | None = None, version=Non
     if not_modified is not None:
         return not_modified
     request = ctx.request
-    _set_object_headers(request, version, meta)
+    sse = key_for_read(ctx, meta)
+    _set_object_headers(request, version, meta, sse)
     _set_checksum_header(ctx, meta)
     _apply_overrides(ctx)
     size = meta.size
@@ -200,21 +207,23 @@ async def get_object(ctx: RequestContext, status: int | None = None, version=Non
         status = 206
         request.setHeader(b"content-range", f"bytes {start}-{end}/{size}".encode())
     if version.data.kind == DATA_INLINE:
-        body = version.data.inline[start:end + 1]
-        return respond(request, body, status, content_type=None)
+        inline = version.data.inline if sse is None else sse.decrypt(version.data.inline)
+        return respond(request, inline[start:end + 1], status, content_type=None)
     request.setResponseCode(status)
     request.setHeader(b"content-length", b"%d" % (end - start + 1))
     if end < start:
         return b""
-    await _stream_blocks(ctx, version, start, end)
+    await _stream_blocks(ctx, version, start, end, sse)
     return None
 
 
 # How many blocks a GET reads ahead of what it sends.
 READ_AHEAD = 2
+# Encrypted blocks up to this size are decrypted on the reactor thread.
+DECRYPT_INLINE_MAX = 64 * 1024
 
 
-async def _stream_blocks(ctx: RequestContext, version, start: int, end: int):
+async def _stream_blocks(ctx: RequestContext, version, start: int, end: int, sse=None):
     record = await ctx.api.model.version_table.get(version.uuid, b"")
     if record is None or record.deleted.value:
         raise errors.NoSuchKey("The specified key does not exist.",
@@ -229,6 +238,17 @@ async def _stream_blocks(ctx: RequestContext, version, start: int, end: int):
         wanted.append((block, max(start, block_start) - block_start,
                        min(end, block_end) - block_start + 1))
     get_block = ctx.api.block_manager.get_block
+    if sse is not None:
+        read_block = get_block
+
+        async def decrypted(hash_, size):
+            stored = await read_block(hash_, size)
+            if len(stored) <= DECRYPT_INLINE_MAX:
+                return sse.decrypt(stored)
+            return await ctx.api.run_in_thread(sse.decrypt, stored)
+
+        def get_block(hash_, size):
+            return defer.ensureDeferred(decrypted(hash_, size))
     if len(wanted) == 1:
         # One block (small objects): no need to follow the client's pace.
         block, lo, hi = wanted[0]

@@ -18,6 +18,7 @@ from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.encryption import CustomerKey, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import new_uuid, next_timestamp, save_stream
 from garage_twisted.api.s3.xml import document, element, iso8601
@@ -34,6 +35,8 @@ from garage_twisted.util.time import now_msec
 MAX_PART_NUMBER = 10000
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_COMPLETE_BODY = 1 << 20
+# Where an SSE-C upload keeps its key's MD5 until it completes.
+SSE_MD5_HEADER = "x-garage-sse-c-key-md5"
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 
 
@@ -67,6 +70,11 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
     if len(key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are at most 1024 bytes")
     headers = extract_object_headers(ctx.request)
+    sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    if sse is not None:
+        # Every part must come with this key; the MD5 waits in the upload's
+        # headers until completion moves it to the object's metadata.
+        headers = tuple(sorted(headers + ((SSE_MD5_HEADER, sse.key_md5),)))
     upload_id = new_uuid()
     timestamp = await next_timestamp(ctx, key)
     model = ctx.api.model
@@ -92,6 +100,20 @@ def _part_number(ctx: RequestContext) -> int:
     return number
 
 
+def upload_key(ctx: RequestContext, version):
+    """The SSE-C key a part of this upload must come with (checked), or None."""
+    stored = dict(version.upload_headers).get(SSE_MD5_HEADER)
+    given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    if stored is None:
+        if given is not None:
+            raise errors.InvalidRequest("This upload was not created with SSE-C parameters")
+        return None
+    if given is None or given.key_md5 != stored:
+        raise errors.InvalidRequest("The parts of this upload need the SSE-C key it was "
+                                    "created with")
+    return given
+
+
 async def record_part(ctx: RequestContext, payload, checks=None) -> tuple[str, int]:
     """Store ``payload`` (``read() -> bytes``, ``b""`` at the end) as the
     part ``partNumber`` of the upload; ``(etag, timestamp)``.
@@ -100,7 +122,8 @@ async def record_part(ctx: RequestContext, payload, checks=None) -> tuple[str, i
     an abort meanwhile releases them; a failure deletes the part's version.
     """
     number = _part_number(ctx)
-    mpu, _ = await _load_upload(ctx)
+    mpu, version = await _load_upload(ctx)
+    sse = upload_key(ctx, version)
     model = ctx.api.model
     part_uuid = new_uuid()
     timestamp = now_msec(ctx.api.clock)
@@ -109,13 +132,13 @@ async def record_part(ctx: RequestContext, payload, checks=None) -> tuple[str, i
     checks = checks if checks is not None else BodyChecks()
     try:
         size, _ = await save_stream(ctx, part_uuid, ctx.endpoint.key, number,
-                                    iter_blocks(payload, ctx.api.block_size), checks)
+                                    iter_blocks(payload, ctx.api.block_size), checks, sse)
         checks.verify(getattr(payload, "trailers", {}))
     except BaseException:
         await model.version_table.insert(
             Version.new(part_uuid, ctx.bucket_id, ctx.endpoint.key, deleted=True))
         raise
-    etag = checks.etag()
+    etag = checks.etag() if sse is None else random_etag()
     finished = MultipartUpload.new(mpu.upload_id, mpu.timestamp, ctx.bucket_id,
                                    ctx.endpoint.key)
     await model.mpu_table.insert(
@@ -187,7 +210,9 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     await model.block_ref_table.insert_many(
         [BlockRef(block.hash, mpu.upload_id, Bool(False)) for _, block in blocks])
     etag = f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{len(wanted)}"
-    meta = ObjectVersionMeta(version.upload_headers, total, etag)
+    headers = tuple(h for h in version.upload_headers if h[0] != SSE_MD5_HEADER)
+    key_md5 = dict(version.upload_headers).get(SSE_MD5_HEADER)
+    meta = ObjectVersionMeta(headers, total, etag, None, key_md5)
     if blocks:
         data = ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=blocks[0][1].hash)
     else:

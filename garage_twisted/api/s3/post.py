@@ -195,12 +195,12 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
     if not object_key or len(object_key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are 1 to 1024 bytes")
     checks = BodyChecks(content_md5=fields.get("content-md5"))
-    await store_object(ctx, object_key, _object_headers(fields, part), checks,
+    version = await store_object(ctx, object_key, _object_headers(fields, part), checks,
                                  _FileReader(reader), size_check=policy.check_length)
     # The rest of the form (the closing boundary, fields after the file).
     while await reader.next_part() is not None:
         pass
-    etag = f'"{checks.etag()}"'
+    etag = f'"{version.data.meta.etag}"'
     request.setHeader(b"etag", etag.encode())
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect and urlsplit(redirect).scheme in ("http", "https"):

@@ -26,6 +26,7 @@ from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.encryption import CustomerKey, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.block.manager import block_hash
 from garage_twisted.model.block_ref import BlockRef
@@ -74,18 +75,26 @@ async def put_object(ctx: RequestContext) -> bytes:
     declared = payload.declared_length()
     if declared is not None and declared > MAX_OBJECT_SIZE:
         raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
-    version = await store_object(ctx, key, headers, checks, payload)
-    return _put_response(ctx, checks, version)
+    sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    version = await store_object(ctx, key, headers, checks, payload, sse=sse)
+    return _put_response(ctx, checks, version, sse)
+
+
+def version_meta(headers, size: int, checks: BodyChecks, sse) -> ObjectVersionMeta:
+    """The metadata of a new version (a random ETag when encrypted)."""
+    return ObjectVersionMeta(headers, size, checks.etag() if sse is None else random_etag(),
+                             checks.stored_checksum(), None if sse is None else sse.key_md5)
 
 
 async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: BodyChecks,
-                       payload, size_check=None) -> ObjectVersion:
+                       payload, size_check=None, sse=None) -> ObjectVersion:
     """Store ``payload`` (``read() -> bytes``, ``b""`` at the end, then
     ``trailers``) as the new version of ``key`` in ``ctx.bucket_id``.
 
     :param size_check: ``size_check(size)`` raises if the final size is not
         allowed (browser POST policies); called before the version is
         published.
+    :param sse: a ``CustomerKey`` to encrypt the object with (SSE-C), or None.
     :returns: the complete version.
     """
     blocks = iter_blocks(payload, ctx.api.block_size)
@@ -99,16 +108,17 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         if size_check is not None:
             size_check(len(first))
         timestamp = await next_timestamp(ctx, key)
-        meta = ObjectVersionMeta(headers, len(first), checks.etag(), checks.stored_checksum())
+        meta = version_meta(headers, len(first), checks, sse)
         version = ObjectVersion(
             new_uuid(), timestamp, STATE_COMPLETE,
-            data=ObjectVersionData(DATA_INLINE, meta, inline=first),
+            data=ObjectVersionData(DATA_INLINE, meta,
+                                   inline=first if sse is None else sse.encrypt(first)),
         )
         await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
         return version
     ctx.checks = checks
     return await _save_blocks(ctx, key, headers, checks, payload,
-                              _chain(first, second, blocks), size_check)
+                              _chain(first, second, blocks), size_check, sse)
 
 
 async def _chain(first, second, rest):
@@ -119,27 +129,30 @@ async def _chain(first, second, rest):
         yield block
 
 
-def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersion) -> bytes:
+def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersion,
+                  sse=None) -> bytes:
     request = ctx.request
-    request.setHeader(b"etag", f'"{checks.etag()}"'.encode())
+    request.setHeader(b"etag", f'"{version.data.meta.etag}"'.encode())
+    for name, value in sse.response_headers() if sse is not None else ():
+        request.setHeader(name, value)
     for name, value in checks.response_headers():
         request.setHeader(name, value)
     return respond(request)
 
 
 async def _save_blocks(ctx, key, headers, checks, payload, blocks,
-                       size_check=None) -> ObjectVersion:
+                       size_check=None, sse=None) -> ObjectVersion:
     model = ctx.api.model
     uuid = new_uuid()
     timestamp = await next_timestamp(ctx, key)
     uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
     await model.object_table.insert(Object(ctx.bucket_id, key, (uploading,)))
     try:
-        size, first_hash = await save_stream(ctx, uuid, key, 0, blocks)
+        size, first_hash = await save_stream(ctx, uuid, key, 0, blocks, sse=sse)
         checks.verify(getattr(payload, "trailers", {}))
         if size_check is not None:
             size_check(size)
-        meta = ObjectVersionMeta(headers, size, checks.etag(), checks.stored_checksum())
+        meta = version_meta(headers, size, checks, sse)
         complete = ObjectVersion(
             uuid, timestamp, STATE_COMPLETE,
             data=ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_hash),
@@ -154,7 +167,7 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
 
 
 async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, blocks,
-                      checks=None):
+                      checks=None, sse=None):
     """Store a stream of blocks as part ``part_number`` of a version.
 
     Writes, per batch of blocks, the version's block list and the
@@ -163,6 +176,8 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
 
     :param checks: the :class:`BodyChecks` fed with the payload; the
         caller verifies them.
+    :param sse: a :class:`~garage_twisted.api.s3.encryption.CustomerKey`:
+        blocks are encrypted (and named by what is stored), sizes stay plain.
     :returns: ``(size, first block hash)``.
     """
     model = ctx.api.model
@@ -172,16 +187,15 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
     writes = []
     offset = 0
     first_hash = None
-    batch = []
+    batch = []  # (offset, hash, stored bytes, plain size)
     digesting = None
 
     async def flush():
         if not batch:
             return
         version = Version.new(version_uuid, ctx.bucket_id, key)
-        for block_offset, hash_, data in batch:
-            version = version.with_block(part_number, block_offset,
-                                         VersionBlock(hash_, len(data)))
+        for block_offset, hash_, _, size in batch:
+            version = version.with_block(part_number, block_offset, VersionBlock(hash_, size))
         # The version's block list and the blocks' references are
         # independent: written at once (one round trip, not two). Both are
         # acknowledged before a block is written, so a block is never on
@@ -189,9 +203,9 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
         await defer.gatherResults([
             model.version_table.insert(version),
             model.block_ref_table.insert_many(
-                [BlockRef(hash_, version_uuid, Bool(False)) for _, hash_, _ in batch]),
+                [BlockRef(hash_, version_uuid, Bool(False)) for _, hash_, _, _ in batch]),
         ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
-        for _, hash_, data in batch:
+        for _, hash_, data, _ in batch:
             while len(writes) >= MAX_WRITES_IN_FLIGHT:
                 await writes.pop(0)
             writes.append(block_manager.put_block(data, known_hash=hash_))
@@ -199,13 +213,19 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
 
     try:
         async for data in blocks:
+            stored = data
             if len(data) <= INLINE_HASH_MAX:
                 # Digests must see blocks in order: let the previous block's
                 # digests finish first.
                 if digesting is not None:
                     await digesting
                     digesting = None
-                hash_ = _hash_block(checks, data)
+                if sse is None:
+                    hash_ = _hash_block(checks, data)
+                else:
+                    checks.update(data)
+                    stored = sse.encrypt(data)
+                    hash_ = block_hash(stored)
             else:
                 # The body digests must see blocks in order, the block name
                 # need not: this block's MD5 and other digests run on two
@@ -216,10 +236,13 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
                 digesting = defer.gatherResults(
                     [run(checks.update_md5, data), run(checks.update_others, data)],
                     consumeErrors=True)
-                hash_ = await run(block_hash, data)
+                if sse is None:
+                    hash_ = await run(block_hash, data)
+                else:
+                    stored, hash_ = await run(_encrypt_and_name, sse, data)
             if first_hash is None:
                 first_hash = hash_
-            batch.append((offset, hash_, data))
+            batch.append((offset, hash_, stored, len(data)))
             offset += len(data)
             if offset > MAX_OBJECT_SIZE:
                 raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
@@ -238,6 +261,12 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
             await defer.DeferredList(pending, consumeErrors=True)
         raise
     return offset, first_hash
+
+
+def _encrypt_and_name(sse, data: bytes):
+    """Runs in the I/O pool: the stored (encrypted) form and its name."""
+    stored = sse.encrypt(data)
+    return stored, block_hash(stored)
 
 
 def _hash_block(checks: BodyChecks, data: bytes) -> bytes:
