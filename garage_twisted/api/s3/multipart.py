@@ -14,7 +14,7 @@ import re
 
 import defusedxml.ElementTree as SafeET
 
-from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
@@ -178,12 +178,35 @@ def _parse_complete(body: bytes) -> list:
     return parts
 
 
+async def _check_complete_conditions(ctx: RequestContext) -> None:
+    """``If-None-Match: *`` / ``If-Match`` on completion, checked against the
+    object when the request arrives (not raced like PutObject's claims: the
+    upload itself was not exclusive)."""
+    if_none_match = ctx.header(b"if-none-match")
+    if_match = ctx.header(b"if-match")
+    if if_none_match is None and if_match is None:
+        return
+    obj = await ctx.api.model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
+    current = None if obj is None else obj.last_data_version()
+    if if_none_match is not None and current is not None:
+        raise errors.PreconditionFailed("At least one of the pre-conditions you specified "
+                                        "did not hold")
+    if if_match is not None:
+        if current is None:
+            raise errors.NoSuchKey("The specified key does not exist.",
+                                   extra={"Key": ctx.endpoint.key})
+        if not conditions.etag_matches(if_match, current.data.meta.etag):
+            raise errors.PreconditionFailed("At least one of the pre-conditions you "
+                                            "specified did not hold")
+
+
 async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     body = await read_small_body(ctx, MAX_COMPLETE_BODY)
     wanted = _parse_complete(body)
     if any(b[0] <= a[0] for a, b in zip(wanted, wanted[1:])):
         raise errors.InvalidPartOrder("The list of parts was not in ascending order.")
     mpu, version = await _load_upload(ctx)
+    await _check_complete_conditions(ctx)
     latest = mpu.latest_parts()
     model = ctx.api.model
     final = Version.new(mpu.upload_id, ctx.bucket_id, ctx.endpoint.key)

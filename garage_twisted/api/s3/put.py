@@ -22,7 +22,7 @@ import secrets
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3 import conditional, errors
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
@@ -76,7 +76,15 @@ async def put_object(ctx: RequestContext) -> bytes:
     if declared is not None and declared > MAX_OBJECT_SIZE:
         raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
     sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
-    version = await store_object(ctx, key, headers, checks, payload, sse=sse)
+    claim = await conditional.claim_for_put(ctx, key)
+    try:
+        version = await store_object(
+            ctx, key, headers, checks, payload, sse=sse, claim=claim,
+            before_complete=lambda: conditional.check_before_complete(ctx, key))
+    except BaseException:
+        if claim is not None:
+            await conditional.release(ctx, key, claim)
+        raise
     return _put_response(ctx, checks, version, sse)
 
 
@@ -87,7 +95,8 @@ def version_meta(headers, size: int, checks: BodyChecks, sse) -> ObjectVersionMe
 
 
 async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: BodyChecks,
-                       payload, size_check=None, sse=None) -> ObjectVersion:
+                       payload, size_check=None, sse=None, claim=None,
+                       before_complete=None) -> ObjectVersion:
     """Store ``payload`` (``read() -> bytes``, ``b""`` at the end, then
     ``trailers``) as the new version of ``key`` in ``ctx.bucket_id``.
 
@@ -95,6 +104,10 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         allowed (browser POST policies); called before the version is
         published.
     :param sse: a ``CustomerKey`` to encrypt the object with (SSE-C), or None.
+    :param claim: an *uploading* version already written (a conditional
+        write's claim): the object completes it (or aborts it on failure).
+    :param before_complete: ``async before_complete()`` raises if the
+        object must not be published after all (``If-Match``).
     :returns: the complete version.
     """
     blocks = iter_blocks(payload, ctx.api.block_size)
@@ -107,10 +120,15 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         checks.verify(getattr(payload, "trailers", {}))
         if size_check is not None:
             size_check(len(first))
-        timestamp = await next_timestamp(ctx, key)
+        if before_complete is not None:
+            await before_complete()
+        if claim is None:
+            uuid, timestamp = new_uuid(), await next_timestamp(ctx, key)
+        else:
+            uuid, timestamp = claim.uuid, claim.timestamp
         meta = version_meta(headers, len(first), checks, sse)
         version = ObjectVersion(
-            new_uuid(), timestamp, STATE_COMPLETE,
+            uuid, timestamp, STATE_COMPLETE,
             data=ObjectVersionData(DATA_INLINE, meta,
                                    inline=first if sse is None else sse.encrypt(first)),
         )
@@ -118,7 +136,8 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         return version
     ctx.checks = checks
     return await _save_blocks(ctx, key, headers, checks, payload,
-                              _chain(first, second, blocks), size_check, sse)
+                              _chain(first, second, blocks), size_check, sse, claim,
+                              before_complete)
 
 
 async def _chain(first, second, rest):
@@ -141,17 +160,23 @@ def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersio
 
 
 async def _save_blocks(ctx, key, headers, checks, payload, blocks,
-                       size_check=None, sse=None) -> ObjectVersion:
+                       size_check=None, sse=None, claim=None,
+                       before_complete=None) -> ObjectVersion:
     model = ctx.api.model
-    uuid = new_uuid()
-    timestamp = await next_timestamp(ctx, key)
-    uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
-    await model.object_table.insert(Object(ctx.bucket_id, key, (uploading,)))
+    if claim is not None:
+        uuid, timestamp = claim.uuid, claim.timestamp
+    else:
+        uuid = new_uuid()
+        timestamp = await next_timestamp(ctx, key)
+        uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
+        await model.object_table.insert(Object(ctx.bucket_id, key, (uploading,)))
     try:
         size, first_hash = await save_stream(ctx, uuid, key, 0, blocks, sse=sse)
         checks.verify(getattr(payload, "trailers", {}))
         if size_check is not None:
             size_check(size)
+        if before_complete is not None:
+            await before_complete()
         meta = version_meta(headers, size, checks, sse)
         complete = ObjectVersion(
             uuid, timestamp, STATE_COMPLETE,
