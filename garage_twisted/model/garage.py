@@ -9,6 +9,7 @@ of its own beyond opening trees of the given store.
 from garage_twisted.block.manager import BlockDeleter, BlockManager, BlockResyncer
 from garage_twisted.model.block_ref import BlockRefTableSchema
 from garage_twisted.model.bucket import BucketAliasTableSchema, BucketTableSchema
+from garage_twisted.model.counter import CounterTableSchema, LocalCounts
 from garage_twisted.model.key import KeyTableSchema
 from garage_twisted.model.mpu import MpuTableSchema
 from garage_twisted.model.object import ObjectTableSchema
@@ -44,8 +45,12 @@ class GarageModel:
         self.block_ref_table = table(BlockRefTableSchema(block_manager), sharded)
         self.version_table = table(VersionTableSchema(self.block_ref_table), sharded)
         self.mpu_table = table(MpuTableSchema(self.version_table), sharded)
+        # Counters live with the objects they count (same partition: the
+        # bucket id), and are published through their table's insert queue.
+        self.counter_table = table(CounterTableSchema(), sharded)
+        self.local_counts = LocalCounts(kv_store, local_node_id, self.counter_table)
         self.object_table = table(
-            ObjectTableSchema(self.version_table, self.mpu_table), sharded)
+            ObjectTableSchema(self.version_table, self.mpu_table, self.local_counts), sharded)
         # Read on every request, and small: their rows stay in memory.
         self.bucket_table = table(BucketTableSchema(), full_copy, cache_rows=True)
         self.bucket_alias_table = table(BucketAliasTableSchema(), full_copy, cache_rows=True)
@@ -53,6 +58,7 @@ class GarageModel:
         self.tables = [
             self.bucket_table, self.bucket_alias_table, self.key_table,
             self.object_table, self.mpu_table, self.version_table, self.block_ref_table,
+            self.counter_table,
         ]
 
     def workers(self) -> list:

@@ -289,6 +289,18 @@ class ModelHelper:
         await self.model.bucket_table.insert(bucket.with_params(_replace(
             params, **{name: register.update(self.now(), value)})))
 
+    async def bucket_counts(self, bucket_id: bytes) -> list:
+        """``[objects, bytes, unfinished uploads]`` of a bucket, from the
+        counters of the nodes holding it (see :mod:`garage_twisted.model.counter`)."""
+        table = self.model.counter_table
+        nodes = table.replication.all_nodes(bucket_id)
+        if self.model.local_node_id in nodes:
+            # This node holds the bucket's objects: its own counts are exact
+            # at once (the published ones follow through the insert queue).
+            return self.model.local_counts.read(bucket_id)
+        entry = await table.get(bucket_id, b"")
+        return [0, 0, 0] if entry is None else entry.counts(nodes)
+
     # -- permissions ---------------------------------------------------
 
     async def set_permissions(self, bucket_id: bytes, key_id: str,

@@ -227,9 +227,11 @@ class ObjectTableSchema(TableSchema):
     table_name = "object"
     entry_class = Object
 
-    def __init__(self, version_table=None, mpu_table=None):
+    def __init__(self, version_table=None, mpu_table=None, counts=None):
         self.version_table = version_table
         self.mpu_table = mpu_table
+        # LocalCounts: per-bucket counters kept with the rows (quotas).
+        self.counts = counts
 
     def matches_filter(self, entry: Object, entry_filter) -> bool:
         if entry_filter == FILTER_IS_DATA:
@@ -239,6 +241,8 @@ class ObjectTableSchema(TableSchema):
         return True
 
     def updated(self, tx, old: Object | None, new: Object | None) -> None:
+        if self.counts is not None:
+            self.counts.apply(tx, (old or new).bucket_id, old, new)
         # A row removed locally (offloaded to its new nodes, or a tombstone
         # collected) deletes nothing: the object lives on elsewhere.
         if old is None or new is None or self.version_table is None:

@@ -24,7 +24,7 @@ from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import COPY_PREFIX, CustomerKey, key_for_read
 from garage_twisted.api.s3.metadata import extract_object_headers
-from garage_twisted.api.s3.put import new_uuid, next_timestamp, store_object
+from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, store_object
 from garage_twisted.api.s3.xml import document, element, iso8601
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.object import (
@@ -89,6 +89,7 @@ async def copy_object(ctx: RequestContext) -> bytes:
             "without changing the object's metadata, storage class, website redirect "
             "location or encryption attributes.")
     meta = src.data.meta
+    await check_quotas(ctx, dest_key, meta.size)
     headers = meta.headers if directive == "COPY" else extract_object_headers(ctx.request)
     src_sse = key_for_read(ctx, meta, COPY_PREFIX)
     dest_sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))

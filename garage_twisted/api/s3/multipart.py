@@ -20,7 +20,7 @@ from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import CustomerKey, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
-from garage_twisted.api.s3.put import new_uuid, next_timestamp, save_stream
+from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, save_stream
 from garage_twisted.api.s3.xml import document, element, iso8601
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.mpu import MpuPart, MultipartUpload
@@ -228,6 +228,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
             final = final.with_block(number, offset, block)
         md5s.append(bytes.fromhex(etag))
         total += part.size
+    await check_quotas(ctx, ctx.endpoint.key, total)
     blocks = final.sorted_blocks()
     await model.version_table.insert(final)
     await model.block_ref_table.insert_many(

@@ -31,7 +31,7 @@ from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.form import MAX_FIELD, MAX_FIELDS, FormReader, boundary_of
 from garage_twisted.api.s3.metadata import DEFAULT_CONTENT_TYPE, STORED_HEADERS
-from garage_twisted.api.s3.put import MAX_OBJECT_SIZE, store_object
+from garage_twisted.api.s3.put import MAX_OBJECT_SIZE, check_quotas, store_object
 from garage_twisted.api.s3.xml import document, element
 
 ALWAYS_ALLOWED = {"policy", "x-amz-signature", "file"}
@@ -196,7 +196,9 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
         raise errors.KeyTooLongError("object keys are 1 to 1024 bytes")
     checks = BodyChecks(content_md5=fields.get("content-md5"))
     version = await store_object(ctx, object_key, _object_headers(fields, part), checks,
-                                 _FileReader(reader), size_check=policy.check_length)
+                                 _FileReader(reader), size_check=policy.check_length,
+                                 before_complete=lambda size: check_quotas(ctx, object_key,
+                                                                           size))
     # The rest of the form (the closing boundary, fields after the file).
     while await reader.next_part() is not None:
         pass

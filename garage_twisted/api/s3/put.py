@@ -29,6 +29,7 @@ from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import CustomerKey, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.block.manager import block_hash
+from garage_twisted.model.counter import object_counts
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.object import (
     DATA_FIRST_BLOCK, DATA_INLINE, INLINE_THRESHOLD, STATE_ABORTED, STATE_COMPLETE,
@@ -80,12 +81,42 @@ async def put_object(ctx: RequestContext) -> bytes:
     try:
         version = await store_object(
             ctx, key, headers, checks, payload, sse=sse, claim=claim,
-            before_complete=lambda: conditional.check_before_complete(ctx, key))
+            before_complete=lambda size: before_publish(ctx, key, size))
     except BaseException:
         if claim is not None:
             await conditional.release(ctx, key, claim)
         raise
     return _put_response(ctx, checks, version, sse)
+
+
+async def before_publish(ctx: RequestContext, key: str, size: int) -> None:
+    """What a new object must pass before it becomes visible: an ``If-Match``
+    still holding, and the bucket's quotas."""
+    await conditional.check_before_complete(ctx, key)
+    await check_quotas(ctx, key, size)
+
+
+async def check_quotas(ctx: RequestContext, key: str, size: int) -> None:
+    """Refuse (403, as Garage) an object that would exceed the bucket's
+    maximum number of objects or total size (replacing an object counts
+    the difference)."""
+    quotas = ctx.bucket.params.quotas.value if ctx.bucket is not None else None
+    if quotas is None or (quotas.max_objects is None and quotas.max_size is None):
+        return
+    counts = await ctx.api.helper.bucket_counts(ctx.bucket_id)
+    previous = object_counts(await ctx.api.model.object_table.get(ctx.bucket_id,
+                                                                 key.encode()))
+    objects_diff, size_diff = 1 - previous[0], size - previous[1]
+    if quotas.max_objects is not None and objects_diff > 0 and \
+            counts[0] + objects_diff > quotas.max_objects:
+        raise errors.AccessDenied(f"Object quota is reached, maximum objects for this "
+                                  f"bucket: {quotas.max_objects}")
+    if quotas.max_size is not None and size_diff > 0 and \
+            counts[1] + size_diff > quotas.max_size:
+        raise errors.AccessDenied(
+            f"Bucket size quota is reached, maximum total size of objects for this bucket: "
+            f"{quotas.max_size}. The bucket is already {counts[1]} bytes, and this object "
+            f"would add {size_diff} bytes.")
 
 
 def version_meta(headers, size: int, checks: BodyChecks, sse) -> ObjectVersionMeta:
@@ -106,8 +137,8 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
     :param sse: a ``CustomerKey`` to encrypt the object with (SSE-C), or None.
     :param claim: an *uploading* version already written (a conditional
         write's claim): the object completes it (or aborts it on failure).
-    :param before_complete: ``async before_complete()`` raises if the
-        object must not be published after all (``If-Match``).
+    :param before_complete: ``async before_complete(size)`` raises if the
+        object must not be published after all (``If-Match``, quotas).
     :returns: the complete version.
     """
     blocks = iter_blocks(payload, ctx.api.block_size)
@@ -121,7 +152,7 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         if size_check is not None:
             size_check(len(first))
         if before_complete is not None:
-            await before_complete()
+            await before_complete(len(first))
         if claim is None:
             uuid, timestamp = new_uuid(), await next_timestamp(ctx, key)
         else:
@@ -176,7 +207,7 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
         if size_check is not None:
             size_check(size)
         if before_complete is not None:
-            await before_complete()
+            await before_complete(size)
         meta = version_meta(headers, size, checks, sse)
         complete = ObjectVersion(
             uuid, timestamp, STATE_COMPLETE,
