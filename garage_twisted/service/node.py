@@ -86,6 +86,7 @@ class GarageNode(MultiService):
         self.model = None
         self.helper = None
         self.workers = None
+        self.admin_api = None
 
     # -- start -----------------------------------------------------------
 
@@ -201,6 +202,8 @@ class GarageNode(MultiService):
             config.s3_api.root_domain, config.block_size, threads.run,
             ResponseStreamer, self.reactor, layout_problem=self._layout_problem)
         self.s3_api = s3
+        if self.admin_api is not None:
+            self.admin_api.request_metrics.append(s3.metrics)
         site = StreamingSite(s3.resource(), should_stream=_should_stream, clock=self.reactor)
         self.s3_listener = ListenerService(
             self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
@@ -208,6 +211,8 @@ class GarageNode(MultiService):
         self.web_listener = None
         if config.s3_web is not None:
             web = WebApi(s3, config.s3_web.root_domain)
+            if self.admin_api is not None:
+                self.admin_api.request_metrics.append(web.metrics)
             self.web_listener = ListenerService(
                 self.reactor, config.s3_web.bind_addr.endpoint_description(),
                 StreamingSite(S3Resource(web), should_stream=lambda *a: False,
@@ -277,6 +282,7 @@ class GarageNode(MultiService):
             helper=self.helper, system=self.system, layout=self.layout,
             admin_token=admin.admin_token, metrics_token=admin.metrics_token,
             clock=self.reactor, workers=self.workers)
+        self.admin_api = api
         site = StreamingSite(api.resource(), should_stream=lambda *a: False,
                              clock=self.reactor)
         return ListenerService(

@@ -47,6 +47,8 @@ class AdminApi:
         self.metrics_token = metrics_token
         self.clock = clock
         self.workers = workers
+        # RequestMetrics of the S3 and web endpoints (set by the node).
+        self.request_metrics = []
 
     def resource(self):
         return self.app.resource()

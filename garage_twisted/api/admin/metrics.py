@@ -35,4 +35,6 @@ def render_metrics(api) -> str:
         if queues:
             lines.append("# TYPE worker_queue_length gauge")
             lines += queues
+    for source in getattr(api, "request_metrics", ()):
+        lines += source.render()
     return "\n".join(lines) + "\n"

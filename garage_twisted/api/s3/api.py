@@ -36,6 +36,7 @@ from garage_twisted.api.s3 import website as website_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext
+from garage_twisted.api.s3.metrics import RequestMetrics
 from garage_twisted.api.streaming import BodyIncomplete
 from garage_twisted.api.s3.router import (
     locate, parse_endpoint, parse_query, split_target, with_copy_source,
@@ -111,6 +112,7 @@ class S3Api:
         self.clock = clock
         # Why S3 cannot be served now (503), or None.
         self.layout_problem = layout_problem
+        self.metrics = RequestMetrics()
         # Request ids: a random per-process prefix and a counter, unique
         # without a system call per request.
         self._request_prefix = secrets.token_hex(4)
@@ -120,7 +122,16 @@ class S3Api:
         return S3Resource(self)
 
     async def handle(self, request):
-        """Answer one request; returns the body still to write, or ``None``."""
+        """Answer one request; returns the body still to write, or ``None``.
+        Counted in :attr:`metrics` by operation, status and duration."""
+        started = self.clock.seconds()
+        try:
+            return await self._handle(request)
+        finally:
+            self.metrics.record(getattr(request, "s3_endpoint", "Unknown"), request.code,
+                                self.clock.seconds() - started)
+
+    async def _handle(self, request):
         request_id = f"{self._request_prefix}{next(self._request_counter):08x}"
         request.setHeader(b"x-amz-request-id", request_id.encode())
         request.setHeader(b"server", b"garage-twisted")
@@ -134,6 +145,7 @@ class S3Api:
             endpoint = with_copy_source(
                 parse_endpoint(request.method.decode("ascii"), bucket, key, query),
                 request.getHeader(b"x-amz-copy-source"))
+            request.s3_endpoint = endpoint.name
             problem = self.layout_problem()
             if problem is not None:
                 raise errors.ServiceUnavailable(problem)

@@ -25,6 +25,7 @@ from twisted.logger import Logger
 from garage_twisted.api.s3 import cors, errors
 from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.metrics import RequestMetrics
 from garage_twisted.api.s3.router import Endpoint, split_target
 from garage_twisted.util.errors import QuorumError
 
@@ -60,6 +61,7 @@ class WebApi:
         self.root_domain = root_domain
         self._prefix = secrets.token_hex(4)
         self._counter = itertools.count(1)
+        self.metrics = RequestMetrics("api_web")
 
     def _page(self, request, status: int, body: bytes = NOT_FOUND_PAGE) -> bytes:
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
@@ -70,6 +72,15 @@ class WebApi:
         return respond(request, b"", code)
 
     async def handle(self, request):
+        started = self.s3.clock.seconds()
+        try:
+            return await self._handle(request)
+        finally:
+            self.metrics.record(request.method.decode("ascii", "replace")
+                                if request.method in (b"GET", b"HEAD", b"OPTIONS") else "Other",
+                                request.code, self.s3.clock.seconds() - started)
+
+    async def _handle(self, request):
         request_id = f"{self._prefix}{next(self._counter):08x}"
         request.setHeader(b"x-amz-request-id", request_id.encode())
         request.setHeader(b"server", b"garage-twisted")
