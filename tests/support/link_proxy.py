@@ -7,6 +7,8 @@ can cut every connection and refuse new ones until healed. Used by the
 geo-latency benchmark and fault tests::
 
     python -m tests.support.link_proxy --listen 4001 --target 127.0.0.1:3901 --delay 0.05
+
+(run so, ``SIGUSR1`` cuts the link and ``SIGUSR2`` heals it).
 """
 
 import argparse
@@ -116,8 +118,12 @@ def main():
     parser.add_argument("--delay", type=float, default=0.0, help="one-way seconds")
     args = parser.parse_args()
     host, _, port = args.target.rpartition(":")
-    reactor.listenTCP(args.listen, LinkProxy(reactor, (host, int(port)), args.delay),
-                      interface="127.0.0.1")
+    proxy = LinkProxy(reactor, (host, int(port)), args.delay)
+    reactor.listenTCP(args.listen, proxy, interface="127.0.0.1")
+    # Driven from another process: SIGUSR1 cuts the link, SIGUSR2 heals it.
+    import signal
+    signal.signal(signal.SIGUSR1, lambda *_: reactor.callFromThread(proxy.cut_link))
+    signal.signal(signal.SIGUSR2, lambda *_: reactor.callFromThread(proxy.heal))
     reactor.run()
 
 

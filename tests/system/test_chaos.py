@@ -1,0 +1,26 @@
+"""A short scripts/chaos run: three nemeses, no lost write, no stale read."""
+
+import os
+import sys
+
+from twisted.trial.unittest import TestCase
+
+from tests.support.process import run
+
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "scripts", "chaos")
+
+
+class ChaosTests(TestCase):
+    timeout = 400
+
+    async def test_short_round_of_each_nemesis(self):
+        out, err, code = await run(sys.executable, SCRIPT, "--rounds", "1", "--duration", "8",
+                                   "--clients", "3", check=False)
+        self.assertEqual(code, 0, out + err)
+        rows = [line.split() for line in out.splitlines()
+                if line.split()[:1] in (["kill"], ["pause"], ["cut"])]
+        self.assertEqual([r[0] for r in rows], ["kill", "pause", "cut"])
+        for row in rows:
+            self.assertGreater(int(row[3]), 0, row)  # acknowledged writes
+            self.assertEqual(row[4:], ["0", "0"], row)  # lost, violations
