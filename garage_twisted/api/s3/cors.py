@@ -19,20 +19,15 @@ caches the answer depends on it. Without rules, GetBucketCors answers
 
 import fnmatch
 
-import defusedxml.ElementTree as SafeET
-
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.xml import document, element
+from garage_twisted.api.s3.xml import document, element, local_name, parse_document
 
 MAX_BODY = 64 * 1024
 MAX_RULES = 100
 METHODS = {"GET", "PUT", "HEAD", "POST", "DELETE"}
 
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
 
 
 def parse_cors(body: bytes) -> list:
@@ -40,20 +35,15 @@ def parse_cors(body: bytes) -> list:
 
     :raises errors.MalformedXML: not such a document, or an invalid rule.
     """
-    try:
-        root = SafeET.fromstring(body)
-    except Exception:
-        raise errors.MalformedXML("The XML you provided was not well-formed") from None
-    if _local(root.tag) != "CORSConfiguration":
-        raise errors.MalformedXML("expected a <CORSConfiguration> document")
+    root = parse_document(body, "CORSConfiguration")
     rules = []
     for node in root:
-        if _local(node.tag) != "CORSRule":
+        if local_name(node.tag) != "CORSRule":
             continue
         rule = {"id": None, "max_age": None, "origins": [], "methods": [], "headers": [],
                 "expose": []}
         for child in node:
-            name, text = _local(child.tag), (child.text or "").strip()
+            name, text = local_name(child.tag), (child.text or "").strip()
             if name == "ID":
                 rule["id"] = text
             elif name == "MaxAgeSeconds":

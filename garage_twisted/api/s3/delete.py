@@ -10,7 +10,6 @@ an S3 code); in ``<Quiet>`` mode only the errors are listed. Keys are
 deleted a few at a time concurrently.
 """
 
-import defusedxml.ElementTree as SafeET
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -18,7 +17,7 @@ from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.put import new_uuid
-from garage_twisted.api.s3.xml import document, element
+from garage_twisted.api.s3.xml import document, element, local_name, parse_document
 from garage_twisted.model.object import (
     STATE_COMPLETE, Object, ObjectVersion, ObjectVersionData,
 )
@@ -49,28 +48,20 @@ async def delete_object(ctx: RequestContext) -> bytes:
     return respond(ctx.request, status=204)
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
 
 def parse_delete(body: bytes) -> tuple[list, bool]:
     """``([keys], quiet)`` of a ``<Delete>`` document.
 
     :raises errors.MalformedXML: not such a document, no key, or too many.
     """
-    try:
-        root = SafeET.fromstring(body)
-    except Exception:
-        raise errors.MalformedXML("The XML you provided was not well-formed") from None
-    if _local(root.tag) != "Delete":
-        raise errors.MalformedXML("expected a <Delete> document")
+    root = parse_document(body, "Delete")
     keys, quiet = [], False
     for child in root:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "Quiet":
             quiet = (child.text or "").strip().lower() == "true"
         elif name == "Object":
-            fields = {_local(c.tag): c.text or "" for c in child}
+            fields = {local_name(c.tag): c.text or "" for c in child}
             if "Key" not in fields:
                 raise errors.MalformedXML("each <Object> needs a <Key>")
             keys.append(fields["Key"])

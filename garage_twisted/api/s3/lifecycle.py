@@ -12,24 +12,16 @@ old top-level ``Prefix`` too). Transitions and noncurrent-version actions
 
 from datetime import date
 
-import defusedxml.ElementTree as SafeET
-
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.xml import document, element
+from garage_twisted.api.s3.xml import children, document, element, local_name, parse_document
 
 MAX_BODY = 256 * 1024
 MAX_RULES = 1000
 UNSUPPORTED = {"Transition", "NoncurrentVersionTransition", "NoncurrentVersionExpiration"}
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _children(node) -> dict:
-    return {_local(c.tag): c for c in node}
 
 
 def _positive_int(node, what: str) -> int:
@@ -44,7 +36,7 @@ def _positive_int(node, what: str) -> int:
 
 def _filter(rule: dict, node) -> None:
     for child in node:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "And":
             _filter(rule, child)
         elif name == "Prefix":
@@ -58,17 +50,12 @@ def _filter(rule: dict, node) -> None:
 
 
 def parse_lifecycle(body: bytes) -> list:
-    try:
-        root = SafeET.fromstring(body)
-    except Exception:
-        raise errors.MalformedXML("The XML you provided was not well-formed") from None
-    if _local(root.tag) != "LifecycleConfiguration":
-        raise errors.MalformedXML("expected a <LifecycleConfiguration> document")
+    root = parse_document(body, "LifecycleConfiguration")
     rules = []
     for node in root:
-        if _local(node.tag) != "Rule":
+        if local_name(node.tag) != "Rule":
             continue
-        parts = _children(node)
+        parts = children(node)
         for name in parts:
             if name in UNSUPPORTED:
                 raise errors.NotImplemented(f"lifecycle {name} is not supported")
@@ -84,7 +71,7 @@ def parse_lifecycle(body: bytes) -> list:
         elif "Prefix" in parts:
             rule["prefix"] = parts["Prefix"].text or ""
         if "Expiration" in parts:
-            expiration = _children(parts["Expiration"])
+            expiration = children(parts["Expiration"])
             if "ExpiredObjectDeleteMarker" in expiration and len(expiration) == 1:
                 raise errors.NotImplemented("ExpiredObjectDeleteMarker is not supported")
             if "Days" in expiration:
@@ -98,7 +85,7 @@ def parse_lifecycle(body: bytes) -> list:
             else:
                 raise errors.MalformedXML("Expiration needs Days or Date")
         if "AbortIncompleteMultipartUpload" in parts:
-            abort = _children(parts["AbortIncompleteMultipartUpload"])
+            abort = children(parts["AbortIncompleteMultipartUpload"])
             if "DaysAfterInitiation" not in abort:
                 raise errors.MalformedXML("AbortIncompleteMultipartUpload needs "
                                           "DaysAfterInitiation")

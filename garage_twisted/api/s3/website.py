@@ -9,23 +9,15 @@ Stored in the bucket's ``website_config`` register as a dict:
 endpoint (:mod:`garage_twisted.api.web`) serves what it says.
 """
 
-import defusedxml.ElementTree as SafeET
-
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.xml import document, element
+from garage_twisted.api.s3.xml import children, document, element, parse_document
 
 MAX_BODY = 64 * 1024
 MAX_RULES = 50
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _children(node) -> dict:
-    return {_local(c.tag): c for c in node}
 
 
 def _text(parts: dict, name: str) -> str | None:
@@ -34,17 +26,12 @@ def _text(parts: dict, name: str) -> str | None:
 
 
 def parse_website(body: bytes) -> dict:
-    try:
-        root = SafeET.fromstring(body)
-    except Exception:
-        raise errors.MalformedXML("The XML you provided was not well-formed") from None
-    if _local(root.tag) != "WebsiteConfiguration":
-        raise errors.MalformedXML("expected a <WebsiteConfiguration> document")
-    parts = _children(root)
+    root = parse_document(body, "WebsiteConfiguration")
+    parts = children(root)
     config = {"index_document": None, "error_document": None, "redirect_all": None,
               "routing_rules": []}
     if "RedirectAllRequestsTo" in parts:
-        redirect = _children(parts["RedirectAllRequestsTo"])
+        redirect = children(parts["RedirectAllRequestsTo"])
         host = _text(redirect, "HostName")
         if not host:
             raise errors.InvalidArgument("RedirectAllRequestsTo needs a HostName")
@@ -56,19 +43,19 @@ def parse_website(body: bytes) -> dict:
     if "IndexDocument" not in parts:
         raise errors.InvalidArgument("A value for IndexDocument Suffix must be provided if "
                                      "RedirectAllRequestsTo is empty")
-    suffix = _text(_children(parts["IndexDocument"]), "Suffix")
+    suffix = _text(children(parts["IndexDocument"]), "Suffix")
     if not suffix or "/" in suffix:
         raise errors.InvalidArgument("The IndexDocument Suffix is not well formed")
     config["index_document"] = suffix
     if "ErrorDocument" in parts:
-        config["error_document"] = _text(_children(parts["ErrorDocument"]), "Key") or None
+        config["error_document"] = _text(children(parts["ErrorDocument"]), "Key") or None
     if "RoutingRules" in parts:
         for node in parts["RoutingRules"]:
-            rule = _children(node)
-            condition = _children(rule["Condition"]) if "Condition" in rule else {}
+            rule = children(node)
+            condition = children(rule["Condition"]) if "Condition" in rule else {}
             if "Redirect" not in rule:
                 raise errors.InvalidArgument("a RoutingRule needs a Redirect")
-            redirect = _children(rule["Redirect"])
+            redirect = children(rule["Redirect"])
             entry = {"prefix": _text(condition, "KeyPrefixEquals"),
                      "error_code": _text(condition, "HttpErrorCodeReturnedEquals"),
                      "host": _text(redirect, "HostName"),

@@ -1,12 +1,18 @@
-"""Rendering of S3 XML responses.
+"""Rendering of S3 XML responses, and small helpers to read request documents.
 
 Responses are built as strings with explicit escaping rather than through an
 element tree: listings of a thousand keys are on the hot path, and the shapes
-are fixed. Request bodies are parsed elsewhere with defusedxml.
+are fixed. Request bodies are parsed with defusedxml (:func:`parse_document`);
+element names are compared without their namespace (clients send the S3
+namespace or none).
 """
 
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape
+
+import defusedxml.ElementTree as SafeET
+
+from garage_twisted.api.s3 import errors
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>'
@@ -42,3 +48,27 @@ def http_date(msec: int) -> str:
     """RFC 7231 date for Last-Modified headers."""
     dt = datetime.fromtimestamp(msec // 1000, tz=timezone.utc)
     return dt.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def parse_document(body: bytes, root: str):
+    """The root element of a request document, which must be ``<root>``.
+
+    :raises errors.MalformedXML: not well-formed, or another root.
+    """
+    try:
+        node = SafeET.fromstring(body)
+    except Exception:
+        raise errors.MalformedXML("The XML you provided was not well-formed") from None
+    if local_name(node.tag) != root:
+        raise errors.MalformedXML(f"expected a <{root}> document")
+    return node
+
+
+def local_name(tag: str) -> str:
+    """An element's name without its namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def children(node) -> dict:
+    """Child elements by local name (the last one of a repeated name)."""
+    return {local_name(c.tag): c for c in node}
