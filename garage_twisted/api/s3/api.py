@@ -35,7 +35,7 @@ from garage_twisted.api.s3 import put as put_ops
 from garage_twisted.api.s3 import website as website_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
-from garage_twisted.api.s3.context import RequestContext
+from garage_twisted.api.s3.context import OWNER, READ, WRITE, RequestContext
 from garage_twisted.api.s3.metrics import RequestMetrics
 from garage_twisted.api.streaming import BodyIncomplete
 from garage_twisted.api.s3.router import (
@@ -44,7 +44,6 @@ from garage_twisted.api.s3.router import (
 from garage_twisted.model.errors import ModelError
 from garage_twisted.util.errors import QuorumError
 
-READ, WRITE, OWNER = "read", "write", "owner"
 # How much of a refused upload's body is read and dropped before answering.
 DRAIN_LIMIT = 8 * 1024 * 1024
 

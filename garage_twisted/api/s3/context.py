@@ -11,6 +11,9 @@ from typing import Any
 
 from garage_twisted.api.s3.router import Endpoint
 
+# The rights a key may have on a bucket, as handlers require them.
+READ, WRITE, OWNER = "read", "write", "owner"
+
 
 @dataclass
 class RequestContext:

@@ -21,7 +21,7 @@ from twisted.internet import defer
 
 from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.checks import BodyChecks
-from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.context import READ, RequestContext, respond
 from garage_twisted.api.s3.encryption import COPY_PREFIX, CustomerKey, key_for_read
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, store_object
@@ -55,8 +55,6 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
 async def source_version(ctx: RequestContext, header: str):
     """``(bucket id, key, object version)`` of a copy source the key may read,
     after its ``x-amz-copy-source-if-*`` conditions."""
-    from garage_twisted.api.s3.api import READ
-
     bucket_name, key, version_id = parse_copy_source(header)
     bucket_id, _ = await ctx.api.bucket_for(ctx, bucket_name, READ)
     obj = await ctx.api.model.object_table.get(bucket_id, key.encode())

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from garage_twisted.api.s3 import cors, errors, sigv4
 from garage_twisted.api.s3.body import raw_body_reader
 from garage_twisted.api.s3.checks import BodyChecks
-from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.context import WRITE, RequestContext, respond
 from garage_twisted.api.s3.form import MAX_FIELD, MAX_FIELDS, FormReader, boundary_of
 from garage_twisted.api.s3.metadata import DEFAULT_CONTENT_TYPE, STORED_HEADERS
 from garage_twisted.api.s3.put import MAX_OBJECT_SIZE, check_quotas, store_object
@@ -171,8 +171,6 @@ STORED_HEADERS_STR = {h.decode("latin-1") for h in STORED_HEADERS}
 
 
 async def post_object(api, request, endpoint, request_id) -> bytes:
-    from garage_twisted.api.s3.api import WRITE
-
     content_type = request.getHeader(b"content-type")
     reader = FormReader(raw_body_reader(request),
                         boundary_of(None if content_type is None

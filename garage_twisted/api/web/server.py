@@ -64,7 +64,6 @@ class WebApi:
         self.metrics = RequestMetrics("api_web")
 
     def _page(self, request, status: int, body: bytes = NOT_FOUND_PAGE) -> bytes:
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return respond(request, body, status, content_type=b"text/html; charset=utf-8")
 
     def _redirect(self, request, code: int, location: str) -> bytes:
