@@ -11,11 +11,15 @@ A block whose count drops to zero is deleted after ``BLOCK_GC_DELAY_MS``
 upload of the same content may take a new reference in between, and the
 delay also covers replicas that have not yet seen the new reference.
 
-Callers take the reference (insert the ``block_ref`` row) *before*
-:meth:`BlockManager.put_block`, and both writing and deleting a block hold the
-block's lock, so a deletion that raced a new upload of the same content can
-never remove the file the upload relies on: either the deleter sees the new
-reference, or the upload writes the file again after the deletion.
+A block may be written before or after the ``block_ref`` row that takes its
+reference (uploads send both at once). Writing and deleting a block hold the
+block's lock, and a block written while nothing references it is given a
+fresh ``BLOCK_GC_DELAY_MS`` before it may be deleted, so a deletion that
+raced a new upload of the same content can never remove the file the upload
+relies on: either the deleter runs first and the upload writes the file
+again, or the deleter finds the delay renewed (by then the reference has
+arrived). A block whose upload died before taking a reference is deleted
+after the delay instead of staying forever.
 
 Hashing, compression and file I/O run in the I/O thread pool, except small
 blocks' file I/O, which goes to ``small_io`` (the block I/O process).
@@ -142,9 +146,27 @@ class BlockManager:
             # Hashing a small block takes microseconds: done here.
             if verify and block_hash(data) != hash_:
                 return defer.fail(CorruptBlock(f"block {hash_.hex()} does not match its hash"))
-            return self._locked(hash_, self.small_io.write, hash_, data)
-        return self._locked(hash_, self.run_in_thread, self._compress_and_write, hash_, data,
-                            verify)
+            return self._locked(hash_, self._write_and_hold, hash_, self.small_io.write,
+                                hash_, data)
+        return self._locked(hash_, self._write_and_hold, hash_, self.run_in_thread,
+                            self._compress_and_write, hash_, data, verify)
+
+    def _write_and_hold(self, hash_: bytes, write, *args) -> defer.Deferred:
+        """Run ``write(*args)`` (under the block's lock), then give the block
+        a fresh deletion delay if nothing references it yet."""
+        d = defer.maybeDeferred(write, *args)
+
+        def hold(result):
+            raw = self.rc.get(hash_)
+            count = 0 if raw is None else codec.loads(raw)[0]
+            if count == 0:
+                deadline = now_msec(self.clock) + BLOCK_GC_DELAY_MS
+                tx = self.kv_store.transaction()
+                tx.insert(self.rc, hash_, codec.dumps([0, deadline]))
+                tx.insert(self.gc_todo, deadline.to_bytes(8, "big") + hash_, b"")
+                tx.commit()
+            return result
+        return d.addCallback(hold)
 
     def get_block(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
         """Read, decompress and verify one block, from this node or, with a

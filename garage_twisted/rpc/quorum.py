@@ -94,7 +94,8 @@ def try_call_many(call, nodes, path: str, message, quorum: int,
 
 
 def try_write_many_sets(call, sets, path: str, message, quorum: int) -> defer.Deferred:
-    """Deferred[None] once every set has ``quorum`` acknowledgements.
+    """Deferred[list of (node, Reply)] once every set has ``quorum``
+    acknowledgements: the replies received by then.
 
     Each node is called once, whatever number of sets it belongs to.
     """
@@ -104,21 +105,21 @@ def try_write_many_sets(call, sets, path: str, message, quorum: int) -> defer.De
             return defer.fail(QuorumError(
                 f"{path}: a quorum of {quorum} needs more than the {len(s)} nodes of a set"))
     result = defer.Deferred()
-    acked, errors = set(), {}
+    acked, errors = {}, {}
     nodes = list(dict.fromkeys(n for s in sets for n in s))
 
     def settled():
         if result.called:
             return
         if all(sum(1 for n in s if n in acked) >= quorum for s in sets):
-            result.callback(None)
+            result.callback(list(acked.items()))
         elif any(len(s) - sum(1 for n in s if n in errors) < quorum for s in sets):
             result.errback(QuorumError(
                 f"{path}: a write set cannot reach {quorum} acknowledgements; "
                 f"{_describe(errors)}"))
 
-    def succeeded(_reply, node):
-        acked.add(node)
+    def succeeded(reply, node):
+        acked[node] = reply
         settled()
 
     def failed(failure, node):
@@ -129,5 +130,5 @@ def try_write_many_sets(call, sets, path: str, message, quorum: int) -> defer.De
         d = defer.maybeDeferred(call, node, path, message)
         d.addCallbacks(succeeded, failed, callbackArgs=(node,), errbackArgs=(node,))
     if not nodes and not result.called:
-        result.callback(None)
+        result.callback([])
     return result

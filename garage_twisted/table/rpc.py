@@ -1,7 +1,9 @@
 """Tables over the peer network: endpoints serving local data, and quorum calls.
 
-Per table ``T`` three endpoints: ``table/T/update`` (a list of encoded
-entries, merged into the local rows), ``table/T/get`` (``[partition hash,
+Per table ``T`` four endpoints: ``table/T/update`` (a list of encoded
+entries, merged into the local rows), ``table/T/update_read`` (one encoded
+entry, merged; answers the stored result: a write that also learns what the
+replica held, in the same round trip), ``table/T/get`` (``[partition hash,
 sort key]`` -> encoded entry or ``None``) and ``table/T/range`` (``[partition
 hash, start, filter, limit, reverse]`` -> ``[sort key, encoded entry]``
 pairs: the reader decodes only the entries that differ from its own). Entries cross the
@@ -46,6 +48,8 @@ class TableRpc:
         self.clock = clock
         for table in tables:
             network.register(_path(table, "update"), lambda call, t=table: self._update(t, call))
+            network.register(_path(table, "update_read"),
+                             lambda call, t=table: self._update_read(t, call))
             network.register(_path(table, "get"), lambda call, t=table: self._get(t, call))
             network.register(_path(table, "range"), lambda call, t=table: self._range(t, call))
 
@@ -63,6 +67,13 @@ class TableRpc:
             raise RpcError("BadRequest", "update takes a list of encoded entries")
         table.data.update_entries([self._decode(table, raw) for raw in call.message])
         return Reply(None)
+
+    def _update_read(self, table, call) -> Reply:
+        if not isinstance(call.message, (bytes, bytearray)):
+            raise RpcError("BadRequest", "update_read takes one encoded entry")
+        entry = self._decode(table, bytes(call.message))
+        table.data.update_entries([entry])
+        return Reply(table.data.read_raw(entry.partition_hash(), entry.sort_key()))
 
     def _get(self, table, call) -> Reply:
         try:
@@ -118,6 +129,45 @@ class TableRpc:
                   for sets, group in groups.items()]
         return defer.gatherResults(writes, consumeErrors=True).addCallbacks(
             lambda _: None, lambda failure: failure.value.subFailure)
+
+    def insert_and_read(self, table, entry) -> defer.Deferred:
+        """Write ``entry``; fires at write quorum with the merge of what the
+        acknowledging replicas then held.
+
+        Every write acknowledged before this one started reached a write
+        quorum, which meets this one's: the result includes it. So a
+        writer learns, in the write's own round trip, whether something
+        newer than what it wrote exists (``PutObject`` timestamps).
+        """
+        me = self.network.node_id
+        raw = entry.encode()
+
+        def call(node, path, message):
+            if node == me:
+                def local():
+                    table.data.update_entries([entry])
+                    return Reply(table.data.read_raw(entry.partition_hash(),
+                                                     entry.sort_key()))
+                return defer.maybeDeferred(local)
+            return self._call(node, path, message)
+
+        sets = table.replication.write_sets(entry.partition_hash())
+        d = try_write_many_sets(call, sets, _path(table, "update_read"), raw,
+                                table.replication.write_quorum())
+
+        def merge(replies):
+            merged, merged_raw = None, None
+            for _, reply in replies:
+                answer = reply.message
+                if answer is None or answer == merged_raw:
+                    continue
+                found = self._decode(table, bytes(answer))
+                if merged is None:
+                    merged, merged_raw = found, answer
+                else:
+                    merged, merged_raw = merged.merge(found), None
+            return merged if merged is not None else entry
+        return d.addCallback(merge)
 
     def _repair(self, table, nodes_answers, merged, merged_raw=None) -> None:
         """Send ``merged`` to the nodes whose answer differs (background).

@@ -76,6 +76,24 @@ class Table:
             return self.remote.insert_many(self, remote)
         return defer.succeed(None)
 
+    def insert_and_read(self, entry) -> defer.Deferred:
+        """Write ``entry`` and learn, in the same round trip, what the write
+        quorum then holds.
+
+        :returns: a Deferred firing, once a write quorum acknowledged, with
+            the merge of the replicas' entries after the write: it includes
+            every write acknowledged before this one started.
+        """
+        try:
+            sets = self.replication.write_sets(entry.partition_hash())
+            if all(self._only_local(s) for s in sets):
+                self.data.update_entries([entry])
+                stored = self.data.read_entry(entry.partition_hash(), entry.sort_key())
+                return defer.succeed(stored if stored is not None else entry)
+        except Exception:
+            return defer.fail()
+        return self.remote.insert_and_read(self, entry)
+
     def queue_insert(self, tx, entry) -> None:
         """Persist ``entry`` in this table's insert queue, inside ``tx``."""
         self.data.queue_insert(tx, entry)

@@ -63,6 +63,7 @@ MethodNotAllowed = _error("MethodNotAllowed", 405)
 NotImplemented = _error("NotImplemented", 501)  # noqa: A001 - the AWS code
 InternalError = _error("InternalError", 500)
 ServiceUnavailable = _error("ServiceUnavailable", 503)
+SlowDown = _error("SlowDown", 503, "Too many requests on one key or connection.")
 EntityTooLarge = _error("EntityTooLarge", 400)
 EntityTooSmall = _error("EntityTooSmall", 400)
 KeyTooLongError = _error("KeyTooLongError", 400)

@@ -1,15 +1,26 @@
 """PutObject: stream a request body into blocks, then publish the version.
 
-Order of writes (each step durable before the next), so that a crash or a
-client that goes away never exposes a partial object and never leaks a block:
+Order of writes, so that a crash or a client that goes away never exposes a
+partial object and never leaks a block:
 
-1. the object gets a new *uploading* version (invisible to readers), with a
-   timestamp above every version it already has;
-2. per batch of blocks: the version's block list, then the ``block_ref``
-   rows (which take the references), then the block files;
-3. once the whole body is read and every digest verified, the version
-   becomes *complete*; on any error it becomes *aborted* instead, which
-   releases the blocks through the table cascades.
+1. at once, without waiting for one another: the object gets a new
+   *uploading* version (invisible to readers), and per batch of blocks the
+   version's block list, the ``block_ref`` rows (which take the references)
+   and the block files (a block written before its reference is held by the
+   block manager's deletion delay);
+2. once the whole body is read, every digest verified and all of the above
+   acknowledged by a write quorum, the version becomes *complete*; on any
+   error it becomes *aborted* instead, which releases the blocks through the
+   table cascades.
+
+A version's timestamp must be above every version of the key acknowledged
+before the upload started (read-after-write, even with skewed clocks). It is
+not read first: the upload takes ``now`` (above this node's own copy of the
+key), and the write of step 1 answers, in the same round trip, what the
+write quorum holds (``Table.insert_and_read``), which includes every write
+acknowledged before. If something there is as new, the upload moves to a new
+version above it (:func:`_renew_version`) before completing. So a small
+object costs two round trips (one when stored inline), not five.
 
 Bodies under ``INLINE_THRESHOLD`` bytes are stored inside the object entry.
 Large bodies are hashed (MD5 for the ETag, blake2b for block names, SHA-256
@@ -55,6 +66,27 @@ INLINE_HASH_MAX = 64 * 1024
 
 def new_uuid() -> bytes:
     return secrets.token_bytes(32)
+
+
+# A version renewed this many times (each time a concurrent write was as
+# new) gives up with 503: the key is being overwritten too fast.
+RENEW_ATTEMPTS = 4
+
+
+def provisional_timestamp(ctx: RequestContext, key: str) -> int:
+    """``now``, above this node's own copy of ``key`` if it holds one (no
+    round trip; the write's answer tells whether it was enough)."""
+    now = now_msec(ctx.api.clock)
+    local = ctx.api.model.object_table.data.read_entry(ctx.bucket_id, key.encode())
+    return now if local is None else max(now, local.max_timestamp() + 1)
+
+
+def is_newest(seen: Object, uuid: bytes, timestamp: int) -> bool:
+    """Whether version ``(timestamp, uuid)`` is still in ``seen`` and above
+    every other version there."""
+    mine = (timestamp, uuid)
+    return any(v.cmp_key() == mine for v in seen.versions) and \
+        all(v.cmp_key() <= mine for v in seen.versions)
 
 
 async def next_timestamp(ctx: RequestContext, key: str) -> int:
@@ -153,18 +185,24 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
             size_check(len(first))
         if before_complete is not None:
             await before_complete(len(first))
-        if claim is None:
-            uuid, timestamp = new_uuid(), await next_timestamp(ctx, key)
-        else:
-            uuid, timestamp = claim.uuid, claim.timestamp
         meta = version_meta(headers, len(first), checks, sse)
-        version = ObjectVersion(
-            uuid, timestamp, STATE_COMPLETE,
-            data=ObjectVersionData(DATA_INLINE, meta,
-                                   inline=first if sse is None else sse.encrypt(first)),
-        )
-        await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
-        return version
+        data = ObjectVersionData(DATA_INLINE, meta,
+                                 inline=first if sse is None else sse.encrypt(first))
+        if claim is not None:
+            version = ObjectVersion(claim.uuid, claim.timestamp, STATE_COMPLETE, data=data)
+            await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
+            return version
+        timestamp = provisional_timestamp(ctx, key)
+        for _ in range(RENEW_ATTEMPTS):
+            version = ObjectVersion(new_uuid(), timestamp, STATE_COMPLETE, data=data)
+            seen = await ctx.api.model.object_table.insert_and_read(
+                Object(ctx.bucket_id, key, (version,)))
+            if is_newest(seen, version.uuid, timestamp):
+                return version
+            # Something as new was there: written again above it (this copy
+            # is older, and dropped by the merge once the new one lands).
+            timestamp = max(now_msec(ctx.api.clock), seen.max_timestamp() + 1)
+        raise errors.SlowDown("The key is being written too fast; retry.")
     ctx.checks = checks
     return await _save_blocks(ctx, key, headers, checks, payload,
                               _chain(first, second, blocks), size_check, sse, claim,
@@ -194,18 +232,26 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
                        size_check=None, sse=None, claim=None,
                        before_complete=None) -> ObjectVersion:
     model = ctx.api.model
+    announced = None  # the uploading version's write, when not a claim's
     if claim is not None:
         uuid, timestamp = claim.uuid, claim.timestamp
     else:
-        uuid = new_uuid()
-        timestamp = await next_timestamp(ctx, key)
+        uuid, timestamp = new_uuid(), provisional_timestamp(ctx, key)
         uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
-        await model.object_table.insert(Object(ctx.bucket_id, key, (uploading,)))
+        announced = model.object_table.insert_and_read(Object(ctx.bucket_id, key, (uploading,)))
+    written = [(uuid, timestamp)]  # every version this upload created
+    block_list = []
     try:
-        size, first_hash = await save_stream(ctx, uuid, key, 0, blocks, sse=sse)
+        size, first_hash = await save_stream(ctx, uuid, key, 0, blocks, sse=sse,
+                                             block_list=block_list)
         checks.verify(getattr(payload, "trailers", {}))
         if size_check is not None:
             size_check(size)
+        if announced is not None:
+            seen, announced = await announced, None
+            if not is_newest(seen, uuid, timestamp):
+                uuid, timestamp = await _renew_version(ctx, key, headers, seen, block_list,
+                                                       written)
         if before_complete is not None:
             await before_complete(size)
         meta = version_meta(headers, size, checks, sse)
@@ -216,24 +262,63 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
         await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
         return complete
     except BaseException:
-        aborted = ObjectVersion(uuid, timestamp, STATE_ABORTED)
-        await model.object_table.insert(Object(ctx.bucket_id, key, (aborted,)))
+        if announced is not None:
+            # Its outcome no longer matters; the aborted state wins the
+            # merge whichever lands first.
+            announced.addErrback(lambda _: None)
+        aborted = tuple(ObjectVersion(u, t, STATE_ABORTED) for u, t in written)
+        await model.object_table.insert(Object(ctx.bucket_id, key, aborted))
         log.info("aborted upload of {bucket}/{key}", bucket=ctx.endpoint.bucket, key=key)
         raise
 
 
+async def _renew_version(ctx, key, headers, seen, block_list, written) -> tuple:
+    """Move an upload whose version turned out not to be the newest to a new
+    version above everything ``seen``: same blocks, new uuid and timestamp
+    (the uuid names the version's rows, which the old version's deletion
+    cascade will remove). Returns ``(uuid, timestamp)``.
+    """
+    model = ctx.api.model
+    old_uuid = written[-1][0]
+    for _ in range(RENEW_ATTEMPTS):
+        uuid = new_uuid()
+        timestamp = max(now_msec(ctx.api.clock), seen.max_timestamp() + 1)
+        written.append((uuid, timestamp))
+        version = Version.new(uuid, ctx.bucket_id, key)
+        for part, offset, block in block_list:
+            version = version.with_block(part, offset, block)
+        uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
+        seen, _, _ = await defer.gatherResults([
+            model.object_table.insert_and_read(Object(ctx.bucket_id, key, (uploading,))),
+            model.version_table.insert(version),
+            model.block_ref_table.insert_many(
+                [BlockRef(block.hash, uuid, Bool(False)) for _, _, block in block_list]),
+        ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
+        if is_newest(seen, uuid, timestamp):
+            break
+    else:
+        raise errors.SlowDown("The key is being written too fast; retry.")
+    log.info("upload of {key} moved above a concurrent version", key=key)
+    # The first version may never have been stored anywhere (dropped by the
+    # merge as older): its rows are released explicitly.
+    await model.version_table.insert(Version.new(old_uuid, ctx.bucket_id, key, deleted=True))
+    return uuid, timestamp
+
+
 async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, blocks,
-                      checks=None, sse=None):
+                      checks=None, sse=None, block_list=None):
     """Store a stream of blocks as part ``part_number`` of a version.
 
-    Writes, per batch of blocks, the version's block list and the
-    ``block_ref`` rows (together), then the block files. Every block write started is
-    finished (or failed) before this returns or raises.
+    Writes, per batch of blocks, the version's block list, the
+    ``block_ref`` rows and the block files, all at once. Every write started
+    is finished (or failed) before this returns or raises.
 
     :param checks: the :class:`BodyChecks` fed with the payload; the
         caller verifies them.
     :param sse: a :class:`~garage_twisted.api.s3.encryption.CustomerKey`:
         blocks are encrypted (and named by what is stored), sizes stay plain.
+    :param block_list: a list receiving ``(part, offset, VersionBlock)`` of
+        every block stored.
     :returns: ``(size, first block hash)``.
     """
     model = ctx.api.model
@@ -251,18 +336,21 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
             return
         version = Version.new(version_uuid, ctx.bucket_id, key)
         for block_offset, hash_, _, size in batch:
-            version = version.with_block(part_number, block_offset, VersionBlock(hash_, size))
-        # The version's block list and the blocks' references are
-        # independent: written at once (one round trip, not two). Both are
-        # acknowledged before a block is written, so a block is never on
-        # disk unreferenced (the deleter could otherwise remove it).
-        await defer.gatherResults([
+            block = VersionBlock(hash_, size)
+            version = version.with_block(part_number, block_offset, block)
+            if block_list is not None:
+                block_list.append((part_number, block_offset, block))
+        # The version's block list, the blocks' references and the blocks
+        # are independent: all sent at once (one round trip, not two). A
+        # block that lands before its reference is held by the block
+        # manager's deletion delay.
+        writes.append(defer.gatherResults([
             model.version_table.insert(version),
             model.block_ref_table.insert_many(
                 [BlockRef(hash_, version_uuid, Bool(False)) for _, hash_, _, _ in batch]),
-        ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
+        ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure))
         for _, hash_, data, _ in batch:
-            while len(writes) >= MAX_WRITES_IN_FLIGHT:
+            while len(writes) > MAX_WRITES_IN_FLIGHT:
                 await writes.pop(0)
             writes.append(block_manager.put_block(data, known_hash=hash_))
         batch.clear()

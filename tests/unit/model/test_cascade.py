@@ -100,3 +100,37 @@ class CascadeTests(TestCase):
         while self.successResultOf(deleter.work()) == WorkerState.BUSY:
             pass
         self.assertEqual(self.successResultOf(self.manager.get_block(hash_)), data)
+
+    def run_deleter(self):
+        deleter = BlockDeleter(self.manager)
+        while self.successResultOf(deleter.work()) == WorkerState.BUSY:
+            pass
+
+    def test_block_written_before_its_reference_survives_a_due_deletion(self):
+        """Uploads send a block and its reference at once: a block rewritten
+        while its old deletion is due, reference not yet there, stays."""
+        data = os.urandom(4000)
+        hash_ = self.put("a", data, 1)
+        self.delete("a", 2)
+        self.drain_queues()
+        self.clock.advance(BLOCK_GC_DELAY_MS / 1000 + 1)  # deletion now due
+        self.successResultOf(self.manager.put_block(data, known_hash=hash_))
+        self.run_deleter()  # before the new reference arrives
+        uuid = os.urandom(32)
+        self.model.block_ref_table.insert(BlockRef(hash_, uuid, Bool(False)))
+        self.drain_queues()
+        self.clock.advance(BLOCK_GC_DELAY_MS / 1000 + 1)
+        self.run_deleter()
+        self.assertEqual(self.manager.refcount(hash_), 1)
+        self.assertEqual(self.successResultOf(self.manager.get_block(hash_)), data)
+
+    def test_block_whose_reference_never_comes_is_deleted_after_the_delay(self):
+        """An upload that died between writing a block and referencing it
+        leaks nothing."""
+        data = os.urandom(4000)
+        hash_ = self.successResultOf(self.manager.put_block(data))
+        self.run_deleter()
+        self.assertTrue(self.successResultOf(self.blocks.has_block(hash_)))
+        self.clock.advance(BLOCK_GC_DELAY_MS / 1000 + 1)
+        self.run_deleter()
+        self.assertFalse(self.successResultOf(self.blocks.has_block(hash_)))

@@ -189,6 +189,22 @@ class FakeClusterTests(SynchronousTestCase):
         # One round trip each, not the 30 s timeout of the hung node.
         self.assertLess(cluster.clock.seconds() - started, 0.1)
 
+    def test_insert_and_read_sees_every_write_acknowledged_before(self):
+        """A write that also reads, in one round trip, learns of an earlier
+        acknowledged write its own node missed (what a PUT's timestamp
+        relies on), and takes one round trip."""
+        cluster = FakeCluster(delay=0.01)
+        a, b, c = cluster.nodes
+        cluster.hub.partition(a.node_id, c.node_id)
+        cluster.run(a.table.insert(record(PK, b"r", 5, first=b"a")))  # on a and b
+        self.assertEqual(c.rows(), {})
+        cluster.hub.heal()
+        started = cluster.clock.seconds()
+        seen = cluster.run(c.table.insert_and_read(record(PK, b"r", 6, second=b"c")))
+        self.assertLess(cluster.clock.seconds() - started, 0.025)
+        self.assertEqual(seen.fields.get("first"), b"a")
+        self.assertEqual(seen.fields.get("second"), b"c")
+
     def test_two_nodes_away_fails_with_quorum_error(self):
         from garage_twisted.util.errors import QuorumError
         cluster = FakeCluster()
