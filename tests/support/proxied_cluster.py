@@ -6,7 +6,10 @@ Synchronous (subprocesses and polling), for the benchmark and fault scripts
 :mod:`tests.support.link_proxy` process forwards to it with a one-way delay;
 signals drive faults: ``kill``/``restart`` the node, ``pause``/``resume``
 it (SIGSTOP/SIGCONT), ``cut``/``heal`` its link (the proxy closes every
-connection to the node and refuses new ones).
+connection to the node and refuses new ones), ``skew`` restarts it with its
+clock off by some seconds (libfaketime, Debian package ``faketime``) and
+``unskew`` with the right time; ``spares`` more nodes run without a role,
+which ``add_role``/``remove_role`` put into and take out of the layout.
 """
 
 import json
@@ -18,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
@@ -43,17 +48,20 @@ def wait_for(predicate, what, timeout=90):
 
 
 class ProxiedCluster:
-    def __init__(self, count=3, delay=0.0, base=None):
-        self.count = count
+    def __init__(self, count=3, delay=0.0, base=None, spares=0):
+        self.count = count  # nodes with a role from the start
+        self.total = count + spares
         self.delay = delay
         self.base = base or tempfile.mkdtemp(prefix="garage-proxied-")
         self.secret, self.token = os.urandom(32).hex(), os.urandom(16).hex()
-        self.rpc = [free_port() for _ in range(count)]
-        self.public = [free_port() for _ in range(count)]
-        self.s3_ports = [free_port() for _ in range(count)]
-        self.nodes, self.proxies, self.ids = [None] * count, [None] * count, [None] * count
+        total = self.total
+        self.rpc = [free_port() for _ in range(total)]
+        self.public = [free_port() for _ in range(total)]
+        self.s3_ports = [free_port() for _ in range(total)]
+        self.nodes, self.proxies, self.ids = [None] * total, [None] * total, [None] * total
         self.configs = []
         self.env = dict(os.environ, PYTHONPATH=ROOT)
+        self.layout_version = 0
 
     def _config(self, i) -> str:
         directory = os.path.join(self.base, f"node{i}")
@@ -82,21 +90,27 @@ admin_token = "{self.token}"
         return subprocess.run([tool("garage"), "-c", self.configs[i], *args], check=True,
                               capture_output=True, text=True, timeout=60).stdout
 
-    def start_node(self, i) -> None:
+    def start_node(self, i, clock_offset: float = 0.0) -> None:
         directory = os.path.dirname(self.configs[i])
         node_json = os.path.join(directory, "meta", "node.json")
         if os.path.exists(node_json):
             os.unlink(node_json)
         log = open(os.path.join(directory, "node.log"), "a")
+        env = None
+        if clock_offset:
+            if not os.path.exists(FAKETIME_LIB):
+                raise RuntimeError(f"clock skew needs {FAKETIME_LIB} (apt-get install faketime)")
+            env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME=f"{clock_offset:+.0f}",
+                       FAKETIME_DONT_FAKE_MONOTONIC="1")
         self.nodes[i] = subprocess.Popen(
             [tool("twistd"), "-n", "--pidfile", "", "garage", "-c", self.configs[i]],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, env=env)
         wait_for(lambda: os.path.exists(node_json), f"node {i} to start")
         with open(node_json) as f:
             self.ids[i] = json.load(f)["node_id"]
 
     def start(self) -> "ProxiedCluster":
-        for i in range(self.count):
+        for i in range(self.total):
             self.proxies[i] = subprocess.Popen(
                 [sys.executable, "-m", "tests.support.link_proxy", "--listen",
                  str(self.public[i]), "--target", f"127.0.0.1:{self.rpc[i]}",
@@ -106,15 +120,30 @@ admin_token = "{self.token}"
         self.wait_all_up()
         for i in range(self.count):
             self.garage(0, "layout", "assign", "-z", f"zone{i}", "-c", "10G", self.ids[i])
-        self.garage(0, "layout", "apply", "--version", "1")
-        for i in range(self.count):
-            wait_for(lambda i=i: "Current cluster layout version: 1"
-                     in self.garage(i, "layout", "show"), "the layout everywhere")
+        self._apply_layout()
         return self
 
+    def _apply_layout(self) -> None:
+        self.layout_version += 1
+        version = self.layout_version
+        self.garage(0, "layout", "apply", "--version", str(version))
+        for i in range(self.total):
+            wait_for(lambda i=i: f"Current cluster layout version: {version}"
+                     in self.garage(i, "layout", "show"), "the layout everywhere")
+
+    def add_role(self, i) -> None:
+        """Give node ``i`` a role (its own zone) and apply the new layout."""
+        self.garage(0, "layout", "assign", "-z", f"zone{i}", "-c", "10G", self.ids[i])
+        self._apply_layout()
+
+    def remove_role(self, i) -> None:
+        """Take node ``i`` out of the layout and apply the new layout."""
+        self.garage(0, "layout", "remove", self.ids[i])
+        self._apply_layout()
+
     def wait_all_up(self, nodes=None) -> None:
-        nodes = range(self.count) if nodes is None else nodes
-        wait_for(lambda: all(self.garage(i, "status").count(" up") >= self.count
+        nodes = range(self.total) if nodes is None else nodes
+        wait_for(lambda: all(self.garage(i, "status").count(" up") >= self.total
                              for i in nodes), "every node connected")
 
     def key(self, name="test"):
@@ -134,6 +163,15 @@ admin_token = "{self.token}"
 
     def restart(self, i) -> None:
         self.start_node(i)
+
+    def skew(self, i, seconds: float) -> None:
+        """Restart node ``i`` (SIGTERM) with its clock ``seconds`` off."""
+        self.nodes[i].terminate()
+        self.nodes[i].wait(30)
+        self.start_node(i, clock_offset=seconds)
+
+    def unskew(self, i) -> None:
+        self.skew(i, 0.0)
 
     def pause(self, i) -> None:
         self.nodes[i].send_signal(signal.SIGSTOP)
@@ -158,4 +196,5 @@ admin_token = "{self.token}"
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        shutil.rmtree(self.base, ignore_errors=True)
+        if not os.environ.get("GARAGE_KEEP_CLUSTER"):
+            shutil.rmtree(self.base, ignore_errors=True)
