@@ -90,6 +90,9 @@ class BlockManager:
         # next try ms, message] (``garage block list-errors``).
         self.resync_errors = kv_store.open_tree("block:resync_errors")
         self.on_gc_todo = []
+        # Since start (``/metrics``): plain bytes stored and served by this
+        # node's store, and blocks deleted.
+        self.counts = {"bytes_written": 0, "bytes_read": 0, "deleted": 0}
         self._locks: dict[bytes, defer.DeferredLock] = {}
 
     def _lock(self, hash_: bytes) -> defer.DeferredLock:
@@ -142,6 +145,7 @@ class BlockManager:
         :param verify: check ``data`` against ``hash_`` first (bytes from
             another node); errback ``CorruptBlock`` on a mismatch.
         """
+        self.counts["bytes_written"] += len(data)
         if len(data) <= SMALL_BLOCK:
             # Hashing a small block takes microseconds: done here.
             if verify and block_hash(data) != hash_:
@@ -182,6 +186,14 @@ class BlockManager:
 
     def get_local(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
         """Read a block from this node's store (``MissingBlock`` if absent)."""
+        d = self._read_local(hash_, size)
+
+        def counted(data):
+            self.counts["bytes_read"] += len(data)
+            return data
+        return d.addCallback(counted)
+
+    def _read_local(self, hash_: bytes, size: int | None) -> defer.Deferred:
         if size is not None and size <= SMALL_BLOCK:
             return self.small_io.read(hash_)
         return self.store.read_and_verify(hash_)
@@ -265,6 +277,7 @@ class BlockManager:
             # (raises, and the block stays, if one cannot be asked).
             yield defer.ensureDeferred(self.replicator.hand_over(hash_))
         yield self.store.delete_block(hash_)
+        self.counts["deleted"] += 1
         # Uploads take their reference outside the lock: only drop the
         # counter if nobody did so during the deletion.
         if self.rc.get(hash_) == raw:

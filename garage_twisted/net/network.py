@@ -18,11 +18,13 @@ from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from garage_twisted.net.connection import PeerConnection
 from garage_twisted.net.mux import (
-    PRIO_NORMAL, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
+    PRIO_NORMAL, CallTimeout, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
 )
+from garage_twisted.util.metrics import MetricRegistry
 
 
 class _ServerFactory(Factory):
@@ -65,6 +67,16 @@ class Network:
         self._ready_waiters: dict[int, defer.Deferred] = {}
         # Every open connection, authenticated or not.
         self._live: set[PeerConnection] = set()
+        # Calls to and from other nodes, per endpoint path (a fixed set).
+        self.metrics = MetricRegistry()
+        self.metrics.counter("rpc_request_counter", "Calls made to other nodes, per endpoint.")
+        self.metrics.counter("rpc_error_counter",
+                             "Calls to other nodes that failed (not timeouts), per endpoint.")
+        self.metrics.counter("rpc_timeout_counter",
+                             "Calls to other nodes that timed out, per endpoint.")
+        self.metrics.counter("rpc_served_counter", "Calls served to other nodes, per endpoint.")
+        self.metrics.histogram("rpc_duration_seconds",
+                               "Time until another node answered a call, per endpoint.")
 
     def _track(self, connection: PeerConnection) -> PeerConnection:
         self._live.add(connection)
@@ -82,6 +94,8 @@ class Network:
         handler = self.endpoints.get(incoming.path)
         if handler is None:
             raise RpcError("NoSuchEndpoint", f"no endpoint {incoming.path!r} on this node")
+        if incoming.peer != self.node_id:
+            self.metrics.inc("rpc_served_counter", (("rpc_endpoint", incoming.path),))
         return handler(incoming)
 
     def call(self, node_id: bytes, path: str, message=None, priority: int = PRIO_NORMAL,
@@ -89,10 +103,21 @@ class Network:
         """Call ``path`` on ``node_id`` (possibly this node). Deferred[Reply]."""
         if node_id == self.node_id:
             return self._call_self(path, message, priority, stream)
+        labels = (("rpc_endpoint", path),)
+        self.metrics.inc("rpc_request_counter", labels)
         connection = self.connections.get(node_id)
         if connection is None:
+            self.metrics.inc("rpc_error_counter", labels)
             return defer.fail(PeerDisconnected(f"not connected to node {node_id.hex()[:16]}"))
-        return connection.mux.call(path, message, priority, stream, timeout)
+        started = self.clock.seconds()
+
+        def measured(result):
+            self.metrics.observe("rpc_duration_seconds", labels, self.clock.seconds() - started)
+            if isinstance(result, Failure):
+                self.metrics.inc("rpc_timeout_counter" if result.check(CallTimeout)
+                                 else "rpc_error_counter", labels)
+            return result
+        return connection.mux.call(path, message, priority, stream, timeout).addBoth(measured)
 
     def _call_self(self, path, message, priority, stream) -> defer.Deferred:
         incoming = IncomingCall(path, message, priority, stream, self.node_id)

@@ -21,11 +21,12 @@ import json
 import os
 import sys
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.api.admin.api import AdminApi
+from garage_twisted.api.admin.metrics import BlockMetrics, TableMetrics
 from garage_twisted.api.s3.api import S3Api, S3Resource
 from garage_twisted.api.web.server import WebApi
 from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
@@ -56,6 +57,9 @@ from garage_twisted.util.worker import WorkerRunner
 
 GARAGE_VERSION = "garage-twisted 0.1.0"
 BATCH_DELAY = 0.1
+# Longest wait for one service to stop (listeners give in-flight requests
+# 10 s before aborting them).
+STOP_STEP_TIMEOUT = 15.0
 
 
 def _should_stream(method: bytes, uri: bytes, headers) -> bool:
@@ -203,7 +207,7 @@ class GarageNode(MultiService):
             ResponseStreamer, self.reactor, layout_problem=self._layout_problem)
         self.s3_api = s3
         if self.admin_api is not None:
-            self.admin_api.request_metrics.append(s3.metrics)
+            self.admin_api.metric_sources.append(s3.metrics)
         site = StreamingSite(s3.resource(), should_stream=_should_stream, clock=self.reactor)
         self.s3_listener = ListenerService(
             self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
@@ -212,7 +216,7 @@ class GarageNode(MultiService):
         if config.s3_web is not None:
             web = WebApi(s3, config.s3_web.root_domain)
             if self.admin_api is not None:
-                self.admin_api.request_metrics.append(web.metrics)
+                self.admin_api.metric_sources.append(web.metrics)
             self.web_listener = ListenerService(
                 self.reactor, config.s3_web.bind_addr.endpoint_description(),
                 StreamingSite(S3Resource(web), should_stream=lambda *a: False,
@@ -282,6 +286,8 @@ class GarageNode(MultiService):
             helper=self.helper, system=self.system, layout=self.layout,
             admin_token=admin.admin_token, metrics_token=admin.metrics_token,
             clock=self.reactor, workers=self.workers)
+        api.metric_sources += [self.network.metrics, TableMetrics(self.model.tables),
+                               BlockMetrics(self.block_manager)]
         self.admin_api = api
         site = StreamingSite(api.resource(), should_stream=lambda *a: False,
                              clock=self.reactor)
@@ -309,8 +315,26 @@ class GarageNode(MultiService):
 
     @defer.inlineCallbacks
     def stopService(self):
+        # One service after the other, in reverse order of start: the
+        # listeners let in-flight requests finish while workers, peers, the
+        # block I/O process and the thread pool still serve them; workers
+        # finish their step before the pool they may use stops. Each step is
+        # bounded, so a stuck one is logged and cannot keep the node alive.
+        Service.stopService(self)
         try:
-            yield super().stopService()
+            for child in reversed(list(self)):
+                if not child.running:
+                    continue
+                name = child.name or type(child).__name__
+                try:
+                    yield defer.maybeDeferred(child.stopService).addTimeout(
+                        STOP_STEP_TIMEOUT, self.reactor)
+                except defer.TimeoutError:
+                    self.log.error("{service} did not stop within {seconds} s; going on",
+                                   service=name, seconds=STOP_STEP_TIMEOUT)
+                except Exception as e:
+                    self.log.error("{service} failed to stop: {error}", service=name,
+                                   error=str(e))
         finally:
             self._close_store()
 

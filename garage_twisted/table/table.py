@@ -36,6 +36,8 @@ class Table:
         self.replication = replication
         self.local_node_id = local_node_id
         self.remote = remote
+        # Requests made of this table by this node (``/metrics``).
+        self.request_counts = {"get": 0, "get_range": 0, "insert": 0}
 
     def _only_local(self, nodes) -> bool:
         if nodes == [self.local_node_id]:
@@ -59,6 +61,7 @@ class Table:
         entries = list(entries)
         if not entries:
             return defer.succeed(None)
+        self.request_counts["insert"] += 1
         try:
             remote = []
             local = []
@@ -84,6 +87,7 @@ class Table:
             the merge of the replicas' entries after the write: it includes
             every write acknowledged before this one started.
         """
+        self.request_counts["insert"] += 1
         try:
             sets = self.replication.write_sets(entry.partition_hash())
             if all(self._only_local(s) for s in sets):
@@ -103,6 +107,7 @@ class Table:
 
         :returns: a Deferred firing with the entry, or ``None``.
         """
+        self.request_counts["get"] += 1
         try:
             nodes = self.replication.read_nodes(partition_hash)
             if self._only_local(nodes):
@@ -123,6 +128,7 @@ class Table:
 
         :returns: a Deferred firing with a list of at most ``limit`` entries.
         """
+        self.request_counts["get_range"] += 1
         try:
             nodes = self.replication.read_nodes(partition_hash)
             if self._only_local(nodes):

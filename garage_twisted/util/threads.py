@@ -5,6 +5,7 @@ block file I/O run here so the reactor thread never waits on them.
 """
 
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
@@ -32,6 +33,14 @@ class ThreadPoolService(Service):
     def run(self, f, *args, **kwargs):
         """Run ``f(*args, **kwargs)`` in the pool.
 
-        :returns: a Deferred firing (on the reactor thread) with its result.
+        :returns: a Deferred firing (on the reactor thread) with its result;
+            failing at once once the pool is stopped (a job queued then
+            would never run, and its caller would wait forever).
         """
+        if self.pool.joined:
+            return defer.fail(PoolStopped("the I/O thread pool is stopped (node stopping)"))
         return deferToThreadPool(self.reactor, self.pool, f, *args, **kwargs)
+
+
+class PoolStopped(RuntimeError):
+    """A job was given to the pool after it stopped."""

@@ -27,6 +27,8 @@ from zope.interface import Attribute, Interface
 
 MAX_BACKOFF = 600.0
 DEFAULT_IDLE_DELAY = 10.0
+# Longest wait, at shutdown, for the steps in progress.
+STOP_TIMEOUT = 10.0
 
 
 class WorkerState(enum.Enum):
@@ -129,17 +131,39 @@ class WorkerRunner(Service):
             self._schedule(slot, 0)
 
     def stopService(self):
+        """Stop scheduling; fires once every step in progress has ended, or
+        after ``STOP_TIMEOUT`` seconds (the busy workers are logged: a step
+        stuck on something that will never answer must not keep the node
+        from stopping)."""
         super().stopService()
-        pending = []
+        busy = set()
+        stopped = defer.Deferred()
+
+        def step_ended(result, name):
+            busy.discard(name)
+            if not busy and not stopped.called:
+                timer.cancel()
+                stopped.callback(None)
+            return result
+
         for slot in self._slots.values():
             if slot.timer is not None and slot.timer.active():
                 slot.timer.cancel()
             slot.timer = None
             if slot.running is not None:
-                done = defer.Deferred()
-                slot.running.addBoth(lambda r, d=done: d.callback(None) or r)
-                pending.append(done)
-        return defer.DeferredList(pending)
+                busy.add(slot.worker.name)
+        if not busy:
+            return defer.succeed(None)
+
+        def give_up():
+            self.log.error("workers still busy at shutdown: {workers}", workers=sorted(busy))
+            stopped.callback(None)
+
+        timer = self.clock.callLater(STOP_TIMEOUT, give_up)
+        for slot in self._slots.values():
+            if slot.running is not None:
+                slot.running.addBoth(step_ended, slot.worker.name)
+        return stopped
 
     def _schedule(self, slot: _Slot, delay: float) -> None:
         if slot.timer is not None and slot.timer.active():

@@ -3,7 +3,10 @@
 import hashlib
 import os
 
+import treq
+from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
 
 from garage_twisted.table.data import row_key
 from tests.support.cluster import start_cluster
@@ -34,6 +37,23 @@ class S3ClusterTests(TestCase):
             self.assertEqual(await in_thread(got["Body"].read), small)
             listed = await in_thread(client.list_objects_v2, Bucket="shared")
             self.assertEqual([o["Key"] for o in listed["Contents"]], ["big.bin", "small.txt"])
+        # The RPC calls, table requests and block bytes behind it are in /metrics.
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        response = await treq.get(f"{fixtures[0].admin_url}/metrics", pool=pool)
+        metrics = dict(line.rsplit(" ", 1) for line in
+                       (await treq.content(response)).decode().splitlines()
+                       if line and not line.startswith("#"))
+        self.assertGreater(
+            float(metrics['rpc_request_counter{rpc_endpoint="table/object/update_read"}']), 0)
+        self.assertGreater(
+            float(metrics['rpc_served_counter{rpc_endpoint="table/object/update_read"}']), 0)
+        self.assertGreater(
+            float(metrics['rpc_served_counter{rpc_endpoint="block/put"}']), 0)
+        self.assertGreater(float(metrics[
+            'rpc_duration_seconds_count{rpc_endpoint="table/object/update_read"}']), 0)
+        self.assertGreater(float(metrics['table_put_request_counter{table_name="object"}']), 0)
+        self.assertGreaterEqual(float(metrics["block_bytes_written"]), len(big))
+        self.assertEqual(metrics["cluster_storage_nodes_ok"], "3")
         # With one node stopped, the others still write and read.
         await fixtures[2].stop()
         await in_thread(clients[0].put_object, Bucket="shared", Key="later", Body=b"x")

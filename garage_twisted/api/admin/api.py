@@ -47,8 +47,10 @@ class AdminApi:
         self.metrics_token = metrics_token
         self.clock = clock
         self.workers = workers
-        # RequestMetrics of the S3 and web endpoints (set by the node).
-        self.request_metrics = []
+        # What ``/metrics`` shows besides cluster health and workers: objects
+        # with ``render() -> [lines]`` (S3 and web requests, RPC, tables,
+        # blocks; added by the node).
+        self.metric_sources = []
 
     def resource(self):
         return self.app.resource()

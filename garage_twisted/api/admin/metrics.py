@@ -1,4 +1,10 @@
-"""Prometheus text exposition of the node's figures (``/metrics``)."""
+"""Prometheus text exposition of the node's figures (``/metrics``).
+
+Cluster health and worker queues are read from the admin API's objects;
+the rest comes from ``api.metric_sources`` (anything with ``render()``):
+S3 and website requests, RPC calls, and the adapters below that read the
+counters tables and the block manager keep.
+"""
 
 
 def _line(name: str, value, labels: dict | None = None) -> str:
@@ -19,6 +25,18 @@ def render_metrics(api) -> str:
         _line("cluster_available", int(health["status"] != "unavailable")),
         "# TYPE cluster_connected_nodes gauge",
         _line("cluster_connected_nodes", health["connectedNodes"]),
+        "# TYPE cluster_known_nodes gauge",
+        _line("cluster_known_nodes", health["knownNodes"]),
+        "# TYPE cluster_storage_nodes gauge",
+        _line("cluster_storage_nodes", health["storageNodes"]),
+        "# TYPE cluster_storage_nodes_ok gauge",
+        _line("cluster_storage_nodes_ok", health["storageNodesOk"]),
+        "# TYPE cluster_partitions gauge",
+        _line("cluster_partitions", health["partitions"]),
+        "# TYPE cluster_partitions_quorum gauge",
+        _line("cluster_partitions_quorum", health["partitionsQuorum"]),
+        "# TYPE cluster_partitions_all_ok gauge",
+        _line("cluster_partitions_all_ok", health["partitionsAllOk"]),
         "# TYPE cluster_layout_version gauge",
         _line("cluster_layout_version", api.layout.current().version),
     ]
@@ -35,6 +53,47 @@ def render_metrics(api) -> str:
         if queues:
             lines.append("# TYPE worker_queue_length gauge")
             lines += queues
-    for source in getattr(api, "request_metrics", ()):
+    for source in getattr(api, "metric_sources", ()):
         lines += source.render()
     return "\n".join(lines) + "\n"
+
+
+class TableMetrics:
+    """``table_*_request_counter{table_name}``: requests this node made of
+    each table (as Garage's ``table_get_request_counter``...)."""
+
+    NAMES = {"get": "table_get_request_counter", "get_range": "table_range_request_counter",
+             "insert": "table_put_request_counter"}
+
+    def __init__(self, tables):
+        self.tables = list(tables)
+
+    def render(self) -> list:
+        lines = []
+        for operation, name in self.NAMES.items():
+            lines += [f"# HELP {name} Table {operation} requests made by this node.",
+                      f"# TYPE {name} counter"]
+            lines += [_line(name, table.request_counts[operation], {"table_name": table.name})
+                      for table in self.tables]
+        return lines
+
+
+class BlockMetrics:
+    """Bytes stored and served by this node's block store, blocks deleted,
+    blocks whose resync keeps failing."""
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def render(self) -> list:
+        counts = self.manager.counts
+        return [
+            "# TYPE block_bytes_written counter", _line("block_bytes_written",
+                                                        counts["bytes_written"]),
+            "# TYPE block_bytes_read counter", _line("block_bytes_read", counts["bytes_read"]),
+            "# TYPE block_delete_counter counter", _line("block_delete_counter",
+                                                         counts["deleted"]),
+            "# HELP block_resync_errored_blocks Blocks whose last resync failed.",
+            "# TYPE block_resync_errored_blocks gauge",
+            _line("block_resync_errored_blocks", self.manager.resync_errors.count()),
+        ]

@@ -18,3 +18,11 @@ class ThreadPoolServiceTests(TestCase):
         ident = await service.run(threading.get_ident)
         self.assertNotEqual(ident, main)
         self.assertEqual(await service.run(sum, [1, 2, 3]), 6)
+
+    def test_a_job_after_stop_fails_instead_of_waiting_forever(self):
+        from garage_twisted.util.threads import PoolStopped
+
+        service = ThreadPoolService(reactor, name="test")
+        service.startService()
+        service.stopService()
+        self.failureResultOf(service.run(sum, [1]), PoolStopped)

@@ -147,3 +147,27 @@ class WorkerRunnerTests(SynchronousTestCase):
         pending.callback(WorkerState.BUSY)
         self.successResultOf(stopped)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stop_gives_up_on_a_stuck_step(self):
+        """A step that never ends cannot keep the node from stopping: after
+        STOP_TIMEOUT the runner reports it and stops anyway."""
+        from garage_twisted.util.worker import STOP_TIMEOUT
+
+        class Stuck:
+            name = "stuck"
+
+            def work(self):
+                return defer.Deferred()
+
+            def status(self):
+                return {}
+
+        self.runner.add(Stuck())
+        self.runner.startService()
+        self.clock.advance(0)
+        stopped = self.runner.stopService()
+        self.clock.advance(STOP_TIMEOUT - 0.1)
+        self.assertNoResult(stopped)
+        self.clock.advance(0.2)
+        self.successResultOf(stopped)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
