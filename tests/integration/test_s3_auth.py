@@ -63,6 +63,23 @@ class S3AuthTests(TestCase):
         self.assertIn(b"<Code>SignatureDoesNotMatch</Code>", body)
         await self.assertNothingWritten()
 
+    async def test_one_connection_over_its_request_rate_gets_slow_down(self):
+        """Requests beyond a connection's rate are 503 SlowDown; another
+        connection has its own allowance."""
+        self.fixture.node.s3_api.connection_rate = (0.001, 3)
+        pool = HTTPConnectionPool(reactor, persistent=True)
+        pool.maxPersistentPerHost = 1
+        self.addCleanup(pool.closeCachedConnections)
+        codes = []
+        for _ in range(5):
+            response = await treq.get(self.url(), pool=pool)
+            body = await treq.content(response)
+            codes.append(response.code)
+        self.assertEqual(codes, [403, 403, 403, 503, 503])
+        self.assertIn(b"<Code>SlowDown</Code>", body)
+        code, _ = await self.request("GET", self.url())  # a new connection
+        self.assertEqual(code, 403)
+
     async def test_wrong_region(self):
         """A request signed for another region gets 400 naming the expected one."""
         code, body = await self.put_signed(b"hello", region="us-east-1")

@@ -43,9 +43,12 @@ from garage_twisted.api.s3.router import (
 )
 from garage_twisted.model.errors import ModelError
 from garage_twisted.util.errors import QuorumError
+from garage_twisted.util.ratelimit import TokenBucket
 
 # How much of a refused upload's body is read and dropped before answering.
 DRAIN_LIMIT = 8 * 1024 * 1024
+# Per client connection: requests per second, burst.
+CONNECTION_RATE = (1000.0, 2000.0)
 
 # endpoint name -> (handler, right needed on the bucket)
 HANDLERS = {
@@ -112,6 +115,10 @@ class S3Api:
         # Why S3 cannot be served now (503), or None.
         self.layout_problem = layout_problem
         self.metrics = RequestMetrics()
+        # Requests per second and burst allowed on one client connection:
+        # far above what a client waiting for its answers reaches, a bound
+        # for one that pipelines without end.
+        self.connection_rate = CONNECTION_RATE
         # Request ids: a random per-process prefix and a counter, unique
         # without a system call per request.
         self._request_prefix = secrets.token_hex(4)
@@ -119,6 +126,18 @@ class S3Api:
 
     def resource(self):
         return S3Resource(self)
+
+    def _check_connection_rate(self, request) -> None:
+        """503 SlowDown for a connection over ``connection_rate``."""
+        channel = getattr(request, "channel", None)
+        if channel is None:
+            return
+        bucket = getattr(channel, "s3_rate_limit", None)
+        if bucket is None:
+            bucket = channel.s3_rate_limit = TokenBucket(*self.connection_rate, self.clock)
+        if not bucket.take():
+            raise errors.SlowDown("Please reduce your request rate (requests on this "
+                                  f"connection above {self.connection_rate[0]:g}/s).")
 
     async def handle(self, request):
         """Answer one request; returns the body still to write, or ``None``.
@@ -145,6 +164,7 @@ class S3Api:
                 parse_endpoint(request.method.decode("ascii"), bucket, key, query),
                 request.getHeader(b"x-amz-copy-source"))
             request.s3_endpoint = endpoint.name
+            self._check_connection_rate(request)
             problem = self.layout_problem()
             if problem is not None:
                 raise errors.ServiceUnavailable(problem)
