@@ -77,6 +77,11 @@ class BlockReplicator:
         sets = [list(v.nodes_of(hash_)) for v in self.layout.active_versions()]
         return [s for s in sets if s]
 
+    def write_sets(self, hash_: bytes) -> list:
+        """The node sets a write of this block goes to (one per active
+        layout version)."""
+        return self._sets(hash_)
+
     def only_local(self, hash_: bytes) -> bool:
         """True when this node alone holds the block (or no layout yet)."""
         return all(s == [self.node_id] for s in self._sets(hash_))

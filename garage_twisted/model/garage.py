@@ -55,6 +55,9 @@ class GarageModel:
         self.bucket_table = table(BucketTableSchema(), full_copy, cache_rows=True)
         self.bucket_alias_table = table(BucketAliasTableSchema(), full_copy, cache_rows=True)
         self.key_table = table(KeyTableSchema(), full_copy, cache_rows=True)
+        # Set by the node once the peer network exists: one-message small
+        # objects (``small_put.SmallObjectWriter``), or None.
+        self.small_writer = None
         self.tables = [
             self.bucket_table, self.bucket_alias_table, self.key_table,
             self.object_table, self.mpu_table, self.version_table, self.block_ref_table,

@@ -72,6 +72,10 @@ def try_call_many(call, nodes, path: str, message, quorum: int,
             start_next()
 
     for _ in range(len(nodes) if all_at_once else quorum):
+        if not waiting or (result.called and not all_at_once):
+            # Calls that failed at once already started the next ones (or
+            # made the quorum impossible: a read asks no more).
+            break
         start_next()
     if quorum == 0 and not result.called:
         result.callback([])

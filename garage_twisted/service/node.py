@@ -38,6 +38,7 @@ from garage_twisted.block.store import LocalBlockStore
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.model.garage import GarageModel
 from garage_twisted.model.helper import ModelHelper
+from garage_twisted.model.small_put import SmallObjectWriter
 from garage_twisted.model.lifecycle import LifecycleWorker
 from garage_twisted.net.keys import load_or_create_node_key
 from garage_twisted.net.network import Network
@@ -162,6 +163,8 @@ class GarageNode(MultiService):
             table.remote = self.table_rpc
         self.block_manager.replicator = BlockReplicator(
             self.block_manager, self.layout, self.network, sharded.write_quorum())
+        self.model.small_writer = SmallObjectWriter(
+            self.model, self.block_manager.replicator, self.network, sharded.write_quorum())
         # Reads prefer this node, then its zone, then the lowest ping RTT.
         sharded.rtt_of = full_copy.rtt_of = self.block_manager.replicator.rtt_of = \
             self._rtt_of

@@ -59,6 +59,23 @@ class S3ClusterTests(TestCase):
         await in_thread(clients[0].put_object, Bucket="shared", Key="later", Body=b"x")
         got = await in_thread(clients[1].get_object, Bucket="shared", Key="later")
         self.assertEqual(await in_thread(got["Body"].read), b"x")
+        # With two stopped, a small upload fails (503) and leaves nothing
+        # visible on the node that took it: its version is aborted, its rows
+        # released (the one-message path stored them before sending).
+        await fixtures[1].stop()
+        from botocore.exceptions import ClientError
+        with self.assertRaises(ClientError) as caught:
+            await in_thread(clients[0].put_object, Bucket="shared", Key="failed",
+                            Body=b"f" * 5000)
+        self.assertEqual(caught.exception.response["ResponseMetadata"]["HTTPStatusCode"], 503)
+        bucket_id = await a.helper.resolve_global_alias("shared")
+        entry = a.model.object_table.data.read_entry(bucket_id, b"failed")
+        self.assertIsNone(entry.last_data_version() if entry is not None else None)
+        table = a.model.version_table
+        versions = [table.schema.decode_entry(raw) for _, raw in table.data.rows.range()]
+        versions = [v for v in versions if v.key == "failed"]
+        self.assertTrue(versions)  # one per attempt: the SDK retries 503s
+        self.assertTrue(all(v.deleted.value for v in versions))
 
     async def test_a_node_whose_clock_is_behind_still_overwrites(self):
         """Read-after-write with skewed clocks: a PUT through a node 30 s

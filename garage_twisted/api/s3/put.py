@@ -29,6 +29,7 @@ block at a time, while the next block is still arriving.
 """
 
 import secrets
+from dataclasses import replace
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -46,6 +47,7 @@ from garage_twisted.model.object import (
     DATA_FIRST_BLOCK, DATA_INLINE, INLINE_THRESHOLD, STATE_ABORTED, STATE_COMPLETE,
     STATE_UPLOADING, Object, ObjectVersion, ObjectVersionData, ObjectVersionMeta,
 )
+from garage_twisted.model.small_put import MAX_SMALL
 from garage_twisted.model.version import Version, VersionBlock
 from garage_twisted.util.crdt import Bool
 from garage_twisted.util.time import now_msec
@@ -203,6 +205,18 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
             # is older, and dropped by the merge once the new one lands).
             timestamp = max(now_msec(ctx.api.clock), seen.max_timestamp() + 1)
         raise errors.SlowDown("The key is being written too fast; retry.")
+    writer = ctx.api.model.small_writer
+    if writer is not None and claim is None and second is None and \
+            len(first) <= MAX_SMALL and len(first) < ctx.api.block_size:
+        # One block, and small: in one message per replica if the object's
+        # pieces all live on one node set with this node in it.
+        stored = first if sse is None else sse.encrypt(first)
+        hash_ = block_hash(stored)
+        uuid = new_uuid()
+        nodes = writer.node_set(ctx.bucket_id, uuid, hash_)
+        if nodes is not None:
+            return await _put_small(ctx, key, headers, checks, payload, first, stored, hash_,
+                                    uuid, nodes, size_check, sse, before_complete)
     ctx.checks = checks
     return await _save_blocks(ctx, key, headers, checks, payload,
                               _chain(first, second, blocks), size_check, sse, claim,
@@ -226,6 +240,56 @@ def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersio
     for name, value in checks.response_headers():
         request.setHeader(name, value)
     return respond(request)
+
+
+async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uuid, nodes,
+                     size_check, sse, before_complete) -> ObjectVersion:
+    """A one-block object in one round trip (``model/small_put.py``)."""
+    model = ctx.api.model
+    checks.update(data)
+    checks.verify(getattr(payload, "trailers", {}))
+    if size_check is not None:
+        size_check(len(data))
+    if before_complete is not None:
+        await before_complete(len(data))
+    meta = version_meta(headers, len(data), checks, sse)
+    timestamp = provisional_timestamp(ctx, key)
+    block = VersionBlock(hash_, len(data))
+    written = [(uuid, timestamp)]
+    try:
+        complete = ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=ObjectVersionData(
+            DATA_FIRST_BLOCK, meta, first_block=hash_))
+        seen = await model.small_writer.put(
+            nodes, Object(ctx.bucket_id, key, (complete,)),
+            Version.new(uuid, ctx.bucket_id, key).with_block(0, 0, block),
+            [BlockRef(hash_, uuid, Bool(False))], hash_, stored)
+        if is_newest(seen, uuid, timestamp):
+            return complete
+        # A version as new was there: the upload moves above it.
+        uuid, timestamp = await _renew_version(ctx, key, headers, seen, [(0, 0, block)],
+                                               written)
+        complete = replace(complete, uuid=uuid, timestamp=timestamp)
+        await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
+        return complete
+    except BaseException:
+        await _abort(ctx, key, written)
+        raise
+
+
+async def _abort(ctx, key: str, written) -> None:
+    """Abort the versions an upload created, and release their rows (a
+    version some node never had as uploading gets no cascade there)."""
+    model = ctx.api.model
+    aborted = tuple(ObjectVersion(u, t, STATE_ABORTED) for u, t in written)
+    writes = [model.object_table.insert(Object(ctx.bucket_id, key, aborted))]
+    writes += [model.version_table.insert(Version.new(u, ctx.bucket_id, key, deleted=True))
+               for u, _ in written]
+    results = await defer.DeferredList(writes, consumeErrors=True)
+    log.info("aborted upload of {bucket}/{key}", bucket=ctx.endpoint.bucket, key=key)
+    failed = [r.getErrorMessage() for ok, r in results if not ok]
+    if failed:
+        log.warn("abort of {key} incomplete (anti-entropy will finish it): {errors}",
+                 key=key, errors=failed)
 
 
 async def _save_blocks(ctx, key, headers, checks, payload, blocks,
@@ -266,9 +330,7 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
             # Its outcome no longer matters; the aborted state wins the
             # merge whichever lands first.
             announced.addErrback(lambda _: None)
-        aborted = tuple(ObjectVersion(u, t, STATE_ABORTED) for u, t in written)
-        await model.object_table.insert(Object(ctx.bucket_id, key, aborted))
-        log.info("aborted upload of {bucket}/{key}", bucket=ctx.endpoint.bucket, key=key)
+        await _abort(ctx, key, written)
         raise
 
 

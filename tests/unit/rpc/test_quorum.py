@@ -113,3 +113,21 @@ class PreferenceTests(SynchronousTestCase):
         rtts = {B: 0.030, C: 0.050, D: 0.010}
         self.assertEqual(preferred_order([B, C, D, A], A, roles, rtts.get), [A, C, D, B])
         self.assertEqual(preferred_order([B, D], A, roles, None), [B, D])
+
+
+class ImmediateFailureTests(SynchronousTestCase):
+    def test_calls_failing_at_once_give_a_quorum_error(self):
+        """Calls to disconnected nodes fail synchronously: the quorum error
+        comes at once, every node asked once, no exception."""
+        asked = []
+
+        def call(node, path, message):
+            asked.append(node)
+            return defer.fail(RuntimeError("not connected"))
+
+        for all_at_once in (True, False):
+            del asked[:]
+            d = try_call_many(call, [A, B, C], "p", None, 2, all_at_once=all_at_once)
+            self.failureResultOf(d, QuorumError)
+            self.assertEqual(sorted(asked), sorted([A, B]) if not all_at_once
+                             else sorted([A, B, C]))
