@@ -77,6 +77,8 @@ class Network:
         self.metrics.counter("rpc_served_counter", "Calls served to other nodes, per endpoint.")
         self.metrics.histogram("rpc_duration_seconds",
                                "Time until another node answered a call, per endpoint.")
+        self.metrics.histogram("rpc_serve_duration_seconds",
+                               "Time to serve a call from another node, per endpoint.")
 
     def _track(self, connection: PeerConnection) -> PeerConnection:
         self._live.add(connection)
@@ -94,9 +96,20 @@ class Network:
         handler = self.endpoints.get(incoming.path)
         if handler is None:
             raise RpcError("NoSuchEndpoint", f"no endpoint {incoming.path!r} on this node")
-        if incoming.peer != self.node_id:
-            self.metrics.inc("rpc_served_counter", (("rpc_endpoint", incoming.path),))
-        return handler(incoming)
+        if incoming.peer == self.node_id:
+            return handler(incoming)
+        labels = (("rpc_endpoint", incoming.path),)
+        self.metrics.inc("rpc_served_counter", labels)
+        started = self.clock.seconds()
+        result = handler(incoming)
+        if isinstance(result, defer.Deferred):
+            def measured(passthrough):
+                self.metrics.observe("rpc_serve_duration_seconds", labels,
+                                     self.clock.seconds() - started)
+                return passthrough
+            return result.addBoth(measured)
+        self.metrics.observe("rpc_serve_duration_seconds", labels, self.clock.seconds() - started)
+        return result
 
     def call(self, node_id: bytes, path: str, message=None, priority: int = PRIO_NORMAL,
              stream=None, timeout: float | None = None) -> defer.Deferred:
