@@ -9,10 +9,10 @@ two (every cluster of three nodes with replication factor 3, the setup of
 most small associations, and single nodes), one round trip keeps that
 invariant:
 
-1. this node stores the block, the version and the references;
+1. this node stores the version, the references and the block;
 2. it sends ``[hash, block, version, references, complete entry]`` to the
-   other nodes of the set (``object/put_small``); each stores the block
-   (hash checked), then the rows, then the complete entry, and answers its
+   other nodes of the set (``object/put_small``); each stores the rows, then
+   the block (hash checked), then the complete entry, and answers its
    object entry after the merge;
 3. once ``write quorum - 1`` of them answered, this node stores the complete
    entry too: the write is acknowledged.
@@ -89,9 +89,11 @@ class SmallObjectWriter:
         :raises QuorumError: fewer than the write quorum stored it.
         """
         model = self.model
-        await self.block_manager.put_local(block_hash, stored)
+        # References before the block (no deletion delay to arm), the
+        # block before the entry.
         model.version_table.data.update_entries([version])
         model.block_ref_table.data.update_entries(refs)
+        await self.block_manager.put_local(block_hash, stored)
         message = [block_hash, stored, version.encode(), [r.encode() for r in refs],
                    entry.encode()]
         others = [n for n in nodes if n != self.node_id]
@@ -121,10 +123,10 @@ class SmallObjectWriter:
             entry = model.object_table.schema.decode_entry(bytes(entry_raw))
         except Exception as e:
             raise RpcError("BadRequest", f"put_small: {e}") from None
-        # Block, then rows, then the entry: the entry is never here
+        # Rows, then the block, then the entry: the entry is never here
         # without its data.
-        await self.block_manager.put_local(block_hash, stored, verify=True)
         model.version_table.data.update_entries([version])
         model.block_ref_table.data.update_entries(refs)
+        await self.block_manager.put_local(block_hash, stored, verify=True)
         model.object_table.data.update_entries([entry])
         return Reply(model.object_table.data.read_raw(entry.partition_hash(), entry.sort_key()))
