@@ -53,6 +53,7 @@ from garage_twisted.table.rpc import TableRpc
 from garage_twisted.table.sync import SyncReporter, TableSyncer
 from garage_twisted.util.config import JOINED_SECRET_FILE
 from garage_twisted.util.errors import GarageError
+from garage_twisted.util.gcstats import GcStats
 from garage_twisted.util.threads import ThreadPoolService
 from garage_twisted.util.worker import WorkerRunner
 
@@ -92,10 +93,12 @@ class GarageNode(MultiService):
         self.helper = None
         self.workers = None
         self.admin_api = None
+        self.gc_stats = GcStats()
 
     # -- start -----------------------------------------------------------
 
     def startService(self):
+        self.gc_stats.install()
         try:
             self._build()
             super().startService()
@@ -108,6 +111,7 @@ class GarageNode(MultiService):
                 if child.running:
                     child.stopService()
             self._close_store()
+            self.gc_stats.uninstall()
             raise SystemExit(1)
 
     def _build(self):
@@ -290,7 +294,7 @@ class GarageNode(MultiService):
             admin_token=admin.admin_token, metrics_token=admin.metrics_token,
             clock=self.reactor, workers=self.workers)
         api.metric_sources += [self.network.metrics, TableMetrics(self.model.tables),
-                               BlockMetrics(self.block_manager)]
+                               BlockMetrics(self.block_manager), self.gc_stats]
         self.admin_api = api
         site = StreamingSite(api.resource(), should_stream=lambda *a: False,
                              clock=self.reactor)
@@ -318,6 +322,7 @@ class GarageNode(MultiService):
 
     @defer.inlineCallbacks
     def stopService(self):
+        self.gc_stats.uninstall()
         # One service after the other, in reverse order of start: the
         # listeners let in-flight requests finish while workers, peers, the
         # block I/O process and the thread pool still serve them; workers
