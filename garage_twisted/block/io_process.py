@@ -15,8 +15,8 @@ Wire format on the child's stdin and stdout, both directions framed by
     request  WRITE  payload = hash (32) + plain data -> OK + b"\\x01" written / b"\\x00" present
 
 Answers carry ``OK``, ``MISSING``, ``CORRUPT`` or ``ERROR`` (payload = a
-UTF-8 message). The child answers requests in the order it reads them, one
-after the other, and exits at end of input. It reuses
+UTF-8 message). The child answers requests in the order it reads them, each
+as soon as it is done, and exits at end of input. It reuses
 :class:`~garage_twisted.block.store.LocalBlockStore`, so the files it writes
 are exactly those the node's threads would write (tmp + rename, same names).
 
@@ -107,13 +107,12 @@ def serve(store: LocalBlockStore, level, read_fd: int, out) -> None:
         chunk = os.read(read_fd, READ_SIZE)
         if not chunk:
             return
-        answers = []
         for request_id, kind, payload in reader.feed(chunk):
             status, answer = handle(store, level, kind, payload)
-            answers.append(encode_frame(request_id, status, answer))
-        if answers:
-            # One write per batch of requests read together.
-            out.write(b"".join(answers))
+            # Each answer as soon as it is ready: a file creation can take
+            # most of a millisecond, and a request must not wait for the
+            # ones that arrived with it.
+            out.write(encode_frame(request_id, status, answer))
             out.flush()
 
 

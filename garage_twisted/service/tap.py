@@ -43,6 +43,9 @@ class Options(usage.Options):
         self["config"] = path
 
 
+GC_YOUNG_THRESHOLD = 20_000
+
+
 def _limit_malloc_arenas(count: int = 2) -> None:
     """Cap glibc's malloc arenas (default: 8 per core).
 
@@ -62,11 +65,31 @@ def _limit_malloc_arenas(count: int = 2) -> None:
         pass
 
 
+def _tune_garbage_collector() -> None:
+    """Shorter, rarer collector pauses on the reactor thread.
+
+    Every request in flight waits while Python's cyclic collector runs, and
+    a full collection walks every live object: with the node's caches that
+    took up to 250 ms. Objects alive at start (modules, classes) are moved
+    out of the collector's sight (``gc.freeze``), and the youngest
+    generation is collected every 20,000 allocations instead of 700: most
+    of a request's objects are then freed before they would be promoted
+    (and later walked by full collections). Only the twistd process does
+    this; tests running many nodes in one process keep Python's defaults.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
 def makeService(options):
     """Build the node's service tree from ``options``; no I/O but the config."""
     from twisted.internet import reactor
 
     _limit_malloc_arenas()
+    _tune_garbage_collector()
 
     from garage_twisted.service.node import GarageNode
 

@@ -28,8 +28,10 @@ from garage_twisted.db.interfaces import IKeyValueStore
 HASH_SIZE = 32
 # The decode cache holds at most this many bytes of encoded rows per table,
 # and never a row larger than DECODE_CACHE_MAX_ROW (version rows of large
-# objects), so it stays small whatever the workload.
-DECODE_CACHE_BYTES = 4 * 1024 * 1024
+# objects), so it stays small whatever the workload. Decoded entries are many
+# small objects that every full garbage collection walks: 4 MiB per table
+# made collections pause the node for up to 250 ms.
+DECODE_CACHE_BYTES = 1024 * 1024
 DECODE_CACHE_MAX_ROW = 512 * 1024
 
 
