@@ -94,9 +94,9 @@ class SmallObjectWriter:
         model.version_table.data.update_entries([version])
         model.block_ref_table.data.update_entries(refs)
         await self.block_manager.put_local(block_hash, stored)
-        message = [block_hash, stored, version.encode(), [r.encode() for r in refs],
-                   entry.encode()]
         others = [n for n in nodes if n != self.node_id]
+        message = None if not others else \
+            [block_hash, stored, version.encode(), [r.encode() for r in refs], entry.encode()]
 
         def call(node, path, message):
             return self.network.call(node, path, message, priority=PRIO_NORMAL,
