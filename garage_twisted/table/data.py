@@ -250,7 +250,7 @@ class TableData:
         """Delete a row only if it still holds ``expected_raw`` (used by GC)."""
         tx = self.store.transaction()
         current = tx.get(self.rows, key)
-        if current != expected_raw:
+        if current is None or current != expected_raw:
             tx.abort()
             return False
         tx.remove(self.rows, key)
