@@ -9,7 +9,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from garage_twisted.table.data import row_key
-from tests.support.cluster import start_cluster
+from tests.support.cluster import boto3_clients, start_cluster
 from tests.support.node import in_thread
 
 
@@ -20,11 +20,7 @@ class S3ClusterTests(TestCase):
     async def test_put_on_one_node_get_and_list_on_the_others(self):
         fixtures, (a, b, c) = await self._cluster()
         key = await fixtures[0].create_key()
-        clients = []
-        for fixture in fixtures:
-            client = fixture.boto3_client(key)
-            self.addCleanup(client.close)
-            clients.append(client)
+        clients = boto3_clients(self, fixtures, key)
         await in_thread(clients[0].create_bucket, Bucket="shared")
         small, big = b"hello cluster", os.urandom(3 * 1024 * 1024 + 5)
         await in_thread(clients[0].put_object, Bucket="shared", Key="small.txt", Body=small)
@@ -86,11 +82,7 @@ class S3ClusterTests(TestCase):
         fixtures, (a, b, c) = await self._cluster()
         b.s3_api.clock = _SkewedClock(reactor, -30.0)
         key = await fixtures[0].create_key()
-        clients = []
-        for fixture in fixtures:
-            client = fixture.boto3_client(key)
-            self.addCleanup(client.close)
-            clients.append(client)
+        clients = boto3_clients(self, fixtures, key)
         await in_thread(clients[0].create_bucket, Bucket="skew")
         bucket_id = await a.helper.resolve_global_alias("skew")
         for name, size in (("inline", 100), ("blocks", 5000)):

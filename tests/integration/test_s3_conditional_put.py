@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from tests.support.cluster import start_cluster
+from tests.support.cluster import boto3_clients, start_cluster
 from tests.support.node import in_thread, start_with_s3_client
 
 
@@ -66,11 +66,7 @@ class ConditionalPutTests(TestCase):
     async def test_racing_writers_on_three_nodes(self):
         fixtures, _ = await start_cluster(self)
         key = await fixtures[0].create_key()
-        clients = []
-        for fixture in fixtures:
-            client = fixture.boto3_client(key)
-            self.addCleanup(client.close)
-            clients.append(client)
+        clients = boto3_clients(self, fixtures, key)
         await in_thread(clients[0].create_bucket, Bucket="spread")
         for round_ in range(4):
             name = f"k{round_}"

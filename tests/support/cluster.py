@@ -42,3 +42,13 @@ async def add_node(testcase, fixtures):
         await wait_connected(fixture.node.network, other.node.node_key.node_id)
         await wait_connected(other.node.network, fixture.node.node_key.node_id)
     return fixture
+
+
+def boto3_clients(testcase, fixtures, key) -> list:
+    """One boto3 client per node of ``fixtures`` with ``key``, closed at cleanup."""
+    clients = []
+    for fixture in fixtures:
+        client = fixture.boto3_client(key)
+        testcase.addCleanup(client.close)
+        clients.append(client)
+    return clients

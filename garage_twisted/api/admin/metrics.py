@@ -14,6 +14,15 @@ def _line(name: str, value, labels: dict | None = None) -> str:
     return f"{name} {value}"
 
 
+# GetClusterHealth's counts, as Garage's metrics name them.
+_HEALTH_GAUGES = (
+    ("cluster_connected_nodes", "connectedNodes"), ("cluster_known_nodes", "knownNodes"),
+    ("cluster_storage_nodes", "storageNodes"), ("cluster_storage_nodes_ok", "storageNodesOk"),
+    ("cluster_partitions", "partitions"), ("cluster_partitions_quorum", "partitionsQuorum"),
+    ("cluster_partitions_all_ok", "partitionsAllOk"),
+)
+
+
 def render_metrics(api) -> str:
     health = api.system.health()
     lines = [
@@ -23,23 +32,11 @@ def render_metrics(api) -> str:
         "# HELP cluster_available Whether every partition has a write quorum.",
         "# TYPE cluster_available gauge",
         _line("cluster_available", int(health["status"] != "unavailable")),
-        "# TYPE cluster_connected_nodes gauge",
-        _line("cluster_connected_nodes", health["connectedNodes"]),
-        "# TYPE cluster_known_nodes gauge",
-        _line("cluster_known_nodes", health["knownNodes"]),
-        "# TYPE cluster_storage_nodes gauge",
-        _line("cluster_storage_nodes", health["storageNodes"]),
-        "# TYPE cluster_storage_nodes_ok gauge",
-        _line("cluster_storage_nodes_ok", health["storageNodesOk"]),
-        "# TYPE cluster_partitions gauge",
-        _line("cluster_partitions", health["partitions"]),
-        "# TYPE cluster_partitions_quorum gauge",
-        _line("cluster_partitions_quorum", health["partitionsQuorum"]),
-        "# TYPE cluster_partitions_all_ok gauge",
-        _line("cluster_partitions_all_ok", health["partitionsAllOk"]),
         "# TYPE cluster_layout_version gauge",
         _line("cluster_layout_version", api.layout.current().version),
     ]
+    for name, field in _HEALTH_GAUGES:
+        lines += [f"# TYPE {name} gauge", _line(name, health[field])]
     if api.workers is not None:
         lines.append("# HELP worker_errors_total Errors of each background worker.")
         lines.append("# TYPE worker_errors_total counter")
