@@ -32,6 +32,7 @@ from twisted.logger import Logger
 
 from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
 from garage_twisted.rpc.quorum import try_call_many
+from garage_twisted.table.data import update_tables
 
 PATH = "object/put_small"
 TIMEOUT = 30.0
@@ -91,8 +92,8 @@ class SmallObjectWriter:
         model = self.model
         # References before the block (no deletion delay to arm), the
         # block before the entry.
-        model.version_table.data.update_entries([version])
-        model.block_ref_table.data.update_entries(refs)
+        update_tables([(model.version_table.data, [version]),
+                       (model.block_ref_table.data, refs)])
         await self.block_manager.put_local(block_hash, stored)
         others = [n for n in nodes if n != self.node_id]
         message = None if not others else \
@@ -125,8 +126,8 @@ class SmallObjectWriter:
             raise RpcError("BadRequest", f"put_small: {e}") from None
         # Rows, then the block, then the entry: the entry is never here
         # without its data.
-        model.version_table.data.update_entries([version])
-        model.block_ref_table.data.update_entries(refs)
+        update_tables([(model.version_table.data, [version]),
+                       (model.block_ref_table.data, refs)])
         await self.block_manager.put_local(block_hash, stored, verify=True)
         model.object_table.data.update_entries([entry])
         return Reply(model.object_table.data.read_raw(entry.partition_hash(), entry.sort_key()))

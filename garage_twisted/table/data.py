@@ -201,6 +201,10 @@ class TableData:
             tx.abort()
             raise
         tx.commit()
+        self._after_commit(written, fresh, changed)
+        return changed
+
+    def _after_commit(self, written: dict, fresh: dict, changed: int) -> None:
         self._committed(written)
         # The next write to a row (the next batch of a big upload's version)
         # finds it decoded: the entry and its bytes are already at hand.
@@ -208,7 +212,6 @@ class TableData:
             self._cache_decoded(key, *pair)
         if changed:
             self._notify(self.on_merkle_todo)
-        return changed
 
     def update_entry_in(self, tx, entry, written: dict | None = None,
                         fresh: dict | None = None) -> bool:
@@ -285,3 +288,24 @@ class TableData:
     def _notify(self, callbacks) -> None:
         for callback in callbacks:
             callback()
+
+
+def update_tables(groups) -> None:
+    """Merge entries into several tables of one store in one transaction.
+
+    :param groups: ``[(TableData, [entries]), ...]``, all on the same store.
+    """
+    groups = [(data, list(entries)) for data, entries in groups]
+    tx = groups[0][0].store.transaction()
+    done = []
+    try:
+        for data, entries in groups:
+            written, fresh = {}, {}
+            changed = sum(1 for e in entries if data.update_entry_in(tx, e, written, fresh))
+            done.append((data, written, fresh, changed))
+    except BaseException:
+        tx.abort()
+        raise
+    tx.commit()
+    for data, written, fresh, changed in done:
+        data._after_commit(written, fresh, changed)
