@@ -1,0 +1,60 @@
+"""When a small object may go to its replicas in one message."""
+
+from types import SimpleNamespace
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from garage_twisted.model.small_put import SmallObjectWriter
+
+ME, B, C, D = (bytes([i]) * 32 for i in (1, 2, 3, 4))
+
+
+class _Sets:
+    """A replication (or replicator) answering fixed write sets by position."""
+
+    def __init__(self, sets_of):
+        self.sets_of = sets_of
+
+    def write_sets(self, position):
+        return self.sets_of(position)
+
+
+def writer(object_sets, version_sets, ref_sets, block_sets, quorum=2):
+    model = SimpleNamespace(
+        block_manager=None,
+        object_table=SimpleNamespace(replication=_Sets(lambda p: object_sets)),
+        version_table=SimpleNamespace(replication=_Sets(lambda p: version_sets)),
+        block_ref_table=SimpleNamespace(replication=_Sets(lambda p: ref_sets)),
+    )
+    network = SimpleNamespace(node_id=ME, register=lambda path, handler: None)
+    return SmallObjectWriter(model, _Sets(lambda p: block_sets), network, quorum)
+
+
+class NodeSetTests(SynchronousTestCase):
+    def test_three_nodes_holding_everything(self):
+        nodes = [[ME, B, C]]
+        self.assertEqual(writer(nodes, nodes, nodes, nodes).node_set(b"b", b"v", b"h"),
+                         sorted([ME, B, C]))
+
+    def test_single_node(self):
+        self.assertEqual(writer([[ME]], [[ME]], [[ME]], [[ME]], quorum=1)
+                         .node_set(b"b", b"v", b"h"), [ME])
+
+    def test_pieces_on_different_nodes_take_two_round_trips(self):
+        self.assertIsNone(writer([[ME, B, C]], [[ME, B, D]], [[ME, B, C]], [[ME, B, C]])
+                          .node_set(b"b", b"v", b"h"))
+
+    def test_this_node_not_among_them(self):
+        nodes = [[B, C, D]]
+        self.assertIsNone(writer(nodes, nodes, nodes, nodes).node_set(b"b", b"v", b"h"))
+
+    def test_during_a_layout_change(self):
+        nodes = [[ME, B, C], [ME, B, D]]
+        self.assertIsNone(writer(nodes, nodes, nodes, nodes).node_set(b"b", b"v", b"h"))
+
+    def test_a_write_quorum_above_two(self):
+        # Two nodes holding the pieces (this one and the one answering
+        # first) would be fewer than the quorum.
+        nodes = [[ME, B, C, D, bytes(32)]]
+        self.assertIsNone(writer(nodes, nodes, nodes, nodes, quorum=3)
+                          .node_set(b"b", b"v", b"h"))
