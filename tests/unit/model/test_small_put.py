@@ -58,3 +58,52 @@ class NodeSetTests(SynchronousTestCase):
         nodes = [[ME, B, C, D, bytes(32)]]
         self.assertIsNone(writer(nodes, nodes, nodes, nodes, quorum=3)
                           .node_set(b"b", b"v", b"h"))
+
+
+class ServeFuzzTests(SynchronousTestCase):
+    """Whatever a peer sends to ``object/put_small``, the answer is an
+    RpcError (or a stored object), never another exception, and nothing
+    is stored from a malformed message."""
+
+    def setUp(self):
+        import os
+
+        from twisted.internet.task import Clock
+
+        from garage_twisted.block.manager import BlockManager
+        from garage_twisted.block.store import LocalBlockStore
+        from garage_twisted.db.memory import MemoryStore
+        from garage_twisted.model.garage import GarageModel
+        from garage_twisted.table.replication import LocalReplication
+        from twisted.internet import defer
+
+        def run_now(f, *args):
+            return defer.maybeDeferred(f, *args)
+
+        store = MemoryStore()
+        manager = BlockManager(LocalBlockStore(os.path.abspath(self.mktemp()), run_now),
+                               store, run_now, Clock())
+        local = LocalReplication(ME)
+        self.model = GarageModel(store, manager, ME, local, local, Clock())
+        network = SimpleNamespace(node_id=ME, register=lambda path, handler: None)
+        self.writer = SmallObjectWriter(self.model, _Sets(lambda p: [[ME]]), network, 1)
+
+    def test_random_messages(self):
+        from hypothesis import given, settings
+        from hypothesis import strategies as st
+        from twisted.internet import defer
+
+        from garage_twisted.net.mux import RpcError
+
+        leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.binary(max_size=40),
+                           st.text(max_size=10))
+        messages = st.recursive(leaves, lambda kids: st.lists(kids, max_size=6), max_leaves=20)
+
+        @settings(max_examples=300, deadline=None)
+        @given(messages)
+        def check(message):
+            d = defer.ensureDeferred(self.writer._serve(SimpleNamespace(message=message)))
+            self.failureResultOf(d, RpcError)
+            self.assertEqual(list(self.model.object_table.data.rows.range()), [])
+
+        check()
