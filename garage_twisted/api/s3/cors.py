@@ -20,8 +20,8 @@ caches the answer depends on it. Without rules, GetBucketCors answers
 import fnmatch
 
 from garage_twisted.api.s3 import errors
-from garage_twisted.api.s3.body import read_small_body
-from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.bucket_config import BucketConfigOps
+from garage_twisted.api.s3.context import respond
 from garage_twisted.api.s3.xml import document, element, local_name, parse_document
 
 MAX_BODY = 64 * 1024
@@ -175,20 +175,9 @@ def add_response_headers(request, bucket) -> None:
             request.setHeader(name, value)
 
 
-async def put_bucket_cors(ctx: RequestContext) -> bytes:
-    rules = parse_cors(await read_small_body(ctx, MAX_BODY))
-    await ctx.api.helper.set_bucket_config(ctx.bucket_id, "cors_config", rules)
-    return respond(ctx.request)
-
-
-async def get_bucket_cors(ctx: RequestContext) -> bytes:
-    rules = ctx.bucket.params.cors_config.value
-    if not rules:
-        raise errors.NoSuchCORSConfiguration("The CORS configuration does not exist",
-                                             extra={"BucketName": ctx.endpoint.bucket})
-    return respond(ctx.request, cors_xml(rules))
-
-
-async def delete_bucket_cors(ctx: RequestContext) -> bytes:
-    await ctx.api.helper.set_bucket_config(ctx.bucket_id, "cors_config", None)
-    return respond(ctx.request, status=204)
+# PUT/GET/DELETE of the bucket's cors_config.
+_OPS = BucketConfigOps("cors_config", parse_cors, cors_xml, MAX_BODY,
+                       errors.NoSuchCORSConfiguration, "The CORS configuration does not exist")
+put_bucket_cors = _OPS.put
+get_bucket_cors = _OPS.get
+delete_bucket_cors = _OPS.delete

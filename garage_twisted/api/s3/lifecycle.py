@@ -13,8 +13,7 @@ old top-level ``Prefix`` too). Transitions and noncurrent-version actions
 from datetime import date
 
 from garage_twisted.api.s3 import errors
-from garage_twisted.api.s3.body import read_small_body
-from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.bucket_config import BucketConfigOps
 from garage_twisted.api.s3.xml import children, document, element, local_name, parse_document
 
 MAX_BODY = 256 * 1024
@@ -129,21 +128,10 @@ def lifecycle_xml(rules: list) -> bytes:
     return document("LifecycleConfiguration", parts)
 
 
-async def put_bucket_lifecycle(ctx: RequestContext) -> bytes:
-    rules = parse_lifecycle(await read_small_body(ctx, MAX_BODY))
-    await ctx.api.helper.set_bucket_config(ctx.bucket_id, "lifecycle_config", rules)
-    return respond(ctx.request)
-
-
-async def get_bucket_lifecycle(ctx: RequestContext) -> bytes:
-    rules = ctx.bucket.params.lifecycle_config.value
-    if not rules:
-        raise errors.NoSuchLifecycleConfiguration(
-            "The lifecycle configuration does not exist",
-            extra={"BucketName": ctx.endpoint.bucket})
-    return respond(ctx.request, lifecycle_xml(rules))
-
-
-async def delete_bucket_lifecycle(ctx: RequestContext) -> bytes:
-    await ctx.api.helper.set_bucket_config(ctx.bucket_id, "lifecycle_config", None)
-    return respond(ctx.request, status=204)
+# PUT/GET/DELETE of the bucket's lifecycle_config.
+_OPS = BucketConfigOps("lifecycle_config", parse_lifecycle, lifecycle_xml, MAX_BODY,
+                       errors.NoSuchLifecycleConfiguration,
+                       "The lifecycle configuration does not exist")
+put_bucket_lifecycle = _OPS.put
+get_bucket_lifecycle = _OPS.get
+delete_bucket_lifecycle = _OPS.delete

@@ -10,8 +10,7 @@ endpoint (:mod:`garage_twisted.api.web`) serves what it says.
 """
 
 from garage_twisted.api.s3 import errors
-from garage_twisted.api.s3.body import read_small_body
-from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.bucket_config import BucketConfigOps
 from garage_twisted.api.s3.xml import children, document, element, parse_document
 
 MAX_BODY = 64 * 1024
@@ -110,21 +109,10 @@ def website_xml(config: dict) -> bytes:
     return document("WebsiteConfiguration", parts)
 
 
-async def put_bucket_website(ctx: RequestContext) -> bytes:
-    config = parse_website(await read_small_body(ctx, MAX_BODY))
-    await ctx.api.helper.set_bucket_config(ctx.bucket_id, "website_config", config)
-    return respond(ctx.request)
-
-
-async def get_bucket_website(ctx: RequestContext) -> bytes:
-    config = ctx.bucket.params.website_config.value
-    if not config:
-        raise errors.NoSuchWebsiteConfiguration(
-            "The specified bucket does not have a website configuration",
-            extra={"BucketName": ctx.endpoint.bucket})
-    return respond(ctx.request, website_xml(config))
-
-
-async def delete_bucket_website(ctx: RequestContext) -> bytes:
-    await ctx.api.helper.set_bucket_config(ctx.bucket_id, "website_config", None)
-    return respond(ctx.request, status=204)
+# PUT/GET/DELETE of the bucket's website_config.
+_OPS = BucketConfigOps("website_config", parse_website, website_xml, MAX_BODY,
+                       errors.NoSuchWebsiteConfiguration,
+                       "The specified bucket does not have a website configuration")
+put_bucket_website = _OPS.put
+get_bucket_website = _OPS.get
+delete_bucket_website = _OPS.delete
