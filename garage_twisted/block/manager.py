@@ -161,14 +161,13 @@ class BlockManager:
         d = defer.maybeDeferred(write, *args)
 
         def hold(result):
-            raw = self.rc.get(hash_)
-            count = 0 if raw is None else codec.loads(raw)[0]
+            tx = self.kv_store.transaction()
+            count, _ = self._read_rc(tx, hash_)
             if count == 0:
-                deadline = now_msec(self.clock) + BLOCK_GC_DELAY_MS
-                tx = self.kv_store.transaction()
-                tx.insert(self.rc, hash_, codec.dumps([0, deadline]))
-                tx.insert(self.gc_todo, deadline.to_bytes(8, "big") + hash_, b"")
+                self._delete_later(tx, hash_)
                 tx.commit()
+            else:
+                tx.abort()
             return result
         return d.addCallback(hold)
 
@@ -219,13 +218,18 @@ class BlockManager:
     def decref(self, tx, hash_: bytes) -> None:
         count, _ = self._read_rc(tx, hash_)
         if count <= 1:
-            deadline = now_msec(self.clock) + BLOCK_GC_DELAY_MS
-            tx.insert(self.rc, hash_, codec.dumps([0, deadline]))
-            tx.insert(self.gc_todo, deadline.to_bytes(8, "big") + hash_, b"")
+            self._delete_later(tx, hash_)
             for callback in self.on_gc_todo:
                 callback()
         else:
             tx.insert(self.rc, hash_, codec.dumps([count - 1, 0]))
+
+    def _delete_later(self, tx, hash_: bytes) -> None:
+        """Count zero: the block may be deleted ``BLOCK_GC_DELAY_MS`` from
+        now, unless a reference is taken meanwhile."""
+        deadline = now_msec(self.clock) + BLOCK_GC_DELAY_MS
+        tx.insert(self.rc, hash_, codec.dumps([0, deadline]))
+        tx.insert(self.gc_todo, deadline.to_bytes(8, "big") + hash_, b"")
 
     def resync_now(self, hashes=None, now_ms: int | None = None) -> int:
         """Make queued resyncs due now: all of them (``hashes`` is None) or

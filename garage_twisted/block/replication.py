@@ -73,18 +73,15 @@ class BlockReplicator:
         network.register(GET_PATH, lambda call: defer.ensureDeferred(self._serve_get(call)))
         network.register(NEED_PATH, lambda call: defer.ensureDeferred(self._serve_need(call)))
 
-    def _sets(self, hash_: bytes) -> list:
-        sets = [list(v.nodes_of(hash_)) for v in self.layout.active_versions()]
-        return [s for s in sets if s]
-
     def write_sets(self, hash_: bytes) -> list:
         """The node sets a write of this block goes to (one per active
         layout version)."""
-        return self._sets(hash_)
+        sets = [list(v.nodes_of(hash_)) for v in self.layout.active_versions()]
+        return [s for s in sets if s]
 
     def only_local(self, hash_: bytes) -> bool:
         """True when this node alone holds the block (or no layout yet)."""
-        return all(s == [self.node_id] for s in self._sets(hash_))
+        return all(s == [self.node_id] for s in self.write_sets(hash_))
 
     # -- serving -------------------------------------------------------------
 
@@ -141,7 +138,7 @@ class BlockReplicator:
         """Send this node's copy to every other node of the block that needs
         it. Raises if one of them cannot be asked or sent to (the caller keeps
         its copy and retries later). Returns how many nodes received it."""
-        others = [n for s in self._sets(hash_) for n in s if n != self.node_id]
+        others = [n for s in self.write_sets(hash_) for n in s if n != self.node_id]
         others = list(dict.fromkeys(others))
         if not others:
             return 0
@@ -163,7 +160,7 @@ class BlockReplicator:
                 return self.manager.put_local(hash_, data)
             return self._call_put(node, hash_, data)
 
-        return try_write_many_sets(call, self._sets(hash_), PUT_PATH, [hash_],
+        return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
                                    self.write_quorum)
 
     async def _get(self, hash_: bytes, size):
@@ -171,7 +168,7 @@ class BlockReplicator:
         nodes = preferred_order(read_version.nodes_of(hash_), self.node_id,
                                 read_version.roles, self.rtt_of)
         # Then the other versions' nodes (data on the move), newest first.
-        nodes += [n for s in reversed(self._sets(hash_)) for n in s if n not in nodes]
+        nodes += [n for s in reversed(self.write_sets(hash_)) for n in s if n not in nodes]
         # Last resort: a node of an older layout may still hold the block
         # until its new nodes' resync fetched it.
         nodes += [n for n in self.network.connections if n not in nodes]

@@ -60,30 +60,31 @@ class SmallObjectWriter:
         self.write_quorum = write_quorum
         network.register(PATH, lambda call: defer.ensureDeferred(self._serve(call)))
 
-    def node_set(self, bucket_id: bytes, version_uuid: bytes, block_hash: bytes):
-        """The one node set holding every piece of such an object, if there
-        is one and this node is in it; else ``None`` (two round trips)."""
+    def node_set(self, bucket_id: bytes, version_uuid: bytes):
+        """The one node set holding the object's entry and its version, if
+        there is one, this node is in it and the write quorum is at most
+        two; else ``None`` (two round trips). Checked before the block is
+        hashed: in larger clusters it usually fails."""
         if self.write_quorum > 2:
             return None
         model = self.model
-        found = None
-        for sets in (model.object_table.replication.write_sets(bucket_id),
-                     model.version_table.replication.write_sets(version_uuid),
-                     model.block_ref_table.replication.write_sets(block_hash),
-                     self.replicator.write_sets(block_hash)):
-            if len(sets) != 1:
-                return None  # a layout change in progress
-            nodes = frozenset(sets[0])
-            if found is None:
-                found = nodes
-            elif nodes != found:
-                return None
-        if found is None or self.node_id not in found or len(found) < self.write_quorum:
+        nodes = _single_set(model.object_table.replication.write_sets(bucket_id))
+        if nodes is None or nodes != _single_set(
+                model.version_table.replication.write_sets(version_uuid)):
             return None
-        return sorted(found)
+        if self.node_id not in nodes or len(nodes) < self.write_quorum:
+            return None
+        return sorted(nodes)
+
+    def holds_block(self, nodes, block_hash: bytes) -> bool:
+        """Whether the block and its references live on ``nodes`` too."""
+        wanted = frozenset(nodes)
+        return _single_set(self.model.block_ref_table.replication.write_sets(block_hash)) \
+            == wanted and _single_set(self.replicator.write_sets(block_hash)) == wanted
 
     async def put(self, nodes, entry, version, refs, block_hash: bytes, stored: bytes):
-        """Store a small object on ``nodes`` (from :meth:`node_set`).
+        """Store a small object on ``nodes`` (from :meth:`node_set`, checked
+        with :meth:`holds_block`).
 
         :param entry: the ``Object`` with the complete version.
         :returns: the object entry merged over the answers.
@@ -131,3 +132,9 @@ class SmallObjectWriter:
         await self.block_manager.put_local(block_hash, stored, verify=True)
         model.object_table.data.update_entries([entry])
         return Reply(model.object_table.data.read_raw(entry.partition_hash(), entry.sort_key()))
+
+
+def _single_set(sets):
+    """The node set of a position, or ``None`` while a layout change keeps
+    several versions active."""
+    return frozenset(sets[0]) if len(sets) == 1 and sets[0] else None

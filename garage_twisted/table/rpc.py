@@ -71,9 +71,7 @@ class TableRpc:
     def _update_read(self, table, call) -> Reply:
         if not isinstance(call.message, (bytes, bytearray)):
             raise RpcError("BadRequest", "update_read takes one encoded entry")
-        entry = self._decode(table, bytes(call.message))
-        table.data.update_entries([entry])
-        return Reply(table.data.read_raw(entry.partition_hash(), entry.sort_key()))
+        return Reply(_update_and_read(table, self._decode(table, bytes(call.message))))
 
     def _get(self, table, call) -> Reply:
         try:
@@ -144,11 +142,7 @@ class TableRpc:
 
         def call(node, path, message):
             if node == me:
-                def local():
-                    table.data.update_entries([entry])
-                    return Reply(table.data.read_raw(entry.partition_hash(),
-                                                     entry.sort_key()))
-                return defer.maybeDeferred(local)
+                return defer.maybeDeferred(lambda: Reply(_update_and_read(table, entry)))
             return self._call(node, path, message)
 
         sets = table.replication.write_sets(entry.partition_hash())
@@ -156,18 +150,28 @@ class TableRpc:
                                 table.replication.write_quorum())
 
         def merge(replies):
-            merged, merged_raw = None, None
-            for _, reply in replies:
-                answer = reply.message
-                if answer is None or answer == merged_raw:
-                    continue
-                found = self._decode(table, bytes(answer))
-                if merged is None:
-                    merged, merged_raw = found, answer
-                else:
-                    merged, merged_raw = merged.merge(found), None
+            key = row_key(entry.partition_hash(), entry.sort_key())
+            merged, _ = self._merge_answers(table, key, [r.message for _, r in replies])
             return merged if merged is not None else entry
         return d.addCallback(merge)
+
+    def _merge_answers(self, table, key: bytes, answers) -> tuple:
+        """CRDT merge of replicas' encoded entries (``None``: absent).
+
+        :returns: ``(entry or None, its encoding if it is one of the answers
+            unchanged, else None)``; equal answers are decoded once.
+        """
+        merged, merged_raw = None, None
+        for raw in answers:
+            if raw is None or raw == merged_raw:
+                continue  # absent, or the same bytes as already merged
+            raw = bytes(raw)
+            if merged is None:
+                # Through the decode cache: usually this node's own row.
+                merged, merged_raw = table.data.decode(key, raw), raw
+            else:
+                merged, merged_raw = merged.merge(self._decode(table, raw)), None
+        return merged, merged_raw
 
     def _repair(self, table, nodes_answers, merged, merged_raw=None) -> None:
         """Send ``merged`` to the nodes whose answer differs (background).
@@ -208,17 +212,8 @@ class TableRpc:
                                       [partition_hash, sort_key],
                                       table.replication.read_quorum(), all_at_once=False,
                                       clock=self.clock)
-        merged, merged_raw = None, None
-        for _, reply in replies:
-            raw = reply.message
-            if raw is None or raw == merged_raw:
-                continue  # absent, or the same bytes as already merged
-            entry = table.data.decode(row_key(partition_hash, sort_key), raw) \
-                if merged is None else self._decode(table, raw)
-            if merged is None:
-                merged, merged_raw = entry, raw
-            else:
-                merged, merged_raw = merged.merge(entry), None
+        merged, merged_raw = self._merge_answers(table, row_key(partition_hash, sort_key),
+                                                 [r.message for _, r in replies])
         if merged is not None:
             self._repair(table, [(n, r.message) for n, r in replies], merged, merged_raw)
         return merged
@@ -263,6 +258,12 @@ class TableRpc:
         matches = table.schema.matches_filter
         out = [merged[k][1] for k in keys if matches(merged[k][1], entry_filter)]
         return out[:limit]
+
+
+def _update_and_read(table, entry) -> bytes | None:
+    """Merge ``entry`` into this node's row; the row's bytes after it."""
+    table.data.update_entries([entry])
+    return table.data.read_raw(entry.partition_hash(), entry.sort_key())
 
 
 class _LocalRows:

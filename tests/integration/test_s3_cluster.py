@@ -33,12 +33,17 @@ class S3ClusterTests(TestCase):
             self.assertEqual(await in_thread(got["Body"].read), small)
             listed = await in_thread(client.list_objects_v2, Bucket="shared")
             self.assertEqual([o["Key"] for o in listed["Contents"]], ["big.bin", "small.txt"])
+        # A small object goes to each replica in one message.
+        await in_thread(clients[0].put_object, Bucket="shared", Key="small-block",
+                        Body=b"s" * 5000)
         # The RPC calls, table requests and block bytes behind it are in /metrics.
         pool = HTTPConnectionPool(reactor, persistent=False)
         response = await treq.get(f"{fixtures[0].admin_url}/metrics", pool=pool)
         metrics = dict(line.rsplit(" ", 1) for line in
                        (await treq.content(response)).decode().splitlines()
                        if line and not line.startswith("#"))
+        self.assertGreater(
+            float(metrics['rpc_request_counter{rpc_endpoint="object/put_small"}']), 0)
         self.assertGreater(
             float(metrics['rpc_request_counter{rpc_endpoint="table/object/update_read"}']), 0)
         self.assertGreater(
@@ -89,12 +94,11 @@ class S3ClusterTests(TestCase):
             await in_thread(clients[0].put_object, Bucket="skew", Key=name,
                             Body=b"a" * size)
             # As if b had been outside the first write's quorum: it knows
-            # nothing of the key until its own write's replies (it may not
-            # have received it yet: the write returned at two nodes).
+            # nothing of the key until its own write's replies. (The write
+            # returned at two nodes: b's copy may still be on its way.)
             data = b.model.object_table.data
-            raw = data.read_raw(bucket_id, name.encode())
-            if raw is not None:
-                self.assertTrue(data.delete_if_equal(row_key(bucket_id, name.encode()), raw))
+            raw = await _row_arrived(reactor, data, bucket_id, name.encode())
+            self.assertTrue(data.delete_if_equal(row_key(bucket_id, name.encode()), raw))
             await in_thread(clients[1].put_object, Bucket="skew", Key=name,
                             Body=b"b" * size)
             for client in clients:
@@ -105,6 +109,18 @@ class S3ClusterTests(TestCase):
             self.assertEqual(len(entries), 2)
             for entry in entries:
                 self.assertEqual([v.is_complete for v in entry.versions], [True])
+
+
+async def _row_arrived(reactor, data, partition: bytes, sort_key: bytes) -> bytes:
+    """The row's bytes once this node has it (a reactor turn at a time)."""
+    from twisted.internet import task
+
+    for _ in range(10_000):
+        raw = data.read_raw(partition, sort_key)
+        if raw is not None:
+            return raw
+        await task.deferLater(reactor, 0, lambda: None)
+    raise AssertionError("the row never arrived")
 
 
 class _SkewedClock:

@@ -209,14 +209,16 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
     if writer is not None and claim is None and second is None and \
             len(first) <= MAX_SMALL and len(first) < ctx.api.block_size:
         # One block, and small: in one message per replica if the object's
-        # pieces all live on one node set with this node in it.
-        stored = first if sse is None else sse.encrypt(first)
-        hash_ = block_hash(stored)
+        # pieces all live on one node set with this node in it (the rows'
+        # set is known before the block is named; the block's after).
         uuid = new_uuid()
-        nodes = writer.node_set(ctx.bucket_id, uuid, hash_)
+        nodes = writer.node_set(ctx.bucket_id, uuid)
         if nodes is not None:
-            return await _put_small(ctx, key, headers, checks, payload, first, stored, hash_,
-                                    uuid, nodes, size_check, sse, before_complete)
+            stored = first if sse is None else sse.encrypt(first)
+            hash_ = block_hash(stored)
+            if writer.holds_block(nodes, hash_):
+                return await _put_small(ctx, key, headers, checks, payload, first, stored,
+                                        hash_, uuid, nodes, size_check, sse, before_complete)
     ctx.checks = checks
     return await _save_blocks(ctx, key, headers, checks, payload,
                               _chain(first, second, blocks), size_check, sse, claim,
