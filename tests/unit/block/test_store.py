@@ -1,6 +1,8 @@
 """Local block files, block payloads and the chunker."""
 
+import errno
 import os
+from unittest import SkipTest
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -77,6 +79,47 @@ class LocalBlockStoreTests(SynchronousTestCase):
         self.assertTrue(compress(b"a" * 4096, 1).compressed)
         self.assertFalse(compress(b"a" * 4096, None).compressed)
         self.assertRaises(CorruptBlock, DataBlock(True, b"not zstd").plain)
+
+    def files(self):
+        return sorted(name for _, _, names in os.walk(self.root) for name in names)
+
+    def test_large_aligned_blocks_use_direct_io(self):
+        """A 1 MiB block goes to disk with O_DIRECT and reads back; a block
+        whose size is not a multiple of 4 KiB, or a small one, is buffered."""
+        if not self.store.direct_io:
+            raise SkipTest("this platform has no O_DIRECT")
+        big = os.urandom(1 << 20)
+        odd = os.urandom((1 << 20) + 1)
+        small = os.urandom(8192)
+        hashes = [self.put(data) for data in (big, odd, small)]
+        if not self.store.direct_io:
+            raise SkipTest("the test directory's file system refuses O_DIRECT")
+        self.assertEqual(self.store.direct_writes, 1)
+        for hash_, data in zip(hashes, (big, odd, small)):
+            self.assertEqual(self.successResultOf(self.store.read_and_verify(hash_)), data)
+        self.assertEqual(self.files(), sorted(h.hex() for h in hashes))
+
+    def test_file_system_refusing_direct_io(self):
+        """Where O_DIRECT is refused (EINVAL, as tmpfs does), the store
+        writes and reads buffered from then on and leaves no stray file."""
+        real_open = os.open
+        refused = []
+
+        def open_without_direct(path, flags, *args):
+            if flags & getattr(os, "O_DIRECT", 0):
+                refused.append(path)
+                raise OSError(errno.EINVAL, "Invalid argument", path)
+            return real_open(path, flags, *args)
+
+        self.patch(os, "open", open_without_direct)
+        first, second = os.urandom(1 << 20), os.urandom(1 << 20)
+        hashes = [self.put(first), self.put(second)]
+        self.assertFalse(self.store.direct_io)
+        self.assertEqual(len(refused), 1 if hasattr(os, "O_DIRECT") else 0)
+        self.assertEqual(self.store.direct_writes, 0)
+        for hash_, data in zip(hashes, (first, second)):
+            self.assertEqual(self.successResultOf(self.store.read_and_verify(hash_)), data)
+        self.assertEqual(self.files(), sorted(h.hex() for h in hashes))
 
 
 class ChunkerTests(SynchronousTestCase):
