@@ -17,6 +17,17 @@ This module moves bytes only: no sockets, no reactor, no clock. Every
 failure (bad length, failed decryption, low-order point, nonce exhaustion,
 use out of order) raises :class:`NoiseError`; callers close the connection.
 
+Transport ciphers. The handshake always runs ChaChaPoly, as the protocol
+name says. The transport keys it splits into may drive AES-256-GCM instead
+(:data:`AESGCM`, Noise's ``AESGCM`` cipher functions: big-endian nonce),
+which libsodium runs at about five times ChaChaPoly's speed where the CPU has
+AES instructions: a replicated block crosses the wire twice per copy, and the
+cipher was a third of a large upload's CPU. Which one is agreed in the
+handshake payloads (:mod:`garage_twisted.net.secure`); nodes without AES
+instructions (many ARM boards) keep ChaChaPoly. An AES-GCM state rekeys
+(Noise's ``REKEY``) every :data:`AESGCM_REKEY_INTERVAL` messages, on both
+sides at the same message, so no key ever protects more than 64 GiB.
+
 Invariants: a :class:`CipherState` never reuses a nonce (it refuses to go
 past ``2**64 - 1``); a :class:`HandshakeState` accepts exactly the message
 sequence of the pattern, once; transport keys exist only after the second
@@ -25,6 +36,7 @@ message.
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 # Importing nacl.bindings also runs sodium_init(), which selects libsodium's
 # SIMD implementations: the direct calls below are 3x slower without it.
@@ -82,12 +94,38 @@ def public_key(private: bytes) -> bytes:
     return crypto_scalarmult_base(private)
 
 
-def _nonce(n: int) -> bytes:
-    return b"\x00\x00\x00\x00" + n.to_bytes(8, "little")
+@dataclass(frozen=True)
+class Aead:
+    """A Noise cipher: libsodium's encrypt/decrypt and the nonce encoding."""
+
+    name: str
+    encrypt: object
+    decrypt: object
+    byteorder: str
+    # Messages between two REKEYs, or None: never.
+    rekey_interval: int | None = None
+
+    def nonce(self, n: int) -> bytes:
+        return b"\x00\x00\x00\x00" + n.to_bytes(8, self.byteorder)
+
+
+# 2**20 messages of at most 64 KiB: 64 GiB per key, far inside AES-GCM's
+# bounds for 96-bit counter nonces.
+AESGCM_REKEY_INTERVAL = 2 ** 20
+
+CHACHAPOLY = Aead("ChaChaPoly", _lib.crypto_aead_chacha20poly1305_ietf_encrypt,
+                  _lib.crypto_aead_chacha20poly1305_ietf_decrypt, "little")
+AESGCM = Aead("AESGCM", _lib.crypto_aead_aes256gcm_encrypt,
+              _lib.crypto_aead_aes256gcm_decrypt, "big", AESGCM_REKEY_INTERVAL)
+
+
+def aesgcm_available() -> bool:
+    """Whether this CPU runs libsodium's AES-256-GCM (AES-NI and CLMUL)."""
+    return bool(_lib.crypto_aead_aes256gcm_is_available())
 
 
 class CipherState:
-    """ChaChaPoly with a counter nonce (``k`` is ``None`` before MixKey).
+    """A Noise cipher with a counter nonce (``k`` is ``None`` before MixKey).
 
     Transport messages go through libsodium directly (PyNaCl's own
     ``_sodium`` binding) into a buffer reused for every message: PyNaCl's
@@ -96,9 +134,10 @@ class CipherState:
     handshake uses the same path; the test vectors hold it to the bytes.
     """
 
-    def __init__(self, key: bytes | None = None):
+    def __init__(self, key: bytes | None = None, aead: Aead = CHACHAPOLY):
         self.k = key
         self.n = 0
+        self.aead = aead
         self._buffer = None
         self._length = _ffi.new("unsigned long long *")
 
@@ -122,17 +161,33 @@ class CipherState:
             raise NoiseError("message too long")
         buffer = self._scratch()
         start = 2 if prefix else 0
-        result = _lib.crypto_aead_chacha20poly1305_ietf_encrypt(
+        result = self.aead.encrypt(
             buffer + start, self._length, plaintext, len(plaintext),
-            ad if ad else _ffi.NULL, len(ad), _ffi.NULL, _nonce(self.n), self.k)
+            ad if ad else _ffi.NULL, len(ad), _ffi.NULL, self.aead.nonce(self.n), self.k)
         if result != 0:
             raise NoiseError("encryption failed")
         length = self._length[0]
         if prefix:
             buffer[0] = length >> 8
             buffer[1] = length & 0xFF
+        out = _ffi.buffer(buffer, start + length)[:]
+        self._advance()
+        return out
+
+    def _advance(self) -> None:
         self.n += 1
-        return _ffi.buffer(buffer, start + length)[:]
+        interval = self.aead.rekey_interval
+        if interval is not None and self.n % interval == 0:
+            self.rekey()
+
+    def rekey(self) -> None:
+        """Noise's REKEY: the first 32 bytes of ENCRYPT(k, 2**64-1, "", zeros)."""
+        buffer = self._scratch()
+        zeros = bytes(KEYLEN)
+        if self.aead.encrypt(buffer, self._length, zeros, KEYLEN, _ffi.NULL, 0, _ffi.NULL,
+                             self.aead.nonce(MAX_NONCE), self.k) != 0:
+            raise NoiseError("rekey failed")
+        self.k = _ffi.buffer(buffer, KEYLEN)[:]
 
     def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
         if self.k is None:
@@ -144,15 +199,16 @@ class CipherState:
         buffer = self._scratch()
         if not isinstance(ciphertext, bytes):
             ciphertext = _ffi.from_buffer(ciphertext)
-        result = _lib.crypto_aead_chacha20poly1305_ietf_decrypt(
+        result = self.aead.decrypt(
             buffer, self._length, _ffi.NULL, ciphertext, len(ciphertext),
-            ad if ad else _ffi.NULL, len(ad), _nonce(self.n), self.k)
+            ad if ad else _ffi.NULL, len(ad), self.aead.nonce(self.n), self.k)
         if result != 0:
             # The nonce does not advance: the message was not accepted.
             raise NoiseError("decryption failed (wrong key, tampered, replayed "
                              "or reordered message)")
-        self.n += 1
-        return _ffi.buffer(buffer, self._length[0])[:]
+        out = _ffi.buffer(buffer, self._length[0])[:]
+        self._advance()
+        return out
 
 
 class SymmetricState:
@@ -186,9 +242,9 @@ class SymmetricState:
         self.mix_hash(ciphertext)
         return plaintext
 
-    def split(self) -> tuple[CipherState, CipherState]:
+    def split(self, aead: Aead = CHACHAPOLY) -> tuple[CipherState, CipherState]:
         k1, k2 = _hkdf(self.ck, b"", 2)
-        return CipherState(k1[:KEYLEN]), CipherState(k2[:KEYLEN])
+        return CipherState(k1[:KEYLEN], aead), CipherState(k2[:KEYLEN], aead)
 
 
 class HandshakeState:
@@ -293,9 +349,10 @@ class HandshakeState:
         self._step += 1
         return payload
 
-    def split(self) -> tuple[CipherState, CipherState]:
-        """``(send, receive)`` transport ciphers, once the handshake is complete."""
+    def split(self, aead: Aead = CHACHAPOLY) -> tuple[CipherState, CipherState]:
+        """``(send, receive)`` transport ciphers running ``aead``, once the
+        handshake is complete."""
         if not self.complete:
             raise NoiseError("handshake not complete")
-        first, second = self.ss.split()
+        first, second = self.ss.split(aead)
         return (first, second) if self.initiator else (second, first)

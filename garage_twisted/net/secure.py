@@ -9,6 +9,14 @@ id. The initiator dials a known node id: a responder with any other key
 cannot read the first message, and a peer without the cluster's
 ``rpc_secret`` cannot produce or read the second.
 
+After its node id, each handshake payload may carry the transport cipher:
+the initiator lists what it offers (one byte per cipher, today only
+``AESGCM`` where its CPU has AES instructions), the responder answers with
+the one chosen (``AESGCM`` if offered and it can run it too, else
+``ChaChaPoly``). A payload of the node id alone means ChaChaPoly. Both
+payloads are encrypted and bound to the handshake hash, so nobody between
+the nodes can change the choice.
+
 The psk enters only in the second message, so the responder cannot tell
 from the first one whether the initiator holds the secret. The initiator
 therefore confirms with an empty transport message right after the
@@ -27,13 +35,23 @@ from dataclasses import dataclass
 
 from nacl.bindings import crypto_sign_ed25519_pk_to_curve25519
 
-from garage_twisted.net.noise import MAX_MESSAGE, TAGLEN, HandshakeState, NoiseError
+from garage_twisted.net.noise import (AESGCM, CHACHAPOLY, MAX_MESSAGE, TAGLEN, HandshakeState,
+                                      NoiseError, aesgcm_available)
 
 PROLOGUE = b"garage-twisted rpc v1"
 LENGTH_BYTES = 2
 # Largest plaintext one transport message carries.
 MAX_PLAINTEXT = MAX_MESSAGE - TAGLEN
 NODE_ID_LEN = 32
+# Transport ciphers as named in handshake payloads.
+CIPHER_IDS = {CHACHAPOLY: 0, AESGCM: 1}
+CIPHERS_BY_ID = {id_: aead for aead, id_ in CIPHER_IDS.items()}
+MAX_OFFERS = 8
+
+
+def local_ciphers() -> tuple:
+    """The transport ciphers this machine runs, fastest first."""
+    return (AESGCM, CHACHAPOLY) if aesgcm_available() else (CHACHAPOLY,)
 
 
 @dataclass(frozen=True)
@@ -110,11 +128,19 @@ class SecureChannel:
         Ed25519 key).
     :param rpc_secret: the cluster's 32-byte secret (the Noise psk).
     :param peer_node_id: the node dialled (initiator), or ``None`` (responder).
+    :param ciphers: transport ciphers this side accepts (default: those
+        this machine runs).
     """
 
     def __init__(self, node_id: bytes, x25519_private: bytes, rpc_secret: bytes,
-                 peer_node_id: bytes | None = None, prologue: bytes = PROLOGUE):
+                 peer_node_id: bytes | None = None, prologue: bytes = PROLOGUE,
+                 ciphers: tuple | None = None):
         self.initiator = peer_node_id is not None
+        self.ciphers = tuple(ciphers) if ciphers is not None else local_ciphers()
+        if CHACHAPOLY not in self.ciphers:
+            raise ValueError("ChaChaPoly is every node's common cipher: it cannot be left out")
+        # The transport cipher agreed on, once the handshake is done.
+        self.cipher = None
         self.node_id = node_id
         self.peer_node_id = peer_node_id
         remote = x25519_from_node_id(peer_node_id) if self.initiator else None
@@ -134,7 +160,26 @@ class SecureChannel:
         """The initiator's first bytes on the wire."""
         if not self.initiator:
             raise NoiseError("only the initiator starts")
-        return _frame(self._handshake.write_message(self.node_id))
+        return _frame(self._handshake.write_message(self.node_id + self._offers()))
+
+    def _offers(self) -> bytes:
+        """The ciphers offered beyond the default one."""
+        return bytes(CIPHER_IDS[aead] for aead in self.ciphers if aead is not CHACHAPOLY)
+
+    def _choose(self, offers: bytes):
+        """Responder: the first cipher of ours that the initiator offered."""
+        if len(offers) > MAX_OFFERS:
+            raise NoiseError("too many ciphers offered")
+        offered = {CIPHERS_BY_ID.get(id_) for id_ in offers}
+        return next(aead for aead in self.ciphers if aead is CHACHAPOLY or aead in offered)
+
+    def _chosen(self, answer: bytes):
+        """Initiator: the cipher the responder chose, which we must have offered."""
+        if not answer:
+            return CHACHAPOLY
+        if len(answer) != 1 or CIPHERS_BY_ID.get(answer[0]) not in self.ciphers:
+            raise NoiseError("the peer chose a cipher that was not offered")
+        return CIPHERS_BY_ID[answer[0]]
 
     def receive(self, data: bytes) -> tuple[bytes, list]:
         """Feed received bytes: ``(bytes to send, events)``."""
@@ -161,21 +206,25 @@ class SecureChannel:
                 events.append(PeerAuthenticated(self.peer_node_id))
                 continue
             payload = self._handshake.read_message(message)
-            if len(payload) != NODE_ID_LEN:
+            if len(payload) < NODE_ID_LEN:
                 raise NoiseError("handshake payload is not a node id")
+            peer_id, extra = bytes(payload[:NODE_ID_LEN]), payload[NODE_ID_LEN:]
             if self.initiator:
-                if payload != self.peer_node_id:
+                if peer_id != self.peer_node_id:
                     raise NoiseError("the peer announced another node id")
+                self.cipher = self._chosen(extra)
             else:
-                if x25519_from_node_id(payload) != self._handshake.rs:
+                if x25519_from_node_id(peer_id) != self._handshake.rs:
                     raise NoiseError("the peer's node id does not match its static key")
-                self.peer_node_id = payload
-                out.append(_frame(self._handshake.write_message(self.node_id)))
-            self._send, self._receive = self._handshake.split()
+                self.peer_node_id = peer_id
+                self.cipher = self._choose(extra)
+                answer = bytes([CIPHER_IDS[self.cipher]]) if extra else b""
+                out.append(_frame(self._handshake.write_message(self.node_id + answer)))
+            self._send, self._receive = self._handshake.split(self.cipher)
             if self.initiator:
                 out.append(self._send.encrypt_with_ad(b"", b"", prefix=True))
                 self._confirmed = True
-                events.append(PeerAuthenticated(payload))
+                events.append(PeerAuthenticated(peer_id))
         return b"".join(out), events
 
     def encrypt(self, plaintext: bytes) -> bytes:

@@ -2,6 +2,8 @@
 
 import json
 import os
+from dataclasses import replace
+from unittest import SkipTest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,7 +11,8 @@ from noise.connection import Keypair, NoiseConnection
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.net.noise import (
-    DHLEN, PROTOCOL_NAME, HandshakeState, NoiseError, public_key,
+    AESGCM, DHLEN, PROTOCOL_NAME, CipherState, HandshakeState, NoiseError, aesgcm_available,
+    public_key,
 )
 
 # The Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b vector of the cacophony test
@@ -111,6 +114,35 @@ class InteropTests(SynchronousTestCase):
         send, recv = ours.split()
         self.assertEqual(recv.decrypt_with_ad(b"", bytes(theirs.encrypt(b"x" * 5000))), b"x" * 5000)
         self.assertEqual(bytes(theirs.decrypt(send.encrypt_with_ad(b"", b"y"))), b"y")
+
+
+    def test_aesgcm_transport_and_rekey(self):
+        """Our AES-256-GCM transport state encrypts as noiseprotocol's AESGCM
+        cipher state does, before and after Noise's REKEY, and rekeys by
+        itself every ``rekey_interval`` messages."""
+        if not aesgcm_available():
+            raise SkipTest("this CPU has no AES instructions for libsodium")
+        a = NoiseConnection.from_name(b"Noise_NN_25519_AESGCM_BLAKE2b")
+        b = NoiseConnection.from_name(b"Noise_NN_25519_AESGCM_BLAKE2b")
+        a.set_as_initiator(), b.set_as_responder()
+        a.start_handshake(), b.start_handshake()
+        b.read_message(a.write_message())
+        a.read_message(b.write_message())
+        key = a.noise_protocol.cipher_state_encrypt.k
+        ours = CipherState(key, replace(AESGCM, rekey_interval=3))
+        for i in range(7):
+            message = os.urandom(100 + i)
+            self.assertEqual(ours.encrypt_with_ad(b"", message), bytes(a.encrypt(message)))
+            if i % 3 == 2:
+                a.rekey_outbound_cipher()
+        self.assertNotEqual(ours.k, key)
+        # A receiver that does not rekey loses the stream at message 4.
+        sender = CipherState(key, replace(AESGCM, rekey_interval=3))
+        stale = CipherState(key, replace(AESGCM, rekey_interval=None))
+        for _ in range(3):
+            stale.decrypt_with_ad(b"", sender.encrypt_with_ad(b"", b"m"))
+        with self.assertRaises(NoiseError):
+            stale.decrypt_with_ad(b"", sender.encrypt_with_ad(b"", b"m"))
 
 
 class RefusalTests(SynchronousTestCase):

@@ -7,16 +7,23 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.net.keys import NodeKey
-from garage_twisted.net.noise import NoiseError
+from garage_twisted.net.noise import AESGCM, CHACHAPOLY, NoiseError, aesgcm_available
 from garage_twisted.net.secure import PeerAuthenticated, SecureChannel
 
 
-def _channels(secret_a=b"s" * 32, secret_b=b"s" * 32, dial=None):
+def _channels(secret_a=b"s" * 32, secret_b=b"s" * 32, dial=None, ciphers_a=None, ciphers_b=None):
     a, b = NodeKey(os.urandom(32)), NodeKey(os.urandom(32))
     initiator = SecureChannel(a.node_id, a.x25519_private(), secret_a,
-                              peer_node_id=dial or b.node_id)
-    responder = SecureChannel(b.node_id, b.x25519_private(), secret_b)
+                              peer_node_id=dial or b.node_id, ciphers=ciphers_a)
+    responder = SecureChannel(b.node_id, b.x25519_private(), secret_b, ciphers=ciphers_b)
     return a, b, initiator, responder
+
+
+def _connect(initiator, responder):
+    out, _ = responder.receive(initiator.start())
+    out, _ = initiator.receive(out)
+    responder.receive(out)
+    assert initiator.authenticated and responder.authenticated
 
 
 class SecureChannelTests(SynchronousTestCase):
@@ -35,6 +42,30 @@ class SecureChannelTests(SynchronousTestCase):
         self.assertEqual(got, [PeerAuthenticated(a.node_id), b"one", b"two"])
         _, events = initiator.receive(responder.encrypt(b"back"))
         self.assertEqual(events, [b"back"])
+
+    def test_transport_cipher_agreed(self):
+        """AES-256-GCM when both sides run it, ChaChaPoly when either side
+        lacks it; the messages decrypt either way."""
+        both = (AESGCM, CHACHAPOLY)
+        cases = [((CHACHAPOLY,), both, CHACHAPOLY), (both, (CHACHAPOLY,), CHACHAPOLY),
+                 ((CHACHAPOLY,), (CHACHAPOLY,), CHACHAPOLY)]
+        if aesgcm_available():
+            cases.append((both, both, AESGCM))
+        for ciphers_a, ciphers_b, expected in cases:
+            _, _, initiator, responder = _channels(ciphers_a=ciphers_a, ciphers_b=ciphers_b)
+            _connect(initiator, responder)
+            self.assertEqual((initiator.cipher, responder.cipher), (expected, expected))
+            self.assertEqual(responder.receive(initiator.encrypt(b"x" * 60000))[1],
+                             [b"x" * 60000])
+            self.assertEqual(initiator.receive(responder.encrypt(b"back"))[1], [b"back"])
+
+    def test_answer_outside_the_offer_is_refused(self):
+        _, _, initiator, _ = _channels(ciphers_a=(CHACHAPOLY,))
+        with self.assertRaises(NoiseError):
+            initiator._chosen(bytes([1]))
+        with self.assertRaises(NoiseError):
+            initiator._chosen(bytes([0, 0]))
+        self.assertIs(initiator._chosen(b""), CHACHAPOLY)
 
     def test_stranger_is_never_announced(self):
         """Without the secret, neither side reports an authenticated peer."""
