@@ -31,7 +31,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.block.data import compress
-from garage_twisted.block.errors import CorruptBlock
+from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.block.small_io import ThreadSmallBlockIO
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec
@@ -179,9 +179,19 @@ class BlockManager:
             ``small_io`` reader).
         :returns: a Deferred firing with the plain bytes.
         """
-        if self.replicator is not None and not self.replicator.only_local(hash_):
+        if self.replicator is None:
+            return self.get_local(hash_, size)
+        if not self.replicator.only_local(hash_):
             return self.replicator.get(hash_, size)
-        return self.get_local(hash_, size)
+        # This node alone should hold it, but a node that has just been
+        # given the block's partition (a single node joined by another)
+        # fetches it from the nodes that held it before: the replicator
+        # falls back to them.
+        return self.get_local(hash_, size).addErrback(self._get_elsewhere, hash_, size)
+
+    def _get_elsewhere(self, failure, hash_: bytes, size: int | None):
+        failure.trap(MissingBlock)
+        return self.replicator.get(hash_, size)
 
     def get_local(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
         """Read a block from this node's store (``MissingBlock`` if absent)."""

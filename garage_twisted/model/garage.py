@@ -64,11 +64,15 @@ class GarageModel:
             self.counter_table,
         ]
 
-    def workers(self) -> list:
-        """The background workers this model needs, not yet started."""
+    def workers(self, merkle_paused=None) -> list:
+        """The background workers this model needs, not yet started.
+
+        :param merkle_paused: ``() -> bool``, True while the Merkle tries
+            have no reader (see :class:`MerkleUpdater`).
+        """
         workers = []
         for table in self.tables:
-            workers.append(MerkleUpdater(table.data))
+            workers.append(MerkleUpdater(table.data, merkle_paused))
             workers.append(InsertQueueWorker(table))
         workers.append(BlockDeleter(self.block_manager))
         workers.append(BlockResyncer(self.block_manager))

@@ -412,6 +412,14 @@ class LayoutManager:
         """Versions still in use (oldest first): writes go to all of them."""
         return self.state.versions
 
+    def alone_in_layout(self) -> bool:
+        """Whether this node is the only node with a role (storage or
+        gateway) in every active version: a cluster of one node, where no
+        other node holds any of its rows. Gateways count: they hold the
+        full-copy tables."""
+        me = [self.local_node_id]
+        return all(list(version.roles) == me for version in self.state.versions)
+
     def read_version(self) -> LayoutVersion:
         """The version reads use: the newest one every storage node of the
         active versions reports synced (its data is where that version says),

@@ -178,7 +178,7 @@ class GarageNode(MultiService):
             clock=self.reactor, version=GARAGE_VERSION, peering=self.peering)
 
         self.workers = WorkerRunner(self.reactor)
-        for worker in self.model.workers():
+        for worker in self.model.workers(merkle_paused=self.layout.alone_in_layout):
             self.workers.add(worker)
         full_copy_tables = {self.model.bucket_table, self.model.bucket_alias_table,
                             self.model.key_table}
