@@ -164,3 +164,40 @@ class SkipDeadNodesTests(SynchronousTestCase):
         self.assertEqual(manager.skip_dead_nodes(1, {c}), ([c], []))
         self.assertEqual(manager.skip_dead_nodes(1, {c}, allow_missing_data=True), ([], [c]))
         self.assertEqual(manager.trackers().sync[c], 1)
+
+
+class AloneInLayoutTests(SynchronousTestCase):
+    """Whether any other node holds rows of this one (the Merkle workers
+    of a node alone idle)."""
+
+    def _manager(self):
+        clock = Clock()
+        clock.advance(1000)
+        return LayoutManager(MemoryStore(), 1, NODES[0], clock)
+
+    def test_single_storage_node_is_alone(self):
+        """A cluster of one node is alone."""
+        manager = self._manager()
+        manager.stage_role(NODES[0], NodeRole("dc1", 10 ** 9))
+        manager.apply(1)
+        self.assertTrue(manager.alone_in_layout())
+
+    def test_a_gateway_is_company(self):
+        """A gateway holds the full-copy tables: the storage node is not alone."""
+        manager = self._manager()
+        manager.stage_role(NODES[0], NodeRole("dc1", 10 ** 9))
+        manager.stage_role(NODES[1], NodeRole("dc1", None))
+        manager.apply(1)
+        self.assertTrue(manager.current().roles[NODES[1]].is_gateway)
+        self.assertFalse(manager.alone_in_layout())
+
+    def test_an_old_version_with_other_nodes_counts(self):
+        """While a version that had other nodes is active, the node is not alone."""
+        manager = self._manager()
+        manager.stage_role(NODES[0], NodeRole("dc1", 10 ** 9))
+        manager.stage_role(NODES[1], NodeRole("dc2", 10 ** 9))
+        manager.apply(1)
+        manager.stage_role(NODES[1], None)
+        manager.apply(2)
+        self.assertEqual(len(manager.active_versions()), 2)
+        self.assertFalse(manager.alone_in_layout())
