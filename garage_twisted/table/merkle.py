@@ -226,11 +226,11 @@ class MerkleUpdater:
     """Worker that applies a table's Merkle to-do list to its trie.
 
     :param paused: optional ``() -> bool``: while it answers True (no other
-        node holds any partition: a cluster of one node), steps do nothing.
-        Nobody reads the trie then, and keeping it cost a single node 15% of
-        its small-write throughput. The to-do list keeps one entry per row
-        written meanwhile, and the first anti-entropy pass after a layout
-        change drains it before it compares tries (``TableSyncer``).
+        node has a role: a cluster of one node), steps do nothing. Nobody
+        reads the trie then, and a single node is spared a trie update per
+        row written. The to-do list keeps one entry per row written
+        meanwhile, and the first anti-entropy pass after a layout change
+        drains it before it compares tries (``TableSyncer``).
     """
 
     log = Logger()

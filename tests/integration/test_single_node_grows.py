@@ -1,7 +1,7 @@
 """A node that was alone gains a second node: its rows still move.
 
-A node that is the only storage node of its layout keeps no Merkle trie (no
-replica would read it; see ``MerkleUpdater``): the to-do list only grows.
+A node alone in its layout keeps no Merkle trie (no replica would read it;
+see ``MerkleUpdater``): the to-do list only grows.
 When a second node gets a role, the first anti-entropy pass that reports the
 new version drains that list before comparing tries, so every row reaches
 its new owner. Replication factor 1: the partitions split between the two.
