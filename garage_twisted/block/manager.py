@@ -23,14 +23,18 @@ after the delay instead of staying forever.
 
 Hashing, compression and file I/O run in the I/O thread pool, except small
 blocks' file I/O, which goes to ``small_io`` (the block I/O process).
-"""
 
-import hashlib
+A large block is compressed once, by the node that receives it from a
+client (:meth:`BlockManager.name_and_pack`), and travels to the other nodes
+in its stored form, as Garage does: they write it as it comes, without
+trying to compress it again.
+"""
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.block.data import compress
+from garage_twisted.block.data import DataBlock, compress
+from garage_twisted.block.data import blake2sum as block_hash
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.block.small_io import ThreadSmallBlockIO
 from garage_twisted.util import codec
@@ -50,10 +54,6 @@ SMALL_BLOCK = 64 * 1024
 GC_BATCH = 100
 # A block that could not be handed over to a node needing it is retried later.
 GC_RETRY_MS = 60 * 1000
-
-
-def block_hash(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=32).digest()
 
 
 class BlockManager:
@@ -138,6 +138,24 @@ class BlockManager:
         else:
             yield self.put_local(hash_, data)
         return hash_
+
+    def name_and_pack(self, data: bytes) -> tuple[bytes, DataBlock]:
+        """Blocking (run it in the pool): a large block's name and the form
+        it is stored in on every node (compressed if that pays)."""
+        return block_hash(data), compress(data, self.compression_level)
+
+    def put_packed(self, hash_: bytes, block: DataBlock) -> defer.Deferred:
+        """Store a block already in its stored form (from
+        :meth:`name_and_pack`) on the nodes that hold it."""
+        if self.replicator is not None and not self.replicator.only_local(hash_):
+            return self.replicator.put_packed(hash_, block)
+        return self.write_packed(hash_, block)
+
+    def write_packed(self, hash_: bytes, block: DataBlock) -> defer.Deferred:
+        """Store a block in its stored form on this node, as it is."""
+        self.counts["bytes_written"] += len(block.payload)
+        return self._locked(hash_, self._write_and_hold, hash_, self.run_in_thread,
+                            self.store.write_block_now, hash_, block)
 
     def put_local(self, hash_: bytes, data: bytes, verify: bool = False) -> defer.Deferred:
         """Compress and store a block (of known hash) on this node.

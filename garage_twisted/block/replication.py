@@ -6,8 +6,10 @@ of them and returns once each version's node set has its write quorum (the
 rest completes in the background); it reads from this node first if it holds
 the partition, then from the others in turn (then from any other connected
 node: a block may stay on its old nodes until its new ones fetched it after
-a layout change), until one returns bytes that match the hash. Block bytes travel as the body stream of an RPC, never
-pickled, and the receiver checks the hash before storing.
+a layout change), until one returns bytes that match the hash. Block bytes
+travel as the body stream of an RPC, never pickled. A receiver does not
+hash them again: the sender named the block from these bytes and the
+channel's AEAD proves they arrived as sent; every read checks the hash.
 
 Before this node deletes a block it no longer references (its references
 moved to the block's new nodes after a layout change, or the object was
@@ -16,14 +18,16 @@ block whether it needs it (references it, lacks the file) and sends it to
 those that do; the deletion waits until all of them answered.
 
 Endpoints: ``block/put`` (message ``[hash]``, body = the block's plain
-bytes), ``block/get`` (message ``[hash, size or None]``, answer body = the
+bytes, compressed by the receiver as it likes; or ``[hash, compressed]``,
+body = the block in the stored form the sender chose, written as it comes),
+``block/get`` (message ``[hash, size or None]``, answer body = the
 plain bytes) and ``block/need`` (message ``[hash]``, answer: bool).
 """
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.block.data import blake2sum
+from garage_twisted.block.data import DataBlock, blake2sum
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
 from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
 from garage_twisted.rpc.preference import preferred_order
@@ -87,10 +91,13 @@ class BlockReplicator:
 
     async def _serve_put(self, call) -> Reply:
         try:
-            (hash_,) = call.message
+            hash_, *form = call.message
             hash_ = bytes(hash_)
+            if len(form) > 1 or (form and not isinstance(form[0], bool)):
+                raise ValueError("bad stored form")
         except (TypeError, ValueError):
-            raise RpcError("BadRequest", "block/put takes [hash] and a body") from None
+            raise RpcError("BadRequest", "block/put takes [hash] or [hash, compressed] "
+                           "and a body") from None
         if call.stream is None:
             raise RpcError("BadRequest", "block/put needs the block as its body")
         data = await call.stream.read_all(MAX_BLOCK)
@@ -100,7 +107,10 @@ class BlockReplicator:
         # sent from a cluster member. Re-hashing cost each replica 1 ms of
         # CPU per MiB. Every read still checks the hash (and falls back to
         # another replica), and the scrub worker re-hashes stored blocks.
-        await self.manager.put_local(hash_, data)
+        if form:
+            await self.manager.write_packed(hash_, DataBlock(form[0], data))
+        else:
+            await self.manager.put_local(hash_, data)
         return Reply(None)
 
     async def _serve_get(self, call) -> Reply:
@@ -130,8 +140,9 @@ class BlockReplicator:
 
     # -- calling ---------------------------------------------------------------
 
-    def _call_put(self, node, hash_, data):
-        return self.network.call(node, PUT_PATH, [hash_], priority=PRIO_NORMAL,
+    def _call_put(self, node, hash_, data, compressed=None):
+        message = [hash_] if compressed is None else [hash_, compressed]
+        return self.network.call(node, PUT_PATH, message, priority=PRIO_NORMAL,
                                  stream=_Bytes(data), timeout=TIMEOUT)
 
     async def hand_over(self, hash_: bytes) -> int:
@@ -159,6 +170,18 @@ class BlockReplicator:
             if node == self.node_id:
                 return self.manager.put_local(hash_, data)
             return self._call_put(node, hash_, data)
+
+        return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
+                                   self.write_quorum)
+
+    def put_packed(self, hash_: bytes, block: DataBlock) -> defer.Deferred:
+        """Store a block in its stored form on its nodes (each writes it as
+        it comes); fires at write quorum in every set."""
+
+        def call(node, path, message):
+            if node == self.node_id:
+                return self.manager.write_packed(hash_, block)
+            return self._call_put(node, hash_, block.payload, block.compressed)
 
         return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
                                    self.write_quorum)

@@ -13,6 +13,19 @@ from tests.support.cluster import boto3_clients, start_cluster
 from tests.support.node import in_thread
 
 
+def _stored_files(data_dir: str) -> tuple[list, list]:
+    """Block files under ``data_dir``: (compressed ones, plain ones)."""
+    from garage_twisted.block.store import COMPRESSED_SUFFIX
+
+    compressed, plain = [], []
+    for directory, _, names in os.walk(data_dir):
+        for name in names:
+            if len(name.split(".")[0]) == 64:
+                (compressed if name.endswith(COMPRESSED_SUFFIX) else plain).append(
+                    os.path.join(directory, name))
+    return compressed, plain
+
+
 class S3ClusterTests(TestCase):
     timeout = 120
     _cluster = start_cluster
@@ -77,6 +90,32 @@ class S3ClusterTests(TestCase):
         versions = [v for v in versions if v.key == "failed"]
         self.assertTrue(versions)  # one per attempt: the SDK retries 503s
         self.assertTrue(all(v.deleted.value for v in versions))
+
+    async def test_a_large_block_is_compressed_once_and_sent_in_its_stored_form(self):
+        """The node that takes the upload compresses; the others store what
+        they receive. They are set to never compress, so a compressed file
+        on them can only be the form that node sent."""
+        fixtures, nodes = await start_cluster(
+            self, extras=("", 'compression_level = "none"', 'compression_level = "none"'))
+        key = await fixtures[0].create_key()
+        clients = boto3_clients(self, fixtures, key)
+        await in_thread(clients[0].create_bucket, Bucket="packed")
+        text = b"".join(b"line %d of a log file that compresses well\n" % i
+                        for i in range(60000))
+        noise = os.urandom(2 * 1024 * 1024)
+        await in_thread(clients[0].put_object, Bucket="packed", Key="log", Body=text)
+        await in_thread(clients[0].put_object, Bucket="packed", Key="noise", Body=noise)
+        for node in nodes:
+            compressed, plain = _stored_files(node.block_manager.store.data_dir)
+            # The log's blocks compressed, the random blocks stored plain.
+            self.assertEqual(len(compressed), -(-len(text) // (1 << 20)), node)
+            self.assertEqual(len(plain), 2, node)
+        # Each node serves both objects whole (a replica alone, too).
+        await fixtures[0].stop()
+        for client in clients[1:]:
+            for name, body in (("log", text), ("noise", noise)):
+                got = await in_thread(client.get_object, Bucket="packed", Key=name)
+                self.assertEqual(await in_thread(got["Body"].read), body)
 
     async def test_a_node_whose_clock_is_behind_still_overwrites(self):
         """Read-after-write with skewed clocks: a PUT through a node 30 s

@@ -8,16 +8,20 @@ from tests.support.node import NodeFixture, wait_connected, wait_converged, wait
 GB = 10 ** 9
 
 
-async def start_cluster(testcase, count: int = 3):
-    """``count`` nodes, replication factor 3, one zone each, layout applied."""
+async def start_cluster(testcase, count: int = 3, extras: tuple = ()):
+    """``count`` nodes, replication factor 3, one zone each, layout applied.
+
+    :param extras: per node, TOML lines added to its configuration.
+    """
     secret = secrets.token_hex(32)
+    extras = tuple(extras) + ("",) * (count - len(extras))
     first = await NodeFixture.start(testcase, rpc_secret=secret, apply_layout=False,
-                                    replication_factor=3)
+                                    replication_factor=3, extra=extras[0])
     fixtures = [first]
-    for _ in range(count - 1):
+    for i in range(1, count):
         fixtures.append(await NodeFixture.start(
             testcase, rpc_secret=secret, apply_layout=False, replication_factor=3,
-            extra=f'bootstrap_peers = ["{first.peer_address}"]'))
+            extra=f'bootstrap_peers = ["{first.peer_address}"]\n{extras[i]}'))
     nodes = [f.node for f in fixtures]
     for a in nodes:
         for b in nodes:

@@ -40,7 +40,8 @@ from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import CustomerKey, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
-from garage_twisted.block.manager import block_hash
+from garage_twisted.block.data import DataBlock
+from garage_twisted.block.data import blake2sum as block_hash
 from garage_twisted.model.counter import object_counts
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.object import (
@@ -392,7 +393,7 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
     writes = []
     offset = 0
     first_hash = None
-    batch = []  # (offset, hash, stored bytes, plain size)
+    batch = []  # (offset, hash, stored bytes or packed DataBlock, plain size)
     digesting = None
 
     async def flush():
@@ -416,7 +417,11 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
         for _, hash_, data, _ in batch:
             while len(writes) > MAX_WRITES_IN_FLIGHT:
                 await writes.pop(0)
-            writes.append(block_manager.put_block(data, known_hash=hash_))
+            if isinstance(data, DataBlock):
+                # Packed once here; the other nodes write it as it comes.
+                writes.append(block_manager.put_packed(hash_, data))
+            else:
+                writes.append(block_manager.put_block(data, known_hash=hash_))
         batch.clear()
 
     try:
@@ -445,7 +450,7 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
                     [run(checks.update_md5, data), run(checks.update_others, data)],
                     consumeErrors=True)
                 if sse is None:
-                    hash_ = await run(block_hash, data)
+                    hash_, stored = await run(block_manager.name_and_pack, data)
                 else:
                     stored, hash_ = await run(_encrypt_and_name, sse, data)
             if first_hash is None:
@@ -472,9 +477,10 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
 
 
 def _encrypt_and_name(sse, data: bytes):
-    """Runs in the I/O pool: the stored (encrypted) form and its name."""
+    """Runs in the I/O pool: the stored (encrypted) form and its name.
+    Ciphertext does not compress: it is stored plain, nobody tries."""
     stored = sse.encrypt(data)
-    return stored, block_hash(stored)
+    return DataBlock(False, stored), block_hash(stored)
 
 
 def _hash_block(checks: BodyChecks, data: bytes) -> bytes:
