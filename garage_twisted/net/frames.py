@@ -49,6 +49,7 @@ class Frame:
     kind: int
     call_id: int
     flags: int
+    # bytes, or (decoded frames) a memoryview of the received message
     payload: bytes = b""
 
     def encode(self) -> bytes:
@@ -64,7 +65,10 @@ def decode_frame(data: bytes) -> Frame:
         raise FrameError(f"unknown frame kind {kind}")
     if flags & ~ALL_FLAGS:
         raise FrameError(f"unknown frame flags {flags:#x}")
-    payload = bytes(data[HEADER.size:])
+    # A view, not a copy: the decrypted message is this frame's alone, and
+    # a body's pieces are joined once by their reader (copying each 64 KiB
+    # piece here cost a replica ~4% of its reactor thread in a large PUT).
+    payload = memoryview(data)[HEADER.size:]
     if kind in (WINDOW_REQUEST, WINDOW_RESPONSE):
         if len(payload) != WINDOW.size:
             raise FrameError("window frame of wrong length")

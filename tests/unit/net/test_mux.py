@@ -264,3 +264,73 @@ class ViolationTests(SynchronousTestCase):
         except ProtocolViolation:
             pass
         self.flushLoggedErrors()
+
+
+class ReadAllTests(SynchronousTestCase):
+    """``IncomingStream.read_all`` takes pieces as they come, or already there."""
+
+    def setUp(self):
+        from garage_twisted.net.mux import IncomingStream
+
+        self.grants = []
+        self.stream = IncomingStream(self.grants.append)
+
+    def test_pieces_before_and_after_the_call_come_out_in_order(self):
+        self.stream._data(b"ab")
+        self.stream._data(memoryview(b"xcdx")[1:3])
+        result = self.stream.read_all(100)
+        self.assertNoResult(result)
+        self.stream._data(b"ef")
+        self.stream._end()
+        self.assertEqual(self.successResultOf(result), b"abcdef")
+        self.assertEqual(self.stream.buffered, 0)
+
+    def test_a_body_that_ended_before_the_call(self):
+        self.stream._data(b"whole")
+        self.stream._end()
+        self.assertEqual(self.successResultOf(self.stream.read_all(100)), b"whole")
+
+    def test_consumed_bytes_are_granted_back_to_the_sender(self):
+        result = self.stream.read_all(4 * WINDOW)
+        piece = b"x" * (WINDOW // 4)
+        for _ in range(4):
+            self.stream._data(piece)
+        self.assertEqual(sum(self.grants), WINDOW)
+        self.stream._end()
+        self.assertEqual(len(self.successResultOf(result)), WINDOW)
+
+    def test_too_large_fails_and_stops_gathering(self):
+        result = self.stream.read_all(5)
+        self.stream._data(b"1234")
+        self.stream._data(b"56")
+        self.assertEqual(self.failureResultOf(result, RpcError).value.code, "TooLarge")
+        # What comes next is buffered (and bounded by the window), not gathered.
+        self.stream._data(b"7")
+        self.assertEqual(self.stream.buffered, 1)
+
+    def test_too_large_from_pieces_already_there(self):
+        self.stream._data(b"123456")
+        result = self.stream.read_all(5)
+        self.assertEqual(self.failureResultOf(result, RpcError).value.code, "TooLarge")
+
+    def test_failure_reaches_the_gatherer(self):
+        result = self.stream.read_all(100)
+        self.stream._data(b"part")
+        self.stream._fail(PeerDisconnected("gone"))
+        self.failureResultOf(result, PeerDisconnected)
+
+    def test_failure_before_the_call(self):
+        self.stream._data(b"part")
+        self.stream._fail(PeerDisconnected("gone"))
+        self.failureResultOf(self.stream.read_all(100), PeerDisconnected)
+
+    def test_no_second_reader_meanwhile(self):
+        self.stream.read_all(100)
+        self.failureResultOf(self.stream.read(), RuntimeError)
+        self.failureResultOf(self.stream.read_all(100), RuntimeError)
+
+    def test_data_after_the_end_is_a_violation(self):
+        result = self.stream.read_all(100)
+        self.stream._end()
+        self.assertEqual(self.successResultOf(result), b"")
+        self.assertRaises(ProtocolViolation, self.stream._data, b"late")
