@@ -90,8 +90,10 @@ class BlockManager:
         # next try ms, message] (``garage block list-errors``).
         self.resync_errors = kv_store.open_tree("block:resync_errors")
         self.on_gc_todo = []
-        # Since start (``/metrics``): plain bytes stored and served by this
-        # node's store, and blocks deleted.
+        # Since start (``/metrics``): bytes stored (plain, or as received
+        # for blocks that came already packed: a compressed one counts its
+        # compressed size) and plain bytes served by this node's store,
+        # and blocks deleted.
         self.counts = {"bytes_written": 0, "bytes_read": 0, "deleted": 0}
         self._locks: dict[bytes, defer.DeferredLock] = {}
 
