@@ -164,24 +164,21 @@ class BlockReplicator:
         return len(needing)
 
     def put(self, hash_: bytes, data: bytes) -> defer.Deferred:
-        """Store the block on its nodes; fires at write quorum in every set."""
-
-        def call(node, path, message):
-            if node == self.node_id:
-                return self.manager.put_local(hash_, data)
-            return self._call_put(node, hash_, data)
-
-        return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
-                                   self.write_quorum)
+        """Store the block on its nodes (each compresses it as it likes);
+        fires at write quorum in every set."""
+        return self._put_everywhere(hash_, lambda: self.manager.put_local(hash_, data),
+                                    lambda node: self._call_put(node, hash_, data))
 
     def put_packed(self, hash_: bytes, block: DataBlock) -> defer.Deferred:
         """Store a block in its stored form on its nodes (each writes it as
         it comes); fires at write quorum in every set."""
+        return self._put_everywhere(
+            hash_, lambda: self.manager.write_packed(hash_, block),
+            lambda node: self._call_put(node, hash_, block.payload, block.compressed))
 
+    def _put_everywhere(self, hash_: bytes, write_here, send_to) -> defer.Deferred:
         def call(node, path, message):
-            if node == self.node_id:
-                return self.manager.write_packed(hash_, block)
-            return self._call_put(node, hash_, block.payload, block.compressed)
+            return write_here() if node == self.node_id else send_to(node)
 
         return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
                                    self.write_quorum)

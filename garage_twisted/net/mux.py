@@ -155,8 +155,7 @@ class IncomingStream:
         gathering = self._gathering
         gathering.size += len(data)
         if gathering.size > gathering.limit:
-            self._gathering = None
-            gathering.result.errback(
+            self._stop_gathering(
                 RpcError("TooLarge", f"body larger than {gathering.limit} bytes"))
             return
         gathering.parts.append(data)
@@ -165,8 +164,7 @@ class IncomingStream:
     def _end(self) -> None:
         self._ended = True
         if self._gathering is not None:
-            gathering, self._gathering = self._gathering, None
-            gathering.result.callback(b"".join(gathering.parts))
+            self._stop_gathering()
         elif self._waiting is not None and not self._chunks:
             d, self._waiting = self._waiting, None
             d.callback(b"")
@@ -179,8 +177,7 @@ class IncomingStream:
                 d, self._waiting = self._waiting, None
                 d.errback(error)
             if self._gathering is not None:
-                gathering, self._gathering = self._gathering, None
-                gathering.result.errback(error)
+                self._stop_gathering(error)
 
     def read(self) -> defer.Deferred:
         if self._waiting is not None or self._gathering is not None:
@@ -205,14 +202,17 @@ class IncomingStream:
             data = self._chunks.popleft()
             self.buffered -= len(data)
             self._gather(data)
-        if self._gathering is gathering:
-            if self._error is not None:
-                self._gathering = None
-                gathering.result.errback(self._error)
-            elif self._ended:
-                self._gathering = None
-                gathering.result.callback(b"".join(gathering.parts))
+        if self._gathering is gathering and (self._error is not None or self._ended):
+            self._stop_gathering(self._error)
         return gathering.result
+
+    def _stop_gathering(self, error: Exception | None = None) -> None:
+        """End the read_all in progress: with the body, or with ``error``."""
+        gathering, self._gathering = self._gathering, None
+        if error is None:
+            gathering.result.callback(b"".join(gathering.parts))
+        else:
+            gathering.result.errback(error)
 
 
 class _Sender:
