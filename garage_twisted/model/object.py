@@ -22,6 +22,7 @@ from garage_twisted.model.mpu import MultipartUpload
 from garage_twisted.model.version import Version
 from garage_twisted.table.schema import Entry, TableSchema
 from garage_twisted.util.crdt import merge_values
+from garage_twisted.util.frozen import builder
 
 INLINE_THRESHOLD = 3072
 """Bodies smaller than this many bytes are stored inside the object entry."""
@@ -60,8 +61,8 @@ class ObjectVersionMeta:
     def from_cbor(cls, raw) -> "ObjectVersionMeta":
         checksum = tuple(raw[3]) if len(raw) > 3 and raw[3] is not None else None
         encryption = raw[4] if len(raw) > 4 else None
-        return cls(tuple((h[0], h[1]) for h in raw[0]), int(raw[1]), raw[2], checksum,
-                   encryption)
+        return _build_meta(tuple([(h[0], h[1]) for h in raw[0]]), int(raw[1]), raw[2],
+                           checksum, encryption)
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ class ObjectVersionData:
             return cls(kind)
         meta = ObjectVersionMeta.from_cbor(raw[1])
         if kind == DATA_INLINE:
-            return cls(kind, meta, inline=bytes(raw[2]))
-        return cls(kind, meta, first_block=bytes(raw[2]))
+            return _build_data(kind, meta, bytes(raw[2]), None)
+        return _build_data(kind, meta, None, bytes(raw[2]))
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ class ObjectVersion:
             return cls(uuid, timestamp, state, bool(body[0]),
                        tuple((h[0], h[1]) for h in body[1]))
         if state == STATE_COMPLETE:
-            return cls(uuid, timestamp, state, data=ObjectVersionData.from_cbor(body))
+            return _build_version(uuid, timestamp, state, False, (),
+                                  ObjectVersionData.from_cbor(body))
         return cls(uuid, timestamp, state)
 
 
@@ -210,8 +212,16 @@ class Object(Entry):
 
     @classmethod
     def from_cbor(cls, raw) -> "Object":
-        return cls(bytes(raw[0]), raw[1], tuple(ObjectVersion.from_cbor(v) for v in raw[2]))
+        decode = ObjectVersion.from_cbor
+        return _build_object(bytes(raw[0]), raw[1], tuple([decode(v) for v in raw[2]]))
 
+
+# Decoding builds these without their __init__ (util/frozen.py): a listing
+# page decodes a thousand objects.
+_build_meta = builder(ObjectVersionMeta)
+_build_data = builder(ObjectVersionData)
+_build_version = builder(ObjectVersion)
+_build_object = builder(Object)
 
 FILTER_IS_DATA = "is_data"
 FILTER_IS_UPLOADING = "is_uploading"

@@ -25,6 +25,7 @@ from twisted.logger import Logger
 from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
 from garage_twisted.rpc.quorum import try_call_many, try_write_many_sets
 from garage_twisted.table.data import row_key
+from garage_twisted.util.time import after_next_poll
 
 MAX_RANGE = 10_000
 TIMEOUT = 30.0
@@ -224,11 +225,18 @@ class TableRpc:
         me = self.network.node_id
         message = [partition_hash, start_sort_key, entry_filter, limit, reverse]
 
+        def read_local(_=None):
+            return _LocalRows(table.data.read_range_rows(
+                partition_hash, start_sort_key, entry_filter, limit, reverse))
+
         def call(node, path, message):
-            if node == me:
-                return defer.succeed(_LocalRows(table.data.read_range_rows(
-                    partition_hash, start_sort_key, entry_filter, limit, reverse)))
-            return self._call(node, path, message)
+            if node != me:
+                return self._call(node, path, message)
+            if self.clock is None or len(nodes) == 1:
+                return defer.succeed(read_local())
+            # Once the other replicas' requests have left: they read their
+            # rows while this node reads its own.
+            return after_next_poll(self.clock).addCallback(read_local)
 
         replies = await try_call_many(call, nodes, _path(table, "range"), message,
                                       table.replication.read_quorum(), all_at_once=False,

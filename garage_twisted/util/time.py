@@ -4,6 +4,8 @@
 ``twisted.internet.task.Clock`` in tests).
 """
 
+from twisted.internet.defer import Deferred
+
 
 def now_msec(clock) -> int:
     """Milliseconds since the Unix epoch according to ``clock``.
@@ -12,3 +14,23 @@ def now_msec(clock) -> int:
     :returns: an ``int``.
     """
     return int(clock.seconds() * 1000)
+
+
+def after_next_poll(clock):
+    """A Deferred that fires once the reactor has polled its descriptors again.
+
+    Twisted writes a transport's buffer only when the reactor next polls, so
+    work done in the current turn holds back every message just written: a
+    node that reads its own replica of a range before that poll makes the
+    other replicas start their part only after its own, not beside it.
+
+    Two hops: ``ReactorBase.runUntilCurrent`` runs a call scheduled while it
+    runs only on its next pass, which follows the poll. A ``task.Clock``
+    fires it on its next ``advance``.
+
+    :param clock: an ``IReactorTime`` provider.
+    :returns: a ``Deferred`` firing with ``None``.
+    """
+    done = Deferred()
+    clock.callLater(0, clock.callLater, 0, done.callback, None)
+    return done

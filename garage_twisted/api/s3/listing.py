@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.xml import document, element, iso8601
+from garage_twisted.api.s3.xml import document, element, iso8601, text
 from garage_twisted.model.object import FILTER_IS_DATA
 from garage_twisted.table.data import prefix_end
 
@@ -107,15 +107,17 @@ def _encoder(query):
 
 
 def _contents_xml(contents, enc, owner=None) -> list:
+    # One f-string per key: a page renders a thousand of them.
+    tail = f"<StorageClass>STANDARD</StorageClass>{owner or ''}</Contents>"
     parts = []
     for key, version in contents:
         meta = version.data.meta
+        etag = text(f'"{meta.etag}"')
         parts.append(
-            "<Contents>" + element("Key", enc(key))
-            + element("LastModified", iso8601(version.timestamp))
-            + element("ETag", f'"{meta.etag}"') + element("Size", meta.size)
-            + element("StorageClass", "STANDARD")
-            + (owner or "") + "</Contents>"
+            f"<Contents><Key>{text(enc(key))}</Key>"
+            f"<LastModified>{iso8601(version.timestamp)}</LastModified>"
+            f"<ETag>{etag}</ETag>"
+            f"<Size>{int(meta.size)}</Size>{tail}"
         )
     return parts
 
