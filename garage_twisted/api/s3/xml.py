@@ -62,7 +62,13 @@ def _utc_second(seconds: int) -> str:
 
 def http_date(msec: int) -> str:
     """RFC 7231 date for Last-Modified headers."""
-    dt = datetime.fromtimestamp(msec // 1000, tz=timezone.utc)
+    return _http_date_of_second(int(msec) // 1000)
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date_of_second(seconds: int) -> str:
+    # Cached: every GET and HEAD formats one, mostly of the same objects.
+    dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
     return dt.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 

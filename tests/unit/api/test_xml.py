@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from garage_twisted.api.s3.xml import element, iso8601, text
+from garage_twisted.api.s3.xml import element, http_date, iso8601, text
 
 
 class TextTests(SynchronousTestCase):
@@ -35,3 +35,10 @@ class Iso8601Tests(SynchronousTestCase):
             dt = datetime.fromtimestamp(msec // 1000, tz=timezone.utc)
             self.assertEqual(iso8601(msec),
                              dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{msec % 1000:03d}Z")
+
+
+class HttpDateTests(SynchronousTestCase):
+    def test_format(self):
+        """RFC 7231 IMF-fixdate, milliseconds dropped."""
+        self.assertEqual(http_date(1764700000999), "Tue, 02 Dec 2025 18:26:40 GMT")
+        self.assertEqual(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT")
