@@ -10,7 +10,8 @@ Invariant: an instance built this way is equal, hashes equal and behaves
 the same as one built by ``__init__`` with the same values; so the class
 must have no ``__post_init__``, no ``slots`` and no ``InitVar`` fields, and
 the caller gives every field (defaults are not filled in). :func:`builder`
-checks the first three.
+checks the first two (an ``InitVar`` is of no use without a
+``__post_init__``), and the built function the number of values.
 """
 
 import dataclasses
