@@ -224,6 +224,7 @@ class TableRpc:
         nodes = table.replication.read_nodes(partition_hash)
         me = self.network.node_id
         message = [partition_hash, start_sort_key, entry_filter, limit, reverse]
+        quorum = table.replication.read_quorum()
 
         def read_local(_=None):
             return _LocalRows(table.data.read_range_rows(
@@ -232,15 +233,15 @@ class TableRpc:
         def call(node, path, message):
             if node != me:
                 return self._call(node, path, message)
-            if self.clock is None or len(nodes) == 1:
+            if self.clock is None or quorum == 1:
                 return defer.succeed(read_local())
             # Once the other replicas' requests have left: they read their
-            # rows while this node reads its own.
+            # rows while this node reads its own. (Point reads are too short
+            # for the two reactor passes to pay.)
             return after_next_poll(self.clock).addCallback(read_local)
 
         replies = await try_call_many(call, nodes, _path(table, "range"), message,
-                                      table.replication.read_quorum(), all_at_once=False,
-                                      clock=self.clock)
+                                      quorum, all_at_once=False, clock=self.clock)
         merged = {}  # sort key -> (stored bytes if one replica's, entry)
         # This node's rows first: replicas that agree with them (the usual
         # case) cost a byte comparison per row, not a decode and a merge.

@@ -21,10 +21,11 @@ S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>'
 
 
-# What character data cannot carry as is: markup, and the control
-# characters XML 1.0 forbids (S3 keys may contain them).
-_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# The control characters XML 1.0 cannot carry (S3 keys may contain them);
+# with markup, what character data cannot carry as is.
+_CONTROL_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f"
+_CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
+_SPECIAL = re.compile(f"[&<>{_CONTROL_CHARS}]")
 
 
 def text(value) -> str:

@@ -189,6 +189,28 @@ class FakeClusterTests(SynchronousTestCase):
         # One round trip each, not the 30 s timeout of the hung node.
         self.assertLess(cluster.clock.seconds() - started, 0.1)
 
+    def test_range_read_asks_the_other_replica_before_reading_its_own(self):
+        """With a clock (as in a node), a range read's local rows are read
+        only after the request to the other replica went out, so both read
+        at once; the merged answer is the same."""
+        cluster = FakeCluster(delay=0.001)
+        a, b, c = cluster.nodes
+        entries = [record(PK, b"k%03d" % i, 1, v=i) for i in range(20)]
+        cluster.run(a.table.insert_many(entries))
+        a.table.remote.clock = cluster.clock
+        calls_when_read = []
+        read_rows = a.data.read_range_rows
+
+        def recording(*args):
+            calls_when_read.append(cluster.hub.calls)
+            return read_rows(*args)
+
+        a.data.read_range_rows = recording
+        before = cluster.hub.calls
+        got = cluster.run(a.table.get_range(PK, limit=100))
+        self.assertEqual([e.sort_key() for e in got], [e.sort_key() for e in entries])
+        self.assertEqual(calls_when_read, [before + 1])
+
     def test_insert_and_read_sees_every_write_acknowledged_before(self):
         """A write that also reads, in one round trip, learns of an earlier
         acknowledged write its own node missed (what a PUT's timestamp
