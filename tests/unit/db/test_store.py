@@ -2,6 +2,7 @@
 
 import os
 
+import plyvel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -151,6 +152,31 @@ class LevelDBStoreTests(KeyValueStoreConformanceMixin, SynchronousTestCase):
         """Opening a database already open raises DatabaseLocked naming the path."""
         error = self.assertRaises(DatabaseLocked, LevelDBStore.open, self.path)
         self.assertIn(self.path, str(error))
+
+    def test_reads_a_database_written_with_snappy(self):
+        """Table files an older node wrote Snappy-compressed read back."""
+        self.store.close()
+        path = os.path.abspath(self.mktemp())
+        old = plyvel.DB(path, create_if_missing=True, compression="snappy")
+        value = b"metadata row " * 1000
+        old.put(b"t\x00k", value)
+        old.compact_range()
+        old.close()
+        store = LevelDBStore.open(path)
+        self.addCleanup(store.close)
+        self.assertEqual(store.open_tree("t").get(b"k"), value)
+
+    def test_table_files_are_not_compressed(self):
+        """Rows land in the table files as they are (no Snappy pass on
+        every compaction)."""
+        value = b"metadata row " * 1000
+        self.tree.insert(b"k", value)
+        self.store.db.compact_range()
+        tables = [name for name in os.listdir(self.path) if name.endswith(".ldb")]
+        self.assertTrue(tables)
+        contents = b"".join(open(os.path.join(self.path, name), "rb").read()
+                            for name in tables)
+        self.assertIn(value, contents)
 
     def test_sync_writes(self):
         """A store opened with sync=True reads back what it wrote."""
