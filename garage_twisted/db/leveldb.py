@@ -25,9 +25,10 @@ SEPARATOR = b"\x00"
 # under a stream of small PUTs). No Snappy compression: the rows are mostly
 # hashes, uuids and CBOR that it barely shrinks (the files were 5-10%
 # smaller with it), while every compaction re-compressed every block it
-# rewrote. Under a stream of small PUTs on a 30-45 MB database that cost the
-# LevelDB threads 3-4 times more CPU (6.8-16.9 s against 1.6-4.6 s per 3,000
-# PUTs on three nodes), taken from the node's reactor on a two-core machine.
+# rewrote. With small PUTs on 30-45 MB databases that cost the LevelDB
+# threads 3-4 times more CPU (6.8-16.9 s against 1.6-4.6 s on three nodes
+# per s3bench round of 3,000 small PUTs, GETs and deletes), CPU the
+# reactors then lacked on a two-core machine.
 # Garage's own engines (LMDB, SQLite) do not compress either. Files written
 # with Snappy before stay readable: LevelDB marks compression per block.
 LEVELDB_OPTIONS = {

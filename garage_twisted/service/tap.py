@@ -72,7 +72,7 @@ def _tune_malloc(arenas: int = 2) -> None:
     MiB. Freed buffers are reused from the heap; what stays
     mapped is bounded by the peak of buffers in flight plus
     ``TRIM_THRESHOLD`` per arena, until the heap trimmer
-    (``service/heap.py``) returns the free pages, a second later. A no-op
+    (``service/heap.py``) returns the free pages. A no-op
     where glibc's ``mallopt`` is missing.
     """
     import ctypes
@@ -141,9 +141,16 @@ def makeService(options):
 
 
 def _install_heap_trimmer(node, reactor) -> None:
-    """Freed heap memory goes back to the system every second
-    (``service/heap.py``). It runs in the reactor's own thread pool, which
-    outlives the node's services (the node's pool stops before this one)."""
+    """Freed heap memory goes back to the system every ``TRIM_INTERVAL``
+    seconds (``service/heap.py``).
+
+    The trimmer is the node's first child: it starts first and stops last,
+    after the node's own ``io`` pool. So it runs in the reactor's thread
+    pool, which twistd stops only after every service (during shutdown,
+    services stop before it); a trim asked of a stopped pool fails at once
+    instead of waiting forever.
+    """
+    from twisted.internet import defer
     from twisted.internet.threads import deferToThreadPool
 
     from garage_twisted.service.heap import HeapTrimmer, glibc_trim
@@ -151,5 +158,11 @@ def _install_heap_trimmer(node, reactor) -> None:
     trim = glibc_trim()
     if trim is None:
         return
-    HeapTrimmer(reactor, lambda f: deferToThreadPool(reactor, reactor.getThreadPool(), f),
-                trim).setServiceParent(node)
+
+    def run_in_thread(f):
+        pool = reactor.getThreadPool()
+        if pool.joined:
+            return defer.fail(RuntimeError("the reactor's thread pool has stopped"))
+        return deferToThreadPool(reactor, pool, f)
+
+    HeapTrimmer(reactor, run_in_thread, trim).setServiceParent(node)
