@@ -25,9 +25,13 @@ Invariant: at most one trim runs at a time, and none is left running once
 the service has stopped.
 """
 
+import ctypes
+
 from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.logger import Logger
+
+from garage_twisted.util.glibc import libc_function
 
 TRIM_INTERVAL = 1.0
 
@@ -35,13 +39,8 @@ TRIM_INTERVAL = 1.0
 def glibc_trim():
     """``malloc_trim(0)`` of this process's glibc, or ``None`` where there is
     none (musl, macOS): the trimmer is then not installed."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        malloc_trim = libc.malloc_trim
-    except (OSError, AttributeError):
+    malloc_trim = libc_function("malloc_trim")
+    if malloc_trim is None:
         return None
     malloc_trim.argtypes = [ctypes.c_size_t]
     malloc_trim.restype = ctypes.c_int
@@ -72,8 +71,7 @@ class HeapTrimmer(Service):
         super().startService()
         self._loop = task.LoopingCall(self._tick)
         self._loop.clock = self.clock
-        self._loop.start(self.interval, now=False).addErrback(
-            lambda failure: self.log.failure("heap trimmer loop failed", failure))
+        self._loop.start(self.interval, now=False)
 
     def _tick(self):
         if self._running_trim is not None:
@@ -95,10 +93,7 @@ class HeapTrimmer(Service):
         super().stopService()
         if self._loop is not None and self._loop.running:
             self._loop.stop()
-        pending = self._running_trim
-        if pending is None:
+        if self._running_trim is None:
             return None
         # Fires after _trimmed/_failed cleared it: the pool may stop then.
-        done = defer.Deferred()
-        pending.addBoth(lambda result: (done.callback(None), result)[1])
-        return done
+        return self._running_trim

@@ -75,14 +75,11 @@ def _tune_malloc(arenas: int = 2) -> None:
     (``service/heap.py``) returns the free pages. A no-op
     where glibc's ``mallopt`` is missing.
     """
-    import ctypes
-    import ctypes.util
+    from garage_twisted.util.glibc import libc_function
 
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = libc_function("mallopt")
+    if mallopt is None:
         return
     mallopt(M_ARENA_MAX, arenas)
     mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
