@@ -374,9 +374,18 @@ class ResponseStreamer:
         return self._ready
 
     def close(self) -> None:
-        """Unregister; call before the request finishes."""
-        if not self._gone:
-            self._request.unregisterProducer()
+        """Unregister; call before the request finishes.
+
+        Also once the client has gone: the channel stops its producer
+        before the request learns of the loss, and a request finished with
+        a producer still registered logs an error."""
+        request = self._request
+        if request.producer is not self:
+            return
+        if request.channel is not None:
+            request.unregisterProducer()
+        else:
+            request.producer = None
 
     def pauseProducing(self):
         self._paused = True

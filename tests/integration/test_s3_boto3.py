@@ -9,11 +9,8 @@ from twisted.trial.unittest import TestCase
 from tests.support.node import in_thread, start_with_s3_client
 
 
-class S3Boto3Tests(TestCase):
-    timeout = 120
-
-    async def setUp(self):
-        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024)
+class _Boto3Calls(TestCase):
+    """boto3 calls (``self.s3``) made off the reactor thread."""
 
     async def call(self, method, **kwargs):
         return await in_thread(getattr(self.s3, method), **kwargs)
@@ -25,6 +22,13 @@ class S3Boto3Tests(TestCase):
             self.assertEqual(e.response["Error"]["Code"], code, e.response)
             return e.response
         self.fail(f"{method} succeeded; expected {code}")
+
+
+class S3Boto3Tests(_Boto3Calls):
+    timeout = 120
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024)
 
     async def test_bucket_lifecycle(self):
         """A bucket is created, listed, headed, located and deleted."""
@@ -55,6 +59,18 @@ class S3Boto3Tests(TestCase):
             self.assertEqual(got["Metadata"], {"who": "me"})
             head = await self.call("head_object", Bucket="data", Key=key)
             self.assertEqual(head["ContentLength"], size)
+
+    async def test_content_encoding(self):
+        """Content-Encoding is stored as sent, less aws-chunked (the request's
+        transport), as S3."""
+        await self.call("create_bucket", Bucket="enc")
+        for sent, stored in (("gzip", "gzip"), ("deflate, gzip", "deflate, gzip"),
+                             ("gzip, aws-chunked", "gzip"), ("aws-chunked, gzip", "gzip"),
+                             ("aws-chunked", None), ("aws-chunked, aws-chunked", None)):
+            await self.call("put_object", Bucket="enc", Key="k", Body=b"x",
+                            ContentEncoding=sent)
+            head = await self.call("head_object", Bucket="enc", Key="k")
+            self.assertEqual(head.get("ContentEncoding"), stored, sent)
 
     async def test_range_requests(self):
         """A single range answers 206 with the right bytes; out of range is 416."""
@@ -116,6 +132,11 @@ class S3Boto3Tests(TestCase):
         listed = await self.call("list_objects", Bucket="lll", Marker="b", MaxKeys=1)
         self.assertEqual([o["Key"] for o in listed["Contents"]], ["c d"])
         self.assertTrue(listed["IsTruncated"])
+        # max-keys=0: an empty page, not truncated (as S3).
+        for method in ("list_objects", "list_objects_v2"):
+            listed = await self.call(method, Bucket="lll", MaxKeys=0)
+            self.assertNotIn("Contents", listed, method)
+            self.assertFalse(listed["IsTruncated"], method)
 
     async def test_wrong_secret_writes_nothing(self):
         """A request signed with a wrong secret gets 403 and creates nothing."""
@@ -167,7 +188,7 @@ class S3Boto3Tests(TestCase):
         self.assertEqual(data, b"hello")
 
 
-class MultipartBoto3Tests(TestCase):
+class MultipartBoto3Tests(_Boto3Calls):
     timeout = 120
 
     async def setUp(self):
@@ -212,6 +233,29 @@ class MultipartBoto3Tests(TestCase):
                             {"PartNumber": 3, "ETag": tags[3]}]})
         got = await in_thread(self.s3.get_object, Bucket="mpu", Key="k")
         self.assertEqual(await in_thread(got["Body"].read), part1 + part3)
+
+    async def test_completion_retried(self):
+        """A completion sent again (its answer lost) gets the same answer, as
+        S3 gives; other parts, or an upload that never was, get NoSuchUpload."""
+        created = await in_thread(self.s3.create_multipart_upload, Bucket="mpu", Key="r")
+        upload_id = created["UploadId"]
+        part = await in_thread(self.s3.upload_part, Bucket="mpu", Key="r",
+                               UploadId=upload_id, PartNumber=1, Body=b"once")
+        parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+        first = await in_thread(self.s3.complete_multipart_upload, Bucket="mpu", Key="r",
+                                UploadId=upload_id, MultipartUpload=parts)
+        again = await in_thread(self.s3.complete_multipart_upload, Bucket="mpu", Key="r",
+                                UploadId=upload_id, MultipartUpload=parts)
+        self.assertEqual(again["ETag"], first["ETag"])
+        got = await in_thread(self.s3.get_object, Bucket="mpu", Key="r")
+        self.assertEqual(await in_thread(got["Body"].read), b"once")
+        await self.assertS3Error("NoSuchUpload", "complete_multipart_upload", Bucket="mpu",
+                                 Key="r", UploadId=upload_id, MultipartUpload={"Parts": [
+                                     {"PartNumber": 1, "ETag": "0" * 32}]})
+        # Unknown upload: 404 before the parts are looked at.
+        await self.assertS3Error("NoSuchUpload", "complete_multipart_upload", Bucket="mpu",
+                                 Key="r", UploadId="abc1234def", MultipartUpload={"Parts": [
+                                     {"PartNumber": 1, "ETag": "1234"}]})
 
     async def test_abort(self):
         """An aborted upload disappears and its id is refused afterwards."""

@@ -87,3 +87,33 @@ class LifecycleTests(TestCase):
         await self.call("delete_bucket_lifecycle", Bucket="aging")
         with self.assertRaises(ClientError):
             await self.call("get_bucket_lifecycle_configuration", Bucket="aging")
+
+    async def test_rule_ids_and_legacy_prefix(self):
+        """Rule IDs are at most 255 characters and unique; a rule without one
+        gets one; a rule given with the older top-level Prefix comes back so."""
+        for rules in ([{"ID": "a" * 256, "Status": "Enabled", "Prefix": "x/",
+                        "Expiration": {"Days": 2}}],
+                      [{"ID": "r", "Status": "Enabled", "Prefix": "x/",
+                        "Expiration": {"Days": 2}},
+                       {"ID": "r", "Status": "Enabled", "Prefix": "y/",
+                        "Expiration": {"Days": 3}}]):
+            with self.assertRaises(ClientError) as caught:
+                await self.call("put_bucket_lifecycle_configuration", Bucket="aging",
+                                LifecycleConfiguration={"Rules": rules})
+            self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidArgument")
+        rules = [{"ID": "legacy", "Expiration": {"Days": 31}, "Prefix": "test1/",
+                  "Status": "Enabled"}]
+        await self.call("put_bucket_lifecycle_configuration", Bucket="aging",
+                        LifecycleConfiguration={"Rules": rules})
+        got = await self.call("get_bucket_lifecycle_configuration", Bucket="aging")
+        self.assertEqual(got["Rules"], rules)
+        await self.call("put_bucket_lifecycle_configuration", Bucket="aging",
+                        LifecycleConfiguration={"Rules": [
+                            {"Status": "Enabled", "Filter": {"Prefix": "a/"},
+                             "Expiration": {"Days": 1}},
+                            {"Status": "Enabled", "Filter": {"Prefix": "b/"},
+                             "Expiration": {"Days": 1}}]})
+        got = await self.call("get_bucket_lifecycle_configuration", Bucket="aging")
+        ids = [r["ID"] for r in got["Rules"]]
+        self.assertEqual(len(set(ids)), 2)
+        self.assertTrue(all(ids))

@@ -4,6 +4,7 @@ import hashlib
 
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from tests.support import signer
@@ -40,7 +41,9 @@ class RawClient(protocol.Protocol):
         self.closed.callback(self.received)
 
 
-class StreamingUploadTests(TestCase):
+class _NodeWithBucket(TestCase):
+    """One node with bucket ``stream``, spoken to over raw connections."""
+
     timeout = 60
 
     async def setUp(self):
@@ -65,6 +68,9 @@ class StreamingUploadTests(TestCase):
         return ("PUT /stream/obj HTTP/1.1\r\n" + "".join(
             f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
 
+
+
+class StreamingUploadTests(_NodeWithBucket):
     async def test_rejected_upload_gets_no_100_continue(self):
         """A request refused before its body is read gets its error, never a 100."""
         client = await self.connect()
@@ -104,6 +110,46 @@ class StreamingUploadTests(TestCase):
                 break
             await deferLater(0.05)
         self.assertTrue(obj is None or obj.last_data_version() is None)
+
+
+class ClientGoneMidResponseTests(_NodeWithBucket):
+    """A client that leaves while a GET streams its body is not an error."""
+
+    async def put(self, body: bytes) -> None:
+        client = await self.connect()
+        client.transport.write(self.head(len(body)))
+        await client.wait_for(b"100 Continue\r\n\r\n")
+        client.transport.write(body)
+        await client.wait_until(lambda r: b"\r\n\r\n" in r.partition(b"HTTP/1.1 200")[2])
+
+    async def test_client_gone_mid_get_is_logged_as_such(self):
+        """The handler stops at the loss: no InternalError, no producer left
+        registered (either would be a logged error, which fails the test)."""
+        # 32 blocks: more than loopback's socket buffers hold, so the
+        # response is still streaming when the client leaves.
+        await self.put(b"g" * (32 << 20))
+        gone = defer.Deferred()
+
+        def observe(event):
+            if event.get("error") == "client went away" and event.get("method") == "GET" \
+                    and not gone.called:
+                gone.callback(event)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        url = f"http://127.0.0.1:{self.port}/stream/obj"
+        headers, *_ = signer.sign("GET", url, self.key.key_id, self.key.params.secret_key,
+                                  "garage", "UNSIGNED-PAYLOAD", {})
+        client = await self.connect()
+        client.transport.write(("GET /stream/obj HTTP/1.1\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
+        await client.wait_for(b"HTTP/1.1 200")
+        # Reading no more: the server fills the socket buffers and waits.
+        client.transport.pauseProducing()
+        client.transport.abortConnection()
+        event = await gone
+        self.assertEqual(event["uri"], "/stream/obj")
+        self.assertLess(len(client.received), 32 << 20)
 
 
 def deferLater(seconds):

@@ -37,7 +37,7 @@ from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import OWNER, READ, WRITE, RequestContext
 from garage_twisted.api.s3.metrics import RequestMetrics
-from garage_twisted.api.streaming import BodyIncomplete
+from garage_twisted.api.streaming import BodyIncomplete, ClientGone
 from garage_twisted.api.s3.router import (
     locate, parse_endpoint, parse_query, split_target, with_copy_source,
 )
@@ -177,9 +177,10 @@ class S3Api:
             api_key, auth = await authenticate(self, request, raw_path, raw_query)
             ctx = RequestContext(self, request, endpoint, api_key, auth, request_id)
             return await self._dispatch(ctx)
-        except (BodyIncomplete, defer.CancelledError) as e:
+        except (BodyIncomplete, ClientGone, defer.CancelledError) as e:
             # The client went away (S3Resource cancels the handler when
-            # the connection is lost): nobody is left to answer.
+            # the connection is lost, or a streamed response learns it
+            # first): nobody is left to answer.
             self.log.info("S3 {method} {uri}: {error} (request {request_id})",
                           method=request.method.decode("latin-1"),
                           uri=request.uri.decode("latin-1"),

@@ -10,6 +10,8 @@ old top-level ``Prefix`` too). Transitions and noncurrent-version actions
 :class:`~garage_twisted.model.lifecycle.LifecycleWorker`.
 """
 
+import re
+import secrets
 from datetime import date
 
 from garage_twisted.api.s3 import errors
@@ -19,8 +21,30 @@ from garage_twisted.api.s3.xml import children, document, element, local_name, p
 MAX_BODY = 256 * 1024
 MAX_RULES = 1000
 UNSUPPORTED = {"Transition", "NoncurrentVersionTransition", "NoncurrentVersionExpiration"}
+MAX_ID_LENGTH = 255
+# An expiration date is a day: midnight UTC, as S3 requires.
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(T00:00:00(\.0+)?(Z|\+00:00))?")
 
 
+def _rule_id(parts) -> str:
+    """The rule's ID, or one made up (S3 names every rule)."""
+    if "ID" not in parts:
+        return secrets.token_urlsafe(36)
+    rule_id = parts["ID"].text or ""
+    if len(rule_id) > MAX_ID_LENGTH:
+        raise errors.InvalidArgument(f"ID length should not exceed allowed limit of "
+                                     f"{MAX_ID_LENGTH}")
+    return rule_id
+
+
+def _expiration_date(node) -> str:
+    text = (node.text or "").strip()
+    match = _DATE.fullmatch(text)
+    try:
+        return date.fromisoformat(match.group(1)).isoformat()
+    except (AttributeError, ValueError):
+        raise errors.InvalidArgument("'Date' must be at midnight GMT (ISO 8601, e.g. "
+                                     "2030-01-01T00:00:00Z)") from None
 
 
 def _positive_int(node, what: str) -> int:
@@ -61,14 +85,16 @@ def parse_lifecycle(body: bytes) -> list:
         status = (parts["Status"].text or "").strip() if "Status" in parts else None
         if status not in ("Enabled", "Disabled"):
             raise errors.MalformedXML("each Rule needs a Status of Enabled or Disabled")
-        rule = {"id": (parts["ID"].text or "") if "ID" in parts else None,
+        rule = {"id": _rule_id(parts),
                 "enabled": status == "Enabled", "prefix": None, "size_gt": None,
                 "size_lt": None, "expire_days": None, "expire_date": None,
                 "abort_mpu_days": None}
         if "Filter" in parts:
             _filter(rule, parts["Filter"])
         elif "Prefix" in parts:
+            # The older form, given back as it came.
             rule["prefix"] = parts["Prefix"].text or ""
+            rule["top_level_prefix"] = True
         if "Expiration" in parts:
             expiration = children(parts["Expiration"])
             if "ExpiredObjectDeleteMarker" in expiration and len(expiration) == 1:
@@ -76,11 +102,7 @@ def parse_lifecycle(body: bytes) -> list:
             if "Days" in expiration:
                 rule["expire_days"] = _positive_int(expiration["Days"], "Expiration Days")
             elif "Date" in expiration:
-                text = (expiration["Date"].text or "").strip()
-                try:
-                    rule["expire_date"] = date.fromisoformat(text[:10]).isoformat()
-                except ValueError:
-                    raise errors.InvalidArgument("Expiration Date must be a date") from None
+                rule["expire_date"] = _expiration_date(expiration["Date"])
             else:
                 raise errors.MalformedXML("Expiration needs Days or Date")
         if "AbortIncompleteMultipartUpload" in parts:
@@ -96,6 +118,10 @@ def parse_lifecycle(body: bytes) -> list:
         rules.append(rule)
     if not rules or len(rules) > MAX_RULES:
         raise errors.MalformedXML(f"a lifecycle configuration has 1 to {MAX_RULES} rules")
+    ids = [rule["id"] for rule in rules]
+    if len(set(ids)) != len(ids):
+        raise errors.InvalidArgument("Rule ID must be unique. Found same ID for more than "
+                                     "one rule")
     return rules
 
 
@@ -110,7 +136,9 @@ def lifecycle_xml(rules: list) -> bytes:
             conditions.append(element("ObjectSizeGreaterThan", rule["size_gt"]))
         if rule.get("size_lt") is not None:
             conditions.append(element("ObjectSizeLessThan", rule["size_lt"]))
-        if len(conditions) > 1:
+        if rule.get("top_level_prefix"):
+            inner += element("Prefix", rule["prefix"])
+        elif len(conditions) > 1:
             inner += "<Filter><And>" + "".join(conditions) + "</And></Filter>"
         else:
             inner += "<Filter>" + "".join(conditions) + "</Filter>"

@@ -34,6 +34,10 @@ async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
     """Collect up to ``max_keys`` keys and common prefixes after ``after``."""
     table = ctx.api.model.object_table
     result = ListingResult()
+    if max_keys == 0:
+        # As S3: an empty page that is not truncated (there is no next
+        # page to point at).
+        return result
     prefix_bytes = prefix.encode()
     cursor = prefix_bytes
     exclusive = None
@@ -61,7 +65,7 @@ async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
                 continue
             if not key_bytes.startswith(prefix_bytes):
                 return result
-            if max_keys == 0 or len(result.contents) + len(result.common_prefixes) >= max_keys:
+            if len(result.contents) + len(result.common_prefixes) >= max_keys:
                 result.truncated = True
                 return result
             if delimiter:

@@ -27,10 +27,10 @@ def extract_object_headers(request) -> tuple:
                 user_size += len(lname) - 11 + len(value)
             if lname == b"content-encoding":
                 # aws-chunked is the transport of the request, not the
-                # object's encoding.
-                value = ",".join(
-                    v.strip() for v in value.split(",") if v.strip() != "aws-chunked"
-                )
+                # object's encoding; the rest is kept as sent.
+                codings = [v.strip() for v in value.split(",")]
+                if "aws-chunked" in codings:
+                    value = ", ".join(v for v in codings if v != "aws-chunked")
                 if not value:
                     continue
             headers.append((lname.decode("latin-1"), value))

@@ -188,6 +188,8 @@ async def _check_complete_conditions(ctx: RequestContext) -> None:
         return
     obj = await ctx.api.model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
     current = None if obj is None else obj.last_data_version()
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise errors.NotImplemented("If-None-Match on CompleteMultipartUpload only supports *")
     if if_none_match is not None and current is not None:
         raise errors.PreconditionFailed("At least one of the pre-conditions you specified "
                                         "did not hold")
@@ -200,17 +202,53 @@ async def _check_complete_conditions(ctx: RequestContext) -> None:
                                             "specified did not hold")
 
 
+def _composite_etag(wanted) -> str:
+    """The ETag of an object made of these ``(number, part etag)``."""
+    md5s = b"".join(bytes.fromhex(etag) for _, etag in wanted)
+    return f"{hashlib.md5(md5s).hexdigest()}-{len(wanted)}"
+
+
+def _complete_result(ctx: RequestContext, etag: str) -> bytes:
+    host = ctx.header(b"host") or "localhost"
+    body = document("CompleteMultipartUploadResult", [
+        element("Location", f"http://{host}/{ctx.endpoint.bucket}/{ctx.endpoint.key}"),
+        element("Bucket", ctx.endpoint.bucket), element("Key", ctx.endpoint.key),
+        element("ETag", f'"{etag}"')])
+    return respond(ctx.request, body)
+
+
+async def _completed_version(ctx: RequestContext):
+    """The object's version this upload completed into, if it did."""
+    upload_id = _upload_id(ctx)
+    obj = await ctx.api.model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
+    if obj is None:
+        return None
+    return next((v for v in obj.versions
+                 if v.uuid == upload_id and v.state == STATE_COMPLETE), None)
+
+
 async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     body = await read_small_body(ctx, MAX_COMPLETE_BODY)
+    try:
+        # The upload first: a missing one is 404 whatever the body says.
+        mpu, version = await _load_upload(ctx)
+    except errors.NoSuchUpload:
+        # A retried completion (its answer was lost) gets the same answer,
+        # as S3 gives, if it names the same parts.
+        done = await _completed_version(ctx)
+        if done is None:
+            raise
+        wanted = _parse_complete(body)
+        if _composite_etag(wanted) != done.data.meta.etag:
+            raise
+        return _complete_result(ctx, done.data.meta.etag)
     wanted = _parse_complete(body)
     if any(b[0] <= a[0] for a, b in zip(wanted, wanted[1:])):
         raise errors.InvalidPartOrder("The list of parts was not in ascending order.")
-    mpu, version = await _load_upload(ctx)
     await _check_complete_conditions(ctx)
     latest = mpu.latest_parts()
     model = ctx.api.model
     final = Version.new(mpu.upload_id, ctx.bucket_id, ctx.endpoint.key)
-    md5s = []
     total = 0
     for index, (number, etag) in enumerate(wanted):
         found = latest.get(number)
@@ -226,14 +264,13 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
             raise errors.InvalidPart("One or more of the specified parts could not be found.")
         for (_, offset), block in part_version.sorted_blocks():
             final = final.with_block(number, offset, block)
-        md5s.append(bytes.fromhex(etag))
         total += part.size
     await check_quotas(ctx, ctx.endpoint.key, total)
     blocks = final.sorted_blocks()
     await model.version_table.insert(final)
     await model.block_ref_table.insert_many(
         [BlockRef(block.hash, mpu.upload_id, Bool(False)) for _, block in blocks])
-    etag = f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{len(wanted)}"
+    etag = _composite_etag(wanted)
     headers = tuple(h for h in version.upload_headers if h[0] != SSE_MD5_HEADER)
     key_md5 = dict(version.upload_headers).get(SSE_MD5_HEADER)
     meta = ObjectVersionMeta(headers, total, etag, None, key_md5)
@@ -245,12 +282,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     await model.object_table.insert(Object(ctx.bucket_id, ctx.endpoint.key, (complete,)))
     await model.mpu_table.insert(MultipartUpload.new(
         mpu.upload_id, mpu.timestamp, ctx.bucket_id, ctx.endpoint.key, deleted=True))
-    host = ctx.header(b"host") or "localhost"
-    body = document("CompleteMultipartUploadResult", [
-        element("Location", f"http://{host}/{ctx.endpoint.bucket}/{ctx.endpoint.key}"),
-        element("Bucket", ctx.endpoint.bucket), element("Key", ctx.endpoint.key),
-        element("ETag", f'"{etag}"')])
-    return respond(ctx.request, body)
+    return _complete_result(ctx, etag)
 
 
 async def abort_multipart_upload(ctx: RequestContext) -> bytes:

@@ -27,6 +27,7 @@ from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.metrics import RequestMetrics
 from garage_twisted.api.s3.router import Endpoint, split_target
+from garage_twisted.api.streaming import ClientGone
 from garage_twisted.util.errors import QuorumError
 
 NOT_FOUND_PAGE = (b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
@@ -110,6 +111,10 @@ class WebApi:
             path = unquote(raw_path.decode("latin-1"), encoding="utf-8")
             return await self._serve(request, method, name, bucket_id, config, path,
                                      request_id)
+        except ClientGone:
+            # Nobody is left to answer.
+            self.log.info("web {uri}: client went away", uri=request.uri)
+            return None
         except QuorumError as e:
             self.log.warn("web {uri}: {error}", uri=request.uri, error=str(e))
             return self._page(request, 503, b"Service unavailable")

@@ -1,0 +1,43 @@
+"""The S3 operation a request names (method, bucket, key, query keywords)."""
+
+from twisted.trial.unittest import TestCase
+
+from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.router import parse_endpoint
+
+
+class ParseEndpointTests(TestCase):
+    def name(self, method, bucket=None, key=None, **query):
+        return parse_endpoint(method, bucket, key, query).name
+
+    def test_bucket_operations(self):
+        self.assertEqual(self.name("PUT", "b"), "CreateBucket")
+        self.assertEqual(self.name("GET", "b"), "ListObjects")
+        self.assertEqual(self.name("GET", "b", **{"list-type": "2"}), "ListObjectsV2")
+        self.assertEqual(self.name("POST", "b", delete=""), "DeleteObjects")
+        self.assertEqual(self.name("GET", "b", uploads=""), "ListMultipartUploads")
+
+    def test_unsupported_subresources_are_named_not_taken_for_others(self):
+        """A PUT with a sub-resource this node lacks is that operation (501
+        later), never CreateBucket."""
+        for keyword, operation in (("publicAccessBlock", "PutPublicAccessBlock"),
+                                   ("ownershipControls", "PutBucketOwnershipControls"),
+                                   ("metrics", "PutBucketMetricsConfiguration"),
+                                   ("versioning", "PutBucketVersioning")):
+            endpoint = parse_endpoint("PUT", "b", None, {keyword: ""})
+            self.assertEqual(endpoint.name, operation)
+            self.assertFalse(endpoint.implemented)
+        self.assertEqual(self.name("GET", "b", policyStatus=""), "GetBucketPolicyStatus")
+
+    def test_object_operations(self):
+        self.assertEqual(self.name("PUT", "b", "k"), "PutObject")
+        self.assertEqual(self.name("PUT", "b", "k", uploadId="u", partNumber="1"),
+                         "UploadPart")
+        self.assertEqual(self.name("POST", "b", "k", uploadId="u"), "CompleteMultipartUpload")
+        self.assertEqual(self.name("DELETE", "b", "k", uploadId="u"), "AbortMultipartUpload")
+        self.assertEqual(self.name("GET", "b", "k", acl=""), "GetObjectAcl")
+
+    def test_method_not_allowed(self):
+        self.assertRaises(errors.MethodNotAllowed, parse_endpoint, "POST", None, None, {})
+        self.assertRaises(errors.MethodNotAllowed, parse_endpoint, "DELETE", "b", None,
+                          {"location": ""})
