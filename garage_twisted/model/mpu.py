@@ -21,6 +21,11 @@ class MpuPart:
     version: bytes  # uuid of the part's version
     etag: str | None = None  # set once the part is fully written
     size: int | None = None
+    # base64 checksum of the upload's x-amz-checksum-algorithm, if it has one
+    checksum: str | None = None
+
+    def _fields(self) -> tuple:
+        return (self.version, self.etag, self.size, self.checksum or "")
 
     def merge(self, other: "MpuPart") -> "MpuPart":
         # A part only ever goes from unfinished to finished.
@@ -28,16 +33,17 @@ class MpuPart:
             return other
         if other.etag is None:
             return self
-        return self if merge_values((self.version, self.etag, self.size),
-                                    (other.version, other.etag, other.size)) == \
-            (self.version, self.etag, self.size) else other
+        return self if merge_values(self._fields(), other._fields()) == self._fields() \
+            else other
 
     def to_cbor(self):
-        return [self.version, self.etag, self.size]
+        raw = [self.version, self.etag, self.size]
+        # Parts without a checksum encode as before.
+        return raw if self.checksum is None else raw + [self.checksum]
 
     @classmethod
     def from_cbor(cls, raw) -> "MpuPart":
-        return cls(bytes(raw[0]), raw[1], raw[2])
+        return cls(bytes(raw[0]), raw[1], raw[2], raw[3] if len(raw) > 3 else None)
 
 
 @dataclass(frozen=True)

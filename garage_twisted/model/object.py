@@ -43,7 +43,8 @@ class ObjectVersionMeta:
     headers: tuple  # ((name, value), ...) as stored (content-type, x-amz-meta-*, ...)
     size: int
     etag: str
-    # The x-amz-checksum-* the client asked for: (header name, base64 value).
+    # The x-amz-checksum-* the client asked for: (header name, base64 value),
+    # and for a multipart object its type too ("COMPOSITE" or "FULL_OBJECT").
     checksum: tuple | None = None
     # SSE-C: base64 MD5 of the customer key the data is encrypted with.
     encryption: str | None = None

@@ -72,6 +72,23 @@ class S3Boto3Tests(_Boto3Calls):
             head = await self.call("head_object", Bucket="enc", Key="k")
             self.assertEqual(head.get("ContentEncoding"), stored, sent)
 
+    async def test_non_ascii_metadata(self):
+        """A header value that is not ASCII (botocore sends and signs it as
+        UTF-8) is accepted and read back byte for byte (which http.client
+        decodes as Latin-1)."""
+        await self.call("create_bucket", Bucket="uni")
+
+        def set_header(params, **kwargs):
+            params["headers"]["x-amz-meta-meta1"] = "Hello World\xe9"
+
+        self.s3.meta.events.register("before-call.s3.PutObject", set_header)
+        self.addCleanup(self.s3.meta.events.unregister, "before-call.s3.PutObject",
+                        set_header)
+        await self.call("put_object", Bucket="uni", Key="k", Body=b"bar")
+        got = await self.call("get_object", Bucket="uni", Key="k")
+        self.assertEqual(got["Metadata"]["meta1"].encode("latin-1").decode("utf-8"),
+                         "Hello World\xe9")
+
     async def test_range_requests(self):
         """A single range answers 206 with the right bytes; out of range is 416."""
         await self.call("create_bucket", Bucket="rrr")

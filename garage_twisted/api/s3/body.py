@@ -120,9 +120,10 @@ async def iter_blocks(payload: PayloadReader, block_size: int):
         yield last or b""
 
 
-async def read_small_body(ctx, limit: int) -> bytes:
+async def read_small_body(ctx, limit: int, checksum_headers: bool = True) -> bytes:
     """The whole payload of a request that must be small (XML documents).
 
+    :param checksum_headers: see :meth:`BodyChecks.from_request`.
     :raises errors.EntityTooLarge: past ``limit`` bytes.
     """
     payload = PayloadReader(ctx)
@@ -137,7 +138,7 @@ async def read_small_body(ctx, limit: int) -> bytes:
             raise errors.EntityTooLarge(f"request body larger than {limit} bytes")
         parts.append(data)
     body = b"".join(parts)
-    checks = BodyChecks.from_request(ctx)
+    checks = BodyChecks.from_request(ctx, checksum_headers)
     checks.update(body)
     checks.verify(payload.trailers)
     return body

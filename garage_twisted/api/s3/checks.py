@@ -29,8 +29,12 @@ class BodyChecks:
         self.checksum_value = None
 
     @classmethod
-    def from_request(cls, ctx) -> "BodyChecks":
+    def from_request(cls, ctx, checksum_headers: bool = True) -> "BodyChecks":
         """The checks a request's headers and signature ask for.
+
+        :param checksum_headers: whether ``x-amz-checksum-*`` headers are the
+            body's (not for CompleteMultipartUpload, where they are the
+            object's).
 
         :raises errors.InvalidDigest: malformed Content-MD5.
         :raises errors.InvalidRequest: conflicting or unknown checksum headers.
@@ -49,7 +53,7 @@ class BodyChecks:
                 raise errors.InvalidDigest("The Content-MD5 you specified was invalid.")
         algorithm = expected = None
         in_trailer = False
-        for alg in ChecksumAlgorithm:
+        for alg in ChecksumAlgorithm if checksum_headers else ():
             value = ctx.header(alg.header.encode())
             if value is not None:
                 if algorithm is not None:
@@ -66,12 +70,26 @@ class BodyChecks:
             if algorithm is not None and algorithm != trailer_alg:
                 raise errors.InvalidRequest("Expecting a single x-amz-checksum- header")
             algorithm, in_trailer = trailer_alg, True
-        declared = ctx.header(b"x-amz-sdk-checksum-algorithm")
+        declared = ctx.header(b"x-amz-sdk-checksum-algorithm") if checksum_headers else None
         if algorithm is None and declared is not None:
             algorithm = algorithm_named(declared)
             if algorithm is None:
                 raise errors.InvalidRequest(f"unsupported checksum algorithm {declared!r}")
         return cls(sha256_hex, content_md5, algorithm, expected, in_trailer)
+
+    def require(self, algorithm: ChecksumAlgorithm) -> None:
+        """Compute ``algorithm`` (a multipart upload's) whether or not the
+        request asked; call before the first :meth:`update`.
+
+        :raises errors.InvalidRequest: the request checks another algorithm.
+        """
+        if self.checksum_algorithm is None:
+            self.checksum_algorithm = algorithm
+            self._checksum = new_hasher(algorithm)
+        elif self.checksum_algorithm != algorithm:
+            raise errors.InvalidRequest(
+                f"Checksum Type mismatch occurred, expected checksum Type: "
+                f"{algorithm.value}, actual checksum Type: {self.checksum_algorithm.value}")
 
     def update(self, data: bytes) -> None:
         """Feed the next piece of payload (call from one thread at a time)."""

@@ -231,6 +231,8 @@ async def upload_part_copy(ctx: RequestContext) -> bytes:
     else:
         first, last = parse_copy_range(ctx.header(b"x-amz-copy-source-range"), size)
     reader = _SourceReader(ctx, src, await _source_blocks(ctx, src), first, last, src_sse)
-    etag, timestamp = await record_part(ctx, reader)
+    etag, timestamp, checksum = await record_part(ctx, reader)
     parts = [element("ETag", f'"{etag}"'), element("LastModified", iso8601(timestamp))]
+    if checksum is not None:
+        parts.append(element(f"Checksum{checksum[0].name}", checksum[1]))
     return respond(ctx.request, document("CopyPartResult", parts))

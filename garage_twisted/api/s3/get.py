@@ -66,8 +66,11 @@ def _set_checksum_header(ctx: RequestContext, meta) -> None:
     mode = ctx.header(b"x-amz-checksum-mode")
     if meta.checksum is not None and mode is not None and mode.upper() == "ENABLED" \
             and ctx.header(b"range") is None:
-        name, value = meta.checksum
+        # (header, value), or (header, value, type) for a multipart object.
+        name, value = meta.checksum[:2]
+        kind = meta.checksum[2] if len(meta.checksum) > 2 else "FULL_OBJECT"
         ctx.request.setHeader(name.encode(), value.encode())
+        ctx.request.setHeader(b"x-amz-checksum-type", kind.encode())
 
 
 def _set_object_headers(request, version, meta, sse=None):

@@ -16,7 +16,9 @@ import defusedxml.ElementTree as SafeET
 
 from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
+from garage_twisted.api.s3 import multipart_checksum
 from garage_twisted.api.s3.checks import BodyChecks
+from garage_twisted.api.s3.checksum import ChecksumAlgorithm, algorithm_named
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import CustomerKey, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
@@ -37,6 +39,12 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_COMPLETE_BODY = 1 << 20
 # Where an SSE-C upload keeps its key's MD5 until it completes.
 SSE_MD5_HEADER = "x-garage-sse-c-key-md5"
+# Where an upload keeps its x-amz-checksum-algorithm and -type.
+CHECKSUM_ALGORITHM_HEADER = "x-garage-checksum-algorithm"
+CHECKSUM_TYPE_HEADER = "x-garage-checksum-type"
+# The upload's own headers, none of which the object keeps.
+_UPLOAD_ONLY_HEADERS = frozenset({SSE_MD5_HEADER, CHECKSUM_ALGORITHM_HEADER,
+                                  CHECKSUM_TYPE_HEADER})
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 
 
@@ -65,6 +73,43 @@ async def _load_upload(ctx: RequestContext):
     return mpu, version
 
 
+def _requested_checksum(ctx: RequestContext):
+    """``(algorithm, type)`` a CreateMultipartUpload asks for, or None.
+
+    :raises errors.InvalidRequest: an unknown algorithm, or a type that does
+        not go with it.
+    """
+    name = ctx.header(b"x-amz-checksum-algorithm")
+    requested_type = ctx.header(b"x-amz-checksum-type")
+    if name is None:
+        if requested_type is not None:
+            raise errors.InvalidRequest("x-amz-checksum-type needs x-amz-checksum-algorithm")
+        return None
+    algorithm = algorithm_named(name)
+    if algorithm is None:
+        raise errors.InvalidRequest(f"unsupported checksum algorithm {name!r}")
+    kind = multipart_checksum.checksum_type(algorithm, requested_type)
+    if kind is None:
+        raise errors.InvalidRequest(f"The {requested_type} checksum type cannot be used "
+                                    f"with the {algorithm.name} checksum algorithm.")
+    return algorithm, kind
+
+
+def upload_checksum(version) -> tuple | None:
+    """``(algorithm, type)`` of an uploading version's checksum, or None."""
+    headers = dict(version.upload_headers)
+    name = headers.get(CHECKSUM_ALGORITHM_HEADER)
+    if name is None:
+        return None
+    return ChecksumAlgorithm(name), headers[CHECKSUM_TYPE_HEADER]
+
+
+def _set_checksum_headers(ctx: RequestContext, checksum) -> None:
+    if checksum is not None:
+        ctx.request.setHeader(b"x-amz-checksum-algorithm", checksum[0].name.encode())
+        ctx.request.setHeader(b"x-amz-checksum-type", checksum[1].encode())
+
+
 async def create_multipart_upload(ctx: RequestContext) -> bytes:
     key = ctx.endpoint.key
     if len(key.encode()) > 1024:
@@ -75,6 +120,10 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
         # Every part must come with this key; the MD5 waits in the upload's
         # headers until completion moves it to the object's metadata.
         headers = tuple(sorted(headers + ((SSE_MD5_HEADER, sse.key_md5),)))
+    checksum = _requested_checksum(ctx)
+    if checksum is not None:
+        headers = tuple(sorted(headers + ((CHECKSUM_ALGORITHM_HEADER, checksum[0].value),
+                                          (CHECKSUM_TYPE_HEADER, checksum[1]))))
     upload_id = new_uuid()
     timestamp = await next_timestamp(ctx, key)
     model = ctx.api.model
@@ -85,6 +134,7 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
     body = document("InitiateMultipartUploadResult", [
         element("Bucket", ctx.endpoint.bucket), element("Key", key),
         element("UploadId", upload_id.hex())])
+    _set_checksum_headers(ctx, checksum)
     return respond(ctx.request, body)
 
 
@@ -114,9 +164,11 @@ def upload_key(ctx: RequestContext, version):
     return given
 
 
-async def record_part(ctx: RequestContext, payload, checks=None) -> tuple[str, int]:
+async def record_part(ctx: RequestContext, payload, checks=None) -> tuple:
     """Store ``payload`` (``read() -> bytes``, ``b""`` at the end) as the
-    part ``partNumber`` of the upload; ``(etag, timestamp)``.
+    part ``partNumber`` of the upload; ``(etag, timestamp, checksum)``, the
+    last ``(algorithm, base64 value)`` when the upload has a checksum
+    algorithm (every part is checksummed with it), else None.
 
     The part is announced (without ETag) before its blocks are written, so
     an abort meanwhile releases them; a failure deletes the part's version.
@@ -124,12 +176,15 @@ async def record_part(ctx: RequestContext, payload, checks=None) -> tuple[str, i
     number = _part_number(ctx)
     mpu, version = await _load_upload(ctx)
     sse = upload_key(ctx, version)
+    wanted = upload_checksum(version)
+    checks = checks if checks is not None else BodyChecks()
+    if wanted is not None:
+        checks.require(wanted[0])
     model = ctx.api.model
     part_uuid = new_uuid()
     timestamp = now_msec(ctx.api.clock)
     await model.mpu_table.insert(
         mpu.with_part(number, timestamp, MpuPart(part_uuid)))
-    checks = checks if checks is not None else BodyChecks()
     try:
         size, _ = await save_stream(ctx, part_uuid, ctx.endpoint.key, number,
                                     iter_blocks(payload, ctx.api.block_size), checks, sse)
@@ -139,16 +194,17 @@ async def record_part(ctx: RequestContext, payload, checks=None) -> tuple[str, i
             Version.new(part_uuid, ctx.bucket_id, ctx.endpoint.key, deleted=True))
         raise
     etag = checks.etag() if sse is None else random_etag()
+    part_checksum = None if wanted is None else checks.checksum_value
     finished = MultipartUpload.new(mpu.upload_id, mpu.timestamp, ctx.bucket_id,
                                    ctx.endpoint.key)
     await model.mpu_table.insert(
-        finished.with_part(number, timestamp, MpuPart(part_uuid, etag, size)))
-    return etag, timestamp
+        finished.with_part(number, timestamp, MpuPart(part_uuid, etag, size, part_checksum)))
+    return etag, timestamp, None if wanted is None else (wanted[0], part_checksum)
 
 
 async def upload_part(ctx: RequestContext) -> bytes:
     checks = BodyChecks.from_request(ctx)
-    etag, _ = await record_part(ctx, PayloadReader(ctx), checks)
+    etag, _, _ = await record_part(ctx, PayloadReader(ctx), checks)
     ctx.request.setHeader(b"etag", f'"{etag}"'.encode())
     for name, value in checks.response_headers():
         ctx.request.setHeader(name, value)
@@ -172,7 +228,9 @@ def _parse_complete(body: bytes) -> list:
         match = _ETAG.match(fields.get("ETag", ""))
         if match is None:
             raise errors.InvalidPart("One or more of the specified parts could not be found.")
-        parts.append((number, match.group(1).lower()))
+        checksums = {alg: fields[f"Checksum{alg.name}"] for alg in ChecksumAlgorithm
+                     if f"Checksum{alg.name}" in fields}
+        parts.append((number, match.group(1).lower(), checksums))
     if not parts:
         raise errors.MalformedXML("CompleteMultipartUpload needs at least one Part")
     return parts
@@ -203,18 +261,56 @@ async def _check_complete_conditions(ctx: RequestContext) -> None:
 
 
 def _composite_etag(wanted) -> str:
-    """The ETag of an object made of these ``(number, part etag)``."""
-    md5s = b"".join(bytes.fromhex(etag) for _, etag in wanted)
+    """The ETag of an object made of these ``(number, part etag, _)``."""
+    md5s = b"".join(bytes.fromhex(etag) for _, etag, _ in wanted)
     return f"{hashlib.md5(md5s).hexdigest()}-{len(wanted)}"
 
 
-def _complete_result(ctx: RequestContext, etag: str) -> bytes:
+def _complete_result(ctx: RequestContext, etag: str, checksum=None) -> bytes:
+    """The answer; ``checksum`` is the object's stored one, if any."""
     host = ctx.header(b"host") or "localhost"
-    body = document("CompleteMultipartUploadResult", [
+    parts = [
         element("Location", f"http://{host}/{ctx.endpoint.bucket}/{ctx.endpoint.key}"),
         element("Bucket", ctx.endpoint.bucket), element("Key", ctx.endpoint.key),
-        element("ETag", f'"{etag}"')])
-    return respond(ctx.request, body)
+        element("ETag", f'"{etag}"')]
+    if checksum is not None:
+        name, value, kind = checksum
+        algorithm = algorithm_named(name[len("x-amz-checksum-"):])
+        parts += [element(f"Checksum{algorithm.name}", value), element("ChecksumType", kind)]
+    return respond(ctx.request, document("CompleteMultipartUploadResult", parts))
+
+
+def _bad_digest(what: str):
+    return errors.BadDigest(f"The {what} you specified did not match the calculated "
+                            "checksum.")
+
+
+async def _object_checksum(ctx: RequestContext, checksum, wanted, parts) -> tuple:
+    """The completed object's ``(header, value, type)`` from its parts'
+    checksums, checked against what the request gives.
+
+    :param checksum: the upload's ``(algorithm, type)``.
+    :param wanted: the request's ``(number, etag, checksums)``.
+    :param parts: the matching stored ``MpuPart``.
+    :raises errors.BadDigest: a part's checksum given in the request, or
+        the object's, does not match.
+    """
+    algorithm, kind = checksum
+    for (number, _, given), part in zip(wanted, parts):
+        value = given.get(algorithm)
+        if value is not None and value != part.checksum:
+            raise _bad_digest(f"{algorithm.name} checksum of part {number}")
+    if kind == multipart_checksum.COMPOSITE:
+        value = multipart_checksum.composite(algorithm, [p.checksum for p in parts])
+    else:
+        # One multiplication chain per part: off the reactor for 10,000 parts.
+        value = await ctx.api.run_in_thread(
+            multipart_checksum.full_object, algorithm, [(p.checksum, p.size) for p in parts])
+    expected = ctx.header(algorithm.header.encode())
+    if expected is not None and multipart_checksum.decode(expected) != \
+            multipart_checksum.decode(value):
+        raise _bad_digest(algorithm.name)
+    return algorithm.header, value, kind
 
 
 async def _completed_version(ctx: RequestContext):
@@ -228,7 +324,8 @@ async def _completed_version(ctx: RequestContext):
 
 
 async def complete_multipart_upload(ctx: RequestContext) -> bytes:
-    body = await read_small_body(ctx, MAX_COMPLETE_BODY)
+    # Its x-amz-checksum-* header is the object's checksum, not the body's.
+    body = await read_small_body(ctx, MAX_COMPLETE_BODY, checksum_headers=False)
     try:
         # The upload first: a missing one is 404 whatever the body says.
         mpu, version = await _load_upload(ctx)
@@ -241,7 +338,9 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
         wanted = _parse_complete(body)
         if _composite_etag(wanted) != done.data.meta.etag:
             raise
-        return _complete_result(ctx, done.data.meta.etag)
+        stored = done.data.meta.checksum
+        return _complete_result(ctx, done.data.meta.etag,
+                                stored if stored is not None and len(stored) == 3 else None)
     wanted = _parse_complete(body)
     if any(b[0] <= a[0] for a, b in zip(wanted, wanted[1:])):
         raise errors.InvalidPartOrder("The list of parts was not in ascending order.")
@@ -250,7 +349,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     model = ctx.api.model
     final = Version.new(mpu.upload_id, ctx.bucket_id, ctx.endpoint.key)
     total = 0
-    for index, (number, etag) in enumerate(wanted):
+    chosen = []
+    for index, (number, etag, _) in enumerate(wanted):
         found = latest.get(number)
         if found is None or found[1].etag != etag:
             raise errors.InvalidPart("One or more of the specified parts could not be found.",
@@ -265,15 +365,19 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
         for (_, offset), block in part_version.sorted_blocks():
             final = final.with_block(number, offset, block)
         total += part.size
+        chosen.append(part)
+    checksum = upload_checksum(version)
+    if checksum is not None:
+        checksum = await _object_checksum(ctx, checksum, wanted, chosen)
     await check_quotas(ctx, ctx.endpoint.key, total)
     blocks = final.sorted_blocks()
     await model.version_table.insert(final)
     await model.block_ref_table.insert_many(
         [BlockRef(block.hash, mpu.upload_id, Bool(False)) for _, block in blocks])
     etag = _composite_etag(wanted)
-    headers = tuple(h for h in version.upload_headers if h[0] != SSE_MD5_HEADER)
+    headers = tuple(h for h in version.upload_headers if h[0] not in _UPLOAD_ONLY_HEADERS)
     key_md5 = dict(version.upload_headers).get(SSE_MD5_HEADER)
-    meta = ObjectVersionMeta(headers, total, etag, None, key_md5)
+    meta = ObjectVersionMeta(headers, total, etag, checksum, key_md5)
     if blocks:
         data = ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=blocks[0][1].hash)
     else:
@@ -282,7 +386,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     await model.object_table.insert(Object(ctx.bucket_id, ctx.endpoint.key, (complete,)))
     await model.mpu_table.insert(MultipartUpload.new(
         mpu.upload_id, mpu.timestamp, ctx.bucket_id, ctx.endpoint.key, deleted=True))
-    return _complete_result(ctx, etag)
+    return _complete_result(ctx, etag, checksum)
 
 
 async def abort_multipart_upload(ctx: RequestContext) -> bytes:
@@ -309,7 +413,8 @@ def _int_param(query, name, default, maximum):
 
 
 async def list_parts(ctx: RequestContext) -> bytes:
-    mpu, _ = await _load_upload(ctx)
+    mpu, version = await _load_upload(ctx)
+    checksum = upload_checksum(version)
     query = ctx.endpoint.query
     max_parts = _int_param(query, "max-parts", 1000, 1000)
     marker = _int_param(query, "part-number-marker", 0, MAX_PART_NUMBER)
@@ -325,11 +430,16 @@ async def list_parts(ctx: RequestContext) -> bytes:
     ]
     if shown:
         parts.append(element("NextPartNumberMarker", shown[-1][0]))
+    if checksum is not None:
+        parts += [element("ChecksumAlgorithm", checksum[0].name),
+                  element("ChecksumType", checksum[1])]
     for number, timestamp, part in shown:
+        part_checksum = "" if part.checksum is None or checksum is None else \
+            element(f"Checksum{checksum[0].name}", part.checksum)
         parts.append("<Part>" + element("PartNumber", number)
                      + element("LastModified", iso8601(timestamp))
                      + element("ETag", f'"{part.etag}"') + element("Size", part.size)
-                     + "</Part>")
+                     + part_checksum + "</Part>")
     return respond(ctx.request, document("ListPartsResult", parts))
 
 

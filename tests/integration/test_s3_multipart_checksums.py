@@ -1,0 +1,107 @@
+"""Multipart uploads with x-amz-checksum-algorithm, through boto3: part
+checksums, the object's COMPOSITE or FULL_OBJECT checksum, and what is refused."""
+
+import base64
+import hashlib
+import os
+import zlib
+
+from botocore.exceptions import ClientError
+from twisted.trial.unittest import TestCase
+
+from tests.support.node import in_thread, start_with_s3_client
+
+PART = 5 * 1024 * 1024
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+class MultipartChecksumTests(TestCase):
+    timeout = 120
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024, "cks")
+
+    async def call(self, method, **kwargs):
+        return await in_thread(getattr(self.s3, method), **kwargs)
+
+    async def error_code(self, method, **kwargs) -> str:
+        with self.assertRaises(ClientError) as caught:
+            await self.call(method, **kwargs)
+        return caught.exception.response["Error"]["Code"]
+
+    async def upload(self, key, bodies, **create):
+        created = await self.call("create_multipart_upload", Bucket="cks", Key=key, **create)
+        parts = []
+        for number, body in enumerate(bodies, 1):
+            extra = {"ChecksumAlgorithm": create["ChecksumAlgorithm"]} if create else {}
+            answer = await self.call("upload_part", Bucket="cks", Key=key,
+                                     UploadId=created["UploadId"], PartNumber=number,
+                                     Body=body, **extra)
+            parts.append((number, answer))
+        return created, parts
+
+    async def test_composite_sha256(self):
+        bodies = [os.urandom(PART), os.urandom(1000)]
+        created, parts = await self.upload("c", bodies, ChecksumAlgorithm="SHA256")
+        self.assertEqual((created["ChecksumAlgorithm"], created["ChecksumType"]),
+                         ("SHA256", "COMPOSITE"))
+        digests = [hashlib.sha256(body).digest() for body in bodies]
+        self.assertEqual([a["ChecksumSHA256"] for _, a in parts], [b64(d) for d in digests])
+        listed = await self.call("list_parts", Bucket="cks", Key="c",
+                                 UploadId=created["UploadId"])
+        self.assertEqual(listed["ChecksumAlgorithm"], "SHA256")
+        self.assertEqual([p["ChecksumSHA256"] for p in listed["Parts"]],
+                         [b64(d) for d in digests])
+        expected = b64(hashlib.sha256(b"".join(digests)).digest()) + "-2"
+        listing = {"Parts": [{"PartNumber": n, "ETag": a["ETag"],
+                              "ChecksumSHA256": a["ChecksumSHA256"]} for n, a in parts]}
+        wrong = b64(hashlib.sha256(b"other").digest()) + "-2"
+        self.assertEqual(await self.error_code(
+            "complete_multipart_upload", Bucket="cks", Key="c", UploadId=created["UploadId"],
+            MultipartUpload=listing, ChecksumSHA256=wrong), "BadDigest")
+        done = await self.call("complete_multipart_upload", Bucket="cks", Key="c",
+                               UploadId=created["UploadId"], MultipartUpload=listing,
+                               ChecksumSHA256=expected)
+        self.assertEqual((done["ChecksumSHA256"], done["ChecksumType"]),
+                         (expected, "COMPOSITE"))
+        head = await self.call("head_object", Bucket="cks", Key="c", ChecksumMode="ENABLED")
+        self.assertEqual((head["ChecksumSHA256"], head["ChecksumType"]),
+                         (expected, "COMPOSITE"))
+        head = await self.call("head_object", Bucket="cks", Key="c")
+        self.assertNotIn("ChecksumSHA256", head)
+        # The object keeps no trace of the upload's bookkeeping headers.
+        self.assertEqual(head["Metadata"], {})
+
+    async def test_full_object_crc32(self):
+        bodies = [os.urandom(PART), os.urandom(PART), os.urandom(77)]
+        created, parts = await self.upload("f", bodies, ChecksumAlgorithm="CRC32",
+                                           ChecksumType="FULL_OBJECT")
+        self.assertEqual(created["ChecksumType"], "FULL_OBJECT")
+        done = await self.call("complete_multipart_upload", Bucket="cks", Key="f",
+                               UploadId=created["UploadId"], MultipartUpload={"Parts": [
+                                   {"PartNumber": n, "ETag": a["ETag"]} for n, a in parts]})
+        whole = zlib.crc32(b"".join(bodies)).to_bytes(4, "big")
+        self.assertEqual((done["ChecksumCRC32"], done["ChecksumType"]),
+                         (b64(whole), "FULL_OBJECT"))
+        got = await self.call("get_object", Bucket="cks", Key="f", ChecksumMode="ENABLED")
+        self.assertEqual(got["ChecksumCRC32"], b64(whole))
+        self.assertEqual(await in_thread(got["Body"].read), b"".join(bodies))
+
+    async def test_refused(self):
+        """A type the algorithm has not, and a part checksummed otherwise
+        than its upload, are InvalidRequest; a wrong part checksum at
+        completion is BadDigest."""
+        self.assertEqual(await self.error_code(
+            "create_multipart_upload", Bucket="cks", Key="r", ChecksumAlgorithm="SHA1",
+            ChecksumType="FULL_OBJECT"), "InvalidRequest")
+        created, parts = await self.upload("r", [b"one"], ChecksumAlgorithm="SHA256")
+        self.assertEqual(await self.error_code(
+            "upload_part", Bucket="cks", Key="r", UploadId=created["UploadId"], PartNumber=2,
+            Body=b"two", ChecksumAlgorithm="CRC32"), "InvalidRequest")
+        self.assertEqual(await self.error_code(
+            "complete_multipart_upload", Bucket="cks", Key="r", UploadId=created["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": parts[0][1]["ETag"],
+                                        "ChecksumSHA256": b64(bytes(32))}]}), "BadDigest")
