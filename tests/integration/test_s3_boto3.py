@@ -43,6 +43,26 @@ class S3Boto3Tests(_Boto3Calls):
         await self.assertS3Error("404", "head_bucket", Bucket="photos")
         await self.assertS3Error("NoSuchBucket", "list_objects_v2", Bucket="photos")
 
+    async def test_list_buckets_pages(self):
+        """ListBuckets pages by max-buckets and continuation token, filters
+        by prefix."""
+        for name in ("pa-1", "pa-2", "pb-1"):
+            await self.call("create_bucket", Bucket=name)
+        seen, token = [], None
+        while True:
+            kwargs = {"ContinuationToken": token} if token else {}
+            page = await self.call("list_buckets", MaxBuckets=2, **kwargs)
+            seen += [b["Name"] for b in page["Buckets"]]
+            token = page.get("ContinuationToken")
+            if token is None:
+                break
+        self.assertEqual(seen, ["pa-1", "pa-2", "pb-1"])
+        page = await self.call("list_buckets", Prefix="pa-")
+        self.assertEqual([b["Name"] for b in page["Buckets"]], ["pa-1", "pa-2"])
+        self.assertEqual(page["Buckets"][0]["BucketRegion"], "garage")
+        page = await self.call("list_buckets", MaxBuckets=3)
+        self.assertNotIn("ContinuationToken", page)
+
     async def test_put_get_sizes(self):
         """Empty, inline, one-block and multi-block objects round-trip byte for byte."""
         await self.call("create_bucket", Bucket="data")

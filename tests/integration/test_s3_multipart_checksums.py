@@ -89,6 +89,11 @@ class MultipartChecksumTests(TestCase):
         got = await self.call("get_object", Bucket="cks", Key="f", ChecksumMode="ENABLED")
         self.assertEqual(got["ChecksumCRC32"], b64(whole))
         self.assertEqual(await in_thread(got["Body"].read), b"".join(bodies))
+        # A part is not the whole: no whole-object checksum to check it with.
+        got = await self.call("get_object", Bucket="cks", Key="f", PartNumber=3,
+                              ChecksumMode="ENABLED")
+        self.assertNotIn("ChecksumCRC32", got)
+        self.assertEqual(await in_thread(got["Body"].read), bodies[2])
 
     async def test_refused(self):
         """A type the algorithm has not, and a part checksummed otherwise
@@ -105,3 +110,35 @@ class MultipartChecksumTests(TestCase):
             "complete_multipart_upload", Bucket="cks", Key="r", UploadId=created["UploadId"],
             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": parts[0][1]["ETag"],
                                         "ChecksumSHA256": b64(bytes(32))}]}), "BadDigest")
+
+    async def test_object_attributes(self):
+        """GetObjectAttributes of a multipart object with a checksum, and of
+        a plain one."""
+        bodies = [os.urandom(PART), os.urandom(10)]
+        created, parts = await self.upload("a", bodies, ChecksumAlgorithm="SHA256")
+        done = await self.call("complete_multipart_upload", Bucket="cks", Key="a",
+                               UploadId=created["UploadId"], MultipartUpload={"Parts": [
+                                   {"PartNumber": n, "ETag": a["ETag"]} for n, a in parts]})
+        got = await self.call("get_object_attributes", Bucket="cks", Key="a",
+                              ObjectAttributes=["ETag", "Checksum", "ObjectParts",
+                                                "StorageClass", "ObjectSize"])
+        self.assertEqual(got["ETag"], done["ETag"].strip('"'))
+        self.assertEqual(got["Checksum"], {"ChecksumSHA256": done["ChecksumSHA256"],
+                                           "ChecksumType": "COMPOSITE"})
+        self.assertEqual(got["ObjectSize"], PART + 10)
+        self.assertEqual(got["StorageClass"], "STANDARD")
+        self.assertEqual(got["ObjectParts"]["TotalPartsCount"], 2)
+        self.assertEqual([(p["PartNumber"], p["Size"]) for p in got["ObjectParts"]["Parts"]],
+                         [(1, PART), (2, 10)])
+        paged = await self.call("get_object_attributes", Bucket="cks", Key="a",
+                                ObjectAttributes=["ObjectParts"], MaxParts=1)
+        self.assertTrue(paged["ObjectParts"]["IsTruncated"])
+        self.assertEqual([p["PartNumber"] for p in paged["ObjectParts"]["Parts"]], [1])
+        await self.call("put_object", Bucket="cks", Key="plain", Body=b"xyz")
+        got = await self.call("get_object_attributes", Bucket="cks", Key="plain",
+                              ObjectAttributes=["ETag", "ObjectParts", "ObjectSize"])
+        self.assertEqual((got["ETag"], got["ObjectSize"]), (hashlib.md5(b"xyz").hexdigest(), 3))
+        self.assertNotIn("ObjectParts", got)
+        self.assertEqual(await self.error_code(
+            "get_object_attributes", Bucket="cks", Key="missing", ObjectAttributes=["ETag"]),
+            "NoSuchKey")

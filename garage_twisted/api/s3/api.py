@@ -21,6 +21,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from garage_twisted.api.s3 import attributes as attributes_ops
 from garage_twisted.api.s3 import bucket as bucket_ops
 from garage_twisted.api.s3 import copy as copy_ops
 from garage_twisted.api.s3 import cors as cors_ops
@@ -61,6 +62,7 @@ HANDLERS = {
     "ListObjects": (list_ops.list_objects_v1, READ),
     "GetObject": (get_ops.get_object, READ),
     "HeadObject": (get_ops.head_object, READ),
+    "GetObjectAttributes": (attributes_ops.get_object_attributes, READ),
     "PutObject": (put_ops.put_object, WRITE),
     "DeleteObject": (delete_ops.delete_object, WRITE),
     "DeleteObjects": (delete_ops.delete_objects, WRITE),

@@ -2,8 +2,13 @@
 GetBucketLocation.
 
 Names follow Garage: a key sees the buckets it has any right on, under their
-global aliases and its own local aliases.
+global aliases and its own local aliases. ListBuckets pages as S3 does with
+``max-buckets``, ``continuation-token`` (opaque: the last name given, in
+URL-safe base64) and ``prefix``.
 """
+
+import base64
+import binascii
 
 import defusedxml.ElementTree as SafeET
 
@@ -12,9 +17,32 @@ from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.xml import document, element, iso8601
 
 MAX_CREATE_BODY = 64 * 1024
+MAX_BUCKETS = 10000
+
+
+def _list_page(ctx: RequestContext):
+    """``(prefix, after, max_buckets)`` of a ListBuckets request."""
+    query = ctx.endpoint.query
+    raw = query.get("max-buckets")
+    try:
+        max_buckets = MAX_BUCKETS if raw is None else int(raw)
+    except ValueError:
+        max_buckets = 0
+    if not 1 <= max_buckets <= MAX_BUCKETS:
+        raise errors.InvalidArgument(f"max-buckets must be between 1 and {MAX_BUCKETS}")
+    token = query.get("continuation-token")
+    after = None
+    if token is not None:
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise errors.InvalidArgument("The continuation token provided is incorrect") \
+                from None
+    return query.get("prefix", ""), after, max_buckets
 
 
 async def list_buckets(ctx: RequestContext) -> bytes:
+    prefix, after, max_buckets = _list_page(ctx)
     helper = ctx.api.helper
     key = ctx.api_key
     entries = []
@@ -31,17 +59,24 @@ async def list_buckets(ctx: RequestContext) -> bytes:
         )
         for name in names:
             entries.append((name, bucket.params.creation_date))
-    entries.sort()
+    entries = sorted(e for e in entries
+                     if e[0].startswith(prefix) and (after is None or e[0] > after))
+    page = entries[:max_buckets]
     parts = [
         "<Owner>", element("ID", key.key_id), element("DisplayName", key.params.name.value),
         "</Owner><Buckets>",
     ]
-    for name, created in entries:
+    for name, created in page:
         parts.append(
             "<Bucket>" + element("Name", name) + element("CreationDate", iso8601(created))
-            + "</Bucket>"
+            + element("BucketRegion", ctx.api.region) + "</Bucket>"
         )
     parts.append("</Buckets>")
+    if len(entries) > len(page):
+        token = base64.urlsafe_b64encode(page[-1][0].encode()).decode()
+        parts.append(element("ContinuationToken", token))
+    if prefix:
+        parts.append(element("Prefix", prefix))
     return respond(ctx.request, document("ListAllMyBucketsResult", parts))
 
 

@@ -23,7 +23,8 @@ HEADERS_RETURNED = {
 }
 
 
-async def _load(ctx: RequestContext):
+async def load_version(ctx: RequestContext):
+    """The visible version of the addressed key (NoSuchKey if none)."""
     obj = await ctx.api.model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
     version = None if obj is None else obj.last_data_version()
     if version is None:
@@ -62,10 +63,13 @@ def parse_range(value: str, size: int):
 
 
 def _set_checksum_header(ctx: RequestContext, meta) -> None:
-    """The stored ``x-amz-checksum-*``, when asked for (whole objects only)."""
+    """The stored ``x-amz-checksum-*``, when asked for (whole objects only:
+    a client checks the body it gets against it)."""
     mode = ctx.header(b"x-amz-checksum-mode")
+    whole = ctx.header(b"range") is None and \
+        ("partNumber" not in ctx.endpoint.query or "-" not in meta.etag)
     if meta.checksum is not None and mode is not None and mode.upper() == "ENABLED" \
-            and ctx.header(b"range") is None:
+            and whole:
         # (header, value), or (header, value, type) for a multipart object.
         name, value = meta.checksum[:2]
         kind = meta.checksum[2] if len(meta.checksum) > 2 else "FULL_OBJECT"
@@ -176,7 +180,7 @@ async def _part_range(ctx: RequestContext, version):
 
 
 async def head_object(ctx: RequestContext, version=None) -> bytes:
-    version = version if version is not None else await _load(ctx)
+    version = version if version is not None else await load_version(ctx)
     meta = version.data.meta
     not_modified = _conditions(ctx, version, meta)
     if not_modified is not None:
@@ -202,7 +206,7 @@ async def head_object(ctx: RequestContext, version=None) -> bytes:
 async def get_object(ctx: RequestContext, status: int | None = None, version=None):
     """GetObject; ``status`` forces the answer's status (a website's error
     document is sent with 404), ``version`` skips loading it again."""
-    version = version if version is not None else await _load(ctx)
+    version = version if version is not None else await load_version(ctx)
     meta = version.data.meta
     not_modified = _conditions(ctx, version, meta)
     if not_modified is not None:
