@@ -82,3 +82,22 @@ class SseCTests(TestCase):
         got = await self.call("get_object", Bucket="secret", Key="mp", **sse())
         self.assertEqual(await in_thread(got["Body"].read), part1 + part2)
         self.assertEqual(await self.code("head_object", Bucket="secret", Key="mp"), 400)
+
+    async def test_server_managed_encryption_requests(self):
+        """SSE-KMS is refused (501) rather than stored in clear; SSE-S3's
+        AES256 is accepted but not claimed; mixing it with SSE-C is 400."""
+        with self.assertRaises(ClientError) as caught:
+            await self.call("put_object", Bucket="secret", Key="k", Body=b"x",
+                            ServerSideEncryption="aws:kms")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "NotImplemented")
+        with self.assertRaises(ClientError) as caught:
+            await self.call("create_multipart_upload", Bucket="secret", Key="k",
+                            ServerSideEncryption="aws:kms")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "NotImplemented")
+        put = await self.call("put_object", Bucket="secret", Key="k", Body=b"x",
+                              ServerSideEncryption="AES256")
+        self.assertNotIn("ServerSideEncryption", put)
+        self.assertEqual(await self.code("put_object", Bucket="secret", Key="k", Body=b"x",
+                                         ServerSideEncryption="AES256", **sse()), 400)
+        listed = await self.call("list_objects_v2", Bucket="secret")
+        self.assertEqual([o["Key"] for o in listed["Contents"]], ["k"])

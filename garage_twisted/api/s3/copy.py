@@ -22,7 +22,7 @@ from twisted.internet import defer
 from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import READ, RequestContext, respond
-from garage_twisted.api.s3.encryption import COPY_PREFIX, CustomerKey, key_for_read
+from garage_twisted.api.s3.encryption import COPY_PREFIX, key_for_read, key_for_write
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, store_object
 from garage_twisted.api.s3.xml import document, element, iso8601
@@ -90,7 +90,7 @@ async def copy_object(ctx: RequestContext) -> bytes:
     await check_quotas(ctx, dest_key, meta.size)
     headers = meta.headers if directive == "COPY" else extract_object_headers(ctx.request)
     src_sse = key_for_read(ctx, meta, COPY_PREFIX)
-    dest_sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    dest_sse = key_for_write(ctx)
     if src_sse is not None or dest_sse is not None:
         # Encrypted on one side: the bytes are decrypted and stored anew
         # (blocks cannot be shared between keys).

@@ -10,6 +10,11 @@ objects are encrypted the same way. Sizes and ranges stay those of the
 plain bytes. The ETag of an encrypted object is random (an MD5 of the plain
 bytes would tell about them), as S3. Object metadata (content type,
 ``x-amz-meta-*``) is stored in clear; this is documented.
+
+Server-managed encryption (``x-amz-server-side-encryption``) is not built:
+``aws:kms`` answers 501 rather than storing in clear what the client asked
+to encrypt; ``AES256`` (SSE-S3, which some clients send by default) is
+accepted and not echoed back, since the blocks are not encrypted at rest.
 """
 
 import base64
@@ -74,6 +79,29 @@ class CustomerKey:
     def response_headers(self) -> list:
         return [(b"x-amz-server-side-encryption-customer-algorithm", b"AES256"),
                 (b"x-amz-server-side-encryption-customer-key-md5", self.key_md5.encode())]
+
+
+def key_for_write(ctx) -> "CustomerKey | None":
+    """The SSE-C key a write asks to encrypt with, if any; a request for
+    server-managed encryption is checked (see the module docstring).
+
+    :raises errors.NotImplemented: SSE-KMS.
+    :raises errors.InvalidArgument: an unknown method, or SSE-C with another.
+    """
+    given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    method = ctx.header(b"x-amz-server-side-encryption")
+    if method is None:
+        return given
+    method = method.strip()
+    if method in ("aws:kms", "aws:kms:dsse"):
+        raise errors.NotImplemented("Server-side encryption with KMS keys (SSE-KMS) is not "
+                                    "supported; SSE-C is.")
+    if method != "AES256":
+        raise errors.InvalidArgument("The encryption method specified is not supported")
+    if given is not None:
+        raise errors.InvalidArgument("Server Side Encryption with Customer provided key is "
+                                     "incompatible with the encryption method specified")
+    return None
 
 
 def key_for_read(ctx, meta, prefix: str = PREFIX) -> "CustomerKey | None":

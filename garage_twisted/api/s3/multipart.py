@@ -20,7 +20,7 @@ from garage_twisted.api.s3 import multipart_checksum
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.checksum import ChecksumAlgorithm, algorithm_named
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.encryption import CustomerKey, random_etag
+from garage_twisted.api.s3.encryption import CustomerKey, key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, save_stream
 from garage_twisted.api.s3.xml import document, element, iso8601
@@ -115,7 +115,7 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
     if len(key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are at most 1024 bytes")
     headers = extract_object_headers(ctx.request)
-    sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    sse = key_for_write(ctx)
     if sse is not None:
         # Every part must come with this key; the MD5 waits in the upload's
         # headers until completion moves it to the object's metadata.

@@ -38,7 +38,7 @@ from garage_twisted.api.s3 import conditional, errors
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.encryption import CustomerKey, random_etag
+from garage_twisted.api.s3.encryption import key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.block.data import DataBlock
 from garage_twisted.block.data import blake2sum as block_hash
@@ -111,7 +111,7 @@ async def put_object(ctx: RequestContext) -> bytes:
     declared = payload.declared_length()
     if declared is not None and declared > MAX_OBJECT_SIZE:
         raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
-    sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    sse = key_for_write(ctx)
     claim = await conditional.claim_for_put(ctx, key)
     try:
         version = await store_object(
