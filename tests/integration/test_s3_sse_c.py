@@ -45,7 +45,7 @@ class SseCTests(TestCase):
             self.assertEqual(head["ContentLength"], len(body))
             self.assertEqual(await self.code("get_object", Bucket="secret", Key=key), 400)
             self.assertEqual(await self.code("get_object", Bucket="secret", Key=key,
-                                             **sse(OTHER)), 403)
+                                             **sse(OTHER)), 400)
         # The bytes on disk are not the plain ones.
         for hash_ in self.fixture.node._block_store.iter_block_hashes():
             stored = self.fixture.node._block_store.read_and_verify_now(hash_)

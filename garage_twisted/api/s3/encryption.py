@@ -118,8 +118,9 @@ def key_for_read(ctx, meta, prefix: str = PREFIX) -> "CustomerKey | None":
                                     "Encryption. The correct parameters must be provided to "
                                     "retrieve the object.")
     if not hmac.compare_digest(given.key_md5, stored):
-        raise errors.AccessDenied("The provided encryption key does not match the one the "
-                                  "object was stored with.")
+        # 400, as Garage (and ceph's s3-tests) answer.
+        raise errors.InvalidRequest("The provided encryption key does not match the one the "
+                                    "object was stored with.")
     return given
 
 
