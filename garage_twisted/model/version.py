@@ -2,7 +2,10 @@
 
 Partition hash = version uuid, no sort key. ``blocks`` maps
 ``(part_number, offset)`` to the block's hash and size, so a multipart upload
-adds its parts' blocks independently. Once ``deleted`` (a :class:`Bool`, so
+adds its parts' blocks independently. ``part_checksums`` maps a part number
+to its base64 checksum, for a completed multipart upload with
+``x-amz-checksum-algorithm`` (GetObject ``partNumber`` and
+GetObjectAttributes give them). Once ``deleted`` (a :class:`Bool`, so
 deletion wins every merge) the block list is dropped and every block
 reference is marked deleted through the ``block_ref`` insert queue.
 """
@@ -41,6 +44,7 @@ class Version(Entry):
     blocks: CrdtMap  # (part_number, offset) -> VersionBlock
     bucket_id: bytes  # backlink to the object
     key: str
+    part_checksums: CrdtMap = CrdtMap()  # part_number -> base64 checksum
 
     @classmethod
     def new(cls, uuid: bytes, bucket_id: bytes, key: str, deleted: bool = False) -> "Version":
@@ -48,6 +52,9 @@ class Version(Entry):
 
     def with_block(self, part_number: int, offset: int, block: VersionBlock) -> "Version":
         return replace(self, blocks=self.blocks.put((part_number, offset), block))
+
+    def with_part_checksum(self, part_number: int, value: str) -> "Version":
+        return replace(self, part_checksums=self.part_checksums.put(part_number, value))
 
     def sorted_blocks(self):
         """``[((part_number, offset), VersionBlock)]`` in read order."""
@@ -62,20 +69,24 @@ class Version(Entry):
     def merge(self, other: "Version") -> "Version":
         deleted = self.deleted.merge(other.deleted)
         if deleted.value:
-            if self.deleted.value and not self.blocks.entries:
+            if self.deleted.value and not self.blocks.entries and \
+                    not self.part_checksums.entries:
                 return self
-            return replace(self, deleted=deleted, blocks=CrdtMap())
+            return replace(self, deleted=deleted, blocks=CrdtMap(), part_checksums=CrdtMap())
         blocks = self.blocks.merge(other.blocks)
-        if blocks == self.blocks:
+        checksums = self.part_checksums.merge(other.part_checksums)
+        if blocks == self.blocks and checksums == self.part_checksums:
             return self
-        return replace(self, blocks=blocks)
+        return replace(self, blocks=blocks, part_checksums=checksums)
 
     def is_tombstone(self) -> bool:
         return self.deleted.value
 
     def to_cbor(self):
-        return [self.uuid, self.deleted.to_cbor(), self.blocks.to_cbor(),
-                self.bucket_id, self.key]
+        raw = [self.uuid, self.deleted.to_cbor(), self.blocks.to_cbor(),
+               self.bucket_id, self.key]
+        # Versions without part checksums encode as before.
+        return raw + [self.part_checksums.to_cbor()] if self.part_checksums.entries else raw
 
     @classmethod
     def from_cbor(cls, raw) -> "Version":
@@ -86,6 +97,8 @@ class Version(Entry):
                               key_from=lambda k: (int(k[0]), int(k[1]))),
             bytes(raw[3]),
             raw[4],
+            CrdtMap.from_cbor(raw[5], value_from=str, key_from=int) if len(raw) > 5
+            else CrdtMap(),
         )
 
 

@@ -70,6 +70,16 @@ class MultipartChecksumTests(TestCase):
         head = await self.call("head_object", Bucket="cks", Key="c", ChecksumMode="ENABLED")
         self.assertEqual((head["ChecksumSHA256"], head["ChecksumType"]),
                          (expected, "COMPOSITE"))
+        # A part comes with its own checksum.
+        for number, digest in ((1, digests[0]), (2, digests[1])):
+            got = await self.call("get_object", Bucket="cks", Key="c", PartNumber=number,
+                                  ChecksumMode="ENABLED")
+            self.assertEqual((got["ChecksumSHA256"], got["ChecksumType"]),
+                             (b64(digest), "COMPOSITE"))
+            self.assertEqual(await in_thread(got["Body"].read), bodies[number - 1])
+        head = await self.call("head_object", Bucket="cks", Key="c", PartNumber=2,
+                               ChecksumMode="ENABLED")
+        self.assertEqual(head["ChecksumSHA256"], b64(digests[1]))
         head = await self.call("head_object", Bucket="cks", Key="c")
         self.assertNotIn("ChecksumSHA256", head)
         # The object keeps no trace of the upload's bookkeeping headers.
@@ -89,10 +99,11 @@ class MultipartChecksumTests(TestCase):
         got = await self.call("get_object", Bucket="cks", Key="f", ChecksumMode="ENABLED")
         self.assertEqual(got["ChecksumCRC32"], b64(whole))
         self.assertEqual(await in_thread(got["Body"].read), b"".join(bodies))
-        # A part is not the whole: no whole-object checksum to check it with.
+        # A part comes with its own CRC, not the whole object's (the client
+        # checks the part's bytes against it).
         got = await self.call("get_object", Bucket="cks", Key="f", PartNumber=3,
                               ChecksumMode="ENABLED")
-        self.assertNotIn("ChecksumCRC32", got)
+        self.assertEqual(got["ChecksumCRC32"], b64(zlib.crc32(bodies[2]).to_bytes(4, "big")))
         self.assertEqual(await in_thread(got["Body"].read), bodies[2])
 
     async def test_refused(self):
@@ -128,8 +139,10 @@ class MultipartChecksumTests(TestCase):
         self.assertEqual(got["ObjectSize"], PART + 10)
         self.assertEqual(got["StorageClass"], "STANDARD")
         self.assertEqual(got["ObjectParts"]["TotalPartsCount"], 2)
-        self.assertEqual([(p["PartNumber"], p["Size"]) for p in got["ObjectParts"]["Parts"]],
-                         [(1, PART), (2, 10)])
+        self.assertEqual([(p["PartNumber"], p["Size"], p["ChecksumSHA256"])
+                          for p in got["ObjectParts"]["Parts"]],
+                         [(1, PART, b64(hashlib.sha256(bodies[0]).digest())),
+                          (2, 10, b64(hashlib.sha256(bodies[1]).digest()))])
         paged = await self.call("get_object_attributes", Bucket="cks", Key="a",
                                 ObjectAttributes=["ObjectParts"], MaxParts=1)
         self.assertTrue(paged["ObjectParts"]["IsTruncated"])

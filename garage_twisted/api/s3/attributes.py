@@ -1,10 +1,9 @@
 """GetObjectAttributes: an object's ETag, checksum, parts, storage class and
 size, as the ``x-amz-object-attributes`` header lists them, without its data.
 
-Parts are reported for multipart objects (their ETag ends in ``-N``): number
-and size, read from the version's block list, paged by ``x-amz-max-parts``
-and ``x-amz-part-number-marker``. Part checksums are not kept once an upload
-completes, so parts carry none; the object's own checksum is reported.
+Parts are reported for multipart objects (their ETag ends in ``-N``): number,
+size and checksum (when the upload had an algorithm), read from the
+version's entry, paged by ``x-amz-max-parts`` and ``x-amz-part-number-marker``.
 An SSE-C object needs its key, as HEAD does.
 """
 
@@ -44,15 +43,18 @@ def _int_header(ctx: RequestContext, name: bytes, default: int, maximum: int) ->
     return min(value, maximum)
 
 
+def _checksum_element(checksum) -> str:
+    """``ChecksumSHA256`` and the like, for a stored checksum."""
+    return "Checksum" + algorithm_named(checksum[0][len("x-amz-checksum-"):]).name
+
+
 def _checksum_xml(checksum) -> str:
-    name, value = checksum[:2]
     kind = checksum[2] if len(checksum) > 2 else "FULL_OBJECT"
-    algorithm = algorithm_named(name[len("x-amz-checksum-"):])
-    return ("<Checksum>" + element(f"Checksum{algorithm.name}", value)
+    return ("<Checksum>" + element(_checksum_element(checksum), checksum[1])
             + element("ChecksumType", kind) + "</Checksum>")
 
 
-async def _parts_xml(ctx: RequestContext, version) -> str:
+async def _parts_xml(ctx: RequestContext, version, checksum_element) -> str:
     record = await version_record(ctx, version)
     if record is None:
         raise errors.NoSuchKey("The specified key does not exist.",
@@ -70,8 +72,12 @@ async def _parts_xml(ctx: RequestContext, version) -> str:
              element("IsTruncated", "true" if truncated else "false")]
     if shown:
         inner.append(element("NextPartNumberMarker", shown[-1]))
-    inner += ["<Part>" + element("PartNumber", n) + element("Size", sizes[n]) + "</Part>"
-              for n in shown]
+    for n in shown:
+        value = record.part_checksums.get(n)
+        part_checksum = "" if value is None or checksum_element is None else \
+            element(checksum_element, value)
+        inner.append("<Part>" + part_checksum + element("PartNumber", n)
+                     + element("Size", sizes[n]) + "</Part>")
     return "<ObjectParts>" + "".join(inner) + "</ObjectParts>"
 
 
@@ -86,7 +92,8 @@ async def get_object_attributes(ctx: RequestContext) -> bytes:
     if "Checksum" in wanted and meta.checksum is not None:
         parts.append(_checksum_xml(meta.checksum))
     if "ObjectParts" in wanted and "-" in meta.etag:
-        parts.append(await _parts_xml(ctx, version))
+        parts.append(await _parts_xml(
+            ctx, version, None if meta.checksum is None else _checksum_element(meta.checksum)))
     if "StorageClass" in wanted:
         parts.append(element("StorageClass", "STANDARD"))
     if "ObjectSize" in wanted:

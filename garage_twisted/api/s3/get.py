@@ -62,19 +62,35 @@ def parse_range(value: str, size: int):
     return start, end
 
 
-def _set_checksum_header(ctx: RequestContext, meta) -> None:
-    """The stored ``x-amz-checksum-*``, when asked for (whole objects only:
-    a client checks the body it gets against it)."""
+def _checksum_wanted(ctx: RequestContext, meta) -> bool:
     mode = ctx.header(b"x-amz-checksum-mode")
-    whole = ctx.header(b"range") is None and \
-        ("partNumber" not in ctx.endpoint.query or "-" not in meta.etag)
-    if meta.checksum is not None and mode is not None and mode.upper() == "ENABLED" \
-            and whole:
+    return meta.checksum is not None and mode is not None and mode.upper() == "ENABLED" \
+        and ctx.header(b"range") is None
+
+
+def _set_checksum_header(ctx: RequestContext, meta) -> None:
+    """The stored ``x-amz-checksum-*``, when asked for, of what is sent: a
+    client checks the body it gets against it. One part of a multipart
+    object gets its part's (:func:`_set_part_checksum_header`)."""
+    if _checksum_wanted(ctx, meta) and \
+            ("partNumber" not in ctx.endpoint.query or "-" not in meta.etag):
         # (header, value), or (header, value, type) for a multipart object.
         name, value = meta.checksum[:2]
         kind = meta.checksum[2] if len(meta.checksum) > 2 else "FULL_OBJECT"
         ctx.request.setHeader(name.encode(), value.encode())
         ctx.request.setHeader(b"x-amz-checksum-type", kind.encode())
+
+
+async def _set_part_checksum_header(ctx: RequestContext, version, meta) -> None:
+    """The checksum of the part asked for by ``partNumber``, if it has one."""
+    if not _checksum_wanted(ctx, meta) or "-" not in meta.etag or len(meta.checksum) < 3:
+        return
+    record = await version_record(ctx, version)
+    value = None if record is None else \
+        record.part_checksums.get(int(ctx.endpoint.query["partNumber"]))
+    if value is not None:
+        ctx.request.setHeader(meta.checksum[0].encode(), value.encode())
+        ctx.request.setHeader(b"x-amz-checksum-type", meta.checksum[2].encode())
 
 
 def _set_object_headers(request, version, meta, sse=None):
@@ -193,6 +209,7 @@ async def head_object(ctx: RequestContext, version=None) -> bytes:
     part = await _part_range(ctx, version)
     if part is not None:
         start, end, count = part
+        await _set_part_checksum_header(ctx, version, meta)
         request.setResponseCode(206)
         request.setHeader(b"content-range", f"bytes {start}-{end}/{meta.size}".encode())
         request.setHeader(b"x-amz-mp-parts-count", b"%d" % count)
@@ -225,6 +242,7 @@ async def get_object(ctx: RequestContext, status: int | None = None, version=Non
     if part is not None:
         byte_range = part[:2]
         request.setHeader(b"x-amz-mp-parts-count", b"%d" % part[2])
+        await _set_part_checksum_header(ctx, version, meta)
     if byte_range is None:
         start, end, status = 0, size - 1, status or 200
     else:

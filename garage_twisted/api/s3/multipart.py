@@ -369,6 +369,9 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     checksum = upload_checksum(version)
     if checksum is not None:
         checksum = await _object_checksum(ctx, checksum, wanted, chosen)
+        for (number, _, _), part in zip(wanted, chosen):
+            if part.checksum is not None:
+                final = final.with_part_checksum(number, part.checksum)
     await check_quotas(ctx, ctx.endpoint.key, total)
     blocks = final.sorted_blocks()
     await model.version_table.insert(final)
