@@ -49,6 +49,13 @@ class ObjectVersionMeta:
     # SSE-C: base64 MD5 of the customer key the data is encrypted with.
     encryption: str | None = None
 
+    @property
+    def checksum_type(self) -> str | None:
+        """``COMPOSITE`` or ``FULL_OBJECT`` (every single-part checksum)."""
+        if self.checksum is None:
+            return None
+        return self.checksum[2] if len(self.checksum) > 2 else "FULL_OBJECT"
+
     def to_cbor(self):
         raw = [[list(h) for h in self.headers], self.size, self.etag]
         # Optional fields only when set: plain versions keep their encoding.

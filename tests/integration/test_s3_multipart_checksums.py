@@ -90,12 +90,20 @@ class MultipartChecksumTests(TestCase):
         created, parts = await self.upload("f", bodies, ChecksumAlgorithm="CRC32",
                                            ChecksumType="FULL_OBJECT")
         self.assertEqual(created["ChecksumType"], "FULL_OBJECT")
-        done = await self.call("complete_multipart_upload", Bucket="cks", Key="f",
-                               UploadId=created["UploadId"], MultipartUpload={"Parts": [
-                                   {"PartNumber": n, "ETag": a["ETag"]} for n, a in parts]})
+        listing = {"Parts": [{"PartNumber": n, "ETag": a["ETag"]} for n, a in parts]}
         whole = zlib.crc32(b"".join(bodies)).to_bytes(4, "big")
+        self.assertEqual(await self.error_code(
+            "complete_multipart_upload", Bucket="cks", Key="f", UploadId=created["UploadId"],
+            MultipartUpload=listing, ChecksumCRC32=b64(bytes(4))), "BadDigest")
+        done = await self.call("complete_multipart_upload", Bucket="cks", Key="f",
+                               UploadId=created["UploadId"], MultipartUpload=listing,
+                               ChecksumCRC32=b64(whole))
         self.assertEqual((done["ChecksumCRC32"], done["ChecksumType"]),
                          (b64(whole), "FULL_OBJECT"))
+        again = await self.call("complete_multipart_upload", Bucket="cks", Key="f",
+                                UploadId=created["UploadId"], MultipartUpload=listing)
+        self.assertEqual((again["ETag"], again["ChecksumCRC32"]),
+                         (done["ETag"], done["ChecksumCRC32"]))
         got = await self.call("get_object", Bucket="cks", Key="f", ChecksumMode="ENABLED")
         self.assertEqual(got["ChecksumCRC32"], b64(whole))
         self.assertEqual(await in_thread(got["Body"].read), b"".join(bodies))
@@ -105,6 +113,12 @@ class MultipartChecksumTests(TestCase):
                               ChecksumMode="ENABLED")
         self.assertEqual(got["ChecksumCRC32"], b64(zlib.crc32(bodies[2]).to_bytes(4, "big")))
         self.assertEqual(await in_thread(got["Body"].read), bodies[2])
+        # A copy shares the blocks and keeps the checksums, the parts' too.
+        await self.call("copy_object", Bucket="cks", Key="f2", CopySource="cks/f")
+        got = await self.call("get_object", Bucket="cks", Key="f2", PartNumber=3,
+                              ChecksumMode="ENABLED")
+        self.assertEqual(got["ChecksumCRC32"], b64(zlib.crc32(bodies[2]).to_bytes(4, "big")))
+        await in_thread(got["Body"].read)
 
     async def test_refused(self):
         """A type the algorithm has not, and a part checksummed otherwise

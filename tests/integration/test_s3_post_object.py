@@ -89,6 +89,18 @@ class PostObjectTests(TestCase):
         listed = await in_thread(self.s3.list_objects_v2, Bucket="drop")
         self.assertEqual(listed["KeyCount"], 0)
 
+    async def test_encryption_asked_is_never_stored_in_clear(self):
+        """A form asking for SSE-KMS or SSE-C is refused (501), not stored."""
+        for field, value in (("x-amz-server-side-encryption", "aws:kms"),
+                             ("x-amz-server-side-encryption-customer-algorithm", "AES256")):
+            post = await self.presigned("enc", fields={field: value},
+                                        conditions=[{field: value}])
+            response, content = await self.post(post["url"], post["fields"], "f", b"x")
+            self.assertEqual(response.code, 501, field)
+            self.assertIn(b"NotImplemented", content)
+        listed = await in_thread(self.s3.list_objects_v2, Bucket="drop")
+        self.assertEqual(listed["KeyCount"], 0)
+
     async def test_expired_policy_built_by_hand(self):
         now = datetime.now(timezone.utc)
         date = now.strftime("%Y%m%d")

@@ -8,7 +8,7 @@ An SSE-C object needs its key, as HEAD does.
 """
 
 from garage_twisted.api.s3 import errors
-from garage_twisted.api.s3.checksum import algorithm_named
+from garage_twisted.api.s3.checksum import algorithm_of_header
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import key_for_read
 from garage_twisted.api.s3.get import load_version, version_record
@@ -43,15 +43,10 @@ def _int_header(ctx: RequestContext, name: bytes, default: int, maximum: int) ->
     return min(value, maximum)
 
 
-def _checksum_element(checksum) -> str:
-    """``ChecksumSHA256`` and the like, for a stored checksum."""
-    return "Checksum" + algorithm_named(checksum[0][len("x-amz-checksum-"):]).name
-
-
-def _checksum_xml(checksum) -> str:
-    kind = checksum[2] if len(checksum) > 2 else "FULL_OBJECT"
-    return ("<Checksum>" + element(_checksum_element(checksum), checksum[1])
-            + element("ChecksumType", kind) + "</Checksum>")
+def _checksum_xml(meta) -> str:
+    name = algorithm_of_header(meta.checksum[0]).xml_element
+    return ("<Checksum>" + element(name, meta.checksum[1])
+            + element("ChecksumType", meta.checksum_type) + "</Checksum>")
 
 
 async def _parts_xml(ctx: RequestContext, version, checksum_element) -> str:
@@ -90,10 +85,10 @@ async def get_object_attributes(ctx: RequestContext) -> bytes:
     if "ETag" in wanted:
         parts.append(element("ETag", meta.etag))
     if "Checksum" in wanted and meta.checksum is not None:
-        parts.append(_checksum_xml(meta.checksum))
+        parts.append(_checksum_xml(meta))
     if "ObjectParts" in wanted and "-" in meta.etag:
-        parts.append(await _parts_xml(
-            ctx, version, None if meta.checksum is None else _checksum_element(meta.checksum)))
+        parts.append(await _parts_xml(ctx, version, None if meta.checksum is None else
+                                      algorithm_of_header(meta.checksum[0]).xml_element))
     if "StorageClass" in wanted:
         parts.append(element("StorageClass", "STANDARD"))
     if "ObjectSize" in wanted:

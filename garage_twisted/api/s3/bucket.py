@@ -7,13 +7,11 @@ global aliases and its own local aliases. ListBuckets pages as S3 does with
 URL-safe base64) and ``prefix``.
 """
 
-import base64
-import binascii
-
 import defusedxml.ElementTree as SafeET
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.listing import decode_token, encode_token
 from garage_twisted.api.s3.xml import document, element, iso8601
 
 MAX_CREATE_BODY = 64 * 1024
@@ -31,13 +29,7 @@ def _list_page(ctx: RequestContext):
     if not 1 <= max_buckets <= MAX_BUCKETS:
         raise errors.InvalidArgument(f"max-buckets must be between 1 and {MAX_BUCKETS}")
     token = query.get("continuation-token")
-    after = None
-    if token is not None:
-        try:
-            after = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
-        except (binascii.Error, ValueError):
-            raise errors.InvalidArgument("The continuation token provided is incorrect") \
-                from None
+    after = None if token is None else decode_token(token)
     return query.get("prefix", ""), after, max_buckets
 
 
@@ -73,8 +65,7 @@ async def list_buckets(ctx: RequestContext) -> bytes:
         )
     parts.append("</Buckets>")
     if len(entries) > len(page):
-        token = base64.urlsafe_b64encode(page[-1][0].encode()).decode()
-        parts.append(element("ContinuationToken", token))
+        parts.append(element("ContinuationToken", encode_token(page[-1][0])))
     if prefix:
         parts.append(element("Prefix", prefix))
     return respond(ctx.request, document("ListAllMyBucketsResult", parts))

@@ -28,6 +28,11 @@ class ChecksumAlgorithm(enum.Enum):
     def header(self) -> str:
         return f"x-amz-checksum-{self.value}"
 
+    @property
+    def xml_element(self) -> str:
+        """``ChecksumCRC32`` and the like, in S3's XML documents."""
+        return f"Checksum{self.name}"
+
 
 def _reflected_table(poly: int, width: int):
     table = []
@@ -91,3 +96,9 @@ def algorithm_named(name: str) -> ChecksumAlgorithm | None:
         return ChecksumAlgorithm(name.strip().lower())
     except ValueError:
         return None
+
+
+def algorithm_of_header(name: str) -> ChecksumAlgorithm | None:
+    """The algorithm of an ``x-amz-checksum-*`` header name, if it is one."""
+    prefix = "x-amz-checksum-"
+    return algorithm_named(name[len(prefix):]) if name.startswith(prefix) else None

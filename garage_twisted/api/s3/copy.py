@@ -142,6 +142,8 @@ async def _copy_blocks(ctx, src, dest_key, uuid, timestamp, new_meta) -> None:
         version = Version.new(uuid, ctx.bucket_id, dest_key)
         for (part, offset), block in blocks:
             version = version.with_block(part, offset, block)
+        for part, value in record.part_checksums.items():
+            version = version.with_part_checksum(part, value)
         refs = [BlockRef(block.hash, uuid, Bool(False)) for _, block in blocks]
         # References before the object becomes visible: the source may be
         # deleted right after, and its blocks must stay for the copy.
@@ -234,5 +236,5 @@ async def upload_part_copy(ctx: RequestContext) -> bytes:
     etag, timestamp, checksum = await record_part(ctx, reader)
     parts = [element("ETag", f'"{etag}"'), element("LastModified", iso8601(timestamp))]
     if checksum is not None:
-        parts.append(element(f"Checksum{checksum[0].name}", checksum[1]))
+        parts.append(element(checksum[0].xml_element, checksum[1]))
     return respond(ctx.request, document("CopyPartResult", parts))

@@ -89,19 +89,24 @@ def key_for_write(ctx) -> "CustomerKey | None":
     :raises errors.InvalidArgument: an unknown method, or SSE-C with another.
     """
     given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
-    method = ctx.header(b"x-amz-server-side-encryption")
+    check_managed_encryption(ctx.header(b"x-amz-server-side-encryption"), given is not None)
+    return given
+
+
+def check_managed_encryption(method: str | None, with_customer_key: bool) -> None:
+    """Refuse what ``x-amz-server-side-encryption: method`` asks and this
+    node cannot do (see the module docstring)."""
     if method is None:
-        return given
+        return
     method = method.strip()
     if method in ("aws:kms", "aws:kms:dsse"):
         raise errors.NotImplemented("Server-side encryption with KMS keys (SSE-KMS) is not "
                                     "supported; SSE-C is.")
     if method != "AES256":
         raise errors.InvalidArgument("The encryption method specified is not supported")
-    if given is not None:
+    if with_customer_key:
         raise errors.InvalidArgument("Server Side Encryption with Customer provided key is "
                                      "incompatible with the encryption method specified")
-    return None
 
 
 def key_for_read(ctx, meta, prefix: str = PREFIX) -> "CustomerKey | None":

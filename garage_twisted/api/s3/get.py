@@ -74,23 +74,16 @@ def _set_checksum_header(ctx: RequestContext, meta) -> None:
     object gets its part's (:func:`_set_part_checksum_header`)."""
     if _checksum_wanted(ctx, meta) and \
             ("partNumber" not in ctx.endpoint.query or "-" not in meta.etag):
-        # (header, value), or (header, value, type) for a multipart object.
         name, value = meta.checksum[:2]
-        kind = meta.checksum[2] if len(meta.checksum) > 2 else "FULL_OBJECT"
         ctx.request.setHeader(name.encode(), value.encode())
-        ctx.request.setHeader(b"x-amz-checksum-type", kind.encode())
+        ctx.request.setHeader(b"x-amz-checksum-type", meta.checksum_type.encode())
 
 
-async def _set_part_checksum_header(ctx: RequestContext, version, meta) -> None:
-    """The checksum of the part asked for by ``partNumber``, if it has one."""
-    if not _checksum_wanted(ctx, meta) or "-" not in meta.etag or len(meta.checksum) < 3:
-        return
-    record = await version_record(ctx, version)
-    value = None if record is None else \
-        record.part_checksums.get(int(ctx.endpoint.query["partNumber"]))
-    if value is not None:
+def _set_part_checksum_header(ctx: RequestContext, meta, value: str | None) -> None:
+    """``value``, the checksum of the part asked for by ``partNumber``."""
+    if value is not None and _checksum_wanted(ctx, meta):
         ctx.request.setHeader(meta.checksum[0].encode(), value.encode())
-        ctx.request.setHeader(b"x-amz-checksum-type", meta.checksum[2].encode())
+        ctx.request.setHeader(b"x-amz-checksum-type", meta.checksum_type.encode())
 
 
 def _set_object_headers(request, version, meta, sse=None):
@@ -154,8 +147,9 @@ async def version_record(ctx: RequestContext, version):
 
 
 async def _part_range(ctx: RequestContext, version):
-    """``(first byte, last byte, number of parts)`` of ``?partNumber=N``, or
-    ``None`` without it. A non-multipart object has one part, the whole."""
+    """``(first byte, last byte, number of parts, part checksum or None)`` of
+    ``?partNumber=N``, or ``None`` without it. A non-multipart object has one
+    part, the whole."""
     raw = ctx.endpoint.query.get("partNumber")
     if raw is None:
         return None
@@ -174,7 +168,7 @@ async def _part_range(ctx: RequestContext, version):
         if number != 1:
             raise errors.InvalidPart("The requested partnumber is not satisfiable",
                                      extra={"PartNumber": str(number)})
-        return 0, size - 1, 1
+        return 0, size - 1, 1, None
     record = await version_record(ctx, version)
     if record is None:
         raise errors.NoSuchKey("The specified key does not exist.",
@@ -192,7 +186,7 @@ async def _part_range(ctx: RequestContext, version):
         elif part == wanted:
             end = position + block.size
         position += block.size
-    return start, end - 1, len(numbers)
+    return start, end - 1, len(numbers), record.part_checksums.get(number)
 
 
 async def head_object(ctx: RequestContext, version=None) -> bytes:
@@ -208,8 +202,8 @@ async def head_object(ctx: RequestContext, version=None) -> bytes:
     _apply_overrides(ctx)
     part = await _part_range(ctx, version)
     if part is not None:
-        start, end, count = part
-        await _set_part_checksum_header(ctx, version, meta)
+        start, end, count, part_checksum = part
+        _set_part_checksum_header(ctx, meta, part_checksum)
         request.setResponseCode(206)
         request.setHeader(b"content-range", f"bytes {start}-{end}/{meta.size}".encode())
         request.setHeader(b"x-amz-mp-parts-count", b"%d" % count)
@@ -242,7 +236,7 @@ async def get_object(ctx: RequestContext, status: int | None = None, version=Non
     if part is not None:
         byte_range = part[:2]
         request.setHeader(b"x-amz-mp-parts-count", b"%d" % part[2])
-        await _set_part_checksum_header(ctx, version, meta)
+        _set_part_checksum_header(ctx, meta, part[3])
     if byte_range is None:
         start, end, status = 0, size - 1, status or 200
     else:

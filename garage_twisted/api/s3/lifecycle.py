@@ -47,13 +47,14 @@ def _expiration_date(node) -> str:
                                      "2030-01-01T00:00:00Z)") from None
 
 
-def _positive_int(node, what: str) -> int:
+def _positive_int(node, what: str, minimum: int = 1) -> int:
     try:
         value = int((node.text or "").strip())
     except ValueError:
-        value = -1
-    if value <= 0:
-        raise errors.InvalidArgument(f"{what} must be a positive integer")
+        value = minimum - 1
+    if value < minimum:
+        raise errors.InvalidArgument(
+            f"{what} must be a {'positive' if minimum else 'non-negative'} integer")
     return value
 
 
@@ -65,7 +66,7 @@ def _filter(rule: dict, node) -> None:
         elif name == "Prefix":
             rule["prefix"] = child.text or ""
         elif name == "ObjectSizeGreaterThan":
-            rule["size_gt"] = int((child.text or "0").strip())
+            rule["size_gt"] = _positive_int(child, "ObjectSizeGreaterThan", minimum=0)
         elif name == "ObjectSizeLessThan":
             rule["size_lt"] = _positive_int(child, "ObjectSizeLessThan")
         elif name == "Tag":

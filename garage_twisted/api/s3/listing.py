@@ -8,6 +8,7 @@ tokens are opaque: URL-safe base64 of the key to resume *after*.
 """
 
 import base64
+import binascii
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -19,6 +20,19 @@ from garage_twisted.table.data import prefix_end
 
 DEFAULT_MAX_KEYS = 1000
 BATCH = 1002
+
+
+def encode_token(after: str) -> str:
+    """An opaque continuation token resuming after ``after``."""
+    return base64.urlsafe_b64encode(after.encode()).decode()
+
+
+def decode_token(token: str) -> str:
+    """What :func:`encode_token` encoded; InvalidArgument if it is not one."""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise errors.InvalidArgument("The continuation token provided is incorrect") from None
 
 
 @dataclass
@@ -147,10 +161,7 @@ async def list_objects_v2(ctx: RequestContext) -> bytes:
     start_after = query.get("start-after")
     after = start_after
     if token is not None:
-        try:
-            after = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
-        except Exception:
-            raise errors.InvalidArgument("The continuation token provided is incorrect") from None
+        after = decode_token(token)
     result = await walk(ctx, prefix, delimiter, max_keys, after)
     owner = _owner_xml(ctx) if query.get("fetch-owner") == "true" else None
     parts = [
@@ -161,7 +172,7 @@ async def list_objects_v2(ctx: RequestContext) -> bytes:
     if token is not None:
         parts.append(element("ContinuationToken", token))
     if result.truncated:
-        next_token = base64.urlsafe_b64encode(result.last_returned.encode()).decode()
+        next_token = encode_token(result.last_returned)
         parts.append(element("NextContinuationToken", next_token))
     parts.append(element("KeyCount", len(result.contents) + len(result.common_prefixes)))
     parts.append(element("MaxKeys", max_keys))

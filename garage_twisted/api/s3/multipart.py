@@ -18,7 +18,7 @@ from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
 from garage_twisted.api.s3 import multipart_checksum
 from garage_twisted.api.s3.checks import BodyChecks
-from garage_twisted.api.s3.checksum import ChecksumAlgorithm, algorithm_named
+from garage_twisted.api.s3.checksum import ChecksumAlgorithm, algorithm_named, algorithm_of_header
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import CustomerKey, key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
@@ -228,8 +228,8 @@ def _parse_complete(body: bytes) -> list:
         match = _ETAG.match(fields.get("ETag", ""))
         if match is None:
             raise errors.InvalidPart("One or more of the specified parts could not be found.")
-        checksums = {alg: fields[f"Checksum{alg.name}"] for alg in ChecksumAlgorithm
-                     if f"Checksum{alg.name}" in fields}
+        checksums = {alg: fields[alg.xml_element] for alg in ChecksumAlgorithm
+                     if alg.xml_element in fields}
         parts.append((number, match.group(1).lower(), checksums))
     if not parts:
         raise errors.MalformedXML("CompleteMultipartUpload needs at least one Part")
@@ -275,8 +275,8 @@ def _complete_result(ctx: RequestContext, etag: str, checksum=None) -> bytes:
         element("ETag", f'"{etag}"')]
     if checksum is not None:
         name, value, kind = checksum
-        algorithm = algorithm_named(name[len("x-amz-checksum-"):])
-        parts += [element(f"Checksum{algorithm.name}", value), element("ChecksumType", kind)]
+        parts += [element(algorithm_of_header(name).xml_element, value),
+                  element("ChecksumType", kind)]
     return respond(ctx.request, document("CompleteMultipartUploadResult", parts))
 
 
@@ -297,6 +297,11 @@ async def _object_checksum(ctx: RequestContext, checksum, wanted, parts) -> tupl
     """
     algorithm, kind = checksum
     for (number, _, given), part in zip(wanted, parts):
+        if part.checksum is None:
+            # Not written by this code (every part of such an upload is
+            # checksummed): the object's checksum cannot be made.
+            raise errors.InvalidPart(f"Part {number} has no {algorithm.name} checksum",
+                                     extra={"PartNumber": number})
         value = given.get(algorithm)
         if value is not None and value != part.checksum:
             raise _bad_digest(f"{algorithm.name} checksum of part {number}")
@@ -338,9 +343,9 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
         wanted = _parse_complete(body)
         if _composite_etag(wanted) != done.data.meta.etag:
             raise
-        stored = done.data.meta.checksum
-        return _complete_result(ctx, done.data.meta.etag,
-                                stored if stored is not None and len(stored) == 3 else None)
+        meta = done.data.meta
+        return _complete_result(ctx, meta.etag, meta.checksum if "-" in meta.etag and
+                                meta.checksum is not None else None)
     wanted = _parse_complete(body)
     if any(b[0] <= a[0] for a, b in zip(wanted, wanted[1:])):
         raise errors.InvalidPartOrder("The list of parts was not in ascending order.")
@@ -438,7 +443,7 @@ async def list_parts(ctx: RequestContext) -> bytes:
                   element("ChecksumType", checksum[1])]
     for number, timestamp, part in shown:
         part_checksum = "" if part.checksum is None or checksum is None else \
-            element(f"Checksum{checksum[0].name}", part.checksum)
+            element(checksum[0].xml_element, part.checksum)
         parts.append("<Part>" + element("PartNumber", number)
                      + element("LastModified", iso8601(timestamp))
                      + element("ETag", f'"{part.etag}"') + element("Size", part.size)

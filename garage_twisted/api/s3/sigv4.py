@@ -247,9 +247,13 @@ def canonical_headers(auth: AuthData, headers: dict) -> str:
     return "".join(lines)
 
 
-def string_to_sign(auth: AuthData, canonical_request: str, encoding: str = "utf-8") -> str:
+def string_to_sign(auth: AuthData, canonical_request: str) -> str:
+    # Every part of the canonical request is text decoded as Latin-1 from
+    # the bytes received (or ASCII): encoded back as Latin-1 it is those
+    # bytes, which the client signed (as AWS verifies: botocore sends and
+    # signs a non-ASCII header value as the same UTF-8 bytes).
     return (f"{ALGORITHM}\n{auth.amz_date}\n{auth.scope}\n"
-            f"{hashlib.sha256(canonical_request.encode(encoding)).hexdigest()}")
+            f"{hashlib.sha256(canonical_request.encode('latin-1')).hexdigest()}")
 
 
 def verify(request: SignedRequest, auth: AuthData, secret: str, region: str) -> VerifiedAuth:
@@ -288,23 +292,14 @@ def verify(request: SignedRequest, auth: AuthData, secret: str, region: str) -> 
     reencoded = uri_encode(unquote(request.raw_path), True)
     if reencoded != request.raw_path:
         candidates.append(reencoded)
-    # Header values are Latin-1 decoded bytes. A client signs what it sent
-    # (botocore sends and signs UTF-8: the bytes as they came), or the
-    # UTF-8 of text it sent as Latin-1: both are tried when a value is not
-    # ASCII.
-    encodings = ("utf-8",) if headers.isascii() else ("latin-1", "utf-8")
     for path in candidates:
         canonical = (f"{request.method}\n{path}\n{query}\n{headers}\n{signed}\n"
                      f"{auth.content_sha256}")
-        for encoding in encodings:
-            try:
-                to_sign = string_to_sign(auth, canonical, encoding)
-            except UnicodeEncodeError:  # not Latin-1 text: only UTF-8 can be it
-                continue
-            expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-            if hmac.compare_digest(expected, auth.signature):
-                return VerifiedAuth(auth.access_key, mode, digest, key, auth.signature,
-                                    auth.amz_date, auth.scope)
+        expected = hmac.new(key, string_to_sign(auth, canonical).encode(),
+                            hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, auth.signature):
+            return VerifiedAuth(auth.access_key, mode, digest, key, auth.signature,
+                                auth.amz_date, auth.scope)
     raise errors.SignatureDoesNotMatch(
         "The request signature we calculated does not match the signature you provided. "
         "Check your key and signing method.")

@@ -22,3 +22,22 @@ class ExpirationDateTests(TestCase):
         for text in ("20300101", "2030-01-01T12:00:00Z", "2030-13-01", "soon", ""):
             self.assertRaises(errors.InvalidArgument, parse_lifecycle,
                               config(f"<Date>{text}</Date>"))
+
+
+class SizeFilterTests(TestCase):
+    def config(self, condition: str) -> bytes:
+        return (b"<LifecycleConfiguration><Rule><Filter><And>" + condition.encode()
+                + b"</And></Filter><Status>Enabled</Status><Expiration><Days>1</Days>"
+                b"</Expiration></Rule></LifecycleConfiguration>")
+
+    def test_sizes(self):
+        rules = parse_lifecycle(self.config(
+            "<ObjectSizeGreaterThan>0</ObjectSizeGreaterThan>"
+            "<ObjectSizeLessThan>10</ObjectSizeLessThan>"))
+        self.assertEqual((rules[0]["size_gt"], rules[0]["size_lt"]), (0, 10))
+
+    def test_bad_sizes_are_invalid_argument(self):
+        for condition in ("<ObjectSizeGreaterThan>x</ObjectSizeGreaterThan>",
+                          "<ObjectSizeGreaterThan>-1</ObjectSizeGreaterThan>",
+                          "<ObjectSizeLessThan>0</ObjectSizeLessThan>"):
+            self.assertRaises(errors.InvalidArgument, parse_lifecycle, self.config(condition))
