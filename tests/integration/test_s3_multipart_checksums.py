@@ -121,12 +121,19 @@ class MultipartChecksumTests(TestCase):
         await in_thread(got["Body"].read)
 
     async def test_refused(self):
-        """A type the algorithm has not, and a part checksummed otherwise
-        than its upload, are InvalidRequest; a wrong part checksum at
-        completion is BadDigest."""
+        """A type the algorithm has not, a part checksummed otherwise than
+        its upload, and an object checksum for an upload without algorithm
+        are InvalidRequest; a wrong part checksum at completion is BadDigest."""
         self.assertEqual(await self.error_code(
             "create_multipart_upload", Bucket="cks", Key="r", ChecksumAlgorithm="SHA1",
             ChecksumType="FULL_OBJECT"), "InvalidRequest")
+        plain = await self.call("create_multipart_upload", Bucket="cks", Key="p")
+        part = await self.call("upload_part", Bucket="cks", Key="p", PartNumber=1,
+                               UploadId=plain["UploadId"], Body=b"p")
+        self.assertEqual(await self.error_code(
+            "complete_multipart_upload", Bucket="cks", Key="p", UploadId=plain["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+            ChecksumCRC32=b64(bytes(4))), "InvalidRequest")
         created, parts = await self.upload("r", [b"one"], ChecksumAlgorithm="SHA256")
         self.assertEqual(await self.error_code(
             "upload_part", Bucket="cks", Key="r", UploadId=created["UploadId"], PartNumber=2,

@@ -372,7 +372,14 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
         total += part.size
         chosen.append(part)
     checksum = upload_checksum(version)
-    if checksum is not None:
+    if checksum is None:
+        # A checksum of the object that nothing here can check is refused
+        # rather than ignored (as Garage).
+        asserted = [alg.header for alg in ChecksumAlgorithm if ctx.header(alg.header.encode())]
+        if asserted:
+            raise errors.InvalidRequest(f"{asserted[0]} cannot be checked: the upload was "
+                                        "created without x-amz-checksum-algorithm")
+    else:
         checksum = await _object_checksum(ctx, checksum, wanted, chosen)
         for (number, _, _), part in zip(wanted, chosen):
             if part.checksum is not None:
