@@ -60,6 +60,13 @@ class Version(Entry):
         """``[((part_number, offset), VersionBlock)]`` in read order."""
         return sorted(self.blocks.entries.items())
 
+    def part_sizes(self) -> dict:
+        """part number -> its bytes, in part order."""
+        sizes = {}
+        for (part, _), block in self.sorted_blocks():
+            sizes[part] = sizes.get(part, 0) + block.size
+        return sizes
+
     def partition_hash(self) -> bytes:
         return self.uuid
 

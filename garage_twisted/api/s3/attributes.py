@@ -9,7 +9,7 @@ An SSE-C object needs its key, as HEAD does.
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.checksum import algorithm_of_header
-from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.context import RequestContext, int_argument, respond
 from garage_twisted.api.s3.encryption import key_for_read
 from garage_twisted.api.s3.get import load_version, version_record
 from garage_twisted.api.s3.xml import document, element, http_date
@@ -30,22 +30,8 @@ def _wanted(ctx: RequestContext) -> set:
     return wanted
 
 
-def _int_header(ctx: RequestContext, name: bytes, default: int, maximum: int) -> int:
-    raw = ctx.header(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise errors.InvalidArgument(f"{name.decode()} must be a non-negative integer")
-    return min(value, maximum)
-
-
-def _checksum_xml(meta) -> str:
-    name = algorithm_of_header(meta.checksum[0]).xml_element
-    return ("<Checksum>" + element(name, meta.checksum[1])
+def _checksum_xml(meta, checksum_element: str) -> str:
+    return ("<Checksum>" + element(checksum_element, meta.checksum[1])
             + element("ChecksumType", meta.checksum_type) + "</Checksum>")
 
 
@@ -54,12 +40,12 @@ async def _parts_xml(ctx: RequestContext, version, checksum_element) -> str:
     if record is None:
         raise errors.NoSuchKey("The specified key does not exist.",
                                extra={"Key": ctx.endpoint.key})
-    sizes = {}
-    for (part, _), block in record.sorted_blocks():
-        sizes[part] = sizes.get(part, 0) + block.size
-    max_parts = _int_header(ctx, b"x-amz-max-parts", MAX_PARTS, MAX_PARTS)
-    marker = _int_header(ctx, b"x-amz-part-number-marker", 0, 10000)
-    after = [n for n in sorted(sizes) if n > marker]
+    sizes = record.part_sizes()
+    max_parts = int_argument(ctx.header(b"x-amz-max-parts"), "x-amz-max-parts",
+                             MAX_PARTS, MAX_PARTS)
+    marker = int_argument(ctx.header(b"x-amz-part-number-marker"),
+                          "x-amz-part-number-marker", 0, 10000)
+    after = [n for n in sizes if n > marker]
     shown = after[:max_parts]
     truncated = len(after) > len(shown)
     inner = [element("PartsCount", len(sizes)), element("PartNumberMarker", marker),
@@ -81,14 +67,15 @@ async def get_object_attributes(ctx: RequestContext) -> bytes:
     version = await load_version(ctx)
     meta = version.data.meta
     key_for_read(ctx, meta)
+    checksum_element = None if meta.checksum is None else \
+        algorithm_of_header(meta.checksum[0]).xml_element
     parts = []
     if "ETag" in wanted:
         parts.append(element("ETag", meta.etag))
-    if "Checksum" in wanted and meta.checksum is not None:
-        parts.append(_checksum_xml(meta))
+    if "Checksum" in wanted and checksum_element is not None:
+        parts.append(_checksum_xml(meta, checksum_element))
     if "ObjectParts" in wanted and "-" in meta.etag:
-        parts.append(await _parts_xml(ctx, version, None if meta.checksum is None else
-                                      algorithm_of_header(meta.checksum[0]).xml_element))
+        parts.append(await _parts_xml(ctx, version, checksum_element))
     if "StorageClass" in wanted:
         parts.append(element("StorageClass", "STANDARD"))
     if "ObjectSize" in wanted:

@@ -9,6 +9,7 @@ never chunked) or stream it themselves.
 from dataclasses import dataclass
 from typing import Any
 
+from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.router import Endpoint
 
 # The rights a key may have on a bucket, as handlers require them.
@@ -44,6 +45,20 @@ class RequestContext:
         """First value of a request header, decoded as Latin-1 (as HTTP)."""
         value = self.request.requestHeaders.getRawHeaders(name)
         return None if value is None else value[0].decode("latin-1")
+
+
+def int_argument(raw: str | None, name: str, default: int, maximum: int) -> int:
+    """A non-negative integer query parameter or header, capped at
+    ``maximum``; ``default`` when absent; InvalidArgument otherwise."""
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise errors.InvalidArgument(f"{name} must be a non-negative integer")
+    return min(value, maximum)
 
 
 def respond(request, body: bytes = b"", status: int = 200,

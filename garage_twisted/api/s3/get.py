@@ -173,20 +173,13 @@ async def _part_range(ctx: RequestContext, version):
     if record is None:
         raise errors.NoSuchKey("The specified key does not exist.",
                                extra={"Key": ctx.endpoint.key})
-    numbers = sorted({part for (part, _), _ in record.sorted_blocks()})
-    if number not in numbers:  # the numbers the parts were uploaded with, as Garage
+    sizes = record.part_sizes()
+    if number not in sizes:  # the numbers the parts were uploaded with, as Garage
         raise errors.InvalidPart("The requested partnumber is not satisfiable",
                                  extra={"PartNumber": str(number)})
-    wanted = number
-    start = end = 0
-    position = 0
-    for (part, _), block in record.sorted_blocks():
-        if part < wanted:
-            start += block.size
-        elif part == wanted:
-            end = position + block.size
-        position += block.size
-    return start, end - 1, len(numbers), record.part_checksums.get(number)
+    start = sum(size for part, size in sizes.items() if part < number)
+    return (start, start + sizes[number] - 1, len(sizes),
+            record.part_checksums.get(number))
 
 
 async def head_object(ctx: RequestContext, version=None) -> bytes:

@@ -19,7 +19,7 @@ from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_bo
 from garage_twisted.api.s3 import multipart_checksum
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.checksum import ChecksumAlgorithm, algorithm_named, algorithm_of_header
-from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.context import RequestContext, int_argument, respond
 from garage_twisted.api.s3.encryption import CustomerKey, key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, save_stream
@@ -414,25 +414,13 @@ async def abort_multipart_upload(ctx: RequestContext) -> bytes:
     return respond(ctx.request, status=204)
 
 
-def _int_param(query, name, default, maximum):
-    raw = query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.InvalidArgument(f"{name} must be an integer") from None
-    if value < 0:
-        raise errors.InvalidArgument(f"{name} must be positive")
-    return min(value, maximum)
-
-
 async def list_parts(ctx: RequestContext) -> bytes:
     mpu, version = await _load_upload(ctx)
     checksum = upload_checksum(version)
     query = ctx.endpoint.query
-    max_parts = _int_param(query, "max-parts", 1000, 1000)
-    marker = _int_param(query, "part-number-marker", 0, MAX_PART_NUMBER)
+    max_parts = int_argument(query.get("max-parts"), "max-parts", 1000, 1000)
+    marker = int_argument(query.get("part-number-marker"), "part-number-marker", 0,
+                          MAX_PART_NUMBER)
     latest = sorted((n, t, p) for n, (t, p) in mpu.latest_parts().items() if n > marker)
     shown = latest[:max_parts]
     truncated = len(latest) > max_parts
@@ -461,7 +449,7 @@ async def list_parts(ctx: RequestContext) -> bytes:
 async def list_multipart_uploads(ctx: RequestContext) -> bytes:
     query = ctx.endpoint.query
     prefix = query.get("prefix", "")
-    max_uploads = _int_param(query, "max-uploads", 1000, 1000)
+    max_uploads = int_argument(query.get("max-uploads"), "max-uploads", 1000, 1000)
     key_marker = query.get("key-marker")
     cursor = (key_marker or prefix).encode()
     uploads = []

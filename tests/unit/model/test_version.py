@@ -23,3 +23,11 @@ class VersionEncodingTests(TestCase):
         merged = checked.merge(deleted)
         self.assertTrue(merged.deleted.value)
         self.assertEqual(len(merged.part_checksums), 0)
+
+
+class PartSizeTests(TestCase):
+    def test_sizes_per_part_in_part_order(self):
+        v = Version.new(b"u" * 32, b"b" * 32, "key")
+        for part, offset, size in ((3, 0, 7), (1, 5, 2), (1, 0, 5), (3, 7, 1)):
+            v = v.with_block(part, offset, VersionBlock(bytes([part, offset]) * 16, size))
+        self.assertEqual(list(v.part_sizes().items()), [(1, 7), (3, 8)])
