@@ -39,7 +39,7 @@ from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.block.small_io import ThreadSmallBlockIO
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec
-from garage_twisted.util.worker import WorkerState
+from garage_twisted.util.worker import IntSetting, WorkerState
 
 BLOCK_GC_DELAY_MS = 10 * 60 * 1000
 # A block a node starts referencing is checked this long after (the upload
@@ -49,6 +49,10 @@ BLOCK_GC_DELAY_MS = 10 * 60 * 1000
 RESYNC_DELAY_MS = 20 * 1000
 RESYNC_BACKOFF_MAX_MS = 60 * 60 * 1000
 RESYNC_BATCH = 20
+# Garage's defaults: rest twice as long as each resync step took; one fetch
+# at a time, up to MAX_RESYNC_WORKERS at once when an operator asks.
+DEFAULT_RESYNC_TRANQUILITY = 2
+MAX_RESYNC_WORKERS = 8
 # Blocks up to this size have their file I/O done by ``small_io``.
 SMALL_BLOCK = 64 * 1024
 GC_BATCH = 100
@@ -184,7 +188,7 @@ class BlockManager:
             tx = self.kv_store.transaction()
             count, _ = self._read_rc(tx, hash_)
             if count == 0:
-                self._delete_later(tx, hash_)
+                self.delete_later(tx, hash_)
                 tx.commit()
             else:
                 tx.abort()
@@ -248,13 +252,13 @@ class BlockManager:
     def decref(self, tx, hash_: bytes) -> None:
         count, _ = self._read_rc(tx, hash_)
         if count <= 1:
-            self._delete_later(tx, hash_)
+            self.delete_later(tx, hash_)
             for callback in self.on_gc_todo:
                 callback()
         else:
             tx.insert(self.rc, hash_, codec.dumps([count - 1, 0]))
 
-    def _delete_later(self, tx, hash_: bytes) -> None:
+    def delete_later(self, tx, hash_: bytes) -> None:
         """Count zero: the block may be deleted ``BLOCK_GC_DELAY_MS`` from
         now, unless a reference is taken meanwhile."""
         deadline = now_msec(self.clock) + BLOCK_GC_DELAY_MS
@@ -375,6 +379,10 @@ class BlockResyncer:
     exponential backoff (1 min doubling up to ``RESYNC_BACKOFF_MAX_MS``) and
     counted in :meth:`status`. The queue is in the store, so a restart
     forgets nothing.
+
+    Variables (``garage worker get/set``, kept in ``block:resync_settings``):
+    ``resync-tranquility`` (the runner rests that many times a step's
+    duration after it) and ``resync-worker-count`` (blocks fetched at once).
     """
 
     log = Logger()
@@ -385,6 +393,16 @@ class BlockResyncer:
         self.fetched = 0
         self.errors = 0
         self.last_error = None
+        settings = manager.kv_store.open_tree("block:resync_settings")
+        self.tranquility_setting = IntSetting(settings, b"tranquility",
+                                              DEFAULT_RESYNC_TRANQUILITY)
+        self.worker_count = IntSetting(settings, b"worker_count", 1, 1, MAX_RESYNC_WORKERS)
+        self.variables = {"resync-tranquility": self.tranquility_setting.variable(),
+                          "resync-worker-count": self.worker_count.variable()}
+
+    @property
+    def tranquility(self) -> int:
+        return self.tranquility_setting.value
 
     def work(self, now_ms: int | None = None):
         return defer.ensureDeferred(self._work(now_ms))
@@ -399,27 +417,35 @@ class BlockResyncer:
             due.append((key, codec.loads(value)))
         if not due:
             return WorkerState.IDLE
-        for key, attempts in due:
-            hash_ = key[8:]
-            manager.resync.remove(key)
-            if manager.refcount(hash_) == 0 or (await manager.store.has_block(hash_)):
-                manager.resync_errors.remove(hash_)
-                continue
-            try:
-                data = await manager.get_block(hash_)
-                await manager.put_local(hash_, data)
-                self.fetched += 1
-                manager.resync_errors.remove(hash_)
-            except Exception as e:  # retried later, with backoff
-                self.errors += 1
-                self.last_error = f"{hash_.hex()[:16]}: {e}"
-                delay = min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
-                tx = manager.kv_store.transaction()
-                manager.queue_resync(tx, hash_, now + delay, attempts + 1)
-                tx.insert(manager.resync_errors, hash_,
-                          codec.dumps([attempts + 1, now, now + delay, str(e)[:500]]))
-                tx.commit()
+        count = self.worker_count.value
+        for start in range(0, len(due), count):
+            await defer.gatherResults(
+                [defer.ensureDeferred(self._resync(key, attempts, now))
+                 for key, attempts in due[start:start + count]], consumeErrors=True)
         return WorkerState.BUSY
+
+    async def _resync(self, key: bytes, attempts: int, now: int) -> None:
+        """Fetch one queued block (its queue entry is ``key``) if still needed."""
+        manager = self.manager
+        hash_ = key[8:]
+        manager.resync.remove(key)
+        if manager.refcount(hash_) == 0 or (await manager.store.has_block(hash_)):
+            manager.resync_errors.remove(hash_)
+            return
+        try:
+            data = await manager.get_block(hash_)
+            await manager.put_local(hash_, data)
+            self.fetched += 1
+            manager.resync_errors.remove(hash_)
+        except Exception as e:  # retried later, with backoff
+            self.errors += 1
+            self.last_error = f"{hash_.hex()[:16]}: {e}"
+            delay = min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
+            tx = manager.kv_store.transaction()
+            manager.queue_resync(tx, hash_, now + delay, attempts + 1)
+            tx.insert(manager.resync_errors, hash_,
+                      codec.dumps([attempts + 1, now, now + delay, str(e)[:500]]))
+            tx.commit()
 
     def status(self) -> dict:
         return {"queue_length": self.manager.resync.count(), "fetched": self.fetched,

@@ -8,6 +8,14 @@ immediate resync, which fetches a good copy from another node. A pass that
 ends waits ``SCRUB_INTERVAL`` (30 days, as Garage's default tranquility
 roughly gives) before the next; the cursor and the last pass's end are in
 the store (``block:scrub``), so restarts resume where they stopped.
+
+Operators steer it as Garage's (``garage repair scrub start|pause|resume|
+cancel``): start a pass now, pause the pass in progress for
+``PAUSE_DURATION``, resume it, or cancel it (the next pass then comes at
+its usual time). Variables: ``scrub-tranquility`` (the runner rests that
+many times each step's duration after it), and the read-only
+``scrub-last-completed``, ``scrub-next-run`` and
+``scrub-corruptions_detected``.
 """
 
 from twisted.internet import defer
@@ -15,13 +23,18 @@ from twisted.logger import Logger
 
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.util import codec
-from garage_twisted.util.time import now_msec
-from garage_twisted.util.worker import WorkerState
+from garage_twisted.util.time import now_msec, rfc3339_msec
+from garage_twisted.util.worker import IntSetting, WorkerState, WorkerVariable, \
+    WorkerVariableError
 
 SCRUB_INTERVAL = 30 * 24 * 3600.0
 BLOCKS_PER_STEP = 4
 STEP_PAUSE = 0.25
 STATE_KEY = b"state"
+PAUSED_KEY = b"paused_until"
+PAUSE_DURATION = 24 * 3600.0
+DEFAULT_TRANQUILITY = 4  # Garage's
+COMMANDS = ("start", "pause", "resume", "cancel")
 
 
 class BlockScrubber:
@@ -43,9 +56,74 @@ class BlockScrubber:
         # [cursor (last hash checked, b"" at a pass start), last pass end ms,
         #  blocks checked this pass, corrupt found ever]
         self.state = codec.loads(raw) if raw else [b"", 0, 0, 0]
+        raw = self.tree.get(PAUSED_KEY)
+        self.paused_until = codec.loads(raw) if raw else 0
+        # Set by a start command: a pass begins at once, whatever the interval.
+        self.start_now = False
+        self.tranquility_setting = IntSetting(self.tree, b"tranquility", DEFAULT_TRANQUILITY)
+        self.variables = {
+            "scrub-tranquility": self.tranquility_setting.variable(),
+            "scrub-last-completed": WorkerVariable(
+                lambda: rfc3339_msec(self.state[1]) if self.state[1] else "never"),
+            "scrub-next-run": WorkerVariable(lambda: rfc3339_msec(self._next_run())),
+            "scrub-corruptions_detected": WorkerVariable(lambda: str(self.state[3])),
+        }
+
+    @property
+    def tranquility(self) -> int:
+        return self.tranquility_setting.value
 
     def _save(self) -> None:
         self.tree.insert(STATE_KEY, codec.dumps(self.state))
+
+    def _running(self) -> bool:
+        return bytes(self.state[0]) != b"" or self.state[2] > 0
+
+    def _next_run(self) -> int:
+        """When the next step checks blocks (ms)."""
+        now = now_msec(self.manager.clock)
+        if self.paused_until > now:
+            return self.paused_until
+        if self._running() or self.start_now or not self.state[1]:
+            return now
+        return max(now, self.state[1] + int(SCRUB_INTERVAL * 1000))
+
+    def command(self, name: str) -> None:
+        """Garage's scrub commands: ``start``, ``pause``, ``resume``, ``cancel``.
+
+        :raises WorkerVariableError: unknown, or not possible now (starting
+            a running pass, pausing or cancelling none, resuming one not paused).
+        """
+        now = now_msec(self.manager.clock)
+        paused = self.paused_until > now
+        if name == "start":
+            if self._running() or paused or self.start_now:
+                raise WorkerVariableError("Cannot start scrub worker: already running!")
+            self.start_now = True
+        elif name == "pause":
+            if not self._running() and not self.start_now:
+                raise WorkerVariableError("Cannot pause scrub worker: not running!")
+            self._set_paused(now + int(PAUSE_DURATION * 1000))
+        elif name == "resume":
+            if not paused:
+                raise WorkerVariableError("Cannot resume scrub worker: not paused!")
+            self._set_paused(0)
+        elif name == "cancel":
+            if not self._running() and not paused and not self.start_now:
+                raise WorkerVariableError("Cannot cancel scrub worker: not running!")
+            self.start_now = False
+            self._set_paused(0)
+            # The pass is over: the next one comes a full interval later.
+            self.state = [b"", now, 0, self.state[3]]
+            self._save()
+        else:
+            raise WorkerVariableError(f"unknown scrub command {name!r}: one of "
+                                      + ", ".join(COMMANDS))
+        self.log.info("scrub: {command}", command=name)
+
+    def _set_paused(self, until_ms: int) -> None:
+        self.paused_until = until_ms
+        self.tree.insert(PAUSED_KEY, codec.dumps(until_ms))
 
     def work(self, now_ms: int | None = None):
         return defer.ensureDeferred(self._work(now_ms))
@@ -54,9 +132,14 @@ class BlockScrubber:
         manager = self.manager
         now = now_msec(manager.clock) if now_ms is None else now_ms
         cursor, last_end, checked, corrupt = self.state
-        if cursor == b"" and last_end and now - last_end < SCRUB_INTERVAL * 1000:
+        if self.paused_until > now:
+            self.next_idle_delay = (self.paused_until - now) / 1000
+            return WorkerState.IDLE
+        if cursor == b"" and last_end and now - last_end < SCRUB_INTERVAL * 1000 \
+                and not self.start_now:
             self.next_idle_delay = SCRUB_INTERVAL - (now - last_end) / 1000
             return WorkerState.IDLE
+        self.start_now = False
         hashes = await manager.store.hashes_after(bytes(cursor), BLOCKS_PER_STEP)
         for hash_ in hashes:
             try:

@@ -441,22 +441,6 @@ def _only_success(result: dict):
     return next(iter(result["success"].values()))
 
 
-async def stats(client, args, out):
-    result = await client.call("GetNodeStatistics", query={"node": "self"})
-    print(_only_success(result)["freeform"], file=out, end="")
-
-
-async def worker_list(client, args, out):
-    result = await client.call("ListWorkers", query={"node": "self"}, body={})
-    rows = [["TID", "State", "Name", "Errors", "Queue", "Last error"]]
-    for worker in _only_success(result):
-        last = worker.get("lastError") or {}
-        queue = worker.get("queueLength")
-        rows.append([worker["id"], worker["state"], worker["name"], worker["errors"],
-                     "-" if queue is None else queue, last.get("message") or ""])
-    print(table(rows), file=out)
-
-
 async def block_list_errors(client, args, out):
     result = await client.call("ListBlockErrors", query={"node": "self"})
     errors = _only_success(result)

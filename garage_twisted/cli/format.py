@@ -2,6 +2,8 @@
 
 import re
 
+from garage_twisted.util.units import human_size  # noqa: F401  (the CLI's name for it)
+
 _CAPACITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(i?)[bB]?\s*$")
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 
@@ -17,16 +19,6 @@ def table(rows: list[list[str]]) -> str:
         cells = [str(c).ljust(widths[i]) for i, c in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
-
-
-def human_size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(value) < 1000 or unit == "PB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{value} B"
-        value /= 1000
-    return str(value)
 
 
 def parse_capacity(text: str) -> int:

@@ -13,11 +13,16 @@ import sys
 import treq
 from twisted.web.client import HTTPConnectionPool
 
-from garage_twisted.cli import commands
+from garage_twisted.cli import commands, maintenance
 from garage_twisted.cli.client import AdminClient, CliError, admin_url_from_config
 from garage_twisted.net.keys import read_node_id
 from garage_twisted.util.config import load_config
 from garage_twisted.util.errors import GarageError
+
+
+def _all_nodes(parser) -> None:
+    parser.add_argument("-a", "--all-nodes", action="store_true",
+                        help="every node of the cluster, not only this one")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,19 +51,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("peer", metavar="NODE_ID@HOST:PORT")
     p.set_defaults(run=commands.node_connect)
 
-    verbs.add_parser("stats", help="this node's tables, queues and blocks").set_defaults(
-        run=commands.stats)
+    p = verbs.add_parser("stats", help="tables, queues and blocks of this node (or every "
+                         "node), and the cluster's free space")
+    _all_nodes(p)
+    p.set_defaults(run=maintenance.stats)
     worker = verbs.add_parser("worker", help="background workers").add_subparsers(
         dest="sub", required=True)
-    worker.add_parser("list", help="list this node's workers").set_defaults(
-        run=commands.worker_list)
+    p = worker.add_parser("list", help="list the workers")
+    _all_nodes(p)
+    p.add_argument("-b", "--busy", action="store_true", help="only busy workers")
+    p.add_argument("-e", "--errors", action="store_true", help="only workers with errors")
+    p.set_defaults(run=maintenance.worker_list)
+    p = worker.add_parser("info", help="one worker of this node")
+    p.add_argument("tid", type=int, metavar="TID")
+    p.set_defaults(run=maintenance.worker_info)
+    p = worker.add_parser("get", help="worker variables (resync-tranquility, ...)")
+    _all_nodes(p)
+    p.add_argument("variable", nargs="?")
+    p.set_defaults(run=maintenance.worker_get)
+    p = worker.add_parser("set", help="set a worker variable")
+    _all_nodes(p)
+    p.add_argument("variable")
+    p.add_argument("value")
+    p.set_defaults(run=maintenance.worker_set)
     block = verbs.add_parser("block", help="blocks").add_subparsers(dest="sub", required=True)
     block.add_parser("list-errors", help="blocks whose resync failed").set_defaults(
         run=commands.block_list_errors)
+    p = block.add_parser("info", help="a block's references (hash or prefix)")
+    p.add_argument("hash", metavar="HASH")
+    p.set_defaults(run=maintenance.block_info)
     p = block.add_parser("retry-now", help="resync blocks now (--all, or given hashes)")
     p.add_argument("--all", action="store_true", help="every queued block")
     p.add_argument("hashes", nargs="*", metavar="HASH")
     p.set_defaults(run=commands.block_retry_now)
+    p = block.add_parser("purge", help="delete every object and upload using lost blocks")
+    p.add_argument("--yes", action="store_true", help="confirm")
+    p.add_argument("hashes", nargs="+", metavar="HASH")
+    p.set_defaults(run=maintenance.block_purge)
+    p = verbs.add_parser("repair", help="launch a repair (tables, blocks, scrub CMD, ...)")
+    _all_nodes(p)
+    p.add_argument("--yes", action="store_true", help="confirm")
+    p.add_argument("what", choices=sorted([*maintenance.REPAIRS, "scrub"]))
+    p.add_argument("command", nargs="?", help="for scrub: start, pause, resume or cancel")
+    p.set_defaults(run=maintenance.repair)
+    meta = verbs.add_parser("meta", help="metadata database").add_subparsers(
+        dest="sub", required=True)
+    p = meta.add_parser("snapshot", help="copy the metadata database now")
+    _all_nodes(p)
+    p.set_defaults(run=maintenance.meta_snapshot)
 
     key = verbs.add_parser("key", help="access keys").add_subparsers(dest="sub", required=True)
     p = key.add_parser("create", help="create a key")
@@ -125,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("alias")
     p.add_argument("--local", metavar="KEY")
     p.set_defaults(run=commands.bucket_unalias)
+    p = bucket.add_parser("cleanup-incomplete-uploads",
+                          help="abort the uploads started longer ago than --older-than")
+    p.add_argument("--older-than", default="1d", help="e.g. 12h, 1d, 2w (default 1d)")
+    p.add_argument("buckets", nargs="+", metavar="BUCKET")
+    p.set_defaults(run=maintenance.bucket_cleanup_incomplete_uploads)
+    p = bucket.add_parser("inspect-object", help="every stored version of an object")
+    p.add_argument("bucket")
+    p.add_argument("key")
+    p.set_defaults(run=maintenance.bucket_inspect_object)
 
     layout = verbs.add_parser("layout", help="cluster layout").add_subparsers(
         dest="sub", required=True)

@@ -79,5 +79,10 @@ class IKeyValueStore(Interface):
     def transaction():
         """Return a new :class:`ITransaction`."""
 
+    def frozen_items():
+        """Every ``(raw key, value)`` of every tree as they are at this call,
+        in key order; later writes do not show. The iterator may be consumed
+        in another thread (see :func:`~garage_twisted.db.leveldb.write_copy`)."""
+
     def close():
         """Release the store; no method may be called afterwards."""

@@ -198,6 +198,38 @@ class LevelDBStore:
     def transaction(self):
         return LevelDBTransaction(self)
 
+    def frozen_items(self):
+        # A LevelDB snapshot: reads through it see the database as it was
+        # when it was taken, whatever is written meanwhile.
+        return self.db.snapshot().iterator()
+
     def close(self):
         if not self.db.closed:
             self.db.close()
+
+
+def write_copy(items, path: str, batch_rows: int = 10_000) -> int:
+    """Write ``items`` (raw ``(key, value)`` pairs, from
+    :meth:`IKeyValueStore.frozen_items`) as a new database at ``path``, which
+    :meth:`LevelDBStore.open` then opens. Blocking: run it in a thread.
+
+    :returns: how many rows were written.
+    :raises DatabaseError: ``path`` exists or cannot be written.
+    """
+    try:
+        db = plyvel.DB(path, create_if_missing=True, error_if_exists=True, **LEVELDB_OPTIONS)
+    except (plyvel.Error, OSError) as e:
+        raise DatabaseError(f"cannot create the database copy {path}: {e}") from e
+    count = 0
+    try:
+        batch = db.write_batch()
+        for key, value in items:
+            batch.put(key, value)
+            count += 1
+            if count % batch_rows == 0:
+                batch.write()
+                batch = db.write_batch()
+        batch.write()
+    finally:
+        db.close()
+    return count

@@ -95,5 +95,14 @@ class MemoryStore:
     def transaction(self):
         return MemoryTransaction(self)
 
+    def frozen_items(self):
+        # The keys as the LevelDB store lays them out (tree name, NUL, key),
+        # copied now so that later writes do not show.
+        items = []
+        for name in sorted(self._trees):
+            prefix = name.encode("utf-8") + b"\x00"
+            items += [(prefix + key, value) for key, value in self._trees[name].range()]
+        return iter(sorted(items))
+
     def close(self):
         self._trees = {}

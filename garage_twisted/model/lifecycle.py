@@ -26,11 +26,12 @@ from garage_twisted.model.object import (
 from garage_twisted.table.schema import EMPTY_PARTITION
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec
-from garage_twisted.util.worker import WorkerState
+from garage_twisted.util.worker import WorkerState, WorkerVariable
 
 DAY_MS = 24 * 3600 * 1000
 BATCH = 500
 STATE_KEY = b"state"
+LAST_COMPLETED_KEY = b"last_completed"
 
 
 def _date_ms(value: str) -> int:
@@ -105,8 +106,16 @@ class LifecycleWorker:
         raw = self.tree.get(STATE_KEY)
         # [day of the last pass (days since the epoch), cursor or None]
         self.state = codec.loads(raw) if raw else [-1, None]
+        raw = self.tree.get(LAST_COMPLETED_KEY)
+        # The day of the last finished pass (kept apart from the state,
+        # which a pass in progress overwrites).
+        self.last_completed = codec.loads(raw) if raw else \
+            (self.state[0] if self.state[1] is None and self.state[0] >= 0 else None)
         self.expired = 0
         self.aborted = 0
+        self.variables = {"lifecycle-last-completed": WorkerVariable(
+            lambda: "never" if self.last_completed is None else
+            date.fromordinal(date(1970, 1, 1).toordinal() + self.last_completed).isoformat())}
 
     def _save(self) -> None:
         self.tree.insert(STATE_KEY, codec.dumps(self.state))
@@ -150,6 +159,8 @@ class LifecycleWorker:
         if len(rows) < BATCH:
             self.state = [today, None]
             self._save()
+            self.last_completed = today
+            self.tree.insert(LAST_COMPLETED_KEY, codec.dumps(today))
             self.next_idle_delay = ((today + 1) * DAY_MS - now) / 1000 + 1
             return WorkerState.IDLE
         self.state = [today, rows[-1][0] + b"\x00"]

@@ -12,6 +12,9 @@ from garage_twisted.rpc.ring import PARTITION_COUNT
 
 
 def _free_space(path: str):
+    # A directory not made yet (no block written) is on its parent's file system.
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
     try:
         stat = os.statvfs(path)
     except OSError:
@@ -46,6 +49,12 @@ class System:
             connected.update(self.peering.network.connections)
         return connected
 
+    def disk_space(self) -> dict:
+        """Free and total bytes of this node's data and metadata file systems:
+        ``{"data": {"available", "total"} | None, "metadata": ...}``."""
+        return {"data": _free_space(self.config.data_dir),
+                "metadata": _free_space(self.config.metadata_dir)}
+
     def public_address(self) -> str:
         if self.peering is not None and self.peering.public_address:
             return self.peering.public_address
@@ -64,6 +73,7 @@ class System:
         connected = self.connected_nodes()
         known = set(current.roles) | connected | set(peers)
         now = self.clock.seconds()
+        own_space = self.disk_space()
         nodes = []
         for node_id in sorted(known):
             role = current.roles.get(node_id)
@@ -83,8 +93,8 @@ class System:
                 "garageVersion": self.version if is_self else (peer.version if peer else None),
                 "role": None if role is None else {
                     "zone": role.zone, "capacity": role.capacity, "tags": list(role.tags)},
-                "dataPartition": _free_space(self.config.data_dir) if is_self else None,
-                "metadataPartition": _free_space(self.config.metadata_dir) if is_self else None,
+                "dataPartition": own_space["data"] if is_self else None,
+                "metadataPartition": own_space["metadata"] if is_self else None,
                 "rttMsecs": None if rtt is None else round(rtt * 1000, 2),
                 "lastError": None if peer is None or node_id in connected else peer.last_error,
             })

@@ -36,6 +36,7 @@ from garage_twisted.block.scrub import BlockScrubber
 from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
 from garage_twisted.db.leveldb import LevelDBStore
+from garage_twisted.db.snapshot import MetadataSnapshots
 from garage_twisted.model.garage import GarageModel
 from garage_twisted.model.helper import ModelHelper
 from garage_twisted.model.small_put import SmallObjectWriter
@@ -286,16 +287,21 @@ class GarageNode(MultiService):
         self.block_manager.on_gc_todo.append(lambda: self.workers.wake("block deleter"))
 
     def _admin_listener(self):
+        # Every node has the admin core, listener or not: it answers the
+        # node-scoped operations other nodes' admin APIs ask of it.
         admin = self.config.admin
-        if admin is None or admin.api_bind_addr is None:
-            return None
         api = AdminApi(
             helper=self.helper, system=self.system, layout=self.layout,
-            admin_token=admin.admin_token, metrics_token=admin.metrics_token,
-            clock=self.reactor, workers=self.workers)
+            admin_token=None if admin is None else admin.admin_token,
+            metrics_token=None if admin is None else admin.metrics_token,
+            clock=self.reactor, workers=self.workers, network=self.network,
+            snapshots=MetadataSnapshots(self.kv_store, self.config.snapshots_dir,
+                                        self.threads.run, self.reactor))
         api.metric_sources += [self.network.metrics, TableMetrics(self.model.tables),
                                BlockMetrics(self.block_manager), self.gc_stats]
         self.admin_api = api
+        if admin is None or admin.api_bind_addr is None:
+            return None
         site = StreamingSite(api.resource(), should_stream=lambda *a: False,
                              clock=self.reactor)
         return ListenerService(

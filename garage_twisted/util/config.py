@@ -150,6 +150,9 @@ class Config:
     # to forget it: longer than any node may stay away and come back.
     tombstone_gc_delay_secs: int = 24 * 3600
     disable_scrub: bool = False
+    # Where ``garage meta snapshot`` writes its copies (Garage's default:
+    # ``<metadata_dir>/snapshots``).
+    metadata_snapshots_dir: str | None = None
     s3_api: S3ApiConfig = field(default_factory=lambda: S3ApiConfig(None))
     s3_web: S3WebConfig | None = None
     admin: AdminConfig | None = None
@@ -157,6 +160,10 @@ class Config:
     @property
     def data_dir(self) -> str:
         return self.data_dirs[0].path
+
+    @property
+    def snapshots_dir(self) -> str:
+        return self.metadata_snapshots_dir or os.path.join(self.metadata_dir, "snapshots")
 
 
 def _section(raw: dict, name: str) -> dict:
@@ -314,6 +321,8 @@ def parse_config(text: str, base_dir: str = ".",
         db_engine=db_engine,
         tombstone_gc_delay_secs=gc_delay,
         disable_scrub=bool(_typed(raw, "disable_scrub", bool, default=False)),
+        metadata_snapshots_dir=None if raw.get("metadata_snapshots_dir") is None else
+        os.path.join(base_dir, _typed(raw, "metadata_snapshots_dir", str)),
         s3_api=_s3_api(_section(raw, "s3_api")),
         s3_web=_s3_web(raw),
         admin=_admin(raw, secrets),

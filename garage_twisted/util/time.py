@@ -4,6 +4,8 @@
 ``twisted.internet.task.Clock`` in tests).
 """
 
+from datetime import datetime, timezone
+
 from twisted.internet.defer import Deferred
 
 
@@ -14,6 +16,13 @@ def now_msec(clock) -> int:
     :returns: an ``int``.
     """
     return int(clock.seconds() * 1000)
+
+
+def rfc3339_msec(msec: int) -> str:
+    """``msec`` (since the epoch) as RFC 3339 UTC with milliseconds, as
+    Garage writes times: ``2026-12-04T18:36:45.123Z``."""
+    dt = datetime.fromtimestamp(msec / 1000, tz=timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def after_next_poll(clock):

@@ -14,16 +14,24 @@ drives every registered worker:
   ``LoopingCall`` which stops forever on the first error;
 - ``wake(name)`` ends an idle wait early (new work queued); a worker may
   shorten its next idle wait through a ``next_idle_delay`` attribute;
+- a worker with a ``tranquility`` attribute (Garage's knob for background
+  work that must leave the disk to users) rests ``tranquility`` times as
+  long as its last busy step took before the next one;
+- a worker's ``variables`` attribute (name -> :class:`WorkerVariable`) is
+  what ``garage worker get`` shows and ``garage worker set`` changes;
 - ``stopService`` waits for running steps and cancels every timer.
 """
 
 import enum
 from dataclasses import dataclass
+from typing import Callable
 
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import Attribute, Interface
+
+from garage_twisted.util.errors import GarageError
 
 MAX_BACKOFF = 600.0
 DEFAULT_IDLE_DELAY = 10.0
@@ -55,6 +63,62 @@ class WorkerInfo:
     consecutive_errors: int
     last_error: str | None
     status: dict
+    # Clock time of the last error, and seconds until the next step when
+    # one is scheduled.
+    last_error_at: float | None = None
+    next_step_in: float | None = None
+    tranquility: int | None = None
+
+
+class WorkerVariableError(GarageError):
+    """A worker variable that does not exist, is read-only, or a bad value."""
+
+    code = "BadRequest"
+
+
+@dataclass(frozen=True)
+class WorkerVariable:
+    """A worker's setting or figure, by name in ``garage worker get/set``.
+
+    ``get() -> str``; ``set(text)`` parses, checks and applies a new value
+    (raising :class:`WorkerVariableError`), or is ``None``: read-only.
+    """
+
+    get: Callable[[], str]
+    set: Callable[[str], None] | None = None
+
+
+class IntSetting:
+    """An integer setting kept in a store tree (``get`` / ``insert``), so a
+    value set at run time survives restarts.
+
+    :param tree: where the value is kept, under ``key``.
+    :param default: the value until one is set.
+    """
+
+    def __init__(self, tree, key: bytes, default: int, minimum: int = 0,
+                 maximum: int | None = None):
+        self.tree = tree
+        self.key = key
+        self.minimum = minimum
+        self.maximum = maximum
+        raw = tree.get(key)
+        self.value = default if raw is None else int(bytes(raw).decode())
+
+    def set(self, text: str) -> None:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            raise WorkerVariableError(f"{text!r} is not an integer") from None
+        if value < self.minimum or (self.maximum is not None and value > self.maximum):
+            bounds = f"at least {self.minimum}" if self.maximum is None else \
+                f"between {self.minimum} and {self.maximum}"
+            raise WorkerVariableError(f"the value must be {bounds}")
+        self.tree.insert(self.key, str(value).encode())
+        self.value = value
+
+    def variable(self) -> WorkerVariable:
+        return WorkerVariable(lambda: str(self.value), self.set)
 
 
 class _Slot:
@@ -70,6 +134,8 @@ class _Slot:
         self.timer = None
         self.running = None  # Deferred of the step in progress
         self.woken = False
+        self.started = 0.0  # clock time the last step started
+        self.last_error_at = None
 
 
 class WorkerRunner(Service):
@@ -94,6 +160,24 @@ class WorkerRunner(Service):
         if self.running:
             self._schedule(slot, 0)
 
+    def worker(self, name: str):
+        """The worker called ``name``, or ``None``."""
+        slot = self._slots.get(name)
+        return None if slot is None else slot.worker
+
+    def launch(self, worker) -> None:
+        """Run a one-off worker (a repair), replacing a finished one of the
+        same name.
+
+        :raises WorkerVariableError: one of that name has not finished.
+        """
+        slot = self._slots.get(worker.name)
+        if slot is not None:
+            if slot.state != "done":
+                raise WorkerVariableError(f"{worker.name} is already running")
+            del self._slots[worker.name]
+        self.add(worker)
+
     def wake(self, name: str, delay: float = 0.0) -> None:
         """Run an idle worker's next step within ``delay`` seconds instead of
         after its idle delay.
@@ -114,16 +198,49 @@ class WorkerRunner(Service):
             self._schedule(slot, delay)
 
     def list_workers(self) -> list[WorkerInfo]:
+        """Every worker, sorted by name (a worker's index in this list is
+        its id in the admin API: the set of workers is fixed at start)."""
         infos = []
+        now = self.clock.seconds()
         for name in sorted(self._slots):
             slot = self._slots[name]
             try:
                 status = slot.worker.status()
             except Exception as e:  # a status must never break a listing
                 status = {"error": str(e)}
+            timer = slot.timer
+            next_step_in = max(0.0, timer.getTime() - now) \
+                if timer is not None and timer.active() else None
+            tranquility = getattr(slot.worker, "tranquility", None)
             infos.append(WorkerInfo(name, slot.state, slot.errors,
-                                    slot.consecutive_errors, slot.last_error, status))
+                                    slot.consecutive_errors, slot.last_error, status,
+                                    slot.last_error_at, next_step_in,
+                                    None if tranquility is None else int(tranquility)))
         return infos
+
+    def variables(self) -> dict:
+        """name -> :class:`WorkerVariable`, over every worker."""
+        found = {}
+        for name in sorted(self._slots):
+            found.update(getattr(self._slots[name].worker, "variables", None) or {})
+        return found
+
+    def get_variable(self, name: str) -> str:
+        variable = self.variables().get(name)
+        if variable is None:
+            raise WorkerVariableError(f"variable {name!r} does not exist")
+        return variable.get()
+
+    def set_variable(self, name: str, value: str) -> str:
+        """Set ``name`` to ``value``; the value it has now."""
+        variable = self.variables().get(name)
+        if variable is None:
+            raise WorkerVariableError(f"variable {name!r} does not exist")
+        if variable.set is None:
+            raise WorkerVariableError(f"Cannot set value of {name}")
+        variable.set(value)
+        self.log.info("worker variable {name} set to {value}", name=name, value=value)
+        return variable.get()
 
     def startService(self):
         super().startService()
@@ -176,6 +293,7 @@ class WorkerRunner(Service):
             return
         slot.woken = False
         slot.state = "busy"
+        slot.started = self.clock.seconds()
         d = defer.maybeDeferred(slot.worker.work)
         slot.running = d
         d.addCallbacks(self._stepped, self._failed, callbackArgs=(slot,),
@@ -190,7 +308,11 @@ class WorkerRunner(Service):
             slot.state = "done"
             return
         if state == WorkerState.BUSY:
-            self._schedule(slot, getattr(slot.worker, "busy_delay", 0.0))
+            delay = getattr(slot.worker, "busy_delay", 0.0)
+            tranquility = getattr(slot.worker, "tranquility", 0)
+            if tranquility:
+                delay = max(delay, tranquility * (self.clock.seconds() - slot.started))
+            self._schedule(slot, delay)
         elif slot.woken:
             self._schedule(slot, 0)
         else:
@@ -205,6 +327,7 @@ class WorkerRunner(Service):
         slot.errors += 1
         slot.consecutive_errors += 1
         slot.last_error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        slot.last_error_at = self.clock.seconds()
         backoff = min(MAX_BACKOFF, 2.0 ** (slot.consecutive_errors - 1))
         slot.state = "error"
         self.log.error(

@@ -2,9 +2,16 @@
 
 ``/v2/<Operation>`` (GET with query parameters for reads, POST with a JSON
 body for changes), ``/health`` (no token: 200 or 503), ``/metrics``
-(Prometheus text, ``metrics_token`` if configured). Requests without the
-right ``Authorization: Bearer <admin_token>`` are refused with 403; with no
-``admin_token`` configured the v2 endpoints are disabled, as in Garage.
+(Prometheus text, ``metrics_token`` if configured), ``/check?domain=`` (no
+token: whether a domain is one of the cluster's, for a reverse proxy that
+asks before it gets a certificate) and ``OPTIONS`` on any path (CORS
+preflight: web front ends call the API from a browser). Requests without
+the right ``Authorization: Bearer <admin_token>`` are refused with 403; with
+no ``admin_token`` configured the v2 endpoints are disabled, as in Garage.
+
+Node-scoped operations (``?node=``) go through
+:class:`~garage_twisted.api.admin.node_scope.NodeScope`, the others to
+their handler in :data:`~garage_twisted.api.admin.handlers.ENDPOINTS`.
 """
 
 import hmac
@@ -15,12 +22,15 @@ from klein import Klein
 from twisted.logger import Logger
 
 from garage_twisted.api.admin import errors
+from garage_twisted.api.admin.domains import check_domain
 from garage_twisted.api.admin.handlers import ENDPOINTS
 from garage_twisted.api.admin.metrics import render_metrics
+from garage_twisted.api.admin.node_scope import LOCAL_OPERATIONS, NodeScope
 from garage_twisted.util.errors import GarageError
 
 MAX_BODY = 1 << 20
-LIST_BODIES = {"ConnectClusterNodes"}
+# Operations whose JSON body is a list; every other body is an object.
+LIST_BODIES = {"ConnectClusterNodes", "PurgeBlocks"}
 
 
 class AdminApi:
@@ -33,13 +43,16 @@ class AdminApi:
     :param metrics_token: bearer token for ``/metrics``, or ``None`` (open).
     :param clock: ``IReactorTime``.
     :param workers: the node's ``WorkerRunner`` (for ListWorkers, metrics).
+    :param network: the node's ``Network``: node-scoped operations reach the
+        other nodes through it, and it serves theirs (``None``: this node only).
+    :param snapshots: the node's ``MetadataSnapshots``, or ``None``.
     """
 
     log = Logger()
     app = Klein()
 
     def __init__(self, helper, system, layout, admin_token, metrics_token, clock,
-                 workers=None):
+                 workers=None, network=None, snapshots=None):
         self.helper = helper
         self.system = system
         self.layout = layout
@@ -47,6 +60,8 @@ class AdminApi:
         self.metrics_token = metrics_token
         self.clock = clock
         self.workers = workers
+        self.snapshots = snapshots
+        self.node_scope = NodeScope(self, network)
         # What ``/metrics`` shows besides cluster health and workers: objects
         # with ``render() -> [lines]`` (S3 and web requests, RPC, tables,
         # blocks; added by the node).
@@ -67,6 +82,7 @@ class AdminApi:
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"content-length", b"%d" % len(body))
+        request.setHeader(b"access-control-allow-origin", b"*")
         return body
 
     def _error(self, request, error: errors.AdminError) -> bytes:
@@ -90,6 +106,29 @@ class AdminApi:
                 f"{health['partitionsQuorum']}/{health['partitions']} partitions "
                 "have a quorum\n").encode()
 
+    @app.route("/", branch=True, methods=["OPTIONS"])
+    def options(self, request):
+        for name, value in ((b"allow", b"OPTIONS,GET,POST"),
+                            (b"access-control-allow-methods", b"OPTIONS,GET,POST"),
+                            (b"access-control-allow-headers", b"authorization,content-type"),
+                            (b"access-control-allow-origin", b"*"),
+                            (b"content-length", b"0")):
+            request.setHeader(name, value)
+        return b""
+
+    @app.route("/check", methods=["GET"])
+    async def check(self, request):
+        domain = request.args.get(b"domain", [b""])[0].decode("utf-8", "replace")
+        try:
+            if not domain:
+                raise errors.BadRequest("missing query parameter domain")
+            if not await check_domain(self.helper, self.system.config, domain):
+                raise errors.BadRequest(f"Domain '{domain}' is not managed by Garage")
+        except GarageError as e:
+            return self._error(request, errors.to_admin_error(e))
+        request.setHeader(b"content-type", b"text/plain")
+        return f"Domain '{domain}' is managed by Garage".encode()
+
     @app.route("/metrics", methods=["GET"])
     def metrics(self, request):
         if self.metrics_token is not None and not self._token_ok(request, self.metrics_token):
@@ -105,7 +144,7 @@ class AdminApi:
                     "Admin token isn't configured, admin API access is disabled")
             if not self._token_ok(request, self.admin_token):
                 raise errors.Forbidden("Invalid or missing bearer token")
-            endpoint = ENDPOINTS.get(name)
+            endpoint = LOCAL_OPERATIONS.get(name) or ENDPOINTS.get(name)
             if endpoint is None:
                 raise errors.NoSuchEndpoint(f"unknown admin endpoint {name}")
             method, handler = endpoint
@@ -123,12 +162,14 @@ class AdminApi:
                         body = json.loads(raw)
                     except ValueError as e:
                         raise errors.BadRequest(f"invalid JSON body: {e}") from None
-                    # ConnectClusterNodes takes a list; every other body is an object.
                     expected = list if name in LIST_BODIES else dict
                     if not isinstance(body, expected):
                         raise errors.BadRequest("the JSON body must be "
                                                 + ("a list" if expected is list else "an object"))
-            result = await handler(self, query, body)
+            if name in LOCAL_OPERATIONS:
+                result = await self.node_scope.run(name, query.get("node", "self"), body)
+            else:
+                result = await handler(self, query, body)
             if result is None:
                 request.setResponseCode(200)
                 request.setHeader(b"content-length", b"0")

@@ -8,7 +8,8 @@ names and shapes follow Garage's ``garage-admin-v2`` OpenAPI document.
 import re
 from dataclasses import replace
 
-from garage_twisted.api.admin import errors, node_ops, render
+from garage_twisted.api.admin import errors, objects, render
+from garage_twisted.api.admin.node_ops import cluster_statistics
 from garage_twisted.model.bucket import BucketQuotas
 from garage_twisted.model.helper import ModelHelper
 from garage_twisted.net.keys import NodeKeyError, parse_peer_address
@@ -21,12 +22,6 @@ def _require(value, what):
     if value is None:
         raise errors.BadRequest(f"missing {what}")
     return value
-
-
-def _bucket_id(value: str) -> bytes:
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
-        raise errors.BadRequest(f"invalid bucket id {value!r}")
-    return bytes.fromhex(value)
 
 
 # -- keys ---------------------------------------------------------------
@@ -138,7 +133,7 @@ async def list_buckets(api, query, body):
 async def get_bucket_info(api, query, body):
     helper = api.helper
     if "id" in query:
-        bucket = await helper.get_existing_bucket(_bucket_id(query["id"]))
+        bucket = await helper.get_existing_bucket(render.parse_bucket_id(query["id"]))
     elif "globalAlias" in query:
         bucket_id = await helper.resolve_global_alias(query["globalAlias"])
         if bucket_id is None:
@@ -176,7 +171,7 @@ async def create_bucket(api, query, body):
 
 async def update_bucket(api, query, body):
     helper = api.helper
-    bucket = await helper.get_existing_bucket(_bucket_id(_require(query.get("id"), "id")))
+    bucket = await helper.get_existing_bucket(render.parse_bucket_id(_require(query.get("id"), "id")))
     params = bucket.params
     now = helper.now()
     if body.get("websiteAccess") is not None:
@@ -198,13 +193,13 @@ async def update_bucket(api, query, body):
 
 
 async def delete_bucket(api, query, body):
-    await api.helper.delete_bucket(_bucket_id(_require(query.get("id"), "id")))
+    await api.helper.delete_bucket(render.parse_bucket_id(_require(query.get("id"), "id")))
     return None
 
 
 async def _change_permissions(api, body, grant: bool):
     helper = api.helper
-    bucket_id = _bucket_id(_require(body.get("bucketId"), "bucketId"))
+    bucket_id = render.parse_bucket_id(_require(body.get("bucketId"), "bucketId"))
     key_id = _require(body.get("accessKeyId"), "accessKeyId")
     wanted = body.get("permissions") or {}
     bucket = await helper.get_existing_bucket(bucket_id)
@@ -230,7 +225,7 @@ async def deny_bucket_key(api, query, body):
 
 
 async def add_bucket_alias(api, query, body):
-    bucket_id = _bucket_id(_require(body.get("bucketId"), "bucketId"))
+    bucket_id = render.parse_bucket_id(_require(body.get("bucketId"), "bucketId"))
     if "globalAlias" in body:
         await api.helper.set_global_alias(bucket_id, body["globalAlias"])
     else:
@@ -241,7 +236,7 @@ async def add_bucket_alias(api, query, body):
 
 
 async def remove_bucket_alias(api, query, body):
-    bucket_id = _bucket_id(_require(body.get("bucketId"), "bucketId"))
+    bucket_id = render.parse_bucket_id(_require(body.get("bucketId"), "bucketId"))
     if "globalAlias" in body:
         await api.helper.unset_global_alias(bucket_id, body["globalAlias"])
     else:
@@ -380,29 +375,11 @@ async def get_cluster_layout_history(api, query, body):
     }
 
 
-async def get_node_info(api, query, body):
-    node = query.get("node", "self")
-    node_id = api.system.node_id.hex()
-    if node not in ("self", "*", node_id):
-        return {"success": {}, "error": {node: "unknown node"}}
-    return {"success": {node_id: {"nodeId": node_id, "garageVersion": api.system.version,
-                                  "garageFeatures": ["leveldb"], "rustVersion": "n/a (Python)",
-                                  "dbEngine": "LevelDB (plyvel)"}},
-            "error": {}}
-
-
-async def list_workers(api, query, body):
-    node_id = api.system.node_id.hex()
-    workers = []
-    for i, info in enumerate(api.workers.list_workers() if api.workers else []):
-        workers.append({"id": i, "name": info.name, "state": info.state,
-                        "errors": info.errors, "consecutiveErrors": info.consecutive_errors,
-                        "lastError": info.last_error and {"message": info.last_error,
-                                                          "secsAgo": None},
-                        "freeform": [f"{k}: {v}" for k, v in info.status.items()],
-                        "queueLength": info.status.get("todo_length",
-                                                       info.status.get("queue_length"))})
-    return {"success": {node_id: workers}, "error": {}}
+async def get_cluster_statistics(api, query, body):
+    """Garage's GetClusterStatistics: the storage nodes, their partitions
+    and free space (asked of each node), and the space the cluster can still
+    take, in its freeform text."""
+    return {"freeform": await cluster_statistics(api)}
 
 
 # endpoint name -> (HTTP method, handler)
@@ -417,11 +394,7 @@ ENDPOINTS = {
     "RevertClusterLayout": ("POST", revert_cluster_layout),
     "ClusterLayoutSkipDeadNodes": ("POST", cluster_layout_skip_dead_nodes),
     "GetClusterLayoutHistory": ("GET", get_cluster_layout_history),
-    "GetNodeInfo": ("GET", get_node_info),
-    "ListWorkers": ("POST", list_workers),
-    "GetNodeStatistics": ("GET", node_ops.get_node_statistics),
-    "ListBlockErrors": ("GET", node_ops.list_block_errors),
-    "RetryBlockResync": ("POST", node_ops.retry_block_resync),
+    "GetClusterStatistics": ("GET", get_cluster_statistics),
     "ListKeys": ("GET", list_keys),
     "GetKeyInfo": ("GET", get_key_info),
     "CreateKey": ("POST", create_key),
@@ -433,6 +406,8 @@ ENDPOINTS = {
     "CreateBucket": ("POST", create_bucket),
     "UpdateBucket": ("POST", update_bucket),
     "DeleteBucket": ("POST", delete_bucket),
+    "CleanupIncompleteUploads": ("POST", objects.cleanup_incomplete_uploads),
+    "InspectObject": ("GET", objects.inspect_object),
     "AllowBucketKey": ("POST", allow_bucket_key),
     "DenyBucketKey": ("POST", deny_bucket_key),
     "AddBucketAlias": ("POST", add_bucket_alias),

@@ -1,24 +1,26 @@
-"""Admin API v2 node operations: statistics and block resync errors.
+"""Admin API v2 node operations, this node's answer: identity, statistics,
+block resync errors.
 
-``GetNodeStatistics`` (freeform text, as Garage: per-table items, Merkle and
-GC to-do lengths, insert queues, sync state; block counters and queues),
-``ListBlockErrors`` and ``RetryBlockResync``. Each takes ``?node=`` (``self``,
-``*`` or this node's id; a cluster-wide fan-out is not built: other nodes
-are answered in ``error``), as Garage's node-scoped endpoints.
+``GetNodeInfo``, ``GetNodeStatistics`` (freeform text, as Garage: per-table
+items, Merkle and GC to-do lengths, insert queues, sync state; block
+counters and queues), ``ListBlockErrors`` and ``RetryBlockResync``. Each is
+``async f(api, body) -> JSON value`` for this node alone;
+:mod:`~garage_twisted.api.admin.node_scope` runs it on the nodes ``?node=``
+names and gathers Garage's ``success`` / ``error`` answer.
 """
 
+from collections import Counter
+
 from garage_twisted.api.admin import errors
+from garage_twisted.rpc.ring import PARTITION_COUNT
 from garage_twisted.util.time import now_msec
+from garage_twisted.util.units import human_size
 
 
-def _scoped(api, query):
-    """``(node id hex, error dict)``: whether this node is addressed."""
-    node = query.get("node", "self")
-    node_id = api.system.node_id.hex()
-    if node in ("self", "*", node_id):
-        return node_id, {}
-    return None, {node: "only this node answers here: ask the node itself "
-                        "(cluster-wide requests are not built)"}
+async def node_info(api, body):
+    return {"nodeId": api.system.node_id.hex(), "garageVersion": api.system.version,
+            "garageFeatures": ["leveldb"], "rustVersion": "n/a (Python)",
+            "dbEngine": "LevelDB (plyvel)"}
 
 
 def table_statistics(api) -> list:
@@ -62,32 +64,79 @@ def _freeform(api) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def get_node_statistics(api, query, body):
-    node_id, error = _scoped(api, query)
-    if node_id is None:
-        return {"success": {}, "error": error}
-    return {"success": {node_id: {"freeform": _freeform(api)}}, "error": {}}
+async def node_statistics(api, body):
+    return {"freeform": _freeform(api)}
 
 
-async def list_block_errors(api, query, body):
-    node_id, error = _scoped(api, query)
-    if node_id is None:
-        return {"success": {}, "error": error}
+async def disk_space(api, body):
+    """This node's free space (for a peer's GetClusterStatistics)."""
+    return api.system.disk_space()
+
+
+def _avail(space) -> str:
+    if not space or not space.get("total"):
+        return "?"
+    return (f"{human_size(space['available'])}/{human_size(space['total'])} "
+            f"({100 * space['available'] / space['total']:.1f}%)")
+
+
+async def cluster_statistics(api) -> str:
+    """GetClusterStatistics' text, as Garage's: one line per storage node of
+    the current layout (its partitions, and its free space as it says), then
+    what the cluster can still store: the node with the least space per
+    partition it holds fills first, and every partition has a copy there."""
+    current = api.layout.current()
+    partitions = Counter()
+    if current.assignment is not None:
+        for nodes in current.assignment.partitions:
+            partitions.update(nodes)
+    answers = await api.node_scope.run("NodeDiskSpace", "*", {})
+    space = answers["success"]
+    hostnames = {s["id"]: s["hostname"] for s in api.system.node_statuses()}
+    rows = [("ID", "Hostname", "Zone", "Capacity", "Part.", "DataAvail", "MetaAvail")]
+    for node_id in sorted(partitions):
+        role = current.roles.get(node_id)
+        own = space.get(node_id.hex(), {})
+        rows.append((node_id.hex()[:16], hostnames.get(node_id.hex()) or "?",
+                     role.zone if role else "?",
+                     human_size(role.capacity) if role and role.capacity else "?",
+                     str(partitions[node_id]), _avail(own.get("data")),
+                     _avail(own.get("metadata"))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["Storage nodes:"] + ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
+                                  .rstrip() for row in rows]
+    per_partition = {"data": [], "metadata": []}
+    for node_id, count in partitions.items():
+        for kind in per_partition:
+            found = (space.get(node_id.hex()) or {}).get(kind)
+            if found:
+                per_partition[kind].append(found["available"] // count)
+    if per_partition["data"] and per_partition["metadata"]:
+        some_unknown = any(len(v) < len(partitions) for v in per_partition.values())
+        bound = "< " if some_unknown else ""
+        lines += ["", "Estimated available storage space cluster-wide "
+                  "(might be lower in practice):",
+                  f"  data: {bound}{human_size(min(per_partition['data']) * PARTITION_COUNT)}",
+                  f"  metadata: {bound}"
+                  f"{human_size(min(per_partition['metadata']) * PARTITION_COUNT)}"]
+        if some_unknown:
+            lines.append("A precise estimate could not be given as information is missing "
+                         "for some storage nodes.")
+    return "\n".join(lines) + "\n"
+
+
+async def list_block_errors(api, body):
     manager = api.helper.model.block_manager
     now = now_msec(api.clock)
-    return {"success": {node_id: [
-        {"blockHash": hash_.hex(), "refcount": manager.refcount(hash_),
-         "errorCount": count, "lastTrySecsAgo": max(0, (now - last) // 1000),
-         "nextTryInSecs": max(0, (next_try - now) // 1000), "lastError": message}
-        for hash_, count, last, next_try, message in manager.list_resync_errors()]},
-        "error": {}}
+    return [{"blockHash": hash_.hex(), "refcount": manager.refcount(hash_),
+             "errorCount": count, "lastTrySecsAgo": max(0, (now - last) // 1000),
+             "nextTryInSecs": max(0, (next_try - now) // 1000), "lastError": message}
+            for hash_, count, last, next_try, message in manager.list_resync_errors()]
 
 
-async def retry_block_resync(api, query, body):
-    node_id, error = _scoped(api, query)
-    if node_id is None:
-        return {"success": {}, "error": error}
-    body = body or {}
+async def retry_block_resync(api, body):
+    if not isinstance(body, dict):
+        raise errors.BadRequest('give {"all": true} or {"blockHashes": [...]}')
     manager = api.helper.model.block_manager
     if body.get("all"):
         count = manager.resync_now()
@@ -104,4 +153,4 @@ async def retry_block_resync(api, query, body):
         count = manager.resync_now(parsed)
     if api.workers is not None:
         api.workers.wake("block resync")
-    return {"success": {node_id: {"count": count}}, "error": {}}
+    return {"count": count}

@@ -1,13 +1,21 @@
-"""JSON shapes of the admin API's answers (Garage admin API v2 names)."""
+"""JSON shapes of the admin API's answers (Garage admin API v2 names), and
+the ids its requests carry."""
 
-from datetime import datetime, timezone
+import re
+
+from garage_twisted.api.admin import errors
+from garage_twisted.util.time import rfc3339_msec
+
+
+def parse_bucket_id(value) -> bytes:
+    """A bucket id given as 64 hex characters. :raises errors.BadRequest:"""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise errors.BadRequest(f"invalid bucket id {value!r}")
+    return bytes.fromhex(value)
 
 
 def rfc3339(msec: int | None) -> str | None:
-    if msec is None:
-        return None
-    dt = datetime.fromtimestamp(msec / 1000, tz=timezone.utc)
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if msec is None else rfc3339_msec(msec)
 
 
 def permissions(perm) -> dict:

@@ -10,7 +10,7 @@ from zope.interface.verify import verifyObject
 
 from garage_twisted.db.errors import DatabaseLocked
 from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
-from garage_twisted.db.leveldb import LevelDBStore
+from garage_twisted.db.leveldb import LevelDBStore, write_copy
 from garage_twisted.db.memory import MemoryStore
 
 
@@ -126,6 +126,24 @@ class KeyValueStoreConformanceMixin:
         self.assertIsNone(self.tree.first())
         self.assertEqual(self.tree.count(), 0)
         self.assertEqual(self.store.list_trees(), [])
+
+
+    def test_frozen_items_copy(self):
+        """A copy written from ``frozen_items`` opens as a store with every
+        tree as it was at the call, and none of the writes made after it."""
+        self.tree.insert(b"k", b"v")
+        self.store.open_tree("other").insert(b"\x00\xff", b"binary")
+        items = self.store.frozen_items()
+        self.tree.insert(b"later", b"x")
+        self.tree.remove(b"k")
+        path = os.path.abspath(self.mktemp())
+        self.assertEqual(write_copy(items, path, batch_rows=1), 2)
+        copy = LevelDBStore.open(path)
+        self.addCleanup(copy.close)
+        self.assertEqual(list(copy.open_tree("t").range()), [(b"k", b"v")])
+        self.assertEqual(copy.open_tree("other").get(b"\x00\xff"), b"binary")
+        self.assertEqual(copy.list_trees(), ["other", "t"])
+        self.assertRaises(Exception, write_copy, iter(()), path)
 
 
 class MemoryStoreTests(KeyValueStoreConformanceMixin, SynchronousTestCase):

@@ -4,7 +4,9 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from garage_twisted.util.worker import MAX_BACKOFF, WorkerRunner, WorkerState
+from garage_twisted.db.memory import MemoryStore
+from garage_twisted.util.worker import (
+    MAX_BACKOFF, IntSetting, WorkerRunner, WorkerState, WorkerVariable, WorkerVariableError)
 
 
 class ScriptedWorker:
@@ -171,3 +173,70 @@ class WorkerRunnerTests(SynchronousTestCase):
         self.clock.advance(0.2)
         self.successResultOf(stopped)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class SlowWorker(ScriptedWorker):
+    """Each step takes ``step_time`` seconds of the clock."""
+
+    def __init__(self, name, outcomes, clock, step_time, tranquility):
+        super().__init__(name, outcomes)
+        self.clock = clock
+        self.step_time = step_time
+        self.tranquility = tranquility
+
+    def work(self):
+        self.clock.advance(self.step_time)
+        return super().work()
+
+
+class TranquilityAndLaunchTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.runner = WorkerRunner(self.clock, idle_delay=10)
+        self.addCleanup(self.runner.stopService)
+
+    def test_tranquility_rests_after_busy_steps(self):
+        """A worker with tranquility T rests T times its last step's duration."""
+        worker = SlowWorker("w", [WorkerState.BUSY] * 3, self.clock, 0.5, 3)
+        self.runner.add(worker)
+        self.runner.startService()
+        self.clock.advance(0)
+        self.assertEqual(worker.calls, 1)
+        self.clock.advance(1.49)
+        self.assertEqual(worker.calls, 1)
+        self.clock.advance(0.01)
+        self.assertEqual(worker.calls, 2)
+        self.assertEqual(self.runner.list_workers()[0].tranquility, 3)
+
+    def test_launch_replaces_a_finished_worker_only(self):
+        """A one-off worker is launched again once done, not while it runs."""
+        first = ScriptedWorker("repair", [WorkerState.BUSY, WorkerState.DONE])
+        self.runner.startService()
+        self.runner.launch(first)
+        self.assertRaises(WorkerVariableError, self.runner.launch,
+                          ScriptedWorker("repair", []))
+        self.clock.advance(0)
+        self.clock.advance(0)
+        self.assertEqual(self.runner.list_workers()[0].state, "done")
+        second = ScriptedWorker("repair", [WorkerState.DONE])
+        self.runner.launch(second)
+        self.clock.advance(0)
+        self.assertEqual((first.calls, second.calls), (2, 1))
+        self.assertIs(self.runner.worker("repair"), second)
+
+    def test_variables(self):
+        """Variables of every worker, read-only ones refused, unknown ones too."""
+        tree = MemoryStore().open_tree("settings")
+        setting = IntSetting(tree, b"n", 5, 1, 8)
+        worker = ScriptedWorker("w", [])
+        worker.variables = {"w-count": setting.variable(),
+                            "w-seen": WorkerVariable(lambda: "42")}
+        self.runner.add(worker)
+        self.assertEqual(self.runner.get_variable("w-seen"), "42")
+        self.assertEqual(self.runner.set_variable("w-count", "8"), "8")
+        self.assertEqual(IntSetting(tree, b"n", 5).value, 8)  # kept in the store
+        for name, value in (("w-count", "0"), ("w-count", "x"), ("w-seen", "1"),
+                            ("nope", "1")):
+            self.assertRaises(WorkerVariableError, self.runner.set_variable, name, value)
+        self.assertRaises(WorkerVariableError, self.runner.get_variable, "nope")
+        self.assertEqual(setting.value, 8)

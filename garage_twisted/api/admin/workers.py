@@ -1,0 +1,77 @@
+"""Admin API v2 worker operations, this node's answer: ``ListWorkers``,
+``GetWorkerInfo``, ``GetWorkerVariable``, ``SetWorkerVariable``.
+
+A worker's id is its index in the runner's list, sorted by name (the set of
+workers is fixed when the node starts). Shapes are Garage's
+``WorkerInfoResp``: a worker waiting out the back-off after an error is
+``{"throttled": {"durationSecs": s}}``, as Garage shows a worker that sleeps
+before its next step.
+"""
+
+from garage_twisted.api.admin import errors
+
+
+def _worker_json(worker_id: int, info, now: float) -> dict:
+    status = info.status
+    if info.state == "error":
+        state = {"throttled": {"durationSecs": round(info.next_step_in or 0.0, 3)}}
+    else:
+        state = info.state
+    last_error = None
+    if info.last_error is not None:
+        last_error = {"message": info.last_error,
+                      "secsAgo": int(max(0.0, now - (info.last_error_at or now)))}
+    queue = status.get("todo_length", status.get("queue_length"))
+    progress = None
+    if "checked_this_pass" in status:  # the scrubber
+        progress = f"{status['checked_this_pass']} blocks checked, at {status['position']}"
+    return {"id": worker_id, "name": info.name, "state": state, "errors": info.errors,
+            "consecutiveErrors": info.consecutive_errors, "lastError": last_error,
+            "tranquility": info.tranquility, "progress": progress, "queueLength": queue,
+            "persistentErrors": status.get("blocks_with_errors"),
+            "freeform": [f"{k}: {v}" for k, v in status.items()]}
+
+
+def _workers(api) -> list:
+    return api.workers.list_workers() if api.workers is not None else []
+
+
+async def list_workers(api, body):
+    body = body if isinstance(body, dict) else {}
+    busy_only, error_only = bool(body.get("busyOnly")), bool(body.get("errorOnly"))
+    now = api.clock.seconds()
+    return [_worker_json(i, info, now) for i, info in enumerate(_workers(api))
+            if (not busy_only or info.state in ("busy", "error"))
+            and (not error_only or info.errors > 0)]
+
+
+async def get_worker_info(api, body):
+    worker_id = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(worker_id, int) or isinstance(worker_id, bool):
+        raise errors.BadRequest('give {"id": <worker id>}')
+    infos = _workers(api)
+    if not 0 <= worker_id < len(infos):
+        raise errors.NoSuchWorker(f"No worker with id {worker_id}")
+    return _worker_json(worker_id, infos[worker_id], api.clock.seconds())
+
+
+async def get_worker_variable(api, body):
+    """``{"variable": name}`` -> ``{name: value}``; no name: every variable."""
+    name = body.get("variable") if isinstance(body, dict) else None
+    if api.workers is None:
+        return {}
+    if name is None:
+        return {n: v.get() for n, v in sorted(api.workers.variables().items())}
+    if not isinstance(name, str):
+        raise errors.BadRequest("variable must be a string")
+    return {name: api.workers.get_variable(name)}
+
+
+async def set_worker_variable(api, body):
+    if not isinstance(body, dict) or not isinstance(body.get("variable"), str) \
+            or not isinstance(body.get("value"), str):
+        raise errors.BadRequest('give {"variable": <name>, "value": <string>}')
+    if api.workers is None:
+        raise errors.BadRequest("this node has no workers")
+    value = api.workers.set_variable(body["variable"], body["value"])
+    return {"variable": body["variable"], "value": value}
