@@ -417,35 +417,52 @@ class BlockResyncer:
             due.append((key, codec.loads(value)))
         if not due:
             return WorkerState.IDLE
+        # One fetch per block at a time: a block queued twice (a repair, a
+        # scrub) is checked once; its other entries only move to later.
+        seen, unique = set(), []
+        for key, attempts in due:
+            if key[8:] in seen:
+                manager.resync.remove(key)
+            else:
+                seen.add(key[8:])
+                unique.append((key, attempts))
         count = self.worker_count.value
-        for start in range(0, len(due), count):
+        for start in range(0, len(unique), count):
             await defer.gatherResults(
                 [defer.ensureDeferred(self._resync(key, attempts, now))
-                 for key, attempts in due[start:start + count]], consumeErrors=True)
+                 for key, attempts in unique[start:start + count]], consumeErrors=True)
         return WorkerState.BUSY
 
     async def _resync(self, key: bytes, attempts: int, now: int) -> None:
-        """Fetch one queued block (its queue entry is ``key``) if still needed."""
+        """Fetch one queued block (its queue entry is ``key``) if still needed.
+
+        The entry first moves to its retry time, in one transaction, so a
+        crash or a shutdown during the fetch leaves the block queued; the
+        retry entry goes once the block is here or no longer needed.
+        """
         manager = self.manager
         hash_ = key[8:]
-        manager.resync.remove(key)
-        if manager.refcount(hash_) == 0 or (await manager.store.has_block(hash_)):
-            manager.resync_errors.remove(hash_)
-            return
+        delay = min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
+        retry = (now + delay).to_bytes(8, "big") + hash_
+        tx = manager.kv_store.transaction()
+        tx.remove(manager.resync, key)
+        manager.queue_resync(tx, hash_, now + delay, attempts + 1)
+        tx.commit()
         try:
-            data = await manager.get_block(hash_)
-            await manager.put_local(hash_, data)
-            self.fetched += 1
-            manager.resync_errors.remove(hash_)
-        except Exception as e:  # retried later, with backoff
+            if manager.refcount(hash_) > 0 and not (await manager.store.has_block(hash_)):
+                data = await manager.get_block(hash_)
+                await manager.put_local(hash_, data)
+                self.fetched += 1
+        except Exception as e:  # the retry entry stays: tried again after the backoff
             self.errors += 1
             self.last_error = f"{hash_.hex()[:16]}: {e}"
-            delay = min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
-            tx = manager.kv_store.transaction()
-            manager.queue_resync(tx, hash_, now + delay, attempts + 1)
-            tx.insert(manager.resync_errors, hash_,
-                      codec.dumps([attempts + 1, now, now + delay, str(e)[:500]]))
-            tx.commit()
+            manager.resync_errors.insert(
+                hash_, codec.dumps([attempts + 1, now, now + delay, str(e)[:500]]))
+            return
+        tx = manager.kv_store.transaction()
+        tx.remove(manager.resync, retry)
+        tx.remove(manager.resync_errors, hash_)
+        tx.commit()
 
     def status(self) -> dict:
         return {"queue_length": self.manager.resync.count(), "fetched": self.fetched,

@@ -60,6 +60,11 @@ class BlockScrubber:
         self.paused_until = codec.loads(raw) if raw else 0
         # Set by a start command: a pass begins at once, whatever the interval.
         self.start_now = False
+        # A step in progress scans a pass (its state is written at its end).
+        self.scanning = False
+        # Bumped by every command: a step that began before one drops what
+        # it found instead of writing over what the command set.
+        self.epoch = 0
         self.tranquility_setting = IntSetting(self.tree, b"tranquility", DEFAULT_TRANQUILITY)
         self.variables = {
             "scrub-tranquility": self.tranquility_setting.variable(),
@@ -77,7 +82,7 @@ class BlockScrubber:
         self.tree.insert(STATE_KEY, codec.dumps(self.state))
 
     def _running(self) -> bool:
-        return bytes(self.state[0]) != b"" or self.state[2] > 0
+        return self.scanning or bytes(self.state[0]) != b"" or self.state[2] > 0
 
     def _next_run(self) -> int:
         """When the next step checks blocks (ms)."""
@@ -111,7 +116,7 @@ class BlockScrubber:
         elif name == "cancel":
             if not self._running() and not paused and not self.start_now:
                 raise WorkerVariableError("Cannot cancel scrub worker: not running!")
-            self.start_now = False
+            self.start_now = self.scanning = False
             self._set_paused(0)
             # The pass is over: the next one comes a full interval later.
             self.state = [b"", now, 0, self.state[3]]
@@ -119,6 +124,7 @@ class BlockScrubber:
         else:
             raise WorkerVariableError(f"unknown scrub command {name!r}: one of "
                                       + ", ".join(COMMANDS))
+        self.epoch += 1
         self.log.info("scrub: {command}", command=name)
 
     def _set_paused(self, until_ms: int) -> None:
@@ -126,9 +132,15 @@ class BlockScrubber:
         self.tree.insert(PAUSED_KEY, codec.dumps(until_ms))
 
     def work(self, now_ms: int | None = None):
-        return defer.ensureDeferred(self._work(now_ms))
+        return defer.ensureDeferred(self._guarded_work(now_ms))
 
-    async def _work(self, now_ms):
+    async def _guarded_work(self, now_ms):
+        try:
+            return await self._work(now_ms, self.epoch)
+        finally:
+            self.scanning = False
+
+    async def _work(self, now_ms, epoch):
         manager = self.manager
         now = now_msec(manager.clock) if now_ms is None else now_ms
         cursor, last_end, checked, corrupt = self.state
@@ -140,6 +152,8 @@ class BlockScrubber:
             self.next_idle_delay = SCRUB_INTERVAL - (now - last_end) / 1000
             return WorkerState.IDLE
         self.start_now = False
+        self.scanning = True
+        corrupt_before = corrupt
         hashes = await manager.store.hashes_after(bytes(cursor), BLOCKS_PER_STEP)
         for hash_ in hashes:
             try:
@@ -154,6 +168,12 @@ class BlockScrubber:
                 pass  # deleted since it was listed
             checked += 1
             cursor = hash_
+        if self.epoch != epoch:
+            # A command came while this step read blocks: it decides where
+            # the scrub stands; only the corruptions found are kept.
+            self.state[3] += corrupt - corrupt_before
+            self._save()
+            return WorkerState.BUSY
         if len(hashes) < BLOCKS_PER_STEP:
             self.state = [b"", now, 0, corrupt]
             self._save()

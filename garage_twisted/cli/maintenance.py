@@ -151,8 +151,7 @@ async def block_purge(client, args, out):
 
 REPAIRS = {"tables": "tables", "blocks": "blocks", "versions": "versions",
            "mpu": "multipartUploads", "block-refs": "blockRefs", "block-rc": "blockRc",
-           "rebalance": "rebalance", "aliases": "aliases",
-           "clear-resync-queue": "clearResyncQueue"}
+           "rebalance": "rebalance", "aliases": "aliases"}
 
 
 async def repair(client, args, out):

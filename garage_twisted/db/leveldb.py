@@ -222,13 +222,15 @@ def write_copy(items, path: str, batch_rows: int = 10_000) -> int:
         raise DatabaseError(f"cannot create the database copy {path}: {e}") from e
     count = 0
     try:
-        batch = db.write_batch()
+        # Synced batches: LevelDB flushes its log at each, so once the last
+        # is written every row is on disk.
+        batch = db.write_batch(sync=True)
         for key, value in items:
             batch.put(key, value)
             count += 1
             if count % batch_rows == 0:
                 batch.write()
-                batch = db.write_batch()
+                batch = db.write_batch(sync=True)
         batch.write()
     finally:
         db.close()

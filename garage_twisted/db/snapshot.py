@@ -62,13 +62,22 @@ class MetadataSnapshots:
         shutil.rmtree(tmp, ignore_errors=True)  # a copy cut short by a crash
         rows = write_copy(items, tmp)
         os.rename(tmp, path)
+        # The rename itself made durable: after a power cut, a name that is
+        # a time is a whole copy.
+        fd = os.open(os.path.dirname(path), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return rows
 
     def _prune(self) -> None:
-        """Keep the ``KEEP`` newest copies (names sort as their times)."""
-        copies = sorted(name for name in os.listdir(self.directory)
-                        if not name.endswith(TMP_SUFFIX))
-        for name in copies[:-KEEP]:
+        """Keep the ``KEEP`` newest copies (names sort as their times), and
+        drop copies a crash cut short."""
+        names = os.listdir(self.directory)
+        copies = sorted(name for name in names if not name.endswith(TMP_SUFFIX))
+        stale = [name for name in names if name.endswith(TMP_SUFFIX)]
+        for name in copies[:-KEEP] + stale:
             shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
     def list(self) -> list:

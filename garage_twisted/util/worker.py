@@ -68,6 +68,8 @@ class WorkerInfo:
     last_error_at: float | None = None
     next_step_in: float | None = None
     tranquility: int | None = None
+    # Given when the worker was added, never reused (Garage's task id).
+    id: int = 0
 
 
 class WorkerVariableError(GarageError):
@@ -124,8 +126,9 @@ class IntSetting:
 class _Slot:
     """Runtime state of one worker inside the runner."""
 
-    def __init__(self, worker, idle_delay):
+    def __init__(self, worker, idle_delay, worker_id: int):
         self.worker = worker
+        self.id = worker_id
         self.idle_delay = idle_delay
         self.state = "idle"
         self.errors = 0
@@ -150,12 +153,15 @@ class WorkerRunner(Service):
         self.clock = clock
         self.idle_delay = idle_delay
         self._slots: dict[str, _Slot] = {}
+        self._next_id = 0
 
     def add(self, worker, idle_delay: float | None = None) -> None:
         """Register ``worker``; it starts with the service (or now if running)."""
         if worker.name in self._slots:
             raise ValueError(f"duplicate worker name {worker.name!r}")
-        slot = _Slot(worker, self.idle_delay if idle_delay is None else idle_delay)
+        slot = _Slot(worker, self.idle_delay if idle_delay is None else idle_delay,
+                     self._next_id)
+        self._next_id += 1
         self._slots[worker.name] = slot
         if self.running:
             self._schedule(slot, 0)
@@ -190,6 +196,10 @@ class WorkerRunner(Service):
             return
         if slot.running is not None:
             slot.woken = True
+        elif slot.state == "busy":
+            # Between two busy steps: its next step comes anyway, and moving
+            # it closer would cut a tranquil worker's rest short.
+            return
         elif slot.state != "done":
             timer = slot.timer
             if timer is not None and timer.active() and \
@@ -198,8 +208,7 @@ class WorkerRunner(Service):
             self._schedule(slot, delay)
 
     def list_workers(self) -> list[WorkerInfo]:
-        """Every worker, sorted by name (a worker's index in this list is
-        its id in the admin API: the set of workers is fixed at start)."""
+        """Every worker, sorted by name."""
         infos = []
         now = self.clock.seconds()
         for name in sorted(self._slots):
@@ -215,7 +224,8 @@ class WorkerRunner(Service):
             infos.append(WorkerInfo(name, slot.state, slot.errors,
                                     slot.consecutive_errors, slot.last_error, status,
                                     slot.last_error_at, next_step_in,
-                                    None if tranquility is None else int(tranquility)))
+                                    None if tranquility is None else int(tranquility),
+                                    slot.id))
         return infos
 
     def variables(self) -> dict:

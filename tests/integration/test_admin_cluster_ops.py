@@ -15,6 +15,7 @@ from garage_twisted.cli.client import CliError
 from garage_twisted.cli.main import _TreqWithPool, build_parser, run_command
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.db.snapshot import KEEP
+from garage_twisted.net.mux import RemoteError
 from tests.support.cluster import start_cluster
 from tests.support.node import NodeFixture
 
@@ -94,6 +95,18 @@ class ClusterNodeOperationsTests(TestCase):
         values = {n: v["resync-tranquility"] for n, v in result["success"].items()}
         self.assertEqual(values, {self.ids[0]: "2", self.ids[1]: "7", self.ids[2]: "2"})
         self.assertEqual(self.nodes[1].workers.worker("block resync").tranquility, 7)
+
+    async def test_peers_run_only_node_operations(self):
+        """``admin/node_local`` refuses what is not a node operation."""
+        network = self.nodes[0].network
+        for message in (["DeleteBucket", {}], ["NoSuch", {}], "junk"):
+            with self.assertRaises(RemoteError) as raised:
+                await network.call(self.nodes[1].node_key.node_id, "admin/node_local",
+                                   message, timeout=10)
+            self.assertEqual(raised.exception.code, "BadRequest")
+        reply = await network.call(self.nodes[1].node_key.node_id, "admin/node_local",
+                                   ["GetNodeInfo", {}], timeout=10)
+        self.assertEqual(reply.message["nodeId"], self.ids[1])
 
     async def test_cluster_statistics(self):
         """GetClusterStatistics lists each storage node with its partitions
@@ -182,8 +195,9 @@ class NodeMaintenanceTests(TestCase):
         self.assertIn("Cannot resume scrub worker: not paused!", result["error"][self.own])
         result = await scrub("start")
         self.assertEqual(result, {"success": {self.own: None}, "error": {}})
-        result = await scrub("faster")
-        self.assertIn("BadRequest (400)", result["error"][self.own])
+        code, error = await self.admin.call("LaunchRepairOperation", {"node": "self"},
+                                            {"repairType": {"scrub": "faster"}})
+        self.assertEqual((code, error["code"]), (400, "BadRequest"))
 
     async def test_repairs(self):
         """``tables`` wakes every sync worker, ``blocks`` launches the block
@@ -199,9 +213,10 @@ class NodeMaintenanceTests(TestCase):
         self.assertEqual(result["error"], {})
         result = await self.own_answer("LaunchRepairOperation", {"repairType": "versions"})
         self.assertIn("NotImplemented (501)", result["error"][self.own])
-        code, error = await self.admin.call("LaunchRepairOperation", {"node": "self"},
+        # A malformed body is the request's 400, checked before any node runs it.
+        code, error = await self.admin.call("LaunchRepairOperation", {"node": "*"},
                                             {"repairType": "everything"})
-        self.assertIn("BadRequest (400)", error["error"][self.own])
+        self.assertEqual((code, error["code"]), (400, "BadRequest"))
 
     async def test_metadata_snapshots(self):
         """Each snapshot is a whole copy of the database that opens as one;
@@ -269,6 +284,12 @@ class DomainAndPreflightTests(TestCase):
         response, _ = await self.admin.raw("GET", "/v2/ListKeys")
         self.assertEqual(response.headers.getRawHeaders(b"access-control-allow-origin"),
                          [b"*"])
+        # An operation with nothing to say answers JSON null, with CORS too.
+        key = await self.fixture.create_key("gone")
+        response, content = await self.admin.raw("POST", "/v2/DeleteKey", {"id": key.key_id})
+        self.assertEqual((response.code, content.strip()), (200, b"null"))
+        self.assertEqual(response.headers.getRawHeaders(b"access-control-allow-origin"),
+                         [b"*"])
 
 
 class ClusterCliTests(TestCase):
@@ -307,8 +328,9 @@ class ClusterCliTests(TestCase):
         self.assertEqual(out.count("scrub-tranquility  9"), 3)
         out = await self.garage("worker", "list")
         self.assertIn("block scrub", out)
-        names = [i.name for i in self.nodes[0].workers.list_workers()]
-        out = await self.garage("worker", "info", str(names.index("block scrub")))
+        (scrub_id,) = [i.id for i in self.nodes[0].workers.list_workers()
+                       if i.name == "block scrub"]
+        out = await self.garage("worker", "info", str(scrub_id))
         self.assertRegex(out, r"Worker name: +block scrub\n")
         self.assertRegex(out, r"Tranquility: +9\n")
         with self.assertRaises(CliError) as raised:

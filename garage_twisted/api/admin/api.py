@@ -147,7 +147,7 @@ class AdminApi:
             endpoint = LOCAL_OPERATIONS.get(name) or ENDPOINTS.get(name)
             if endpoint is None:
                 raise errors.NoSuchEndpoint(f"unknown admin endpoint {name}")
-            method, handler = endpoint
+            method, handler = endpoint[:2]
             if request.method.decode() != method:
                 raise errors.MethodNotAllowed(f"{name} takes {method}")
             query = dict(parse_qsl(request.uri.partition(b"?")[2].decode("utf-8"),
@@ -170,10 +170,7 @@ class AdminApi:
                 result = await self.node_scope.run(name, query.get("node", "self"), body)
             else:
                 result = await handler(self, query, body)
-            if result is None:
-                request.setResponseCode(200)
-                request.setHeader(b"content-length", b"0")
-                return b""
+            # An operation with nothing to say answers JSON null, as Garage.
             return self._json(request, 200, result)
         except GarageError as e:
             return self._error(request, errors.to_admin_error(e))

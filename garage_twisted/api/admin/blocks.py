@@ -70,6 +70,18 @@ def _parse_hash(value) -> bytes:
     return bytes.fromhex(value)
 
 
+def check_purge(body) -> list:
+    """The block hashes of a PurgeBlocks body. :raises errors.BadRequest:"""
+    if not isinstance(body, list):
+        raise errors.BadRequest('PurgeBlocks takes a list of block hashes: ["<hash>", ...]')
+    return [_parse_hash(value) for value in body]
+
+
+def check_block_info(body) -> str:
+    """The hash prefix of a GetBlockInfo body. :raises errors.BadRequest:"""
+    return _parse_prefix(body)
+
+
 def _parse_prefix(body) -> str:
     """The lowercase hash prefix a GetBlockInfo body names."""
     if not isinstance(body, dict):
@@ -255,9 +267,7 @@ async def purge_blocks(api, body) -> dict:
         ``LocalPurgeBlocksResponse``; ``blocksPurged`` counts the hashes given).
     :raises errors.BadRequest: not a list of full block hashes.
     """
-    if not isinstance(body, list):
-        raise errors.BadRequest('PurgeBlocks takes a list of block hashes: ["<hash>", ...]')
-    blocks = [_parse_hash(value) for value in body]
+    blocks = check_purge(body)
     model = api.helper.model
     counts = {"blocksPurged": len(blocks), "objectsDeleted": 0, "uploadsDeleted": 0,
               "versionsDeleted": 0, "blockRefsPurged": 0}

@@ -9,6 +9,9 @@ checked against the reference counts: :mod:`garage_twisted.block.repair`),
 node supports, there is nothing to move). Garage's other repairs (versions,
 multipart uploads, block references and counts, aliases) are not built and
 answer 501 NotImplemented.
+
+An operation a node runs for a peer's request goes on if the peer stops
+waiting (its RPC is not cancelled: ``node_scope``).
 """
 
 from garage_twisted.api.admin import errors
@@ -16,7 +19,7 @@ from garage_twisted.block.repair import BlockRepair
 from garage_twisted.block.scrub import COMMANDS as SCRUB_COMMANDS
 
 REPAIRS = ("tables", "blocks", "versions", "multipartUploads", "blockRefs", "blockRc",
-           "rebalance", "scrub", "aliases", "clearResyncQueue")
+           "rebalance", "scrub", "aliases")
 
 
 async def create_metadata_snapshot(api, body):
@@ -26,7 +29,7 @@ async def create_metadata_snapshot(api, body):
     return None
 
 
-def _repair_type(body):
+def check_repair_type(body):
     """``(repair, scrub command or None)`` from Garage's ``repairType``."""
     value = body.get("repairType") if isinstance(body, dict) else None
     if isinstance(value, dict) and len(value) == 1 and "scrub" in value:
@@ -41,7 +44,7 @@ def _repair_type(body):
 
 
 async def launch_repair_operation(api, body):
-    repair, command = _repair_type(body)
+    repair, command = check_repair_type(body)
     workers = api.workers
     if workers is None:
         raise errors.BadRequest("this node runs no workers")

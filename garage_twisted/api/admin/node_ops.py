@@ -134,23 +134,26 @@ async def list_block_errors(api, body):
             for hash_, count, last, next_try, message in manager.list_resync_errors()]
 
 
-async def retry_block_resync(api, body):
+def check_retry(body):
+    """``None`` (every queued block) or the block hashes a RetryBlockResync names."""
     if not isinstance(body, dict):
         raise errors.BadRequest('give {"all": true} or {"blockHashes": [...]}')
-    manager = api.helper.model.block_manager
     if body.get("all"):
-        count = manager.resync_now()
-    else:
-        hashes = body.get("blockHashes")
-        if not isinstance(hashes, list) or not hashes:
-            raise errors.BadRequest('give {"all": true} or {"blockHashes": [...]}')
-        try:
-            parsed = [bytes.fromhex(h) for h in hashes]
-        except (TypeError, ValueError):
-            raise errors.BadRequest("blockHashes must be hexadecimal block hashes") from None
-        if any(len(h) != 32 for h in parsed):
-            raise errors.BadRequest("a block hash is 64 hexadecimal characters")
-        count = manager.resync_now(parsed)
+        return None
+    hashes = body.get("blockHashes")
+    if not isinstance(hashes, list) or not hashes:
+        raise errors.BadRequest('give {"all": true} or {"blockHashes": [...]}')
+    try:
+        parsed = [bytes.fromhex(h) for h in hashes]
+    except (TypeError, ValueError):
+        raise errors.BadRequest("blockHashes must be hexadecimal block hashes") from None
+    if any(len(h) != 32 for h in parsed):
+        raise errors.BadRequest("a block hash is 64 hexadecimal characters")
+    return parsed
+
+
+async def retry_block_resync(api, body):
+    count = api.helper.model.block_manager.resync_now(check_retry(body))
     if api.workers is not None:
         api.workers.wake("block resync")
     return {"count": count}

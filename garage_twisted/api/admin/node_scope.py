@@ -11,42 +11,54 @@ message}}``: a node that is down or fails is in ``error``, the others still
 answer. Only a ``node`` that matches no node, or several, fails the request
 as a whole (400), as in Garage.
 
+A request body is checked by the node asked, before any node runs the
+operation: a malformed one is that request's 400, as in Garage, not an
+error per node. A node that stops waiting for another (the RPC times out)
+does not cancel the operation there: a snapshot or a purge runs to its end.
+
 Invariants: a node runs for a peer only the operations of
-:data:`LOCAL_OPERATIONS` (the peer is authenticated by the cluster secret,
-as every RPC, and the admin token was checked by the node the operator
-asked); their bodies and answers are JSON values, which CBOR carries as is.
+:data:`LOCAL_OPERATIONS` and :data:`INTERNAL_OPERATIONS` (the peer is
+authenticated by the cluster secret, as every RPC, and the admin token was
+checked by the node the operator asked); their bodies and answers are JSON
+values, which CBOR carries as is.
 """
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from garage_twisted.api.admin import blocks, errors, maintenance, node_ops, workers
 from garage_twisted.net.mux import PRIO_NORMAL, RpcError
 from garage_twisted.util.errors import GarageError
 
 PATH = "admin/node_local"
-# How long a node may take to answer; snapshots and repairs only start
-# their work, so every operation fits.
+# How long a node waits for another's answer.
 TIMEOUT = 60.0
+# ... for the operations whose work is done before they answer, and grows
+# with the node's data (a metadata snapshot, a purge of many blocks).
+LONG_TIMEOUT = 600.0
+LONG_OPERATIONS = {"CreateMetadataSnapshot", "PurgeBlocks"}
 
-# operation name -> (HTTP method, ``async f(api, body) -> JSON value``)
+# operation name -> (HTTP method, ``async f(api, body) -> JSON value``,
+# ``check(body)`` raising BadRequest for a malformed body, or None)
 LOCAL_OPERATIONS = {
-    "GetNodeInfo": ("GET", node_ops.node_info),
-    "GetNodeStatistics": ("GET", node_ops.node_statistics),
-    "CreateMetadataSnapshot": ("POST", maintenance.create_metadata_snapshot),
-    "LaunchRepairOperation": ("POST", maintenance.launch_repair_operation),
-    "ListWorkers": ("POST", workers.list_workers),
-    "GetWorkerInfo": ("POST", workers.get_worker_info),
-    "GetWorkerVariable": ("POST", workers.get_worker_variable),
-    "SetWorkerVariable": ("POST", workers.set_worker_variable),
-    "ListBlockErrors": ("GET", node_ops.list_block_errors),
-    "GetBlockInfo": ("POST", blocks.get_block_info),
-    "RetryBlockResync": ("POST", node_ops.retry_block_resync),
-    "PurgeBlocks": ("POST", blocks.purge_blocks),
+    "GetNodeInfo": ("GET", node_ops.node_info, None),
+    "GetNodeStatistics": ("GET", node_ops.node_statistics, None),
+    "CreateMetadataSnapshot": ("POST", maintenance.create_metadata_snapshot, None),
+    "LaunchRepairOperation": ("POST", maintenance.launch_repair_operation,
+                              maintenance.check_repair_type),
+    "ListWorkers": ("POST", workers.list_workers, None),
+    "GetWorkerInfo": ("POST", workers.get_worker_info, workers.check_worker_id),
+    "GetWorkerVariable": ("POST", workers.get_worker_variable, workers.check_get_variable),
+    "SetWorkerVariable": ("POST", workers.set_worker_variable, workers.check_set_variable),
+    "ListBlockErrors": ("GET", node_ops.list_block_errors, None),
+    "GetBlockInfo": ("POST", blocks.get_block_info, blocks.check_block_info),
+    "RetryBlockResync": ("POST", node_ops.retry_block_resync, node_ops.check_retry),
+    "PurgeBlocks": ("POST", blocks.purge_blocks, blocks.check_purge),
 }
 # Asked of each other only, never routed to HTTP.
 INTERNAL_OPERATIONS = {
-    "NodeDiskSpace": ("GET", node_ops.disk_space),
+    "NodeDiskSpace": ("GET", node_ops.disk_space, None),
 }
 
 
@@ -98,7 +110,9 @@ class NodeScope:
 
     async def run(self, name: str, spec: str, body) -> dict:
         """Garage's multi-node answer of operation ``name`` on the nodes of ``spec``."""
-        _, operation = _operation(name)
+        _, operation, check = _operation(name)
+        if check is not None:
+            check(body)
         nodes = self.matching_nodes(spec)
         own = self.api.system.node_id
         calls = [defer.ensureDeferred(operation(self.api, body) if node == own
@@ -123,16 +137,31 @@ class NodeScope:
     async def _ask(self, node: bytes, name: str, body):
         if self.network is None:
             raise GarageError("this node has no peer network")
+        timeout = LONG_TIMEOUT if name in LONG_OPERATIONS else self.timeout
         reply = await self.network.call(node, PATH, [name, body], priority=PRIO_NORMAL,
-                                        timeout=self.timeout)
+                                        timeout=timeout)
         return reply.message
 
-    async def _serve(self, call):
+    def _serve(self, call) -> defer.Deferred:
         try:
             name, body = call.message
-            _, operation = _operation(name)
+            _, operation, _ = _operation(name)
         except (TypeError, ValueError, KeyError):
-            raise RpcError("BadRequest", "unknown node operation") from None
+            return defer.fail(RpcError("BadRequest", "unknown node operation"))
+        work = defer.ensureDeferred(self._run_for_peer(operation, body))
+        # The caller's cancel (its timeout) ends its wait, not the work.
+        answer = defer.Deferred()
+
+        def forward(result):
+            if not answer.called:
+                answer.callback(result)
+            elif isinstance(result, Failure):
+                self.log.failure("node operation {name} for a peer failed after it "
+                                 "stopped waiting", result, name=name)
+        work.addBoth(forward)
+        return answer
+
+    async def _run_for_peer(self, operation, body):
         try:
             return await operation(self.api, body)
         except GarageError as e:
@@ -142,7 +171,7 @@ class NodeScope:
 
 
 def _operation(name: str):
-    """``(method, function)`` of a node operation. :raises KeyError:"""
+    """``(method, function, check)`` of a node operation. :raises KeyError:"""
     found = LOCAL_OPERATIONS.get(name) or INTERNAL_OPERATIONS.get(name)
     if found is None:
         raise KeyError(name)

@@ -1,8 +1,8 @@
 """Admin API v2 worker operations, this node's answer: ``ListWorkers``,
 ``GetWorkerInfo``, ``GetWorkerVariable``, ``SetWorkerVariable``.
 
-A worker's id is its index in the runner's list, sorted by name (the set of
-workers is fixed when the node starts). Shapes are Garage's
+A worker's id is given when it is added and never reused, as Garage's task
+ids. Shapes are Garage's
 ``WorkerInfoResp``: a worker waiting out the back-off after an error is
 ``{"throttled": {"durationSecs": s}}``, as Garage shows a worker that sleeps
 before its next step.
@@ -40,38 +40,52 @@ async def list_workers(api, body):
     body = body if isinstance(body, dict) else {}
     busy_only, error_only = bool(body.get("busyOnly")), bool(body.get("errorOnly"))
     now = api.clock.seconds()
-    return [_worker_json(i, info, now) for i, info in enumerate(_workers(api))
+    return [_worker_json(info.id, info, now) for info in _workers(api)
             if (not busy_only or info.state in ("busy", "error"))
             and (not error_only or info.errors > 0)]
 
 
-async def get_worker_info(api, body):
+def check_worker_id(body) -> int:
     worker_id = body.get("id") if isinstance(body, dict) else None
     if not isinstance(worker_id, int) or isinstance(worker_id, bool):
         raise errors.BadRequest('give {"id": <worker id>}')
-    infos = _workers(api)
-    if not 0 <= worker_id < len(infos):
-        raise errors.NoSuchWorker(f"No worker with id {worker_id}")
-    return _worker_json(worker_id, infos[worker_id], api.clock.seconds())
+    return worker_id
+
+
+def check_get_variable(body):
+    name = body.get("variable") if isinstance(body, dict) else None
+    if name is not None and not isinstance(name, str):
+        raise errors.BadRequest("variable must be a string")
+    return name
+
+
+def check_set_variable(body):
+    if not isinstance(body, dict) or not isinstance(body.get("variable"), str) \
+            or not isinstance(body.get("value"), str):
+        raise errors.BadRequest('give {"variable": <name>, "value": <string>}')
+    return body["variable"], body["value"]
+
+
+async def get_worker_info(api, body):
+    worker_id = check_worker_id(body)
+    for info in _workers(api):
+        if info.id == worker_id:
+            return _worker_json(worker_id, info, api.clock.seconds())
+    raise errors.NoSuchWorker(f"No worker with id {worker_id}")
 
 
 async def get_worker_variable(api, body):
     """``{"variable": name}`` -> ``{name: value}``; no name: every variable."""
-    name = body.get("variable") if isinstance(body, dict) else None
+    name = check_get_variable(body)
     if api.workers is None:
         return {}
     if name is None:
         return {n: v.get() for n, v in sorted(api.workers.variables().items())}
-    if not isinstance(name, str):
-        raise errors.BadRequest("variable must be a string")
     return {name: api.workers.get_variable(name)}
 
 
 async def set_worker_variable(api, body):
-    if not isinstance(body, dict) or not isinstance(body.get("variable"), str) \
-            or not isinstance(body.get("value"), str):
-        raise errors.BadRequest('give {"variable": <name>, "value": <string>}')
+    name, value = check_set_variable(body)
     if api.workers is None:
         raise errors.BadRequest("this node has no workers")
-    value = api.workers.set_variable(body["variable"], body["value"])
-    return {"variable": body["variable"], "value": value}
+    return {"variable": name, "value": api.workers.set_variable(name, value)}

@@ -1,5 +1,5 @@
 """The scrub worker finds a corrupt block, sets it aside and queues its refetch;
-its commands and variables; the block repair."""
+its commands and variables; the block repair; the resync worker's queue."""
 
 import os
 
@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.block.data import blake2sum, compress
-from garage_twisted.block.manager import BlockManager
+from garage_twisted.block.manager import BlockManager, BlockResyncer
 from garage_twisted.block.repair import BlockRepair
 from garage_twisted.block.scrub import (
     DEFAULT_TRANQUILITY, PAUSE_DURATION, SCRUB_INTERVAL, BlockScrubber)
@@ -128,6 +128,33 @@ class ScrubCommandTests(BlockStoreFixture):
         self.assertRaises(WorkerVariableError, scrubber.variables["scrub-tranquility"].set, "-1")
         self.assertEqual(BlockScrubber(self.manager, self.kv).tranquility, 10)
 
+    def test_cancel_during_a_step_wins(self):
+        """A cancel that comes while a step reads blocks is not undone by
+        the step's end; a start during the first step of a pass is refused."""
+        for i in range(9):
+            self.put(os.urandom(50 + i))
+        pending = []
+        real = self.store.read_and_verify
+
+        def held(hash_):
+            d = defer.Deferred()
+            pending.append((d, hash_))
+            return d
+        self.store.read_and_verify = held
+        scrubber = BlockScrubber(self.manager, self.kv)
+        step = scrubber.work()
+        self.assertRaises(WorkerVariableError, scrubber.command, "start")
+        scrubber.command("cancel")
+        self.store.read_and_verify = real
+        while pending:
+            d, hash_ = pending.pop()
+            d.callback(None)
+        self.assertEqual(self.successResultOf(step), WorkerState.BUSY)
+        self.assertEqual(bytes(scrubber.state[0]), b"")
+        self.assertEqual(scrubber.state[2], 0)
+        self.assertEqual(BlockScrubber(self.manager, self.kv).state[0], b"")
+        self.assertEqual(self.successResultOf(scrubber.work()), WorkerState.IDLE)
+
 
 class BlockRepairTests(BlockStoreFixture):
     """``garage repair blocks``: references checked, orphan files planned for deletion."""
@@ -153,3 +180,63 @@ class BlockRepairTests(BlockStoreFixture):
         self.assertEqual(count, 0)
         self.assertGreater(deadline, self.clock.seconds() * 1000)
         self.assertEqual(len(list(self.manager.gc_todo.range())), 1)
+
+
+class ResyncTests(BlockStoreFixture):
+    """The resync worker keeps a block queued through its fetch, fetches
+    ``resync-worker-count`` blocks at once, and each block once."""
+
+    def setUp(self):
+        super().setUp()
+        self.resyncer = BlockResyncer(self.manager)
+        self.fetches = []
+
+        def get_block(hash_, size=None):
+            d = defer.Deferred()
+            self.fetches.append((hash_, d))
+            return d
+        self.manager.get_block = get_block
+
+    def queue(self, hashes):
+        tx = self.kv.transaction()
+        for hash_ in hashes:
+            self.manager.incref(tx, hash_)
+        tx.commit()
+        self.manager.resync_now(hashes)
+
+    def test_queued_through_the_fetch_and_done_after(self):
+        missing = bytes(range(32))
+        self.queue([missing])
+        self.queue([missing])  # queued twice: fetched once
+        step = self.resyncer.work()
+        self.assertEqual([h for h, _ in self.fetches], [missing])
+        # Mid-fetch, the block is still queued (a crash now forgets nothing).
+        self.assertEqual([key[8:] for key, _ in self.manager.resync.range()], [missing])
+        data = b"block data"
+        self.fetches[0][1].errback(RuntimeError("no replica answers"))
+        self.assertEqual(self.successResultOf(step), WorkerState.BUSY)
+        (key, _), = self.manager.resync.range()
+        self.assertGreater(int.from_bytes(key[:8], "big"), self.clock.seconds() * 1000)
+        self.assertEqual(len(self.manager.list_resync_errors()), 1)
+        self.manager.resync_now([missing])
+        self.fetches.clear()
+        step = self.resyncer.work()
+        self.fetches[0][1].callback(data)
+        self.assertEqual(self.successResultOf(step), WorkerState.BUSY)
+        self.assertEqual(list(self.manager.resync.range()), [])
+        self.assertEqual(self.manager.list_resync_errors(), [])
+        self.assertEqual(self.resyncer.fetched, 1)
+
+    def test_worker_count_fetches_at_once(self):
+        hashes = [bytes([i]) * 32 for i in range(5)]
+        self.queue(hashes)
+        self.resyncer.worker_count.set("3")
+        step = self.resyncer.work()
+        self.assertEqual(len(self.fetches), 3)
+        for _, d in list(self.fetches):
+            d.callback(b"x")
+        self.assertEqual(len(self.fetches), 5)
+        for _, d in self.fetches[3:]:
+            d.callback(b"x")
+        self.assertEqual(self.successResultOf(step), WorkerState.BUSY)
+        self.assertEqual(self.resyncer.fetched, 5)
