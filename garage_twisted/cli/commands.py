@@ -157,7 +157,7 @@ async def key_import(client, args, out):
 
 # -- buckets ------------------------------------------------------------
 
-async def _find_bucket(client, pattern: str) -> dict:
+async def find_bucket(client, pattern: str) -> dict:
     return await client.call("GetBucketInfo", {"search": pattern})
 
 
@@ -203,13 +203,13 @@ async def bucket_list(client, args, out):
 
 
 async def bucket_info(client, args, out):
-    _print_bucket(await _find_bucket(client, args.name), out)
+    _print_bucket(await find_bucket(client, args.name), out)
 
 
 async def bucket_website(client, args, out):
     if args.allow == args.deny:
         raise CliError("give --allow or --deny")
-    info = await _find_bucket(client, args.bucket)
+    info = await find_bucket(client, args.bucket)
     access = {"enabled": False}
     if args.allow:
         access = {"enabled": True, "indexDocument": args.index_document,
@@ -220,7 +220,7 @@ async def bucket_website(client, args, out):
 
 
 async def bucket_delete(client, args, out):
-    info = await _find_bucket(client, args.name)
+    info = await find_bucket(client, args.name)
     if not args.yes:
         raise CliError(f"add --yes to really delete bucket {args.name}")
     await client.call("DeleteBucket", {"id": info["id"]}, method="POST")
@@ -230,7 +230,7 @@ async def bucket_delete(client, args, out):
 async def _bucket_permissions(client, args, out, operation):
     if not (args.read or args.write or args.owner):
         raise CliError("give at least one of --read, --write, --owner")
-    bucket = await _find_bucket(client, args.bucket)
+    bucket = await find_bucket(client, args.bucket)
     key = await _find_key(client, args.key)
     await client.call(operation, body={
         "bucketId": bucket["id"], "accessKeyId": key["accessKeyId"],
@@ -249,7 +249,7 @@ async def bucket_deny(client, args, out):
 
 
 async def bucket_alias(client, args, out):
-    bucket = await _find_bucket(client, args.bucket)
+    bucket = await find_bucket(client, args.bucket)
     body = {"bucketId": bucket["id"]}
     if args.local:
         key = await _find_key(client, args.local)
@@ -270,7 +270,7 @@ async def bucket_unalias(client, args, out):
         body = {"bucketId": bucket_id, "accessKeyId": key["accessKeyId"],
                 "localAlias": args.alias}
     else:
-        bucket = await _find_bucket(client, args.alias)
+        bucket = await find_bucket(client, args.alias)
         body = {"bucketId": bucket["id"], "globalAlias": args.alias}
     await client.call("RemoveBucketAlias", body=body)
     print(f"Alias {args.alias} was removed.", file=out)
@@ -435,7 +435,7 @@ async def layout_history(client, args, out):
 
 # -- stats / workers / blocks -------------------------------------------
 
-def _only_success(result: dict):
+def only_success(result: dict):
     if result.get("error"):
         raise CliError("; ".join(f"{n}: {e}" for n, e in result["error"].items()))
     return next(iter(result["success"].values()))
@@ -443,7 +443,7 @@ def _only_success(result: dict):
 
 async def block_list_errors(client, args, out):
     result = await client.call("ListBlockErrors", query={"node": "self"})
-    errors = _only_success(result)
+    errors = only_success(result)
     if not errors:
         print("No block has a resync error.", file=out)
         return
@@ -460,5 +460,5 @@ async def block_retry_now(client, args, out):
         raise CliError("give --all, or one or more block hashes (not both)")
     body = {"all": True} if args.all else {"blockHashes": args.hashes}
     result = await client.call("RetryBlockResync", query={"node": "self"}, body=body)
-    print(f"{_only_success(result)['count']} block(s) queued for an immediate resync.",
+    print(f"{only_success(result)['count']} block(s) queued for an immediate resync.",
           file=out)

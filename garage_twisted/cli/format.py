@@ -1,24 +1,12 @@
-"""Output helpers of the CLI: aligned tables and human sizes."""
+"""Output helpers of the CLI: aligned tables and human sizes (shared with the
+admin API's freeform texts, in :mod:`garage_twisted.util.text`), capacities."""
 
 import re
 
-from garage_twisted.util.units import human_size  # noqa: F401  (the CLI's name for it)
+from garage_twisted.util.text import human_size, table  # noqa: F401  (the CLI's names)
 
 _CAPACITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(i?)[bB]?\s*$")
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
-
-
-def table(rows: list[list[str]]) -> str:
-    """Columns separated by two spaces, each as wide as its widest cell."""
-    if not rows:
-        return ""
-    widths = [max(len(str(row[i])) for row in rows if i < len(row))
-              for i in range(max(len(r) for r in rows))]
-    lines = []
-    for row in rows:
-        cells = [str(c).ljust(widths[i]) for i, c in enumerate(row)]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
 
 
 def parse_capacity(text: str) -> int:

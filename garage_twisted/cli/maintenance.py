@@ -10,7 +10,7 @@ and a node that failed makes the command exit 1 after the others printed.
 import re
 
 from garage_twisted.cli.client import CliError
-from garage_twisted.cli.commands import _find_bucket
+from garage_twisted.cli.commands import find_bucket, only_success
 from garage_twisted.cli.format import human_size, table
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
@@ -25,11 +25,11 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
-async def _each_node(client, args, name, body=None, method=None):
+async def _each_node(client, args, name, body=None):
     """Call node-scoped ``name`` on this node or every node: ``([(node id,
     answer)], {node id: error})``."""
     query = {"node": "*" if getattr(args, "all_nodes", False) else "self"}
-    result = await client.call(name, query=query, body=body, method=method)
+    result = await client.call(name, query=query, body=body)
     return sorted(result["success"].items()), result.get("error") or {}
 
 
@@ -81,9 +81,8 @@ async def worker_list(client, args, out):
 
 
 async def worker_info(client, args, out):
-    result = await client.call("GetWorkerInfo", query={"node": "self"}, body={"id": args.tid})
-    _raise_failed(result.get("error") or {})
-    (info,) = result["success"].values()
+    info = only_success(await client.call("GetWorkerInfo", query={"node": "self"},
+                                          body={"id": args.tid}))
     rows = [["Task id:", info["id"]], ["Worker name:", info["name"]],
             ["Worker state:", _state(info["state"])]]
     if info.get("tranquility") is not None:
@@ -121,10 +120,8 @@ async def worker_set(client, args, out):
 
 
 async def block_info(client, args, out):
-    result = await client.call("GetBlockInfo", query={"node": "self"},
-                               body={"blockHash": args.hash})
-    _raise_failed(result.get("error") or {})
-    (info,) = result["success"].values()
+    info = only_success(await client.call("GetBlockInfo", query={"node": "self"},
+                                          body={"blockHash": args.hash}))
     print(f"Block hash: {info['blockHash']}\nRefcount: {info['refcount']}\n", file=out)
     rows = [["Version", "Bucket", "Key", "MPU", "Deleted"]]
     for v in info["versions"]:
@@ -141,9 +138,8 @@ async def block_purge(client, args, out):
     if not args.yes:
         raise CliError("add --yes: this deletes every object and upload that uses these "
                        "blocks, for good")
-    result = await client.call("PurgeBlocks", query={"node": "self"}, body=list(args.hashes))
-    _raise_failed(result.get("error") or {})
-    (counts,) = result["success"].values()
+    counts = only_success(await client.call("PurgeBlocks", query={"node": "self"},
+                                            body=list(args.hashes)))
     print(f"Purged {counts['blocksPurged']} blocks: deleted {counts['versionsDeleted']} "
           f"versions, {counts['objectsDeleted']} objects, {counts['uploadsDeleted']} "
           f"multipart uploads, {counts['blockRefsPurged']} block references.", file=out)
@@ -182,14 +178,14 @@ async def meta_snapshot(client, args, out):
 async def bucket_cleanup_incomplete_uploads(client, args, out):
     older_than = parse_duration(args.older_than)
     for name in args.buckets:
-        bucket = await _find_bucket(client, name)
+        bucket = await find_bucket(client, name)
         result = await client.call("CleanupIncompleteUploads", body={
             "bucketId": bucket["id"], "olderThanSecs": older_than})
         print(f"{name}: {result['uploadsDeleted']} incomplete uploads aborted", file=out)
 
 
 async def bucket_inspect_object(client, args, out):
-    bucket = await _find_bucket(client, args.bucket)
+    bucket = await find_bucket(client, args.bucket)
     result = await client.call("InspectObject", query={"bucketId": bucket["id"],
                                                        "key": args.key})
     for v in result["versions"]:

@@ -25,7 +25,7 @@ from garage_twisted.model.object import (
 )
 from garage_twisted.table.schema import EMPTY_PARTITION
 from garage_twisted.util import codec
-from garage_twisted.util.time import now_msec
+from garage_twisted.util.time import now_msec, rfc3339_msec
 from garage_twisted.util.worker import WorkerState, WorkerVariable
 
 DAY_MS = 24 * 3600 * 1000
@@ -115,7 +115,7 @@ class LifecycleWorker:
         self.aborted = 0
         self.variables = {"lifecycle-last-completed": WorkerVariable(
             lambda: "never" if self.last_completed is None else
-            date.fromordinal(date(1970, 1, 1).toordinal() + self.last_completed).isoformat())}
+            rfc3339_msec(self.last_completed * DAY_MS)[:len("YYYY-MM-DD")])}
 
     def _save(self) -> None:
         self.tree.insert(STATE_KEY, codec.dumps(self.state))

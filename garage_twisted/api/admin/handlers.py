@@ -171,7 +171,8 @@ async def create_bucket(api, query, body):
 
 async def update_bucket(api, query, body):
     helper = api.helper
-    bucket = await helper.get_existing_bucket(render.parse_bucket_id(_require(query.get("id"), "id")))
+    bucket_id = render.parse_bucket_id(_require(query.get("id"), "id"))
+    bucket = await helper.get_existing_bucket(bucket_id)
     params = bucket.params
     now = helper.now()
     if body.get("websiteAccess") is not None:

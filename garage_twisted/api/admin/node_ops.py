@@ -14,7 +14,7 @@ from collections import Counter
 from garage_twisted.api.admin import errors
 from garage_twisted.rpc.ring import PARTITION_COUNT
 from garage_twisted.util.time import now_msec
-from garage_twisted.util.units import human_size
+from garage_twisted.util.text import human_size, table
 
 
 async def node_info(api, body):
@@ -93,18 +93,15 @@ async def cluster_statistics(api) -> str:
     answers = await api.node_scope.run("NodeDiskSpace", "*", {})
     space = answers["success"]
     hostnames = {s["id"]: s["hostname"] for s in api.system.node_statuses()}
-    rows = [("ID", "Hostname", "Zone", "Capacity", "Part.", "DataAvail", "MetaAvail")]
+    rows = [["ID", "Hostname", "Zone", "Capacity", "Part.", "DataAvail", "MetaAvail"]]
     for node_id in sorted(partitions):
         role = current.roles.get(node_id)
         own = space.get(node_id.hex(), {})
-        rows.append((node_id.hex()[:16], hostnames.get(node_id.hex()) or "?",
+        rows.append([node_id.hex()[:16], hostnames.get(node_id.hex()) or "?",
                      role.zone if role else "?",
                      human_size(role.capacity) if role and role.capacity else "?",
-                     str(partitions[node_id]), _avail(own.get("data")),
-                     _avail(own.get("metadata"))))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["Storage nodes:"] + ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))
-                                  .rstrip() for row in rows]
+                     partitions[node_id], _avail(own.get("data")), _avail(own.get("metadata"))])
+    lines = ["Storage nodes:"] + ["  " + line for line in table(rows).splitlines()]
     per_partition = {"data": [], "metadata": []}
     for node_id, count in partitions.items():
         for kind in per_partition:

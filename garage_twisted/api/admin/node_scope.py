@@ -77,7 +77,7 @@ class NodeScope:
         self.network = network
         self.timeout = timeout
         if network is not None:
-            network.register(PATH, lambda call: defer.ensureDeferred(self._serve(call)))
+            network.register(PATH, self._serve)
 
     def candidates(self) -> list:
         """Every node ``?node=`` may name: the layout's nodes, then the

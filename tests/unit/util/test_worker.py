@@ -202,6 +202,7 @@ class TranquilityAndLaunchTests(SynchronousTestCase):
         self.runner.startService()
         self.clock.advance(0)
         self.assertEqual(worker.calls, 1)
+        self.runner.wake("w")  # a wake does not cut the rest short
         self.clock.advance(1.49)
         self.assertEqual(worker.calls, 1)
         self.clock.advance(0.01)
