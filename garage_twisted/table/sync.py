@@ -126,6 +126,13 @@ class TableSyncer:
                 nodes.extend(version.assignment.partitions[partition])
         return list(dict.fromkeys(nodes))
 
+    def _holds_rows(self, partition: int) -> bool:
+        """Whether this node stores rows of ``partition``: read from the rows
+        themselves, not the trie, which may lag behind the last writes."""
+        start = partition_first_hash(partition)
+        end = partition_first_hash(partition + 1) if partition + 1 < PARTITION_COUNT else None
+        return any(True for _ in self.table.data.rows.range(start, end, limit=1))
+
     def _call(self, node, what, message):
         return self.network.call(node, self._path(what), message,
                                  priority=PRIO_BACKGROUND, timeout=TIMEOUT)
@@ -160,7 +167,7 @@ class TableSyncer:
                 for peer in holders:
                     if peer != me:
                         peers.setdefault(peer, []).append(partition)
-            elif holders and local_roots[partition] != EMPTY_HASH:
+            elif holders and self._holds_rows(partition):
                 offload.append((partition, holders))
         trackers = self.layout.trackers()
         for peer, partitions in peers.items():
