@@ -101,5 +101,7 @@ class LocalCounts:
         counts = [c + a - b for c, a, b in zip(counts, after, before)]
         seq += 1
         tx.insert(self.tree, bucket_id, codec.dumps([counts, seq]))
+        # Only this node queues its own counts, each time with a higher
+        # sequence number: the new entry supersedes the queued one.
         self.counter_table.queue_insert(tx, BucketCounters(
-            bucket_id, LwwMap({self.node_id: (seq, counts)})))
+            bucket_id, LwwMap({self.node_id: (seq, counts)})), supersedes=True)

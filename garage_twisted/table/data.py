@@ -266,15 +266,20 @@ class TableData:
 
     # -- insert queue ----------------------------------------------------
 
-    def queue_insert(self, tx, entry) -> None:
+    def queue_insert(self, tx, entry, supersedes: bool = False) -> None:
         """Stage ``entry`` for a replicated insert, inside ``tx``.
 
         Used by other tables' ``updated()`` hooks: the effect is persisted in
         the same transaction as its cause, and the insert-queue worker
         delivers it, so a crash in between loses nothing.
+
+        :param supersedes: the caller knows ``entry`` merged over any entry
+            queued under its key gives ``entry`` (a node's own counter,
+            whose sequence number only grows): it replaces that entry
+            without reading it back and merging.
         """
         key = row_key(entry.partition_hash(), entry.sort_key())
-        queued = tx.get(self.insert_queue, key)
+        queued = None if supersedes else tx.get(self.insert_queue, key)
         if queued is not None:
             entry = self.schema.decode_entry(queued).merge(entry)
         tx.insert(self.insert_queue, key, entry.encode())

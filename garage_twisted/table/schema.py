@@ -13,6 +13,8 @@ from zope.interface import implementer
 from garage_twisted.table.interfaces import ITableEntry, ITableSchema
 from garage_twisted.util import codec
 
+_ENCODED = "_encoded"
+
 EMPTY_PARTITION = bytes(32)
 """Partition hash of tables with no partition key (full-copy tables)."""
 
@@ -29,11 +31,23 @@ class Entry:
     MARKER = b""
 
     def encode(self) -> bytes:
-        return codec.encode_versioned(self.MARKER, self.to_cbor())
+        # Entries are immutable values, so their bytes are kept once known:
+        # a write encodes an entry for its message and again for the store,
+        # and an entry decoded from bytes is those bytes (a replica stores
+        # what it received without encoding it anew). Kept in the instance's
+        # __dict__, outside the dataclass fields: equality and hashing
+        # ignore it, and ``dataclasses.replace`` makes an instance without.
+        raw = self.__dict__.get(_ENCODED)
+        if raw is None:
+            raw = codec.encode_versioned(self.MARKER, self.to_cbor())
+            self.__dict__[_ENCODED] = raw
+        return raw
 
     @classmethod
     def decode(cls, data: bytes):
-        return cls.from_cbor(codec.decode_versioned(cls.MARKER, data))
+        entry = cls.from_cbor(codec.decode_versioned(cls.MARKER, data))
+        entry.__dict__[_ENCODED] = bytes(data)
+        return entry
 
     def is_tombstone(self) -> bool:
         return False

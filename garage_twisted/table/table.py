@@ -98,9 +98,10 @@ class Table:
             return defer.fail()
         return self.remote.insert_and_read(self, entry)
 
-    def queue_insert(self, tx, entry) -> None:
-        """Persist ``entry`` in this table's insert queue, inside ``tx``."""
-        self.data.queue_insert(tx, entry)
+    def queue_insert(self, tx, entry, supersedes: bool = False) -> None:
+        """Persist ``entry`` in this table's insert queue, inside ``tx``
+        (see :meth:`TableData.queue_insert`)."""
+        self.data.queue_insert(tx, entry, supersedes)
 
     def get(self, partition_hash: bytes, sort_key: bytes) -> defer.Deferred:
         """Read one entry from a read quorum and merge the answers.
