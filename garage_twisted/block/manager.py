@@ -107,17 +107,18 @@ class BlockManager:
             lock = self._locks[hash_] = defer.DeferredLock()
         return lock
 
-    @defer.inlineCallbacks
-    def _locked(self, hash_: bytes, f, *args):
+    def _locked(self, hash_: bytes, f, *args) -> defer.Deferred:
+        """``f(*args)`` under the block's lock (Deferred of its result).
+        Plain callbacks, not a generator: every block write goes through."""
         lock = self._lock(hash_)
-        yield lock.acquire()
-        try:
-            result = yield f(*args)
-        finally:
+
+        def release(result):
             lock.release()
             if not lock.locked and not lock.waiting:
                 self._locks.pop(hash_, None)
-        return result
+            return result
+
+        return lock.acquire().addCallback(lambda _: f(*args)).addBoth(release)
 
     # -- data ------------------------------------------------------------
 

@@ -6,7 +6,7 @@ response through :func:`respond` (which sets Content-Length, so replies are
 never chunked) or stream it themselves.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from garage_twisted.api.s3 import errors
@@ -40,11 +40,20 @@ class RequestContext:
     bucket_id: bytes | None = None
     bucket: Any = None
     checks: Any = None
+    # Lower-case name -> first value, made on the first header() call: a
+    # PUT asks for about twenty headers, and Twisted's lookups normalize
+    # the name each time. Request headers do not change once received.
+    _headers: dict | None = field(default=None, repr=False)
 
     def header(self, name: bytes) -> str | None:
-        """First value of a request header, decoded as Latin-1 (as HTTP)."""
-        value = self.request.requestHeaders.getRawHeaders(name)
-        return None if value is None else value[0].decode("latin-1")
+        """First value of a request header (``name`` in lower case),
+        decoded as Latin-1 (as HTTP)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = {
+                key.lower(): values[0].decode("latin-1")
+                for key, values in self.request.requestHeaders.getAllRawHeaders() if values}
+        return headers.get(name)
 
 
 def int_argument(raw: str | None, name: str, default: int, maximum: int) -> int:
