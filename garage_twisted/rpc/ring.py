@@ -23,3 +23,10 @@ def partition_first_hash(partition: int) -> bytes:
     """The smallest 32-byte hash that falls in ``partition``."""
     top16 = partition << (16 - PARTITION_BITS)
     return top16.to_bytes(2, "big") + bytes(30)
+
+
+def partition_hash_range(partition: int) -> tuple[bytes, bytes | None]:
+    """``(start, end)`` of the hashes in ``partition``, ``end`` excluded
+    (``None`` for the last partition: up to the end of the key space)."""
+    end = partition_first_hash(partition + 1) if partition + 1 < PARTITION_COUNT else None
+    return partition_first_hash(partition), end

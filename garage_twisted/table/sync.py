@@ -30,7 +30,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from garage_twisted.net.mux import PRIO_BACKGROUND, Reply, RpcError
-from garage_twisted.rpc.ring import PARTITION_COUNT, partition_first_hash
+from garage_twisted.rpc.ring import PARTITION_COUNT, partition_hash_range
 from garage_twisted.table.merkle import (
     CHILD_RECORD, EMPTY_HASH, NODE_LEAF, MerkleNodeKey, MerkleTrie, MerkleUpdater,
 )
@@ -129,8 +129,7 @@ class TableSyncer:
     def _holds_rows(self, partition: int) -> bool:
         """Whether this node stores rows of ``partition``: read from the rows
         themselves, not the trie, which may lag behind the last writes."""
-        start = partition_first_hash(partition)
-        end = partition_first_hash(partition + 1) if partition + 1 < PARTITION_COUNT else None
+        start, end = partition_hash_range(partition)
         return any(True for _ in self.table.data.rows.range(start, end, limit=1))
 
     def _call(self, node, what, message):
@@ -260,8 +259,7 @@ class TableSyncer:
         """Send every local row of ``partition`` to all ``holders``, then drop
         the rows that did not change meanwhile. Raises if a holder fails."""
         data = self.table.data
-        start = partition_first_hash(partition)
-        end = partition_first_hash(partition + 1) if partition + 1 < PARTITION_COUNT else None
+        start, end = partition_hash_range(partition)
         moved = 0
         while True:
             batch = list(data.rows.range(start, end, limit=PUSH_BATCH))

@@ -93,17 +93,7 @@ class BodyChecks:
 
     def update(self, data: bytes) -> None:
         """Feed the next piece of payload (call from one thread at a time)."""
-        self.update_md5(data)
-        self.update_others(data)
-
-    # The two halves of update(), for callers that run them on two threads
-    # at once (MD5 alone is the slowest digest): each half must still see
-    # the pieces in order, one call at a time.
-
-    def update_md5(self, data: bytes) -> None:
         self._md5.update(data)
-
-    def update_others(self, data: bytes) -> None:
         if self._sha256 is not None:
             self._sha256.update(data)
         if self._checksum is not None:

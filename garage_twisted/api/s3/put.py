@@ -464,8 +464,7 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
 # order: the previous block's trip has ended), its name and its stored form.
 # One trip rather than three parallel ones: under load every core is busy
 # anyway, and each trip costs thread and reactor wake-ups (cross-core
-# interrupts on a VM) and GIL hand-offs; on two cores with four 64 MiB
-# uploads, three trips per block left the cores 13-20% idle.
+# interrupts on a VM) and GIL hand-offs.
 
 
 def _digest_name_pack(checks: BodyChecks, block_manager, data: bytes):

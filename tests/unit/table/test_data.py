@@ -1,10 +1,12 @@
 """Local table data: several tables written in one transaction."""
 
+from dataclasses import replace
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.db.memory import MemoryStore
 from garage_twisted.table.data import TableData, row_key, update_tables
-from tests.unit.table.test_fake_cluster import RecordSchema, record
+from tests.unit.table.test_fake_cluster import Record, RecordSchema, record
 
 
 class _OtherSchema(RecordSchema):
@@ -40,3 +42,66 @@ class UpdateTablesTests(SynchronousTestCase):
         with self.assertRaises(RuntimeError):
             update_tables([(first, [record(PK, b"a", 1, x=1)]), (second, [Broken()])])
         self.assertIsNone(first.read_raw(PK, b"a"))
+
+
+class _CountingRecord(Record):
+    """A record that counts its encodings (``to_cbor`` calls)."""
+
+    encodings = 0
+
+    def to_cbor(self):
+        _CountingRecord.encodings += 1
+        return super().to_cbor()
+
+
+class EntryEncodingTests(SynchronousTestCase):
+    def setUp(self):
+        _CountingRecord.encodings = 0
+
+    def entry(self, ts: int, **fields) -> _CountingRecord:
+        plain = record(PK, b"a", ts, **fields)
+        return _CountingRecord(plain.pk, plain.sk, plain.fields)
+
+    def test_an_entry_is_encoded_once(self):
+        entry = self.entry(1, x=1)
+        raw = entry.encode()
+        self.assertIs(entry.encode(), raw)
+        self.assertEqual(_CountingRecord.encodings, 1)
+
+    def test_a_decoded_entry_is_the_bytes_it_came_from(self):
+        raw = self.entry(1, x=1).encode()
+        decoded = _CountingRecord.decode(raw)
+        self.assertEqual(decoded.encode(), raw)
+        self.assertEqual(_CountingRecord.encodings, 1)
+
+    def test_new_values_get_their_own_encoding(self):
+        entry = self.entry(1, x=1)
+        entry.encode()
+        changed = replace(entry, sk=b"b")
+        self.assertNotEqual(changed.encode(), entry.encode())
+        self.assertEqual(_CountingRecord.decode(changed.encode()).sk, b"b")
+        # Equality looks at the fields only, encoded or not.
+        self.assertEqual(entry, self.entry(1, x=1))
+
+
+class QueueInsertTests(SynchronousTestCase):
+    def queued(self, data: TableData) -> Record:
+        ((_, raw),) = data.insert_queue.range()
+        return data.schema.decode_entry(raw)
+
+    def queue(self, data: TableData, entry, **options) -> None:
+        tx = data.store.transaction()
+        data.queue_insert(tx, entry, **options)
+        tx.commit()
+
+    def test_entries_queued_under_one_key_merge(self):
+        data = TableData(RecordSchema(), MemoryStore())
+        self.queue(data, record(PK, b"a", 1, x=1))
+        self.queue(data, record(PK, b"a", 2, y=2))
+        self.assertEqual(dict(self.queued(data).fields.items()), {"x": 1, "y": 2})
+
+    def test_a_superseding_entry_replaces_the_queued_one(self):
+        data = TableData(RecordSchema(), MemoryStore())
+        self.queue(data, record(PK, b"a", 1, x=1))
+        self.queue(data, record(PK, b"a", 2, y=2), supersedes=True)
+        self.assertEqual(dict(self.queued(data).fields.items()), {"y": 2})
