@@ -31,7 +31,7 @@ import secrets
 
 from twisted.logger import Logger
 
-from garage_twisted.api.admin import errors
+from garage_twisted.api.admin import errors, render
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.mpu import MultipartUpload
 from garage_twisted.model.object import (
@@ -58,32 +58,16 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 
 
-def _parse_hash(value) -> bytes:
-    """A full block hash, from its 64 hexadecimal characters.
-
-    :raises errors.BadRequest: anything else.
-    """
-    if not isinstance(value, str) or len(value) != 2 * HASH_SIZE \
-            or not _is_hex(value.lower()):
-        raise errors.BadRequest(f"invalid block hash {value!r}: a block hash is "
-                                f"{2 * HASH_SIZE} hexadecimal characters")
-    return bytes.fromhex(value)
-
-
 def check_purge(body) -> list:
     """The block hashes of a PurgeBlocks body. :raises errors.BadRequest:"""
     if not isinstance(body, list):
         raise errors.BadRequest('PurgeBlocks takes a list of block hashes: ["<hash>", ...]')
-    return [_parse_hash(value) for value in body]
+    return [render.parse_hex32(value, "block hash") for value in body]
 
 
 def check_block_info(body) -> str:
-    """The hash prefix of a GetBlockInfo body. :raises errors.BadRequest:"""
-    return _parse_prefix(body)
-
-
-def _parse_prefix(body) -> str:
-    """The lowercase hash prefix a GetBlockInfo body names."""
+    """The lowercase hash prefix a GetBlockInfo body names.
+    :raises errors.BadRequest:"""
     if not isinstance(body, dict):
         raise errors.BadRequest('GetBlockInfo takes {"blockHash": "<hash>"}')
     prefix = body.get("blockHash")
@@ -175,7 +159,7 @@ async def get_block_info(api, body) -> dict:
     :raises errors.NoSuchBlock: this node holds no reference to such a block.
     """
     model = api.helper.model
-    block = find_block(model, _parse_prefix(body))
+    block = find_block(model, check_block_info(body))
     objects = {}  # (bucket id, key) -> object row: one read per key
 
     async def backlink(version):

@@ -8,19 +8,13 @@ domain is the cluster's when it names a bucket by its global alias:
 - ``<bucket>.<[s3_api] root_domain>``: any bucket (virtual-host S3);
 - ``<bucket>.<[s3_web] root_domain>``, or the whole domain as a bucket
   name: a bucket that serves a website.
+
+The names are read by the S3 and web endpoints' own rules, so that a
+domain passes exactly when an endpoint would serve it.
 """
 
-
-def bucket_of_host(domain: str, root_domain: str | None) -> str | None:
-    """The bucket name ``domain`` gives under ``root_domain`` (with or
-    without its leading dot), or ``None``."""
-    if not root_domain:
-        return None
-    root = root_domain.lower().lstrip(".")
-    domain = domain.lower()
-    if root and domain.endswith("." + root) and len(domain) > len(root) + 1:
-        return domain[:-len(root) - 1]
-    return None
+from garage_twisted.api.s3.router import bucket_of_host
+from garage_twisted.api.web.server import bucket_name_of
 
 
 async def check_domain(helper, config, domain: str) -> bool:
@@ -32,10 +26,10 @@ async def check_domain(helper, config, domain: str) -> bool:
     """
     name = bucket_of_host(domain, config.s3_api.root_domain)
     must_serve_website = name is None
-    if name is None and config.s3_web is not None:
-        name = bucket_of_host(domain, config.s3_web.root_domain)
     if name is None:
-        name = domain.lower()
+        name = bucket_name_of(domain, config.s3_web.root_domain if config.s3_web else "")
+    if not name:
+        return False
     bucket_id = await helper.resolve_global_alias(name)
     if bucket_id is None:
         return False

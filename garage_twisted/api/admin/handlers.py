@@ -290,9 +290,7 @@ async def get_cluster_layout(api, query, body):
 
 
 def _node_id(api, value: str) -> bytes:
-    if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{64}", value):
-        return bytes.fromhex(value)
-    raise errors.BadRequest(f"invalid node id {value!r}: expected 64 hex characters")
+    return render.parse_hex32(value, "node id")
 
 
 async def update_cluster_layout(api, query, body):

@@ -11,7 +11,7 @@ names and gathers Garage's ``success`` / ``error`` answer.
 
 from collections import Counter
 
-from garage_twisted.api.admin import errors
+from garage_twisted.api.admin import errors, render
 from garage_twisted.rpc.ring import PARTITION_COUNT
 from garage_twisted.util.time import now_msec
 from garage_twisted.util.text import human_size, table
@@ -148,13 +148,7 @@ def check_retry(body):
     hashes = body.get("blockHashes")
     if not isinstance(hashes, list) or not hashes:
         raise errors.BadRequest('give {"all": true} or {"blockHashes": [...]}')
-    try:
-        parsed = [bytes.fromhex(h) for h in hashes]
-    except (TypeError, ValueError):
-        raise errors.BadRequest("blockHashes must be hexadecimal block hashes") from None
-    if any(len(h) != 32 for h in parsed):
-        raise errors.BadRequest("a block hash is 64 hexadecimal characters")
-    return parsed
+    return [render.parse_hex32(h, "block hash") for h in hashes]
 
 
 async def retry_block_resync(api, body):

@@ -27,9 +27,7 @@ Invariants:
 from twisted.logger import Logger
 
 from garage_twisted.api.admin import errors, render
-from garage_twisted.api.s3.multipart import (
-    CHECKSUM_ALGORITHM_HEADER, CHECKSUM_TYPE_HEADER, SSE_MD5_HEADER,
-)
+from garage_twisted.api.s3.multipart import SSE_MD5_HEADER, object_headers
 from garage_twisted.model.object import (
     DATA_DELETE_MARKER, DATA_INLINE, FILTER_IS_UPLOADING, STATE_ABORTED, STATE_COMPLETE,
     STATE_UPLOADING, Object, ObjectVersion,
@@ -41,11 +39,6 @@ log = Logger()
 CLEANUP_BATCH = 1000
 """Objects read (and aborted) per range read of the bucket, as Garage."""
 
-# Headers an uploading version keeps for its own bookkeeping (api/s3/
-# multipart.py); they never become the object's metadata, so they are not
-# shown as such.
-_UPLOAD_ONLY_HEADERS = frozenset({SSE_MD5_HEADER, CHECKSUM_ALGORITHM_HEADER,
-                                  CHECKSUM_TYPE_HEADER})
 
 
 def _older_than_secs(value) -> int:
@@ -114,7 +107,7 @@ def _version_answer(version: ObjectVersion, blocks: list) -> dict:
     if version.state == STATE_UPLOADING:
         upload = dict(version.upload_headers)
         answer.update(uploading=True, encrypted=SSE_MD5_HEADER in upload)
-        headers = tuple(h for h in version.upload_headers if h[0] not in _UPLOAD_ONLY_HEADERS)
+        headers = object_headers(version)
     elif version.state == STATE_ABORTED:
         answer["aborted"] = True
     elif version.data.kind == DATA_DELETE_MARKER:

@@ -7,11 +7,17 @@ from garage_twisted.api.admin import errors
 from garage_twisted.util.time import rfc3339_msec
 
 
+def parse_hex32(value, what: str) -> bytes:
+    """32 bytes given as 64 hexadecimal characters (a bucket id, a node id,
+    a block hash). :raises errors.BadRequest: naming ``what`` it expected."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise errors.BadRequest(f"invalid {what} {value!r}: expected 64 hexadecimal characters")
+    return bytes.fromhex(value)
+
+
 def parse_bucket_id(value) -> bytes:
     """A bucket id given as 64 hex characters. :raises errors.BadRequest:"""
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
-        raise errors.BadRequest(f"invalid bucket id {value!r}")
-    return bytes.fromhex(value)
+    return parse_hex32(value, "bucket id")
 
 
 def rfc3339(msec: int | None) -> str | None:

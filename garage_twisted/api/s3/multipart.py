@@ -48,6 +48,12 @@ _UPLOAD_ONLY_HEADERS = frozenset({SSE_MD5_HEADER, CHECKSUM_ALGORITHM_HEADER,
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 
 
+def object_headers(version) -> tuple:
+    """The headers an uploading version will give its object: its own,
+    without the upload's bookkeeping ones."""
+    return tuple(h for h in version.upload_headers if h[0] not in _UPLOAD_ONLY_HEADERS)
+
+
 def _upload_id(ctx: RequestContext) -> bytes:
     raw = ctx.endpoint.query.get("uploadId", "")
     if not re.fullmatch(r"[0-9a-fA-F]{64}", raw):
@@ -390,7 +396,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     await model.block_ref_table.insert_many(
         [BlockRef(block.hash, mpu.upload_id, Bool(False)) for _, block in blocks])
     etag = _composite_etag(wanted)
-    headers = tuple(h for h in version.upload_headers if h[0] not in _UPLOAD_ONLY_HEADERS)
+    headers = object_headers(version)
     key_md5 = dict(version.upload_headers).get(SSE_MD5_HEADER)
     meta = ObjectVersionMeta(headers, total, etag, checksum, key_md5)
     if blocks:

@@ -138,16 +138,25 @@ def _decode_path(raw: bytes) -> str:
         raise errors.InvalidRequest("object key is not valid UTF-8") from None
 
 
+def bucket_of_host(host: str | None, root_domain: str | None) -> str | None:
+    """The bucket a virtual-host style ``host`` (a port allowed) names under
+    ``root_domain`` (with or without its leading dot), or ``None``."""
+    if not root_domain or not host:
+        return None
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    hostname = hostname.lower()
+    domain = root_domain.lower().lstrip(".")
+    if hostname.endswith("." + domain):
+        return hostname[: -len(domain) - 1] or None
+    return None
+
+
 def locate(raw_path: bytes, host: str | None, root_domain: str | None):
     """Bucket name and key of a request (either may be ``None``)."""
-    if root_domain and host:
-        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        hostname = hostname.lower()
-        domain = root_domain.lower().lstrip(".")
-        if hostname.endswith("." + domain):
-            bucket = hostname[: -len(domain) - 1]
-            key = _decode_path(raw_path[1:]) if len(raw_path) > 1 else None
-            return bucket, key or None
+    bucket = bucket_of_host(host, root_domain)
+    if bucket is not None:
+        key = _decode_path(raw_path[1:]) if len(raw_path) > 1 else None
+        return bucket, key or None
     path = raw_path[1:] if raw_path.startswith(b"/") else raw_path
     if not path:
         return None, None
