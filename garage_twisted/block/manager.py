@@ -247,8 +247,11 @@ class BlockManager:
             # it (the resync worker fetches it from a replica otherwise).
             self.queue_resync(tx, hash_, now_msec(self.clock) + RESYNC_DELAY_MS, 0)
 
-    def queue_resync(self, tx, hash_: bytes, when_ms: int, attempts: int) -> None:
-        tx.insert(self.resync, when_ms.to_bytes(8, "big") + hash_, codec.dumps(attempts))
+    def queue_resync(self, tx, hash_: bytes, when_ms: int, attempts: int) -> bytes:
+        """Queue a check of ``hash_`` at ``when_ms``; returns the entry's key."""
+        key = when_ms.to_bytes(8, "big") + hash_
+        tx.insert(self.resync, key, codec.dumps(attempts))
+        return key
 
     def decref(self, tx, hash_: bytes) -> None:
         count, _ = self._read_rc(tx, hash_)
@@ -419,7 +422,7 @@ class BlockResyncer:
         if not due:
             return WorkerState.IDLE
         # One fetch per block at a time: a block queued twice (a repair, a
-        # scrub) is checked once; its other entries only move to later.
+        # scrub) is checked once; its other entries are dropped.
         seen, unique = set(), []
         for key, attempts in due:
             if key[8:] in seen:
@@ -437,33 +440,41 @@ class BlockResyncer:
     async def _resync(self, key: bytes, attempts: int, now: int) -> None:
         """Fetch one queued block (its queue entry is ``key``) if still needed.
 
-        The entry first moves to its retry time, in one transaction, so a
-        crash or a shutdown during the fetch leaves the block queued; the
-        retry entry goes once the block is here or no longer needed.
+        A block that is here or no longer referenced only loses its entry.
+        Before a fetch, the entry moves to its retry time in one
+        transaction, so a crash or a shutdown during the fetch leaves the
+        block queued; the retry entry goes once the block is here.
         """
         manager = self.manager
         hash_ = key[8:]
-        delay = min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
-        retry = (now + delay).to_bytes(8, "big") + hash_
-        tx = manager.kv_store.transaction()
-        tx.remove(manager.resync, key)
-        manager.queue_resync(tx, hash_, now + delay, attempts + 1)
-        tx.commit()
+        when = now + min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
+        postponed = False
         try:
             if manager.refcount(hash_) > 0 and not (await manager.store.has_block(hash_)):
+                key, postponed = self._postpone(key, hash_, when, attempts + 1), True
                 data = await manager.get_block(hash_)
                 await manager.put_local(hash_, data)
                 self.fetched += 1
         except Exception as e:  # the retry entry stays: tried again after the backoff
+            if not postponed:
+                self._postpone(key, hash_, when, attempts + 1)
             self.errors += 1
             self.last_error = f"{hash_.hex()[:16]}: {e}"
             manager.resync_errors.insert(
-                hash_, codec.dumps([attempts + 1, now, now + delay, str(e)[:500]]))
+                hash_, codec.dumps([attempts + 1, now, when, str(e)[:500]]))
             return
         tx = manager.kv_store.transaction()
-        tx.remove(manager.resync, retry)
+        tx.remove(manager.resync, key)
         tx.remove(manager.resync_errors, hash_)
         tx.commit()
+
+    def _postpone(self, key: bytes, hash_: bytes, when: int, attempts: int) -> bytes:
+        """Move a queue entry to ``when``; returns its new key."""
+        tx = self.manager.kv_store.transaction()
+        tx.remove(self.manager.resync, key)
+        key = self.manager.queue_resync(tx, hash_, when, attempts)
+        tx.commit()
+        return key
 
     def status(self) -> dict:
         return {"queue_length": self.manager.resync.count(), "fetched": self.fetched,

@@ -240,3 +240,11 @@ class ResyncTests(BlockStoreFixture):
             d.callback(b"x")
         self.assertEqual(self.successResultOf(step), WorkerState.BUSY)
         self.assertEqual(self.resyncer.fetched, 5)
+
+    def test_a_block_already_here_only_leaves_the_queue(self):
+        here = self.put(b"stored block")
+        self.queue([here])
+        self.assertEqual(self.successResultOf(self.resyncer.work()), WorkerState.BUSY)
+        self.assertEqual(self.fetches, [])
+        self.assertEqual(list(self.manager.resync.range()), [])
+        self.assertEqual(self.resyncer.fetched, 0)
