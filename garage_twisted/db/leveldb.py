@@ -40,7 +40,7 @@ LEVELDB_OPTIONS = {
 }
 
 
-def _prefix(name: str) -> bytes:
+def tree_prefix(name: str) -> bytes:
     if "\x00" in name:
         raise ValueError(f"tree name {name!r} contains NUL")
     return name.encode("utf-8") + SEPARATOR
@@ -56,7 +56,7 @@ class LevelDBTree:
     def __init__(self, store: "LevelDBStore", name: str):
         self.name = name
         self._store = store
-        self._prefix = _prefix(name)
+        self._prefix = tree_prefix(name)
         self._end = _increment(self._prefix)
 
     def get(self, key):
@@ -133,7 +133,7 @@ class LevelDBTransaction(StagedTransaction):
             return
         with self._store.db.write_batch(transaction=True, sync=self._store.sync) as batch:
             for tree_name, key, value in writes:
-                full = _prefix(tree_name) + key
+                full = tree_prefix(tree_name) + key
                 if value is None:
                     batch.delete(full)
                 else:

@@ -10,6 +10,7 @@ import bisect
 from zope.interface import implementer
 
 from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
+from garage_twisted.db.leveldb import tree_prefix
 from garage_twisted.db.overlay import StagedTransaction
 
 
@@ -96,13 +97,14 @@ class MemoryStore:
         return MemoryTransaction(self)
 
     def frozen_items(self):
-        # The keys as the LevelDB store lays them out (tree name, NUL, key),
-        # copied now so that later writes do not show.
+        # The keys as the LevelDB store lays them out, copied now so that
+        # later writes do not show. Trees in name order, then their keys in
+        # order, is key order: a prefix ends with NUL, below any name byte.
         items = []
         for name in sorted(self._trees):
-            prefix = name.encode("utf-8") + b"\x00"
+            prefix = tree_prefix(name)
             items += [(prefix + key, value) for key, value in self._trees[name].range()]
-        return iter(sorted(items))
+        return iter(items)
 
     def close(self):
         self._trees = {}
