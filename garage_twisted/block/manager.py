@@ -440,41 +440,34 @@ class BlockResyncer:
     async def _resync(self, key: bytes, attempts: int, now: int) -> None:
         """Fetch one queued block (its queue entry is ``key``) if still needed.
 
-        A block that is here or no longer referenced only loses its entry.
-        Before a fetch, the entry moves to its retry time in one
-        transaction, so a crash or a shutdown during the fetch leaves the
-        block queued; the retry entry goes once the block is here.
+        The entry first moves to its retry time, in one transaction and
+        before anything is awaited, so a crash or a shutdown during the
+        fetch leaves the block queued, and a step running meanwhile does not
+        see it due again; the retry entry goes once the block is here or no
+        longer needed.
         """
         manager = self.manager
         hash_ = key[8:]
         when = now + min(RESYNC_BACKOFF_MAX_MS, 60_000 * 2 ** min(attempts, 16))
-        postponed = False
+        tx = manager.kv_store.transaction()
+        tx.remove(manager.resync, key)
+        retry = manager.queue_resync(tx, hash_, when, attempts + 1)
+        tx.commit()
         try:
             if manager.refcount(hash_) > 0 and not (await manager.store.has_block(hash_)):
-                key, postponed = self._postpone(key, hash_, when, attempts + 1), True
                 data = await manager.get_block(hash_)
                 await manager.put_local(hash_, data)
                 self.fetched += 1
         except Exception as e:  # the retry entry stays: tried again after the backoff
-            if not postponed:
-                self._postpone(key, hash_, when, attempts + 1)
             self.errors += 1
             self.last_error = f"{hash_.hex()[:16]}: {e}"
             manager.resync_errors.insert(
                 hash_, codec.dumps([attempts + 1, now, when, str(e)[:500]]))
             return
         tx = manager.kv_store.transaction()
-        tx.remove(manager.resync, key)
+        tx.remove(manager.resync, retry)
         tx.remove(manager.resync_errors, hash_)
         tx.commit()
-
-    def _postpone(self, key: bytes, hash_: bytes, when: int, attempts: int) -> bytes:
-        """Move a queue entry to ``when``; returns its new key."""
-        tx = self.manager.kv_store.transaction()
-        tx.remove(self.manager.resync, key)
-        key = self.manager.queue_resync(tx, hash_, when, attempts)
-        tx.commit()
-        return key
 
     def status(self) -> dict:
         return {"queue_length": self.manager.resync.count(), "fetched": self.fetched,

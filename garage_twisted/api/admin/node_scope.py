@@ -125,8 +125,7 @@ class NodeScope:
             elif node == own and result.check(GarageError):
                 # Even for this node alone, an error is an entry of the
                 # answer, not the request's status, as in Garage.
-                error = errors.to_admin_error(result.value)
-                answer["error"][node.hex()] = f"{error.code} ({error.status}): {error.message}"
+                answer["error"][node.hex()] = _error_message(result.value)
             elif node == own:
                 self.log.failure("admin operation {name} failed", result, name=name)
                 answer["error"][node.hex()] = f"InternalError (500): {result.getErrorMessage()}"
@@ -165,9 +164,13 @@ class NodeScope:
         try:
             return await operation(self.api, body)
         except GarageError as e:
-            error = errors.to_admin_error(e)
-            raise RpcError(error.code, f"{error.code} ({error.status}): {error.message}") \
-                from None
+            raise RpcError(errors.to_admin_error(e).code, _error_message(e)) from None
+
+
+def _error_message(error: GarageError) -> str:
+    """An error entry of a node-scoped answer: ``code (status): message``."""
+    admin_error = errors.to_admin_error(error)
+    return f"{admin_error.code} ({admin_error.status}): {admin_error.message}"
 
 
 def _operation(name: str):

@@ -11,7 +11,7 @@ before its next step.
 from garage_twisted.api.admin import errors
 
 
-def _worker_json(worker_id: int, info, now: float) -> dict:
+def _worker_json(info, now: float) -> dict:
     status = info.status
     if info.state == "error":
         state = {"throttled": {"durationSecs": round(info.next_step_in or 0.0, 3)}}
@@ -25,7 +25,7 @@ def _worker_json(worker_id: int, info, now: float) -> dict:
     progress = None
     if "checked_this_pass" in status:  # the scrubber
         progress = f"{status['checked_this_pass']} blocks checked, at {status['position']}"
-    return {"id": worker_id, "name": info.name, "state": state, "errors": info.errors,
+    return {"id": info.id, "name": info.name, "state": state, "errors": info.errors,
             "consecutiveErrors": info.consecutive_errors, "lastError": last_error,
             "tranquility": info.tranquility, "progress": progress, "queueLength": queue,
             "persistentErrors": status.get("blocks_with_errors"),
@@ -40,7 +40,7 @@ async def list_workers(api, body):
     body = body if isinstance(body, dict) else {}
     busy_only, error_only = bool(body.get("busyOnly")), bool(body.get("errorOnly"))
     now = api.clock.seconds()
-    return [_worker_json(info.id, info, now) for info in _workers(api)
+    return [_worker_json(info, now) for info in _workers(api)
             if (not busy_only or info.state in ("busy", "error"))
             and (not error_only or info.errors > 0)]
 
@@ -70,7 +70,7 @@ async def get_worker_info(api, body):
     worker_id = check_worker_id(body)
     for info in _workers(api):
         if info.id == worker_id:
-            return _worker_json(worker_id, info, api.clock.seconds())
+            return _worker_json(info, api.clock.seconds())
     raise errors.NoSuchWorker(f"No worker with id {worker_id}")
 
 
