@@ -1,6 +1,6 @@
 """Block manager: stores, serves and reference-counts content-addressed blocks.
 
-Blocks are named by the blake2b-256 of their plain bytes and stored by the
+Blocks are named by the BLAKE3-256 of their plain bytes and stored by the
 local :class:`~garage_twisted.block.store.LocalBlockStore`. The reference
 count of a block (how many live ``block_ref`` rows point to it) is kept in the
 node's key-value store, tree ``block:rc`` (hash -> ``[count, delete_after_ms]``),
@@ -33,8 +33,7 @@ trying to compress it again.
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.block.data import DataBlock, compress
-from garage_twisted.block.data import blake2sum as block_hash
+from garage_twisted.block.data import DataBlock, block_hash, compress, hash_matches
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.block.small_io import ThreadSmallBlockIO
 from garage_twisted.util import codec
@@ -124,7 +123,7 @@ class BlockManager:
 
     def _compress_and_write(self, hash_: bytes, data: bytes, verify: bool = False) -> None:
         # One trip to the pool for all: check, compression and the file write.
-        if verify and block_hash(data) != hash_:
+        if verify and not hash_matches(data, hash_):
             raise CorruptBlock(f"block {hash_.hex()} does not match its hash")
         self.store.write_block_now(hash_, compress(data, self.compression_level))
 
@@ -173,7 +172,7 @@ class BlockManager:
         self.counts["bytes_written"] += len(data)
         if len(data) <= SMALL_BLOCK:
             # Hashing a small block takes microseconds: done here.
-            if verify and block_hash(data) != hash_:
+            if verify and not hash_matches(data, hash_):
                 return defer.fail(CorruptBlock(f"block {hash_.hex()} does not match its hash"))
             return self._locked(hash_, self._write_and_hold, hash_, self.small_io.write,
                                 hash_, data)

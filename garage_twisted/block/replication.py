@@ -27,7 +27,7 @@ plain bytes) and ``block/need`` (message ``[hash]``, answer: bool).
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.block.data import DataBlock, blake2sum
+from garage_twisted.block.data import DataBlock, hash_matches
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
 from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
 from garage_twisted.rpc.preference import preferred_order
@@ -201,9 +201,9 @@ class BlockReplicator:
                                                 priority=PRIO_NORMAL, timeout=TIMEOUT)
                 data = bytes(await reply.stream.read_all(MAX_BLOCK))
                 # A large block is hashed in the I/O pool, not on the reactor.
-                digest = blake2sum(data) if len(data) <= SMALL_HASH else \
-                    await self.manager.run_in_thread(blake2sum, data)
-                if digest != hash_:
+                matches = hash_matches(data, hash_) if len(data) <= SMALL_HASH else \
+                    await self.manager.run_in_thread(hash_matches, data, hash_)
+                if not matches:
                     raise CorruptBlock(f"node sent bytes that do not match {hash_.hex()}")
                 return data
             except Exception as e:  # next node; all errors reported if none has it

@@ -14,6 +14,7 @@ from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
+from garage_twisted.block.data import block_hash
 from garage_twisted.model.object import STATE_UPLOADING, Object, ObjectVersion
 from garage_twisted.util.time import now_msec
 from tests.support.node import in_thread, start_with_s3_client
@@ -211,7 +212,7 @@ class AdminObjectsTests(TestCase):
                                         "headers"})
 
     async def test_inspect_blocks_and_delete_marker(self):
-        """A multi-block object lists its blocks (part 0, offsets, blake2b
+        """A multi-block object lists its blocks (part 0, offsets, BLAKE3
         hashes, sizes); once deleted, only its delete marker is left."""
         body = os.urandom(2 * BLOCK + BLOCK // 2)
         await self.s3("put_object", Key="big", Body=body)
@@ -222,7 +223,7 @@ class AdminObjectsTests(TestCase):
         self.assertEqual(version["headers"], [["content-type", "binary/octet-stream"]])
         self.assertEqual(version["blocks"], [
             {"partNumber": 0, "offset": offset,
-             "hash": hashlib.blake2b(body[offset:offset + BLOCK], digest_size=32).hexdigest(),
+             "hash": block_hash(body[offset:offset + BLOCK]).hex(),
              "size": len(body[offset:offset + BLOCK])}
             for offset in range(0, len(body), BLOCK)])
         await self.s3("delete_object", Key="big")
@@ -272,7 +273,7 @@ class AdminObjectsTests(TestCase):
                     for offset in range(0, PART, BLOCK)] + [(2, 0, bodies[1])]
         self.assertEqual(version["blocks"], [
             {"partNumber": number, "offset": offset,
-             "hash": hashlib.blake2b(data, digest_size=32).hexdigest(), "size": len(data)}
+             "hash": block_hash(data).hex(), "size": len(data)}
             for number, offset, data in expected])
 
     async def test_inspect_encrypted(self):

@@ -5,7 +5,7 @@ import os
 from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
-from garage_twisted.block.data import blake2sum
+from garage_twisted.block.data import block_hash
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
 from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
@@ -27,7 +27,7 @@ class BlockIOProcessTests(TestCase):
     async def test_round_trip_through_the_process(self):
         """Many concurrent writes and reads; files are those the store reads."""
         blocks = [os.urandom(4096) for _ in range(50)] + [b"garage " * 1000]
-        hashes = [blake2sum(b) for b in blocks]
+        hashes = [block_hash(b) for b in blocks]
         written = await defer.gatherResults(
             [self.service.write(h, b) for h, b in zip(hashes, blocks)])
         self.assertEqual(written, [True] * len(blocks))
@@ -43,7 +43,7 @@ class BlockIOProcessTests(TestCase):
         with self.assertRaises(MissingBlock):
             await self.service.read(bytes(32))
         data = os.urandom(1000)
-        hash_ = blake2sum(data)
+        hash_ = block_hash(data)
         await self.service.write(hash_, data)
         with open(self.store.block_path(hash_, False), "r+b") as f:
             f.write(b"X")
@@ -56,7 +56,7 @@ class BlockIOProcessTests(TestCase):
         child = self.service._child
         ended = child.ended
         data = os.urandom(100)
-        hash_ = blake2sum(data)
+        hash_ = block_hash(data)
         child.transport.signalProcess("KILL")
         pending = self.service.write(hash_, data)
         with self.assertRaises(BlockError):
@@ -71,7 +71,7 @@ class BlockIOProcessTests(TestCase):
         await self.service.stopService()
         self.assertFalse(child.alive)
         data = os.urandom(100)
-        hash_ = blake2sum(data)
+        hash_ = block_hash(data)
         self.assertTrue(await self.service.write(hash_, data))
         self.assertEqual(await self.service.read(hash_), data)
         self.service.startService()
@@ -91,5 +91,5 @@ class BlockIOProcessTests(TestCase):
         finally:
             os.chdir(here)
         data = b"same code " * 100
-        self.assertTrue(await self.service.write(blake2sum(data), data))
-        self.assertEqual(await self.service.read(blake2sum(data)), data)
+        self.assertTrue(await self.service.write(block_hash(data), data))
+        self.assertEqual(await self.service.read(block_hash(data)), data)

@@ -6,7 +6,7 @@ from twisted.trial.unittest import TestCase
 
 from garage_twisted.model.key import Key
 from garage_twisted.model.object import Object, ObjectVersion, STATE_UPLOADING
-from garage_twisted.block.data import blake2sum as blake2
+from garage_twisted.block.data import block_hash
 from garage_twisted.table.merkle import MerkleUpdater
 from garage_twisted.util.errors import QuorumError
 from garage_twisted.util.worker import WorkerState
@@ -159,7 +159,7 @@ class AntiEntropyTests(TestCase):
         base_c = fixtures[2].base
         await fixtures[2].stop()
         data = os.urandom(200_000)
-        hash_ = blake2(data)
+        hash_ = block_hash(data)
         await a.model.block_ref_table.insert(BlockRef(hash_, os.urandom(32), Bool(False)))
         await a.block_manager.put_block(data, known_hash=hash_)
         again = await NodeFixture.start(self, base=base_c, rpc_secret=fixtures[0].rpc_secret,

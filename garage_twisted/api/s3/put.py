@@ -23,7 +23,7 @@ version above it (:func:`_renew_version`) before completing. So a small
 object costs two round trips (one when stored inline), not five.
 
 Bodies under ``INLINE_THRESHOLD`` bytes are stored inside the object entry.
-Large bodies are hashed (MD5 for the ETag, blake2b for block names, SHA-256
+Large bodies are hashed (MD5 for the ETag, BLAKE3 for block names, SHA-256
 or a ``x-amz-checksum-*`` when the client asked) in the I/O thread pool, one
 block at a time, while the next block is still arriving.
 """
@@ -40,8 +40,7 @@ from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
-from garage_twisted.block.data import DataBlock
-from garage_twisted.block.data import blake2sum as block_hash
+from garage_twisted.block.data import DataBlock, block_hash
 from garage_twisted.model.counter import object_counts
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.object import (

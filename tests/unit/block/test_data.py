@@ -5,8 +5,42 @@ import os
 
 from twisted.trial import unittest
 
-from garage_twisted.block.data import SODIUM_HASH_MIN, DataBlock, blake2sum, compress
+from garage_twisted.block.data import (SODIUM_HASH_MIN, DataBlock, blake2sum, block_hash,
+                                       compress, hash_matches)
 from garage_twisted.block.errors import CorruptBlock
+
+# BLAKE3's published test vectors (the first 32 bytes of each extended
+# output): the input is bytes 0, 1, ..., 250, 0, 1, ... of each length.
+BLAKE3_VECTORS = {
+    0: "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+    1: "2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213",
+    1024: "42214739f095a406f3fc83deb889744ac00df831c10daa55189b5d121c855af7",
+}
+
+
+def vector_input(length: int) -> bytes:
+    return bytes(i % 251 for i in range(length))
+
+
+class BlockHashTests(unittest.TestCase):
+    def test_blocks_are_named_by_blake3(self):
+        for length, expected in BLAKE3_VECTORS.items():
+            data = vector_input(length)
+            self.assertEqual(block_hash(data).hex(), expected, length)
+            self.assertEqual(block_hash(memoryview(data)).hex(), expected, length)
+            self.assertEqual(block_hash(bytearray(data)).hex(), expected, length)
+
+    def test_a_block_matches_its_blake3_name_and_its_older_blake2b_name(self):
+        data = os.urandom(1024 * 1024)
+        self.assertTrue(hash_matches(data, block_hash(data)))
+        self.assertTrue(hash_matches(data, blake2sum(data)))
+        self.assertFalse(hash_matches(data, block_hash(data[1:])))
+        self.assertFalse(hash_matches(data, blake2sum(data[1:])))
+
+    def test_a_block_stored_under_its_blake2b_name_still_verifies(self):
+        data = b"written before the switch " * 1000
+        block = compress(data, 1)
+        self.assertEqual(block.verify(blake2sum(data)), data)
 
 
 class Blake2sumTests(unittest.TestCase):
@@ -27,7 +61,7 @@ class CompressTests(unittest.TestCase):
         block = compress(data, 1)
         self.assertTrue(block.compressed)
         self.assertLess(len(block.payload), len(data))
-        self.assertEqual(block.verify(blake2sum(data)), data)
+        self.assertEqual(block.verify(block_hash(data)), data)
 
     def test_random_data_is_stored_plain(self):
         data = os.urandom(100000)
@@ -36,4 +70,4 @@ class CompressTests(unittest.TestCase):
 
     def test_wrong_hash_is_refused(self):
         block = compress(b"x" * 1000, 1)
-        self.assertRaises(CorruptBlock, block.verify, blake2sum(b"y"))
+        self.assertRaises(CorruptBlock, block.verify, block_hash(b"y"))

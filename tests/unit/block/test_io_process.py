@@ -8,7 +8,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.block import io_process as wire
-from garage_twisted.block.data import blake2sum
+from garage_twisted.block.data import block_hash
 from garage_twisted.block.store import LocalBlockStore
 
 
@@ -51,7 +51,7 @@ class HandleTests(SynchronousTestCase):
     def test_write_then_read(self):
         """A written block reads back; writing it again reports it present."""
         data = b"garage " * 500
-        hash_ = blake2sum(data)
+        hash_ = block_hash(data)
         self.assertEqual(wire.handle(self.store, 1, wire.OP_WRITE, hash_ + data),
                          (wire.OK, b"\x01"))
         self.assertEqual(wire.handle(self.store, 1, wire.OP_WRITE, hash_ + data),
@@ -63,7 +63,7 @@ class HandleTests(SynchronousTestCase):
         status, _ = wire.handle(self.store, 1, wire.OP_READ, bytes(32))
         self.assertEqual(status, wire.MISSING)
         data = os.urandom(100)
-        hash_ = blake2sum(data)
+        hash_ = block_hash(data)
         wire.handle(self.store, None, wire.OP_WRITE, hash_ + data)
         with open(self.store.block_path(hash_, False), "r+b") as f:
             f.write(b"X")

@@ -7,7 +7,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from garage_twisted.block.data import blake2sum, compress
+from garage_twisted.block.data import block_hash, compress
 from garage_twisted.block.manager import BlockManager, BlockResyncer
 from garage_twisted.block.repair import BlockRepair
 from garage_twisted.block.scrub import (
@@ -34,7 +34,7 @@ class BlockStoreFixture(SynchronousTestCase):
         self.manager = BlockManager(self.store, self.kv, run_now, self.clock)
 
     def put(self, data):
-        hash_ = blake2sum(data)
+        hash_ = block_hash(data)
         self.successResultOf(self.store.write_block(hash_, compress(data, None)))
         return hash_
 

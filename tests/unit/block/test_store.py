@@ -10,7 +10,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.block.chunker import Chunker
-from garage_twisted.block.data import DataBlock, blake2sum, compress
+from garage_twisted.block.data import DataBlock, block_hash, compress
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.block.store import LocalBlockStore
 
@@ -25,7 +25,7 @@ class LocalBlockStoreTests(SynchronousTestCase):
         self.store = LocalBlockStore(self.root, run_now)
 
     def put(self, data, level=1):
-        hash_ = blake2sum(data)
+        hash_ = block_hash(data)
         self.successResultOf(self.store.write_block(hash_, compress(data, level)))
         return hash_
 
