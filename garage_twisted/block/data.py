@@ -86,9 +86,36 @@ def _decompressor():
     return decompressor
 
 
+class Pieces:
+    """Bytes that arrived as several buffers (a block over the peer
+    protocol), kept apart until the store writes them: joining them first
+    would copy every byte once more, on the reactor thread. ``len()`` is
+    their total size; ``bytes()`` joins them."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, parts):
+        self.parts = tuple(parts)
+        self.size = sum(len(part) for part in self.parts)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.parts)
+
+    def copy_into(self, buffer, offset: int = 0) -> None:
+        """Copy the bytes into ``buffer`` (a writable buffer) at ``offset``."""
+        for part in self.parts:
+            end = offset + len(part)
+            buffer[offset:end] = part
+            offset = end
+
+
 @dataclass(frozen=True)
 class DataBlock:
-    """A block as stored: ``payload`` is zstd data if ``compressed``."""
+    """A block as stored: ``payload`` is zstd data if ``compressed``; bytes,
+    or :class:`Pieces` on its way to the store."""
 
     compressed: bool
     payload: bytes

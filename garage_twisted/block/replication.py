@@ -27,7 +27,7 @@ plain bytes) and ``block/need`` (message ``[hash]``, answer: bool).
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.block.data import DataBlock, hash_matches
+from garage_twisted.block.data import DataBlock, Pieces, hash_matches
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
 from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
 from garage_twisted.rpc.preference import preferred_order
@@ -100,17 +100,18 @@ class BlockReplicator:
                            "and a body") from None
         if call.stream is None:
             raise RpcError("BadRequest", "block/put needs the block as its body")
-        data = await call.stream.read_all(MAX_BLOCK)
-        data = bytes(data)
         # Not hashed again here (as Garage): the sender named the block from
         # these very bytes, and the channel's AEAD proves they arrived as
         # sent from a cluster member. Re-hashing cost each replica 1 ms of
         # CPU per MiB. Every read still checks the hash (and falls back to
         # another replica), and the scrub worker re-hashes stored blocks.
         if form:
-            await self.manager.write_packed(hash_, DataBlock(form[0], data))
+            # In its stored form: to the store in the pieces it arrived in,
+            # copied once into the file's buffer, in the I/O pool.
+            parts = await call.stream.read_parts(MAX_BLOCK)
+            await self.manager.write_packed(hash_, DataBlock(form[0], Pieces(parts)))
         else:
-            await self.manager.put_local(hash_, data)
+            await self.manager.put_local(hash_, await call.stream.read_all(MAX_BLOCK))
         return Reply(None)
 
     async def _serve_get(self, call) -> Reply:

@@ -27,7 +27,7 @@ import threading
 
 from twisted.logger import Logger
 
-from garage_twisted.block.data import DataBlock
+from garage_twisted.block.data import DataBlock, Pieces
 from garage_twisted.block.errors import MissingBlock
 
 COMPRESSED_SUFFIX = ".zst"
@@ -119,7 +119,8 @@ class LocalBlockStore:
             if not (self.direct_io and len(payload) >= DIRECT_MIN
                     and len(payload) % DIRECT_ALIGN == 0 and self._write_direct(tmp, payload)):
                 with open(tmp, "wb") as f:
-                    f.write(payload)
+                    f.writelines(payload.parts) if isinstance(payload, Pieces) \
+                        else f.write(payload)
                     if self.fsync:
                         f.flush()
                         os.fsync(f.fileno())
@@ -138,7 +139,7 @@ class LocalBlockStore:
                 os.close(fd)
         return True
 
-    def _write_direct(self, tmp: str, payload: bytes) -> bool:
+    def _write_direct(self, tmp: str, payload) -> bool:
         """Write ``payload`` to the new file ``tmp`` with O_DIRECT.
 
         :returns: False (and nothing left at ``tmp``) if the file system
@@ -146,7 +147,10 @@ class LocalBlockStore:
         """
         size = len(payload)
         buffer = _aligned_buffer(size)
-        buffer[:size] = payload
+        if isinstance(payload, Pieces):
+            payload.copy_into(buffer)
+        else:
+            buffer[:size] = payload
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | _O_DIRECT,
                          0o666)

@@ -96,7 +96,7 @@ class IncomingCall:
 
 
 class _Gathering:
-    """A :meth:`IncomingStream.read_all` in progress."""
+    """A :meth:`IncomingStream.read_parts` in progress."""
 
     __slots__ = ("parts", "size", "limit", "result")
 
@@ -195,6 +195,12 @@ class IncomingStream:
 
     def read_all(self, limit: int) -> defer.Deferred:
         """Deferred[bytes]: the whole body; ``RpcError`` past ``limit`` bytes."""
+        return self.read_parts(limit).addCallback(b"".join)
+
+    def read_parts(self, limit: int) -> defer.Deferred:
+        """Deferred[list]: the whole body as the pieces it arrived in (read-only
+        buffers), for a reader that copies them once where they go;
+        ``RpcError`` past ``limit`` bytes."""
         if self._waiting is not None or self._gathering is not None:
             return defer.fail(RuntimeError("concurrent read() on one stream"))
         gathering = self._gathering = _Gathering(limit)
@@ -210,7 +216,7 @@ class IncomingStream:
         """End the read_all in progress: with the body, or with ``error``."""
         gathering, self._gathering = self._gathering, None
         if error is None:
-            gathering.result.callback(b"".join(gathering.parts))
+            gathering.result.callback(gathering.parts)
         else:
             gathering.result.errback(error)
 

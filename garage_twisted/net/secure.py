@@ -26,7 +26,7 @@ either side.
 
 :class:`SecureChannel` takes bytes (:meth:`receive`) and returns bytes to
 send plus events: :class:`PeerAuthenticated` once, then each decrypted
-message as ``bytes``. Any violation raises
+message as a read-only memoryview. Any violation raises
 :class:`~garage_twisted.net.noise.NoiseError`; the caller then closes the
 connection and trusts nothing it received.
 """
@@ -196,7 +196,7 @@ class SecureChannel:
         events = []
         for message in messages:
             if self._confirmed:
-                events.append(self._receive.decrypt_with_ad(b"", message))
+                events.append(self._receive.decrypt_view(message))
                 continue
             if self._receive is not None:
                 # Responder: the initiator's key confirmation.

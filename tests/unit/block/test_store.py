@@ -10,7 +10,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.block.chunker import Chunker
-from garage_twisted.block.data import DataBlock, block_hash, compress
+from garage_twisted.block.data import DataBlock, Pieces, block_hash, compress
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.block.store import LocalBlockStore
 
@@ -98,6 +98,21 @@ class LocalBlockStoreTests(SynchronousTestCase):
         for hash_, data in zip(hashes, (big, odd, small)):
             self.assertEqual(self.successResultOf(self.store.read_and_verify(hash_)), data)
         self.assertEqual(self.files(), sorted(h.hex() for h in hashes))
+
+    def test_block_in_pieces_is_written_whole(self):
+        """A stored form that arrived in pieces (peer protocol frames) lands
+        as the one file it is, through O_DIRECT or buffered."""
+        aligned, odd = os.urandom(1 << 20), os.urandom(300001)
+        hashes = []
+        for data in (aligned, odd):
+            view = memoryview(data)
+            parts = [view[start:start + 65530] for start in range(0, len(data), 65530)]
+            hashes.append(block_hash(data))
+            self.successResultOf(self.store.write_block(hashes[-1],
+                                                        DataBlock(False, Pieces(parts))))
+        self.assertEqual(self.store.direct_writes, 1 if self.store.direct_io else 0)
+        for hash_, data in zip(hashes, (aligned, odd)):
+            self.assertEqual(self.successResultOf(self.store.read_and_verify(hash_)), data)
 
     def test_file_system_refusing_direct_io(self):
         """Where O_DIRECT is refused (EINVAL, as tmpfs does), the store

@@ -319,6 +319,13 @@ class ReadAllTests(SynchronousTestCase):
         self.stream._fail(PeerDisconnected("gone"))
         self.failureResultOf(result, PeerDisconnected)
 
+    def test_read_parts_gives_the_pieces_as_they_came(self):
+        self.stream._data(b"ab")
+        result = self.stream.read_parts(100)
+        self.stream._data(memoryview(b"xcdx")[1:3])
+        self.stream._end()
+        self.assertEqual([bytes(p) for p in self.successResultOf(result)], [b"ab", b"cd"])
+
     def test_failure_before_the_call(self):
         self.stream._data(b"part")
         self.stream._fail(PeerDisconnected("gone"))
