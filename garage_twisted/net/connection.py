@@ -119,7 +119,9 @@ class PeerConnection(Protocol):
         self.network.connection_ready(self)
 
     def _send_frame(self, frame: bytes) -> None:
-        self.transport.write(self.channel.encrypt(frame))
+        # Twisted joins what it has buffered before each send: the prefix
+        # and the ciphertext are joined there, with no copy of their own.
+        self.transport.writeSequence(self.channel.encrypt_parts(frame))
 
     # IPushProducer: the transport's buffer fills and drains.
     def pauseProducing(self):

@@ -26,7 +26,7 @@ either side.
 
 :class:`SecureChannel` takes bytes (:meth:`receive`) and returns bytes to
 send plus events: :class:`PeerAuthenticated` once, then each decrypted
-message as a read-only memoryview. Any violation raises
+message as ``bytes``. Any violation raises
 :class:`~garage_twisted.net.noise.NoiseError`; the caller then closes the
 connection and trusts nothing it received.
 """
@@ -196,7 +196,7 @@ class SecureChannel:
         events = []
         for message in messages:
             if self._confirmed:
-                events.append(self._receive.decrypt_view(message))
+                events.append(self._receive.decrypt_with_ad(b"", message))
                 continue
             if self._receive is not None:
                 # Responder: the initiator's key confirmation.
@@ -229,8 +229,15 @@ class SecureChannel:
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """Wire bytes of one transport message (at most ``MAX_PLAINTEXT``)."""
+        return b"".join(self.encrypt_parts(plaintext))
+
+    def encrypt_parts(self, plaintext) -> tuple[bytes, bytes]:
+        """:meth:`encrypt` as ``(length prefix, ciphertext)``: a transport
+        that gathers its writes anyway takes them without a copy joining
+        them first."""
         if not self._confirmed:
             raise NoiseError("handshake not complete")
         if len(plaintext) > MAX_PLAINTEXT:
             raise NoiseError("transport message too long")
-        return self._send.encrypt_with_ad(b"", plaintext, prefix=True)
+        ciphertext = self._send.encrypt_with_ad(b"", plaintext)
+        return len(ciphertext).to_bytes(LENGTH_BYTES, "big"), ciphertext

@@ -304,8 +304,10 @@ class ClusterCliTests(TestCase):
 
     async def garage(self, *argv):
         fixture = self.fixtures[0]
-        args = build_parser().parse_args(["--admin-url", fixture.admin_url, "--admin-token",
-                                          fixture.admin_token, *argv])
+        # "--admin-token=T": a random token may begin with "-", which
+        # argparse would take for an option as a separate argument.
+        args = build_parser().parse_args(["--admin-url", fixture.admin_url,
+                                          f"--admin-token={fixture.admin_token}", *argv])
         out = io.StringIO()
         await run_command(reactor, args, out, http=_TreqWithPool(self.pool))
         return out.getvalue()
