@@ -54,10 +54,16 @@ from garage_twisted.util.time import now_msec
 
 log = Logger()
 
-# Blocks whose version and block_ref rows are written in one go: amortizes
-# the cost of re-encoding a growing version entry, at the price of holding
-# this many blocks in memory.
-BLOCKS_PER_BATCH = 4
+# Blocks sent to their nodes together, at the price of holding this many
+# in memory: sending each block as soon as it was named cost more CPU (less
+# work per wake-up) and was slower.
+BLOCKS_PER_GROUP = 4
+# The version's block list and the block_ref rows go in batches that grow
+# with the upload (4, 4, 8, 16, ... blocks, at most MAX_ROWS_PER_BATCH):
+# every node merges each batch into the growing version entry, decoding and
+# encoding all of it, so batches of a fixed size made an upload's metadata
+# cost grow with the square of its size. Rows hold no block data.
+MAX_ROWS_PER_BATCH = 256
 # Block writes allowed in flight while the next blocks are hashed.
 MAX_WRITES_IN_FLIGHT = 4
 MAX_OBJECT_SIZE = 5 * 1024 ** 3
@@ -392,27 +398,32 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
     writes = []
     offset = 0
     first_hash = None
-    batch = []  # (offset, hash, stored bytes or packed DataBlock, plain size)
+    group = []  # (hash, stored bytes or packed DataBlock) of blocks not sent yet
+    rows = []  # (offset, hash, plain size) of blocks whose rows are not sent yet
+    named = 0  # blocks named so far
 
-    async def flush():
-        if not batch:
+    def send_rows():
+        if not rows:
             return
         version = Version.new(version_uuid, ctx.bucket_id, key)
-        for block_offset, hash_, _, size in batch:
+        for block_offset, hash_, size in rows:
             block = VersionBlock(hash_, size)
             version = version.with_block(part_number, block_offset, block)
             if block_list is not None:
                 block_list.append((part_number, block_offset, block))
-        # The version's block list, the blocks' references and the blocks
-        # are independent: all sent at once (one round trip, not two). A
-        # block that lands before its reference is held by the block
-        # manager's deletion delay.
+        # The version's block list and the blocks' references are
+        # independent of the blocks: all sent at once (one round trip, not
+        # two). A block that lands before its reference is held by the
+        # block manager's deletion delay.
         writes.append(defer.gatherResults([
             model.version_table.insert(version),
             model.block_ref_table.insert_many(
-                [BlockRef(hash_, version_uuid, Bool(False)) for _, hash_, _, _ in batch]),
+                [BlockRef(hash_, version_uuid, Bool(False)) for _, hash_, _ in rows]),
         ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure))
-        for _, hash_, data, _ in batch:
+        rows.clear()
+
+    async def send_group():
+        for hash_, data in group:
             while len(writes) > MAX_WRITES_IN_FLIGHT:
                 await writes.pop(0)
             if isinstance(data, DataBlock):
@@ -420,7 +431,7 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
                 writes.append(block_manager.put_packed(hash_, data))
             else:
                 writes.append(block_manager.put_block(data, known_hash=hash_))
-        batch.clear()
+        group.clear()
 
     try:
         async for data in blocks:
@@ -441,13 +452,18 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
                     stored, hash_ = await run(_digest_encrypt_name, checks, sse, data)
             if first_hash is None:
                 first_hash = hash_
-            batch.append((offset, hash_, stored, len(data)))
+            group.append((hash_, stored))
+            rows.append((offset, hash_, len(data)))
+            named += 1
             offset += len(data)
             if offset > MAX_OBJECT_SIZE:
                 raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
-            if len(batch) >= BLOCKS_PER_BATCH:
-                await flush()
-        await flush()
+            if len(group) >= BLOCKS_PER_GROUP:
+                if len(rows) >= min(max(BLOCKS_PER_GROUP, named // 2), MAX_ROWS_PER_BATCH):
+                    send_rows()
+                await send_group()
+        send_rows()
+        await send_group()
         while writes:
             await writes.pop(0)
     except BaseException:
