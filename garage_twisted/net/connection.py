@@ -18,6 +18,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from garage_twisted.net import gather
 from garage_twisted.net.mux import Mux, ProtocolViolation
 from garage_twisted.net.noise import NoiseError
 from garage_twisted.net.secure import PeerAuthenticated, SecureChannel
@@ -47,6 +48,7 @@ class PeerConnection(Protocol):
         self.handshake_timeout = handshake_timeout
         self.peer_node_id = peer_node_id
         self.mux = None
+        self._writer = None
         self._timer = None
         self._failed = False
         self.closed = defer.Deferred()
@@ -115,13 +117,17 @@ class PeerConnection(Protocol):
             self._timer.cancel()
         self._timer = None
         self.peer_node_id = node_id
+        if gather.supports(self.transport):
+            self._writer = gather.GatherWriter(self.transport, self.network.clock, IO_SIZE)
         self.mux = Mux(self._send_frame, self.network.clock, self.network.handle, node_id)
         self.network.connection_ready(self)
 
     def _send_frame(self, frame: bytes) -> None:
-        # Twisted joins what it has buffered before each send: the prefix
-        # and the ciphertext are joined there, with no copy of their own.
-        self.transport.writeSequence(self.channel.encrypt_parts(frame))
+        pieces = self.channel.encrypt_parts(frame)
+        if self._writer is not None:
+            self._writer.write(pieces)
+        else:
+            self.transport.writeSequence(pieces)
 
     # IPushProducer: the transport's buffer fills and drains.
     def pauseProducing(self):
@@ -139,6 +145,8 @@ class PeerConnection(Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        if self._writer is not None:
+            self._writer.cancel()
         # The network forgets the connection before calls in flight fail, so
         # their callers already see the peer as disconnected.
         self.network.connection_lost(self, reason.getErrorMessage())
@@ -147,4 +155,6 @@ class PeerConnection(Protocol):
         self.closed.callback(None)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()  # what was written goes out before the close
         self.transport.loseConnection()
