@@ -90,7 +90,7 @@ class Pieces:
     """Bytes that arrived as several buffers (a block over the peer
     protocol), kept apart until the store writes them: joining them first
     would copy every byte once more, on the reactor thread. ``len()`` is
-    their total size; ``bytes()`` joins them."""
+    their total size."""
 
     __slots__ = ("parts", "size")
 
@@ -100,16 +100,6 @@ class Pieces:
 
     def __len__(self) -> int:
         return self.size
-
-    def __bytes__(self) -> bytes:
-        return b"".join(self.parts)
-
-    def copy_into(self, buffer, offset: int = 0) -> None:
-        """Copy the bytes into ``buffer`` (a writable buffer) at ``offset``."""
-        for part in self.parts:
-            end = offset + len(part)
-            buffer[offset:end] = part
-            offset = end
 
 
 @dataclass(frozen=True)

@@ -115,12 +115,13 @@ class LocalBlockStore:
             self._known_dirs.add(directory)
         tmp = f"{final}{TMP_MARK}{os.getpid()}.{next(self._tmp_names)}"
         payload = block.payload
+        size = len(payload)
+        parts = payload.parts if isinstance(payload, Pieces) else (payload,)
         try:
-            if not (self.direct_io and len(payload) >= DIRECT_MIN
-                    and len(payload) % DIRECT_ALIGN == 0 and self._write_direct(tmp, payload)):
+            if not (self.direct_io and size >= DIRECT_MIN and size % DIRECT_ALIGN == 0
+                    and self._write_direct(tmp, parts, size)):
                 with open(tmp, "wb") as f:
-                    f.writelines(payload.parts) if isinstance(payload, Pieces) \
-                        else f.write(payload)
+                    f.writelines(parts)
                     if self.fsync:
                         f.flush()
                         os.fsync(f.fileno())
@@ -139,18 +140,19 @@ class LocalBlockStore:
                 os.close(fd)
         return True
 
-    def _write_direct(self, tmp: str, payload) -> bool:
-        """Write ``payload`` to the new file ``tmp`` with O_DIRECT.
+    def _write_direct(self, tmp: str, parts, size: int) -> bool:
+        """Write ``parts`` (buffers, ``size`` bytes in all) to the new file
+        ``tmp`` with O_DIRECT.
 
         :returns: False (and nothing left at ``tmp``) if the file system
             refuses O_DIRECT; the store then writes buffered from now on.
         """
-        size = len(payload)
         buffer = _aligned_buffer(size)
-        if isinstance(payload, Pieces):
-            payload.copy_into(buffer)
-        else:
-            buffer[:size] = payload
+        offset = 0
+        for part in parts:
+            end = offset + len(part)
+            buffer[offset:end] = part
+            offset = end
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | _O_DIRECT,
                          0o666)

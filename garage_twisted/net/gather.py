@@ -28,7 +28,8 @@ def supports(transport) -> bool:
     handle = getattr(transport, "getHandle", lambda: None)()
     return isinstance(handle, socket.socket) and hasattr(handle, "sendmsg") and all(
         hasattr(transport, name)
-        for name in ("dataBuffer", "offset", "_tempDataLen", "writeSequence", "connected"))
+        for name in ("dataBuffer", "offset", "_tempDataLen", "writeSequence", "connected",
+                     "disconnecting"))
 
 
 class GatherWriter:

@@ -213,7 +213,7 @@ class IncomingStream:
         return gathering.result
 
     def _stop_gathering(self, error: Exception | None = None) -> None:
-        """End the read_all in progress: with the body, or with ``error``."""
+        """End the read_parts in progress: with the pieces, or with ``error``."""
         gathering, self._gathering = self._gathering, None
         if error is None:
             gathering.result.callback(gathering.parts)

@@ -22,8 +22,8 @@ name says. The transport keys it splits into may drive AES-256-GCM instead
 (:data:`AESGCM`, Noise's ``AESGCM`` cipher functions: big-endian nonce),
 which runs at three to five times ChaChaPoly's speed where the CPU has AES
 instructions (64 KiB in 6 us against 21 here): a replicated block crosses
-the wire twice per copy, and the cipher was a third of a large upload's CPU. Which one is agreed in the
-handshake payloads (:mod:`garage_twisted.net.secure`); nodes without AES
+the wire twice per copy, and the cipher was a third of a large upload's
+CPU. Which one is agreed in the handshake payloads (:mod:`garage_twisted.net.secure`); nodes without AES
 instructions (many ARM boards) keep ChaChaPoly. An AES-GCM state rekeys
 (Noise's ``REKEY``) every :data:`AESGCM_REKEY_INTERVAL` messages, on both
 sides at the same message, so no key ever protects more than 64 GiB.
@@ -38,11 +38,11 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-# Importing nacl.bindings also runs sodium_init(), which selects libsodium's
-# SIMD implementations: the direct calls below are 3x slower without it.
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _AESGCM
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+# Importing nacl.bindings also runs sodium_init(), which detects the CPU's
+# instructions: aesgcm_available() below reads them.
 from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 from nacl._sodium import lib as _lib
 from nacl.exceptions import CryptoError
@@ -154,11 +154,9 @@ class CipherState:
     def has_key(self) -> bool:
         return self._k is not None
 
-    def encrypt_with_ad(self, ad: bytes, plaintext, prefix: bool = False) -> bytes:
-        """The ciphertext; with ``prefix``, preceded by its 2-byte length."""
+    def encrypt_with_ad(self, ad: bytes, plaintext) -> bytes:
+        """The ciphertext (the plaintext itself before MixKey)."""
         if self._k is None:
-            if prefix:
-                return len(plaintext).to_bytes(2, "big") + plaintext
             return plaintext
         if self.n >= MAX_NONCE:
             raise NoiseError("nonce space exhausted")
@@ -166,8 +164,6 @@ class CipherState:
             raise NoiseError("message too long")
         out = self._cipher.encrypt(self.aead.nonce(self.n), plaintext, ad)
         self._advance()
-        if prefix:
-            return len(out).to_bytes(2, "big") + out
         return out
 
     def _advance(self) -> None:

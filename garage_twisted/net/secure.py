@@ -222,14 +222,14 @@ class SecureChannel:
                 out.append(_frame(self._handshake.write_message(self.node_id + answer)))
             self._send, self._receive = self._handshake.split(self.cipher)
             if self.initiator:
-                out.append(self._send.encrypt_with_ad(b"", b"", prefix=True))
+                out.append(_frame(self._send.encrypt_with_ad(b"", b"")))
                 self._confirmed = True
                 events.append(PeerAuthenticated(peer_id))
         return b"".join(out), events
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """Wire bytes of one transport message (at most ``MAX_PLAINTEXT``)."""
-        return b"".join(self.encrypt_parts(plaintext))
+        return _frame(self.encrypt_parts(plaintext)[1])
 
     def encrypt_parts(self, plaintext) -> tuple[bytes, bytes]:
         """:meth:`encrypt` as ``(length prefix, ciphertext)``: a transport

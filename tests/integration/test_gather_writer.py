@@ -6,6 +6,7 @@ import os
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.net.gather import GatherWriter, supports
@@ -54,12 +55,19 @@ class GatherWriterTests(TestCase):
         self.assertEqual(await collector.done, expected)
         self.assertEqual(collector.received, size)
 
-    async def test_a_small_write_goes_out_at_the_end_of_the_turn(self):
-        transport, collector = await self.connect(5)
-        writer = GatherWriter(transport, reactor, 256 * 1024)
+    async def test_small_writes_wait_for_the_end_of_the_turn(self):
+        """Writes below the limit are gathered, and leave together when the
+        end-of-turn call runs (a Clock stands for the turn here)."""
+        transport, collector = await self.connect(8)
+        clock = Clock()
+        writer = GatherWriter(transport, clock, 256 * 1024)
         writer.write([b"he", b"llo"])
-        self.assertEqual(collector.received, 0)
-        self.assertEqual(await collector.done, hashlib.sha256(b"hello").digest())
+        writer.write([b"!!", b"!"])
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        self.assertEqual(writer._size, 8)  # still gathered, nothing sent
+        clock.advance(0)
+        self.assertEqual(writer._size, 0)
+        self.assertEqual(await collector.done, hashlib.sha256(b"hello!!!").digest())
 
     async def test_cancel_drops_what_is_gathered(self):
         transport, collector = await self.connect(1)

@@ -62,7 +62,7 @@ log = Logger()
 # as it was named was slower still.
 BLOCKS_PER_GROUP = 8
 # The version's block list and the block_ref rows go in batches that grow
-# with the upload (4, 4, 8, 16, ... blocks, at most MAX_ROWS_PER_BATCH):
+# with the upload (8, 8, 16, 32, ... blocks, at most MAX_ROWS_PER_BATCH):
 # every node merges each batch into the growing version entry, decoding and
 # encoding all of it, so batches of a fixed size made an upload's metadata
 # cost grow with the square of its size. Rows hold no block data.
@@ -382,9 +382,10 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
                       checks=None, sse=None, block_list=None):
     """Store a stream of blocks as part ``part_number`` of a version.
 
-    Writes, per batch of blocks, the version's block list, the
-    ``block_ref`` rows and the block files, all at once. Every write started
-    is finished (or failed) before this returns or raises.
+    Sends the blocks in groups of ``BLOCKS_PER_GROUP``, and the version's
+    block list and the ``block_ref`` rows in batches that grow with the
+    upload. Every write started is finished (or failed) before this
+    returns or raises.
 
     :param checks: the :class:`BodyChecks` fed with the payload; the
         caller verifies them.
