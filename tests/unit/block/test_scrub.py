@@ -207,7 +207,12 @@ class ResyncTests(BlockStoreFixture):
     def test_queued_through_the_fetch_and_done_after(self):
         missing = bytes(range(32))
         self.queue([missing])
-        self.queue([missing])  # queued twice: fetched once
+        # Queued twice (a second entry, as a repair or a scrub adds one):
+        # fetched once, and the other entry is dropped.
+        tx = self.kv.transaction()
+        self.manager.queue_resync(tx, missing, int(self.clock.seconds() * 1000) - 1, 0)
+        tx.commit()
+        self.assertEqual(self.manager.resync.count(), 2)
         step = self.resyncer.work()
         self.assertEqual([h for h, _ in self.fetches], [missing])
         # Mid-fetch, the block is still queued (a crash now forgets nothing).
