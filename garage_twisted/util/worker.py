@@ -207,12 +207,20 @@ class WorkerRunner(Service):
                 return
             self._schedule(slot, delay)
 
-    def list_workers(self) -> list[WorkerInfo]:
-        """Every worker, sorted by name."""
+    def names(self) -> list[str]:
+        """Every worker's name, sorted: without their statuses, some of
+        which count whole queues."""
+        return sorted(self._slots)
+
+    def list_workers(self, worker_id: int | None = None) -> list[WorkerInfo]:
+        """Every worker (or only the one numbered ``worker_id``), sorted by
+        name."""
         infos = []
         now = self.clock.seconds()
         for name in sorted(self._slots):
             slot = self._slots[name]
+            if worker_id is not None and slot.id != worker_id:
+                continue
             try:
                 status = slot.worker.status()
             except Exception as e:  # a status must never break a listing

@@ -49,9 +49,9 @@ async def launch_repair_operation(api, body):
     if workers is None:
         raise errors.BadRequest("this node runs no workers")
     if repair == "tables":
-        for info in workers.list_workers():
-            if info.name.endswith(" sync"):
-                workers.wake(info.name)
+        for name in workers.names():
+            if name.endswith(" sync"):
+                workers.wake(name)
     elif repair == "blocks":
         workers.launch(BlockRepair(api.helper.model.block_manager))
     elif repair == "scrub":

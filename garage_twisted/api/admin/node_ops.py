@@ -61,10 +61,12 @@ def _freeform(api, tables: list, blocks: dict) -> str:
               f"  blocks waiting for deletion: {blocks['gc_todo']}"]
     if api.workers is not None:
         lines += ["", "Sync:"]
-        for info in api.workers.list_workers():
-            if info.name.endswith(" sync"):
-                status = info.status
-                lines.append(f"  {info.name:<18} passes {status.get('passes')}, synced layout "
+        # The sync workers' statuses alone: listing every worker would count
+        # the queues of the others, on the reactor thread.
+        for name in api.workers.names():
+            if name.endswith(" sync"):
+                status = api.workers.worker(name).status()
+                lines.append(f"  {name:<18} passes {status.get('passes')}, synced layout "
                              f"v{status.get('synced_version')}, rows pushed "
                              f"{status.get('rows_pushed')}, offloaded "
                              f"{status.get('rows_offloaded')}")

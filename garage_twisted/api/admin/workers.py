@@ -32,8 +32,8 @@ def _worker_json(info, now: float) -> dict:
             "freeform": [f"{k}: {v}" for k, v in status.items()]}
 
 
-def _workers(api) -> list:
-    return api.workers.list_workers() if api.workers is not None else []
+def _workers(api, worker_id: int | None = None) -> list:
+    return api.workers.list_workers(worker_id) if api.workers is not None else []
 
 
 async def list_workers(api, body):
@@ -68,9 +68,8 @@ def check_set_variable(body):
 
 async def get_worker_info(api, body):
     worker_id = check_worker_id(body)
-    for info in _workers(api):
-        if info.id == worker_id:
-            return _worker_json(info, api.clock.seconds())
+    for info in _workers(api, worker_id):
+        return _worker_json(info, api.clock.seconds())
     raise errors.NoSuchWorker(f"No worker with id {worker_id}")
 
 

@@ -53,6 +53,25 @@ class WorkerRunnerTests(SynchronousTestCase):
         self.runner.stopService()
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_names_and_one_worker_read_no_other_status(self):
+        """Statuses may count whole queues: names() reads none, and asking
+        for one worker reads that worker's alone."""
+        asked = []
+
+        class Counting(ScriptedWorker):
+            def status(self):
+                asked.append(self.name)
+                return {}
+
+        for name in ("b", "a", "c"):
+            self.runner.add(Counting(name, []))
+        self.assertEqual(self.runner.names(), ["a", "b", "c"])
+        self.assertEqual(asked, [])
+        wanted = next(i.id for i in self.runner.list_workers() if i.name == "c")
+        asked.clear()
+        (info,) = self.runner.list_workers(wanted)
+        self.assertEqual((info.name, asked), ("c", ["c"]))
+
     def test_backoff_is_capped(self):
         """Consecutive failures never push the retry past MAX_BACKOFF."""
         worker = ScriptedWorker("w", [ValueError()] * 20)
