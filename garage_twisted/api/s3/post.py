@@ -10,7 +10,8 @@ its conditions, each condition being matched by a field: ``{"field":
 "value"}`` / ``["eq", "$field", "value"]``, ``["starts-with", "$field",
 "prefix"]``, ``["content-length-range", min, max]`` (checked on the bytes
 received, before the object is published). ``{"bucket": ...}`` is checked
-against the bucket of the URL. Field names are case-insensitive.
+against the bucket of the URL (a ``bucket`` field naming another is
+refused). Field names are case-insensitive.
 
 ``${filename}`` in the key is replaced by the file's name. Answer:
 ``success_action_redirect`` (303 to it with bucket, key and etag), else
@@ -182,8 +183,16 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
     ctx.bucket_id, ctx.bucket = await api.bucket_for(ctx, endpoint.bucket, WRITE)
     cors.add_response_headers(request, ctx.bucket)
     policy = Policy(fields["policy"], time.time() if api.clock is None else api.clock.seconds())
+    # The object goes to the URL's bucket: that is the bucket the policy's
+    # conditions are checked against, and a form field naming another one
+    # is refused (once, it replaced the URL's bucket in the check, and a
+    # policy signed for one bucket wrote into any other the key could).
+    if fields.get("bucket", endpoint.bucket) != endpoint.bucket:
+        raise errors.InvalidArgument(
+            f"the form's bucket field {fields['bucket']!r} is not the bucket of the URL "
+            f"{endpoint.bucket!r}")
     if "bucket" in policy.fields:
-        policy.check({"bucket": endpoint.bucket, **fields})
+        policy.check({**fields, "bucket": endpoint.bucket})
     else:
         policy.check(fields)
     if "key" not in fields:

@@ -16,6 +16,15 @@ Canonical request, as S3 defines it:
 - payload: the ``x-amz-content-sha256`` value (``UNSIGNED-PAYLOAD`` for
   presigned URLs unless given).
 
+Signed means signed: every ``x-amz-*`` header of the request must be among
+the signed headers (``SignedHeaders``, or ``X-Amz-SignedHeaders`` of a
+presigned URL), with no exemption, as on AWS and Garage; otherwise 403
+AccessDenied listing them in ``HeadersNotSigned``, before anything is done.
+Those headers choose what a request does (``x-amz-copy-source`` turns a PUT
+into a copy), so one added to a signed request or an upload link must not be
+obeyed. ``Content-Type`` and ``Content-MD5`` need not be signed (AWS does not
+require it, and clients such as minio's do not sign ``Content-Type``).
+
 Signing keys are cached per (secret, date, region): deriving one costs four
 HMACs and it changes once a day.
 """
@@ -283,6 +292,7 @@ def verify(request: SignedRequest, auth: AuthData, secret: str, region: str) -> 
             "The difference between the request time and the server's time is too large.")
     if "host" not in auth.signed_headers:
         raise errors.AccessDenied("the host header must be signed")
+    check_signed_headers(auth, request.headers)
     mode, digest = payload_mode(auth.content_sha256)
     key = signing_key(secret, auth.date, auth.region, auth.service)
     query = canonical_query(request.raw_query, auth.presigned)
@@ -303,6 +313,21 @@ def verify(request: SignedRequest, auth: AuthData, secret: str, region: str) -> 
     raise errors.SignatureDoesNotMatch(
         "The request signature we calculated does not match the signature you provided. "
         "Check your key and signing method.")
+
+
+def check_signed_headers(auth: AuthData, headers: dict) -> None:
+    """Every ``x-amz-*`` header of the request is signed.
+
+    :param headers: lower-case name -> value.
+    :raises errors.AccessDenied: naming the unsigned ones, as AWS does.
+    """
+    signed = set(auth.signed_headers)
+    unsigned = sorted(name for name in headers
+                      if name.startswith("x-amz-") and name not in signed)
+    if unsigned:
+        raise errors.AccessDenied(
+            "There were headers present in the request which were not signed",
+            extra={"HeadersNotSigned": ", ".join(unsigned)})
 
 
 def payload_mode(content_sha256: str):

@@ -1,4 +1,5 @@
-"""SigV4 verification of requests whose header values are not ASCII."""
+"""SigV4 verification: header values that are not ASCII; every ``x-amz-*``
+header signed."""
 
 import time
 
@@ -11,8 +12,12 @@ SECRET = "s" * 64
 URL = "http://127.0.0.1:3900/bucket/key"
 
 
-def verify(received_headers: dict):
-    request = sigv4.SignedRequest("PUT", "/bucket/key", "", received_headers, time.time())
+KEY_ID = "GK" + "0" * 24
+
+
+def verify(received_headers: dict, raw_query: str = ""):
+    request = sigv4.SignedRequest("PUT", "/bucket/key", raw_query, received_headers,
+                                  time.time())
     return sigv4.verify(request, sigv4.parse(request), SECRET, "garage")
 
 
@@ -39,3 +44,67 @@ class NonAsciiHeaderTests(TestCase):
         headers = self.signed("Hello World\xe9")
         headers["x-amz-meta-who"] = "Hello World\xe8".encode("utf-8").decode("latin-1")
         self.assertRaises(errors.SignatureDoesNotMatch, verify, headers)
+
+
+class SignedHeadersTests(TestCase):
+    """Every x-amz-* header of a request is covered by its signature."""
+
+    def header_signed(self, signed_headers=None, unsigned_headers=None) -> dict:
+        headers, *_ = signer.sign("PUT", URL, KEY_ID, SECRET, "garage", "UNSIGNED-PAYLOAD",
+                                  signed_headers)
+        headers.update(unsigned_headers or {})
+        return headers
+
+    def presigned(self, unsigned_headers=None):
+        """``(headers, raw query)`` of a presigned PUT (it signs only host)."""
+        url = signer.presign("PUT", URL, KEY_ID, SECRET, "garage", 300)
+        return {"host": "127.0.0.1:3900", **(unsigned_headers or {})}, url.partition("?")[2]
+
+    def assertUnsigned(self, headers, raw_query, names):
+        error = self.assertRaises(errors.AccessDenied, verify, headers, raw_query)
+        self.assertEqual(error.message,
+                         "There were headers present in the request which were not signed")
+        self.assertEqual(error.extra, {"HeadersNotSigned": names})
+
+    def test_signed_x_amz_headers_verify(self):
+        """x-amz-* headers named in SignedHeaders are accepted."""
+        headers = self.header_signed({"x-amz-meta-a": "1", "x-amz-acl": "private"})
+        self.assertEqual(verify(headers).access_key, KEY_ID)
+
+    def test_unsigned_header_refused_with_header_auth(self):
+        """An x-amz-* header added after signing is refused, by name, even
+        though the signature over the rest is valid."""
+        headers = self.header_signed(unsigned_headers={"x-amz-copy-source": "/b/k"})
+        self.assertUnsigned(headers, "", "x-amz-copy-source")
+
+    def test_all_unsigned_names_listed(self):
+        """Every unsigned x-amz-* header is named, sorted, comma-separated."""
+        headers = self.header_signed(unsigned_headers={"x-amz-meta-z": "1",
+                                                       "x-amz-acl": "public-read"})
+        self.assertUnsigned(headers, "", "x-amz-acl, x-amz-meta-z")
+
+    def test_content_sha256_and_date_must_be_signed(self):
+        """x-amz-content-sha256 and x-amz-date have no exemption."""
+        headers, *_ = signer.sign("PUT", URL, KEY_ID, SECRET, "garage", "UNSIGNED-PAYLOAD")
+        authorization = headers["authorization"].replace(
+            "SignedHeaders=host;x-amz-content-sha256;x-amz-date",
+            "SignedHeaders=host;x-amz-date")
+        self.assertUnsigned(dict(headers, authorization=authorization), "",
+                            "x-amz-content-sha256")
+
+    def test_unsigned_header_refused_on_presigned_url(self):
+        """A presigned URL signs host only: any x-amz-* header is refused."""
+        headers, query = self.presigned()
+        self.assertEqual(verify(headers, query).access_key, KEY_ID)
+        headers, query = self.presigned({"x-amz-copy-source": "/b/k"})
+        self.assertUnsigned(headers, query, "x-amz-copy-source")
+        headers, query = self.presigned({"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        self.assertUnsigned(headers, query, "x-amz-content-sha256")
+
+    def test_content_type_and_md5_need_not_be_signed(self):
+        """As on AWS, Content-Type and Content-MD5 may be sent unsigned."""
+        extra = {"content-type": "text/plain", "content-md5": "XUFAKrxLKna5cZ2REBfFkg=="}
+        self.assertEqual(verify(self.header_signed(unsigned_headers=extra)).access_key,
+                         KEY_ID)
+        headers, query = self.presigned(extra)
+        self.assertEqual(verify(headers, query).access_key, KEY_ID)
