@@ -15,7 +15,10 @@ Wire format on the child's stdin and stdout, both directions framed by
     request  WRITE  payload = hash (32) + plain data -> OK + b"\\x01" written / b"\\x00" present
 
 Answers carry ``OK``, ``MISSING``, ``CORRUPT`` or ``ERROR`` (payload = a
-UTF-8 message). The child answers requests in the order it reads them, each
+UTF-8 message). ``CORRUPT`` means the block's file did not hold the block and
+this process has already renamed it aside (the store's verified read does it,
+so the rename happens here, off the node's reactor); the node logs it and
+queues the resync. The child answers requests in the order it reads them, each
 as soon as it is done, and exits at end of input. It reuses
 :class:`~garage_twisted.block.store.LocalBlockStore`, so the files it writes
 are exactly those the node's threads would write (tmp + rename, same names).

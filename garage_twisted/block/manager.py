@@ -24,6 +24,17 @@ after the delay instead of staying forever.
 Hashing, compression and file I/O run in the I/O thread pool, except small
 blocks' file I/O, which goes to ``small_io`` (the block I/O process).
 
+Every read of this node's copy of a block goes through :meth:`BlockManager.
+get_local` (S3 reads, copies, peers' fetches, resync, hand-over) or, for
+scrub, reports to :meth:`BlockManager.corrupt_found`. A copy whose bytes do
+not match the block's hash has already been renamed aside by the read that
+found it (the store does it in the thread or process that read it); the
+manager logs it (error, with the hash) and queues a resync due now, which
+fetches a good copy from another node. The read itself fails with
+``CorruptBlock``, and the callers that can go elsewhere do: the replicator
+tries the next node, and a peer asking this node gets ``CorruptBlock`` and
+asks another.
+
 A large block is compressed once, by the node that receives it from a
 client (:meth:`BlockManager.name_and_pack`), and travels to the other nodes
 in its stored form, as Garage does: they write it as it comes, without
@@ -36,6 +47,7 @@ from twisted.logger import Logger
 from garage_twisted.block.data import DataBlock, block_hash, compress, hash_matches
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.block.small_io import ThreadSmallBlockIO
+from garage_twisted.block.store import CORRUPT_SUFFIX
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec
 from garage_twisted.util.worker import IntSetting, WorkerState
@@ -93,11 +105,13 @@ class BlockManager:
         # next try ms, message] (``garage block list-errors``).
         self.resync_errors = kv_store.open_tree("block:resync_errors")
         self.on_gc_todo = []
+        # Called when a resync is queued due now (a corrupt copy was found).
+        self.on_resync_due = []
         # Since start (``/metrics``): bytes stored (plain, or as received
         # for blocks that came already packed: a compressed one counts its
         # compressed size) and plain bytes served by this node's store,
         # and blocks deleted.
-        self.counts = {"bytes_written": 0, "bytes_read": 0, "deleted": 0}
+        self.counts = {"bytes_written": 0, "bytes_read": 0, "deleted": 0, "corrupt": 0}
         self._locks: dict[bytes, defer.DeferredLock] = {}
 
     def _lock(self, hash_: bytes) -> defer.DeferredLock:
@@ -214,17 +228,51 @@ class BlockManager:
         return self.get_local(hash_, size).addErrback(self._get_elsewhere, hash_, size)
 
     def _get_elsewhere(self, failure, hash_: bytes, size: int | None):
-        failure.trap(MissingBlock)
+        # A corrupt copy is set aside and counts as missing: another node
+        # may hold a good one.
+        failure.trap(MissingBlock, CorruptBlock)
         return self.replicator.get(hash_, size)
 
     def get_local(self, hash_: bytes, size: int | None = None) -> defer.Deferred:
-        """Read a block from this node's store (``MissingBlock`` if absent)."""
+        """Read a block from this node's store.
+
+        :returns: a Deferred firing with the plain bytes; errback
+            ``MissingBlock`` if absent, ``CorruptBlock`` if this node's copy
+            is corrupt (then renamed aside, logged and queued for resync).
+        """
         d = self._read_local(hash_, size)
 
         def counted(data):
             self.counts["bytes_read"] += len(data)
             return data
-        return d.addCallback(counted)
+
+        def corrupt(failure):
+            if failure.check(CorruptBlock):
+                self.corrupt_found(hash_, failure.value, "read")
+            return failure
+        return d.addCallbacks(counted, corrupt)
+
+    def corrupt_found(self, hash_: bytes, error, found_by: str,
+                      now_ms: int | None = None) -> None:
+        """This node's copy of ``hash_`` was found corrupt by ``found_by``
+        (a read, the scrub) and renamed aside: log it and queue a resync due
+        now, which fetches a good copy from another node."""
+        now = now_msec(self.clock) if now_ms is None else now_ms
+        self.counts["corrupt"] += 1
+        self.log.error("block {hash} is corrupt on this node, found by {found_by} ({error}): "
+                       "set aside with suffix {suffix}, resync queued",
+                       hash=hash_.hex(), found_by=found_by, error=str(error),
+                       suffix=CORRUPT_SUFFIX)
+        try:
+            tx = self.kv_store.transaction()
+            self.queue_resync(tx, hash_, now, 0)
+            tx.commit()
+        except Exception as e:  # the read still fails as corrupt; scrub finds it later
+            self.log.error("block {hash}: resync not queued: {error}", hash=hash_.hex(),
+                           error=str(e))
+            return
+        for callback in self.on_resync_due:
+            callback()
 
     def _read_local(self, hash_: bytes, size: int | None) -> defer.Deferred:
         if size is not None and size <= SMALL_BLOCK:

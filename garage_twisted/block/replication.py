@@ -10,6 +10,10 @@ a layout change), until one returns bytes that match the hash. Block bytes
 travel as the body stream of an RPC, never pickled. A receiver does not
 hash them again: the sender named the block from these bytes and the
 channel's AEAD proves they arrived as sent; every read checks the hash.
+A node asked for a block whose copy it finds corrupt answers
+``CorruptBlock`` (its copy set aside and queued for resync by the block
+manager) and the caller asks the next node, as it does for this node's own
+corrupt copy.
 
 Before this node deletes a block it no longer references (its references
 moved to the block's new nodes after a layout change, or the object was
@@ -124,8 +128,7 @@ class BlockReplicator:
             data = await self.manager.get_local(hash_, size)
         except MissingBlock as e:
             raise RpcError("MissingBlock", str(e)) from None
-        except CorruptBlock as e:
-            self.manager.store.quarantine(hash_)
+        except CorruptBlock as e:  # set aside and queued for resync by get_local
             raise RpcError("CorruptBlock", str(e)) from None
         return Reply(None, stream=_Bytes(data))
 

@@ -3,8 +3,11 @@
 :class:`BlockScrubber` walks the data directory in hash order, a few blocks
 per step with a pause between steps (so it takes a small share of the disk
 and CPU), and verifies each block against its name. A corrupt block is
-renamed aside (``.corrupted``, kept for inspection) and queued for an
-immediate resync, which fetches a good copy from another node. A pass that
+renamed aside (``.corrupted``, kept for inspection) by the read that finds
+it, as on every read, and reported to
+:meth:`~garage_twisted.block.manager.BlockManager.corrupt_found`, which logs
+it and queues an immediate resync that fetches a good copy from another
+node. A pass that
 ends waits ``SCRUB_INTERVAL`` (30 days, as Garage's default tranquility
 roughly gives) before the next; the cursor and the last pass's end are in
 the store (``block:scrub``), so restarts resume where they stopped.
@@ -158,12 +161,9 @@ class BlockScrubber:
         for hash_ in hashes:
             try:
                 await manager.store.read_and_verify(hash_)
-            except CorruptBlock as e:
+            except CorruptBlock as e:  # already renamed aside by the read
                 corrupt += 1
-                self.log.warn("scrub: block {hash} is corrupt ({error}): renamed aside, "
-                              "fetching a good copy", hash=hash_.hex(), error=str(e))
-                await manager.store.quarantine(hash_)
-                manager.resync_now([hash_], now)
+                manager.corrupt_found(hash_, e, "scrub", now)
             except MissingBlock:
                 pass  # deleted since it was listed
             checked += 1

@@ -35,7 +35,8 @@ class ISmallBlockIO(Interface):
     def read(hash_: bytes):
         """Deferred[bytes]: the block's plain, hash-checked bytes.
 
-        Errback ``MissingBlock`` or ``CorruptBlock``.
+        Errback ``MissingBlock``, or ``CorruptBlock`` once the corrupt file
+        has been renamed aside (by whatever did the read).
         """
 
     def write(hash_: bytes, data: bytes):

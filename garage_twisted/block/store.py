@@ -7,6 +7,15 @@ leaves a half-written block under its final name, and stale ``.tmp`` files are
 removed at start. Every method does its file I/O in the I/O thread pool and
 returns a Deferred.
 
+A verified read (:meth:`LocalBlockStore.read_and_verify_now`, which every
+read of a block for its bytes goes through: S3 reads, peers' fetches, the
+block I/O process, resync, scrub) that finds a file whose bytes are not the
+block renames that file aside (``CORRUPT_SUFFIX``) where it runs (a pool
+thread or the block I/O process) before it raises ``CorruptBlock``: the
+block then counts as missing here, so writes and resyncs store a good copy
+instead of deduplicating against the bad one. Logging it and queueing the
+resync are the block manager's part.
+
 Large blocks are written with ``O_DIRECT`` (as MinIO writes large objects):
 the kernel sends them to the disk from our buffer instead of first copying
 them into the page cache. That copy was a quarter of a node's CPU time on a
@@ -28,7 +37,7 @@ import threading
 from twisted.logger import Logger
 
 from garage_twisted.block.data import DataBlock, Pieces
-from garage_twisted.block.errors import MissingBlock
+from garage_twisted.block.errors import CorruptBlock, MissingBlock
 
 COMPRESSED_SUFFIX = ".zst"
 TMP_MARK = ".tmp"
@@ -186,19 +195,27 @@ class LocalBlockStore:
         return False
 
     def _read(self, hash_: bytes) -> DataBlock:
+        return self._read_located(hash_)[0]
+
+    def _read_located(self, hash_: bytes) -> tuple[DataBlock, str, tuple]:
+        """The block as stored, the path it was read from, and that file's
+        identity ``(st_dev, st_ino)``."""
         # Opening is the existence check: one system call when it succeeds.
         for compressed in (False, True):
+            path = self.block_path(hash_, compressed)
             try:
-                fd = os.open(self.block_path(hash_, compressed), os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue
             try:
-                return DataBlock(compressed, self._read_file(fd))
+                stat = os.fstat(fd)
+                return (DataBlock(compressed, self._read_file(fd, stat.st_size)), path,
+                        (stat.st_dev, stat.st_ino))
             finally:
                 os.close(fd)
         raise MissingBlock(f"block {hash_.hex()} is not stored here")
 
-    def _read_file(self, fd: int) -> bytes:
+    def _read_file(self, fd: int, size: int) -> bytes:
         """The whole file: with O_DIRECT if it is large and aligned.
 
         Blocks written with O_DIRECT are not in the page cache; reading them
@@ -206,7 +223,6 @@ class LocalBlockStore:
         object is rarely re-read at once), at the cost of the copy the write
         avoided. Small and compressed blocks stay buffered, and cached.
         """
-        size = os.fstat(fd).st_size
         if self.direct_io and size >= DIRECT_MIN and size % DIRECT_ALIGN == 0:
             flags = fcntl.fcntl(fd, fcntl.F_GETFL)
             try:
@@ -232,12 +248,22 @@ class LocalBlockStore:
                 return b"".join(chunks) if len(chunks) != 1 else chunks[0]
             chunks.append(chunk)
 
-    def _read_and_verify(self, hash_: bytes) -> bytes:
-        return self._read(hash_).verify(hash_)
-
     def read_and_verify_now(self, hash_: bytes) -> bytes:
-        """Blocking :meth:`read_and_verify`, for callers already in the pool."""
-        return self._read(hash_).verify(hash_)
+        """Blocking :meth:`read_and_verify`, for callers already in the pool
+        (or in the block I/O process).
+
+        :raises CorruptBlock: the file read does not hold the block; it has
+            been renamed aside (see :meth:`_quarantine`).
+        """
+        block, path, identity = self._read_located(hash_)
+        try:
+            return block.verify(hash_)
+        except CorruptBlock as e:
+            moved = self._quarantine(path, identity)
+            raise CorruptBlock(f"{e} ({os.path.basename(path)} "
+                               f"{'renamed aside' if moved else 'already set aside'})") from None
+
+    _read_and_verify = read_and_verify_now
 
     def _delete(self, hash_: bytes) -> bool:
         deleted = False
@@ -249,10 +275,20 @@ class LocalBlockStore:
                 pass
         return deleted
 
-    def _quarantine(self, hash_: bytes) -> None:
-        path, _ = self._find(hash_)
-        if path is not None:
-            os.replace(path, path + CORRUPT_SUFFIX)
+    def _quarantine(self, path: str, identity: tuple) -> bool:
+        """Rename the corrupt block file at ``path`` to ``path +
+        CORRUPT_SUFFIX`` (kept for inspection; an older one there is
+        replaced), unless the file now at ``path`` is no longer the one read
+        (``identity``): another read set it aside first, and a good copy
+        may have been fetched since. True if renamed."""
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            return False
+        if (current.st_dev, current.st_ino) != identity:
+            return False
+        os.replace(path, path + CORRUPT_SUFFIX)
+        return True
 
     def iter_block_hashes(self):
         """Hashes of every block on disk (blocking: call from a thread)."""
@@ -327,7 +363,8 @@ class LocalBlockStore:
         return self.run_in_thread(self._read, hash_)
 
     def read_and_verify(self, hash_: bytes):
-        """Deferred[bytes] of plain, hash-checked data; errback CorruptBlock."""
+        """Deferred[bytes] of plain, hash-checked data; errback MissingBlock,
+        or CorruptBlock (the bad file renamed aside)."""
         return self.run_in_thread(self._read_and_verify, hash_)
 
     def has_block(self, hash_: bytes):
@@ -335,10 +372,6 @@ class LocalBlockStore:
 
     def delete_block(self, hash_: bytes):
         return self.run_in_thread(self._delete, hash_)
-
-    def quarantine(self, hash_: bytes):
-        """Rename a corrupt block aside so it can be fetched again."""
-        return self.run_in_thread(self._quarantine, hash_)
 
     def cleanup_tmp_files(self):
         """Remove temporary files left by a crash. Deferred[int]: how many."""

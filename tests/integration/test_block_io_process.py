@@ -8,7 +8,7 @@ from twisted.trial.unittest import TestCase
 from garage_twisted.block.data import block_hash
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
 from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
-from garage_twisted.block.store import LocalBlockStore
+from garage_twisted.block.store import CORRUPT_SUFFIX, LocalBlockStore
 from garage_twisted.util.threads import ThreadPoolService
 
 
@@ -49,6 +49,12 @@ class BlockIOProcessTests(TestCase):
             f.write(b"X")
         with self.assertRaises(CorruptBlock):
             await self.service.read(hash_)
+        # The child set the bad file aside: a write stores a good copy again.
+        path = self.store.block_path(hash_, False)
+        self.assertFalse(os.path.exists(path))
+        self.assertTrue(os.path.exists(path + CORRUPT_SUFFIX))
+        self.assertTrue(await self.service.write(hash_, data))
+        self.assertEqual(await self.service.read(hash_), data)
 
     async def test_dead_process_fails_pending_and_restarts(self):
         """A killed child fails its pending requests; the next request starts

@@ -77,7 +77,7 @@ class TableMetrics:
 
 class BlockMetrics:
     """Bytes stored and served by this node's block store, blocks deleted,
-    blocks whose resync keeps failing."""
+    corrupt copies found, blocks whose resync keeps failing."""
 
     def __init__(self, manager):
         self.manager = manager
@@ -90,6 +90,9 @@ class BlockMetrics:
             "# TYPE block_bytes_read counter", _line("block_bytes_read", counts["bytes_read"]),
             "# TYPE block_delete_counter counter", _line("block_delete_counter",
                                                          counts["deleted"]),
+            "# HELP block_corruption_counter Corrupt block copies found here (set aside).",
+            "# TYPE block_corruption_counter counter",
+            _line("block_corruption_counter", counts["corrupt"]),
             "# HELP block_resync_errored_blocks Blocks whose last resync failed.",
             "# TYPE block_resync_errored_blocks gauge",
             _line("block_resync_errored_blocks", self.manager.resync_errors.count()),

@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.block import io_process as wire
 from garage_twisted.block.data import block_hash
-from garage_twisted.block.store import LocalBlockStore
+from garage_twisted.block.store import CORRUPT_SUFFIX, LocalBlockStore
 
 
 class FrameReaderTests(SynchronousTestCase):
@@ -70,5 +70,10 @@ class HandleTests(SynchronousTestCase):
         status, message = wire.handle(self.store, None, wire.OP_READ, hash_)
         self.assertEqual(status, wire.CORRUPT)
         self.assertIn(hash_.hex().encode(), message)
+        # Renamed aside by the read, in the process that read it.
+        path = self.store.block_path(hash_, False)
+        self.assertEqual((os.path.exists(path), os.path.exists(path + CORRUPT_SUFFIX)),
+                         (False, True))
+        self.assertEqual(wire.handle(self.store, None, wire.OP_READ, hash_)[0], wire.MISSING)
         self.assertEqual(wire.handle(self.store, 1, wire.OP_READ, b"short")[0], wire.ERROR)
         self.assertEqual(wire.handle(self.store, 1, 99, bytes(32))[0], wire.ERROR)
