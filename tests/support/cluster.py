@@ -8,10 +8,12 @@ from tests.support.node import NodeFixture, wait_connected, wait_converged, wait
 GB = 10 ** 9
 
 
-async def start_cluster(testcase, count: int = 3, extras: tuple = ()):
+async def start_cluster(testcase, count: int = 3, extras: tuple = (), gateways: int = 0):
     """``count`` nodes, replication factor 3, one zone each, layout applied.
 
     :param extras: per node, TOML lines added to its configuration.
+    :param gateways: how many of the last nodes get a gateway role (no
+        capacity) instead of a storage role.
     """
     secret = secrets.token_hex(32)
     extras = tuple(extras) + ("",) * (count - len(extras))
@@ -28,7 +30,8 @@ async def start_cluster(testcase, count: int = 3, extras: tuple = ()):
             if a is not b:
                 await wait_connected(a.network, b.node_key.node_id)
     for i, node in enumerate(nodes):
-        nodes[0].layout.stage_role(node.node_key.node_id, NodeRole(f"zone{i}", 100 * GB))
+        capacity = None if i >= count - gateways else 100 * GB
+        nodes[0].layout.stage_role(node.node_key.node_id, NodeRole(f"zone{i}", capacity))
     nodes[0].layout.apply(1)
     for node in nodes:
         await wait_layout(node, lambda m: m.current().version == 1)

@@ -25,13 +25,20 @@ class ProcessCluster:
     """``count`` nodes, replication factor 3, one zone each.
 
     :param base: directory holding one sub-directory per node.
+    :param gateways: how many of the last nodes are assigned a gateway role
+        (``layout assign -g``) instead of a capacity.
+    :param web_root_domain: if given, every node serves websites
+        (``[s3_web]``) under it.
     """
 
-    def __init__(self, testcase, base: str, count: int = 3, block_size: int = 1 << 20):
+    def __init__(self, testcase, base: str, count: int = 3, block_size: int = 1 << 20,
+                 gateways: int = 0, web_root_domain: str | None = None):
         self.testcase = testcase
         self.base = base
         self.count = count
         self.block_size = block_size
+        self.gateways = gateways
+        self.web_root_domain = web_root_domain
         self.secret = secrets.token_hex(32)
         self.admin_token = secrets.token_urlsafe(16)
         self.processes: dict[int, NodeProcess] = {}
@@ -52,6 +59,8 @@ class ProcessCluster:
         d = self.directory(i)
         os.makedirs(d, exist_ok=True)
         peers = f'bootstrap_peers = ["{bootstrap}"]' if bootstrap else ""
+        web = "" if self.web_root_domain is None else (
+            f'[s3_web]\nbind_addr = "127.0.0.1:0"\nroot_domain = "{self.web_root_domain}"\n')
         with open(self.config(i), "w") as f:
             f.write(f"""metadata_dir = "{d}/meta"
 data_dir = "{d}/data"
@@ -68,7 +77,7 @@ s3_region = "garage"
 [admin]
 api_bind_addr = "127.0.0.1:0"
 admin_token = "{self.admin_token}"
-""")
+{web}""")
 
     def info(self, i: int) -> dict:
         with open(os.path.join(self.directory(i), "meta", "node.json")) as f:
@@ -97,7 +106,8 @@ admin_token = "{self.admin_token}"
             await self.add_node(i)
         await self.wait_connected(range(self.count))
         for i in range(self.count):
-            await self.garage(0, "layout", "assign", "-z", f"z{i}", "-c", GB,
+            role = ("-g",) if i >= self.count - self.gateways else ("-c", GB)
+            await self.garage(0, "layout", "assign", "-z", f"z{i}", *role,
                               self.info(i)["node_id"])
         await self.garage(0, "layout", "apply", "--version", "1")
         await self.wait(lambda: self._all_on_version(range(self.count), 1),
