@@ -58,6 +58,9 @@ class GarageModel:
         # Set by the node once the peer network exists: one-message small
         # objects (``small_put.SmallObjectWriter``), or None.
         self.small_writer = None
+        # Set by the node too: exact counts from the nodes holding a bucket
+        # (``count_reader.BucketCountReader``), or None.
+        self.count_reader = None
         self.tables = [
             self.bucket_table, self.bucket_alias_table, self.key_table,
             self.object_table, self.mpu_table, self.version_table, self.block_ref_table,

@@ -20,6 +20,7 @@ from garage_twisted.model.object import FILTER_IS_DATA, FILTER_IS_UPLOADING
 from garage_twisted.model.permission import BucketKeyPerm
 from garage_twisted.table.schema import EMPTY_PARTITION
 from garage_twisted.util.crdt import Lww
+from garage_twisted.util.errors import QuorumError
 from garage_twisted.util.time import now_msec
 
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -298,6 +299,15 @@ class ModelHelper:
             # This node holds the bucket's objects: its own counts are exact
             # at once (the published ones follow through the insert queue).
             return self.model.local_counts.read(bucket_id)
+        reader = self.model.count_reader
+        if reader is not None:
+            # Not behind the insert queue (see model.count_reader); the
+            # published counts remain if too few nodes answer.
+            try:
+                return await reader.read(bucket_id, table.replication.read_nodes(bucket_id),
+                                         table.replication.read_quorum())
+            except QuorumError:
+                pass
         entry = await table.get(bucket_id, b"")
         return [0, 0, 0] if entry is None else entry.counts(nodes)
 

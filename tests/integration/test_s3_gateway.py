@@ -4,6 +4,7 @@ gateway; the gateway stores no object rows and no blocks."""
 
 import hashlib
 import os
+from dataclasses import replace
 
 import treq
 from botocore.exceptions import ClientError
@@ -11,6 +12,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
+from garage_twisted.model.bucket import BucketQuotas
 from tests.support.cluster import add_node, boto3_clients, start_cluster
 from tests.support.node import in_thread
 
@@ -105,6 +107,27 @@ class GatewayTests(TestCase):
         for node in nodes[:3]:
             self.assertTrue(_files(node.block_manager.store.data_dir))
             self.assertGreater(_rows(node.model.object_table), 0)
+
+    async def test_quota_through_the_gateway_counts_every_acknowledged_write(self):
+        """Objects written one after the other through the gateway count at
+        once (not after the counters' publication): the third of a
+        two-object quota is refused."""
+        fixtures, nodes = await start_cluster(self, count=4, gateways=1)
+        key = await fixtures[3].create_key()
+        (s3,) = boto3_clients(self, fixtures[3:], key)
+        await in_thread(s3.create_bucket, Bucket="quota")
+        helper = nodes[3].helper
+        bucket_id = await helper.resolve_bucket("quota", None)
+        bucket = await helper.get_existing_bucket(bucket_id)
+        await helper.model.bucket_table.insert(bucket.with_params(replace(
+            bucket.params, quotas=bucket.params.quotas.update(helper.now(),
+                                                              BucketQuotas(None, 2)))))
+        for name in ("one", "two"):
+            await in_thread(s3.put_object, Bucket="quota", Key=name, Body=b"x")
+        with self.assertRaises(ClientError) as caught:
+            await in_thread(s3.put_object, Bucket="quota", Key="three", Body=b"x")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "AccessDenied")
+        self.assertEqual(await helper.bucket_counts(bucket_id), [2, 2, 0])
 
     async def test_a_node_without_a_role_still_refuses(self):
         """A node of the cluster that is not in the layout answers 503, as
