@@ -13,6 +13,14 @@ class MissingBlock(BlockError):
     code = "MissingBlock"
 
 
+class BlockWriteRefused(BlockError):
+    """The data disk refused a block write (full, failing): nothing was
+    left under the block's name, and the write may be retried once the
+    disk takes writes again."""
+
+    code = "BlockWriteRefused"
+
+
 class CorruptBlock(BlockError):
     """The stored block does not decode to bytes with its hash."""
 

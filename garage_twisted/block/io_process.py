@@ -31,7 +31,7 @@ import struct
 import sys
 
 from garage_twisted.block.data import compress
-from garage_twisted.block.errors import CorruptBlock, MissingBlock
+from garage_twisted.block.errors import BlockWriteRefused, CorruptBlock, MissingBlock
 from garage_twisted.block.store import LocalBlockStore
 
 HEADER = struct.Struct("!IBI")
@@ -46,6 +46,7 @@ OK = 0
 MISSING = 1
 CORRUPT = 2
 ERROR = 3
+REFUSED = 4  # the disk refused a write (BlockWriteRefused)
 
 READ_SIZE = 1 << 20
 
@@ -99,6 +100,8 @@ def handle(store: LocalBlockStore, level, kind: int, payload: bytes) -> tuple[in
         return MISSING, str(e).encode()
     except CorruptBlock as e:
         return CORRUPT, str(e).encode()
+    except BlockWriteRefused as e:
+        return REFUSED, str(e).encode()
     except Exception as e:  # reported to the node, which logs it
         return ERROR, f"{type(e).__name__}: {e}".encode()
 

@@ -28,7 +28,8 @@ from zope.interface import Interface, implementer
 import garage_twisted
 from garage_twisted.block import io_process as wire
 from garage_twisted.block.data import compress
-from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
+from garage_twisted.block.errors import (
+    BlockError, BlockWriteRefused, CorruptBlock, MissingBlock)
 
 
 class ISmallBlockIO(Interface):
@@ -70,7 +71,7 @@ class ThreadSmallBlockIO:
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(garage_twisted.__file__)))
 
 _STATUS_ERRORS = {wire.MISSING: MissingBlock, wire.CORRUPT: CorruptBlock,
-                  wire.ERROR: BlockError}
+                  wire.REFUSED: BlockWriteRefused, wire.ERROR: BlockError}
 
 
 class _ChildProtocol(ProcessProtocol):

@@ -37,7 +37,7 @@ import threading
 from twisted.logger import Logger
 
 from garage_twisted.block.data import DataBlock, Pieces
-from garage_twisted.block.errors import CorruptBlock, MissingBlock
+from garage_twisted.block.errors import BlockWriteRefused, CorruptBlock, MissingBlock
 
 COMPRESSED_SUFFIX = ".zst"
 TMP_MARK = ".tmp"
@@ -135,11 +135,16 @@ class LocalBlockStore:
                         f.flush()
                         os.fsync(f.fileno())
             os.replace(tmp, final)
-        except BaseException:
+        except BaseException as e:
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+            if isinstance(e, OSError):
+                # ENOSPC, EDQUOT, EIO...: the caller answers 503 (a replica's
+                # refusal counts against its quorum); nothing is at ``final``.
+                raise BlockWriteRefused(
+                    f"data disk refused block {hash_.hex()[:16]}: {e.strerror or e}") from e
             raise
         if self.fsync:
             fd = os.open(directory, os.O_RDONLY)

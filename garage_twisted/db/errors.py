@@ -13,3 +13,11 @@ class DatabaseLocked(DatabaseError):
     """Another process holds the database (probably another node)."""
 
     code = "DatabaseLocked"
+
+
+class MetadataStoreFailed(DatabaseError):
+    """A metadata write failed, or writes are refused since one did: the
+    store recovers by itself (see :mod:`garage_twisted.db.leveldb`). Nothing
+    was acknowledged; the client may retry (503)."""
+
+    code = "MetadataStoreFailed"

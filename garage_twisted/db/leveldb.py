@@ -7,14 +7,38 @@ names never contain NUL, so ``"a"`` and ``"a:b"`` never overlap.
 ``sync=True`` (``metadata_fsync``) makes every write batch durable before it
 returns (~0.5 ms each on an SSD); without it a crash of the machine (not of
 the process) may lose the last writes.
+
+Fail-stop writes. A write LevelDB could not complete (ENOSPC, EIO, a
+background compaction's error, anything) may leave a torn record in its
+write log, and LevelDB goes on appending after it: the records that follow
+look corrupt at the next open, which drops them. So after the first failed
+write the store refuses every write (:class:`MetadataStoreFailed`, answered
+503 by the APIs, a replica's refusal counted against its quorum) and keeps
+serving reads from the open database, which still holds every acknowledged
+write. :meth:`LevelDBStore.reopen` (driven by
+:class:`~garage_twisted.db.recovery.StoreRecovery` once a probe file can be
+written again) closes and reopens it: LevelDB replays the log up to the torn
+tail, writes its memtable out, starts a fresh log, and a synced probe write
+must succeed before writes are accepted again. Stopping the node instead
+would be simpler but leaves a home node down until somebody restarts it;
+this way it heals itself when space returns, and never acknowledges a write
+that a restart would lose.
+
+Every open uses LevelDB's paranoid checks. If they refuse a damaged
+database, it is opened again without them (LevelDB then drops what it cannot
+read: the rows of this replica that other nodes' anti-entropy restores, a
+node that refused to start would restore nothing), and every loss LevelDB
+reports in its ``LOG`` is logged as an error.
 """
 
 import os
+import threading
 
 import plyvel
+from twisted.logger import Logger
 from zope.interface import implementer
 
-from garage_twisted.db.errors import DatabaseError, DatabaseLocked
+from garage_twisted.db.errors import DatabaseError, DatabaseLocked, MetadataStoreFailed
 from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
 from garage_twisted.db.overlay import StagedTransaction
 
@@ -40,6 +64,14 @@ LEVELDB_OPTIONS = {
 }
 
 
+# A raw key outside every tree (tree keys hold a NUL; ``list_trees`` skips
+# keys without one): the probe write that proves the store writable again.
+PROBE_KEY = b"garage-twisted-write-probe"
+# What LevelDB's LOG says when it drops data at recovery (log and table
+# readers' reporters) or ignores an error.
+_LOSS_MARKERS = ("dropping", "ignoring error", "corruption", "missing files")
+
+
 def tree_prefix(name: str) -> bytes:
     if "\x00" in name:
         raise ValueError(f"tree name {name!r} contains NUL")
@@ -60,13 +92,16 @@ class LevelDBTree:
         self._end = _increment(self._prefix)
 
     def get(self, key):
-        return self._store.db.get(self._prefix + key)
+        return self._store.handle().get(self._prefix + key)
 
     def insert(self, key, value):
-        self._store.db.put(self._prefix + key, bytes(value), sync=self._store.sync)
+        full = self._prefix + key
+        value = bytes(value)
+        self._store.write(lambda db: db.put(full, value, sync=self._store.sync))
 
     def remove(self, key):
-        self._store.db.delete(self._prefix + key, sync=self._store.sync)
+        full = self._prefix + key
+        self._store.write(lambda db: db.delete(full, sync=self._store.sync))
 
     def range(self, start=None, end=None, reverse=False, limit=None):
         lo = self._prefix if start is None else self._prefix + start
@@ -80,7 +115,7 @@ class LevelDBTree:
             yield from self._iterate_reverse(lo, hi, limit)
             return
         cut = len(self._prefix)
-        with self._store.db.iterator(start=lo, stop=hi) as iterator:
+        with self._store.handle().iterator(start=lo, stop=hi) as iterator:
             count = 0
             for key, value in iterator:
                 yield key[cut:], value
@@ -93,7 +128,7 @@ class LevelDBTree:
         # the range in some states of the database (seen with deletions
         # after the range); a raw iterator walking back from ``hi`` does not.
         cut = len(self._prefix)
-        iterator = self._store.db.raw_iterator()
+        iterator = self._store.handle().raw_iterator()
         try:
             iterator.seek(hi)
             if iterator.valid():
@@ -115,8 +150,9 @@ class LevelDBTree:
             iterator.close()
 
     def count(self):
-        with self._store.db.iterator(start=self._prefix, stop=self._end,
-                                     include_value=False) as iterator:
+        # Counting may run in the I/O pool: pinned, so a reopen waits.
+        with self._store.pinned() as db, db.iterator(
+                start=self._prefix, stop=self._end, include_value=False) as iterator:
             return sum(1 for _ in iterator)
 
     def first(self):
@@ -131,13 +167,18 @@ class LevelDBTransaction(StagedTransaction):
         writes = self._pending.drain()
         if not writes:
             return
-        with self._store.db.write_batch(transaction=True, sync=self._store.sync) as batch:
+
+        def apply(db):
+            batch = db.write_batch(sync=self._store.sync)
             for tree_name, key, value in writes:
                 full = tree_prefix(tree_name) + key
                 if value is None:
                     batch.delete(full)
                 else:
                     batch.put(full, value)
+            batch.write()
+
+        self._store.write(apply)
 
 
 @implementer(IKeyValueStore)
@@ -145,13 +186,25 @@ class LevelDBStore:
     """A LevelDB database holding every tree of a node.
 
     Use :meth:`open`; the constructor only assigns.
+
+    :ivar failure: why writes are refused (``None`` while writable).
+    :ivar on_failure: callables called with the cause when writes start
+        being refused (the recovery service listens).
     """
+
+    log = Logger()
 
     def __init__(self, db, path: str, sync: bool):
         self.db = db
         self.path = path
         self.sync = sync
+        self.failure: str | None = None
+        self.on_failure: list = []
         self._trees: dict[str, LevelDBTree] = {}
+        # Uses of the database from I/O pool threads (counts, snapshots):
+        # a reopen closes the database only while none is running.
+        self._pin_lock = threading.Lock()
+        self._pins = 0
 
     @classmethod
     def open(cls, path: str, sync: bool = False) -> "LevelDBStore":
@@ -160,19 +213,81 @@ class LevelDBStore:
         :raises DatabaseLocked: another process has it open.
         :raises DatabaseError: it cannot be opened.
         """
+        return cls(open_database(path), path, sync)
+
+    # -- access ----------------------------------------------------------
+
+    def handle(self):
+        """The open database, for reads.
+
+        :raises MetadataStoreFailed: it is closed after a failed reopen.
+        """
+        db = self.db
+        if db is None:
+            raise MetadataStoreFailed(
+                f"the metadata database is unavailable: {self.failure}")
+        return db
+
+    def write(self, apply) -> None:
+        """Run ``apply(db)``, a write, unless writes are refused.
+
+        :raises MetadataStoreFailed: writes are refused, or this one failed
+            (and from now on they are refused).
+        """
+        if self.failure is not None:
+            raise MetadataStoreFailed(
+                f"the metadata store refuses writes until it recovers: {self.failure}")
         try:
-            os.makedirs(path, exist_ok=True)
-            db = plyvel.DB(path, create_if_missing=True, **LEVELDB_OPTIONS)
-        except plyvel.IOError as e:
-            if "lock" in str(e).lower():
-                raise DatabaseLocked(
-                    f"the metadata database {path} is in use by another process "
-                    "(is another garage node running with this metadata_dir?)"
-                ) from e
-            raise DatabaseError(f"cannot open the metadata database {path}: {e}") from e
-        except (plyvel.Error, OSError) as e:
-            raise DatabaseError(f"cannot open the metadata database {path}: {e}") from e
-        return cls(db, path, sync)
+            apply(self.handle())
+        except plyvel.Error as e:
+            cause = _describe(e)
+            self._fail(cause)
+            raise MetadataStoreFailed(f"metadata write failed: {cause}") from e
+
+    def _fail(self, cause: str) -> None:
+        self.failure = cause
+        self.log.error(
+            "metadata store {path}: a write failed ({cause}); refusing writes until a "
+            "probe write succeeds after a reopen", path=self.path, cause=cause)
+        for callback in list(self.on_failure):
+            callback(cause)
+
+    def pinned(self):
+        """A context manager giving the database to a pool thread; a reopen
+        waits until no thread holds it."""
+        return _Pin(self)
+
+    # -- recovery --------------------------------------------------------
+
+    def reopen(self) -> bool:
+        """Close and reopen the database, then prove it writable.
+
+        Runs on the reactor thread (every tree read there is synchronous, so
+        none sees the database closed); does nothing while a pool thread
+        uses it. The open replays LevelDB's log up to a torn tail.
+
+        :returns: whether writes are accepted again.
+        """
+        with self._pin_lock:
+            if self._pins:
+                return False
+            old, self.db = self.db, None
+            if old is not None and not old.closed:
+                old.close()
+        try:
+            self.db = open_database(self.path)
+            self.db.put(PROBE_KEY, b"1", sync=True)
+            self.db.delete(PROBE_KEY, sync=True)
+        except (DatabaseError, plyvel.Error) as e:
+            self.failure = f"reopen failed: {_describe(e)}"
+            self.log.warn("metadata store {path}: {cause}", path=self.path, cause=self.failure)
+            return False
+        self.log.info("metadata store {path}: reopened and writable again (was: {cause})",
+                      path=self.path, cause=self.failure)
+        self.failure = None
+        return True
+
+    # -- IKeyValueStore --------------------------------------------------
 
     def open_tree(self, name):
         tree = self._trees.get(name)
@@ -183,8 +298,9 @@ class LevelDBStore:
     def list_trees(self):
         names = []
         seek = b""
+        db = self.handle()
         while True:
-            with self.db.iterator(start=seek, include_value=False) as iterator:
+            with db.iterator(start=seek, include_value=False) as iterator:
                 key = next(iterator, None)
             if key is None:
                 return names
@@ -200,12 +316,115 @@ class LevelDBStore:
 
     def frozen_items(self):
         # A LevelDB snapshot: reads through it see the database as it was
-        # when it was taken, whatever is written meanwhile.
-        return self.db.snapshot().iterator()
+        # when it was taken, whatever is written meanwhile. Consumed in a
+        # pool thread: pinned until exhausted.
+        return _PinnedItems(self)
 
     def close(self):
-        if not self.db.closed:
-            self.db.close()
+        db, self.db = self.db, None
+        if db is not None and not db.closed:
+            db.close()
+
+
+class _Pin:
+    def __init__(self, store: LevelDBStore):
+        self._store = store
+
+    def __enter__(self):
+        store = self._store
+        with store._pin_lock:
+            db = store.handle()
+            store._pins += 1
+        return db
+
+    def __exit__(self, *exc_info):
+        with self._store._pin_lock:
+            self._store._pins -= 1
+        return False
+
+
+class _PinnedItems:
+    """An iterator over a snapshot of the whole database, holding a pin
+    from its creation until it is exhausted, closed or collected."""
+
+    def __init__(self, store: LevelDBStore):
+        self._pin = _Pin(store)
+        db = self._pin.__enter__()
+        self._iterator = db.snapshot().iterator()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._iterator is None:
+            raise StopIteration
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self):
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None:
+            iterator.close()
+            self._pin.__exit__(None, None, None)
+
+    def __del__(self):
+        self.close()
+
+
+def _describe(error: Exception) -> str:
+    message = error.args[0] if error.args else error
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return f"{type(error).__name__}: {message}"
+
+
+def open_database(path: str):
+    """Open (creating if needed) the LevelDB database at ``path``, with its
+    paranoid checks, and log as errors what it reports lost.
+
+    :raises DatabaseLocked: another process has it open.
+    :raises DatabaseError: it cannot be opened.
+    """
+    log = LevelDBStore.log
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        try:
+            db = plyvel.DB(path, create_if_missing=True, paranoid_checks=True,
+                           **LEVELDB_OPTIONS)
+        except plyvel.CorruptionError as e:
+            log.error("metadata database {path} is damaged ({cause}); opening it without "
+                      "paranoid checks: what LevelDB cannot read is dropped, and the other "
+                      "replicas' anti-entropy brings those rows back",
+                      path=path, cause=_describe(e))
+            db = plyvel.DB(path, create_if_missing=True, **LEVELDB_OPTIONS)
+    except plyvel.IOError as e:
+        if "lock" in str(e).lower():
+            raise DatabaseLocked(
+                f"the metadata database {path} is in use by another process "
+                "(is another garage node running with this metadata_dir?)"
+            ) from e
+        raise DatabaseError(f"cannot open the metadata database {path}: {_describe(e)}") from e
+    except (plyvel.Error, OSError) as e:
+        raise DatabaseError(f"cannot open the metadata database {path}: {_describe(e)}") from e
+    for line in recovery_losses(path):
+        log.error("metadata database {path}: LevelDB reported at open: {report}",
+                  path=path, report=line)
+    return db
+
+
+def recovery_losses(path: str) -> list[str]:
+    """The lines of LevelDB's ``LOG`` (written by the open just done) that
+    report data dropped or errors ignored."""
+    try:
+        with open(os.path.join(path, "LOG"), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines()
+            if any(marker in line.lower() for marker in _LOSS_MARKERS)]
 
 
 def write_copy(items, path: str, batch_rows: int = 10_000) -> int:
