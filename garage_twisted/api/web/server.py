@@ -29,6 +29,7 @@ from garage_twisted.api.s3.metrics import RequestMetrics
 from garage_twisted.api.s3.router import Endpoint, split_target
 from garage_twisted.api.streaming import ClientGone
 from garage_twisted.util.errors import QuorumError
+from garage_twisted.util.redact import redact_uri
 
 NOT_FOUND_PAGE = (b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
                   b"<body><h1>404 Not Found</h1></body></html>")
@@ -113,16 +114,16 @@ class WebApi:
                                      request_id)
         except ClientGone:
             # Nobody is left to answer.
-            self.log.info("web {uri}: client went away", uri=request.uri)
+            self.log.info("web {uri}: client went away", uri=redact_uri(request.uri))
             return None
         except QuorumError as e:
-            self.log.warn("web {uri}: {error}", uri=request.uri, error=str(e))
+            self.log.warn("web {uri}: {error}", uri=redact_uri(request.uri), error=str(e))
             return self._page(request, 503, b"Service unavailable")
         except errors.S3Error as e:
             if e.status == 304 or e.status in (412, 416):
                 return respond(request, b"", e.status)
-            self.log.info("web {uri}: {code} {error}", uri=request.uri, code=e.code,
-                          error=str(e))
+            self.log.info("web {uri}: {code} {error}", uri=redact_uri(request.uri),
+                          code=e.code, error=str(e))
             return self._page(request, e.status, str(e).encode("utf-8", "replace"))
 
     async def _serve(self, request, method, name, bucket_id, config, path, request_id):
