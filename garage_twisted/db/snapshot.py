@@ -57,7 +57,8 @@ class MetadataSnapshots:
 
     @staticmethod
     def _write(items, path: str) -> int:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # Each copy holds every secret key: for the node's user alone.
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = path + TMP_SUFFIX
         shutil.rmtree(tmp, ignore_errors=True)  # a copy cut short by a crash
         rows = write_copy(items, tmp)
