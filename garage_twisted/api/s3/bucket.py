@@ -9,10 +9,10 @@ URL-safe base64) and ``prefix``.
 
 import defusedxml.ElementTree as SafeET
 
-from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3 import errors, unbuilt
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.listing import decode_token, encode_token
-from garage_twisted.api.s3.xml import document, element, iso8601
+from garage_twisted.api.s3.xml import document, element, iso8601, local_name
 
 MAX_CREATE_BODY = 64 * 1024
 MAX_BUCKETS = 10000
@@ -79,6 +79,7 @@ async def create_bucket(ctx: RequestContext, body: bytes) -> bytes:
             root = SafeET.fromstring(body)
         except Exception:
             raise errors.MalformedXML("CreateBucketConfiguration is not valid XML") from None
+        unbuilt.check_bucket_configuration(local_name(child.tag) for child in root)
         constraint = None
         for elem in root.iter():
             if elem.tag.rsplit("}", 1)[-1] == "LocationConstraint":

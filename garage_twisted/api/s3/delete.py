@@ -13,7 +13,7 @@ deleted a few at a time concurrently.
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3 import errors, unbuilt
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.put import new_uuid
@@ -53,6 +53,8 @@ def parse_delete(body: bytes) -> tuple[list, bool]:
     """``([keys], quiet)`` of a ``<Delete>`` document.
 
     :raises errors.MalformedXML: not such a document, no key, or too many.
+    :raises errors.NotImplemented: an entry names a version or a condition
+        (:func:`.unbuilt.check_delete_entry`): nothing is deleted then.
     """
     root = parse_document(body, "Delete")
     keys, quiet = [], False
@@ -64,6 +66,7 @@ def parse_delete(body: bytes) -> tuple[list, bool]:
             fields = {local_name(c.tag): c.text or "" for c in child}
             if "Key" not in fields:
                 raise errors.MalformedXML("each <Object> needs a <Key>")
+            unbuilt.check_delete_entry(fields)
             keys.append(fields["Key"])
     if not keys:
         raise errors.MalformedXML("<Delete> lists no <Object>")

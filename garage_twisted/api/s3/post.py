@@ -26,7 +26,7 @@ import time
 from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from garage_twisted.api.s3 import cors, errors, sigv4
+from garage_twisted.api.s3 import cors, errors, sigv4, unbuilt
 from garage_twisted.api.s3.body import raw_body_reader
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import WRITE, RequestContext, respond
@@ -202,6 +202,7 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
         object_key = object_key.replace("${filename}", part.filename)
     if not object_key or len(object_key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are 1 to 1024 bytes")
+    unbuilt.check_form(fields)
     # Nothing asked to be encrypted is stored in clear: SSE-C is not built
     # for forms, SSE-KMS nowhere.
     if any(name.startswith(PREFIX) for name in fields):

@@ -84,6 +84,20 @@ _BUCKET_SUBRESOURCES = {
     "policyStatus": {"GET": "GetBucketPolicyStatus"},
     "session": {"GET": "CreateSession"},
     "delete": {"POST": "DeleteObjects"},
+    # Newer AWS sub-resources: without them a DELETE would be DeleteBucket,
+    # a PUT CreateBucket, a GET a listing.
+    "abac": {"GET": "GetBucketAbac", "PUT": "PutBucketAbac"},
+    "default-storage-class": {"GET": "GetBucketDefaultStorageClass",
+                              "PUT": "PutBucketDefaultStorageClass"},
+    "metadataTable": {"GET": "GetBucketMetadataTableConfiguration",
+                      "POST": "CreateBucketMetadataTableConfiguration",
+                      "DELETE": "DeleteBucketMetadataTableConfiguration"},
+    "metadataConfiguration": {"GET": "GetBucketMetadataConfiguration",
+                              "POST": "CreateBucketMetadataConfiguration",
+                              "DELETE": "DeleteBucketMetadataConfiguration"},
+    "metadataAnnotationTable": {"PUT": "UpdateBucketMetadataAnnotationTableConfiguration"},
+    "metadataInventoryTable": {"PUT": "UpdateBucketMetadataInventoryTableConfiguration"},
+    "metadataJournalTable": {"PUT": "UpdateBucketMetadataJournalTableConfiguration"},
 }
 
 _OBJECT_SUBRESOURCES = {
@@ -97,6 +111,13 @@ _OBJECT_SUBRESOURCES = {
     "select": {"POST": "SelectObjectContent"},
     "attributes": {"GET": "GetObjectAttributes"},
     "uploads": {"POST": "CreateMultipartUpload"},
+    # Without these, a PUT would overwrite the object with the request's
+    # body, a DELETE delete it.
+    "annotation": {"GET": "GetObjectAnnotation", "PUT": "PutObjectAnnotation",
+                   "DELETE": "DeleteObjectAnnotation"},
+    "renameObject": {"PUT": "RenameObject"},
+    "encryption": {"PUT": "UpdateObjectEncryption"},
+    "part": {"GET": "GetPart"},
 }
 
 

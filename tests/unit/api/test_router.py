@@ -41,3 +41,18 @@ class ParseEndpointTests(TestCase):
         self.assertRaises(errors.MethodNotAllowed, parse_endpoint, "POST", None, None, {})
         self.assertRaises(errors.MethodNotAllowed, parse_endpoint, "DELETE", "b", None,
                           {"location": ""})
+
+    def test_newer_subresources_never_write_or_delete(self):
+        """AWS sub-resources this node lacks are named (501 later), never
+        taken for DeleteBucket, CreateBucket, PutObject or DeleteObject."""
+        for method, key, keyword in (("DELETE", None, "metadataTable"),
+                                     ("DELETE", None, "metadataConfiguration"),
+                                     ("PUT", None, "abac"),
+                                     ("PUT", None, "default-storage-class"),
+                                     ("PUT", None, "metadataJournalTable"),
+                                     ("PUT", "k", "renameObject"),
+                                     ("PUT", "k", "encryption"),
+                                     ("PUT", "k", "annotation"),
+                                     ("DELETE", "k", "annotation")):
+            endpoint = parse_endpoint(method, "b", key, {keyword: ""})
+            self.assertFalse(endpoint.implemented, (method, keyword, endpoint.name))

@@ -1,0 +1,129 @@
+"""What is not built is refused, not half done (issue 22, defect 8).
+
+Once, CreateBucket with ``x-amz-bucket-object-lock-enabled: true`` made a
+bucket without a lock, ``x-amz-tagging`` was dropped, ``GLACIER`` was
+stored as STANDARD, a ``versionId`` read the current object and, in a
+DeleteObjects document, deleted it. Each such request now answers 501
+NotImplemented (or AWS's own error for a value AWS rejects) and changes
+nothing. Requests through boto3, as a client would send them.
+"""
+
+import hashlib
+
+import treq
+from botocore.exceptions import ClientError
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from tests.support import signer
+from tests.support.node import in_thread, start_with_s3_client
+
+BODY = b"the current version"
+
+
+class UnbuiltFeatureTests(TestCase):
+    timeout = 60
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024,
+                                                                     bucket="bkt")
+        await in_thread(self.s3.put_object, Bucket="bkt", Key="kept", Body=BODY)
+
+    async def call(self, method, **kwargs):
+        return await in_thread(getattr(self.s3, method), **kwargs)
+
+    async def refused(self, method, status=501, code="NotImplemented", **kwargs):
+        """Call ``method`` and check it fails with ``status`` and ``code``."""
+        with self.assertRaises(ClientError) as caught:
+            await self.call(method, **kwargs)
+        response = caught.exception.response
+        self.assertEqual(response["ResponseMetadata"]["HTTPStatusCode"], status, kwargs)
+        if not method.startswith("head_"):  # a HEAD answer has no body
+            self.assertEqual(response["Error"]["Code"], code, kwargs)
+        return response
+
+    async def assertAbsent(self, key, bucket="bkt"):
+        with self.assertRaises(ClientError) as caught:
+            await self.call("head_object", Bucket=bucket, Key=key)
+        self.assertEqual(caught.exception.response["Error"]["Code"], "404")
+
+    async def assertKept(self):
+        got = await self.call("get_object", Bucket="bkt", Key="kept")
+        self.assertEqual(await in_thread(got["Body"].read), BODY)
+
+    async def test_bucket_with_object_lock_is_not_created(self):
+        await self.refused("create_bucket", Bucket="locked", ObjectLockEnabledForBucket=True)
+        with self.assertRaises(ClientError) as caught:
+            await self.call("head_bucket", Bucket="locked")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "404")
+
+    async def test_object_write_options_are_not_dropped(self):
+        """Tags, Object Lock, SSE-S3 and another storage class: refused by
+        PutObject, CopyObject and CreateMultipartUpload, nothing written."""
+        for options in ({"Tagging": "project=x"},
+                        {"StorageClass": "GLACIER"},
+                        {"ObjectLockMode": "COMPLIANCE",
+                         "ObjectLockRetainUntilDate": "2040-01-01T00:00:00Z"},
+                        {"ObjectLockLegalHoldStatus": "ON"},
+                        {"ServerSideEncryption": "AES256"}):
+            await self.refused("put_object", Bucket="bkt", Key="new", Body=b"x", **options)
+            await self.refused("copy_object", Bucket="bkt", Key="new",
+                               CopySource={"Bucket": "bkt", "Key": "kept"}, **options)
+            await self.refused("create_multipart_upload", Bucket="bkt", Key="new", **options)
+            await self.assertAbsent("new")
+        uploads = await self.call("list_multipart_uploads", Bucket="bkt")
+        self.assertEqual(uploads.get("Uploads", []), [])
+
+    async def test_unknown_storage_class_is_awss_error(self):
+        await self.refused("put_object", status=400, code="InvalidStorageClass", Bucket="bkt",
+                           Key="new", Body=b"x", StorageClass="FROZEN")
+        await self.assertAbsent("new")
+        await self.call("put_object", Bucket="bkt", Key="std", Body=b"x",
+                        StorageClass="STANDARD")
+
+    async def test_version_ids_other_than_null(self):
+        """GET, HEAD, DELETE and a copy source naming a version are refused;
+        the object stays; "null" (its version id in AWS without versioning)
+        still works."""
+        version = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+        await self.refused("get_object", Bucket="bkt", Key="kept", VersionId=version)
+        await self.refused("head_object", Bucket="bkt", Key="kept", VersionId=version)
+        await self.refused("delete_object", Bucket="bkt", Key="kept", VersionId=version)
+        await self.refused("copy_object", Bucket="bkt", Key="copy",
+                           CopySource={"Bucket": "bkt", "Key": "kept", "VersionId": version})
+        await self.assertAbsent("copy")
+        await self.assertKept()
+        got = await self.call("get_object", Bucket="bkt", Key="kept", VersionId="null")
+        self.assertEqual(await in_thread(got["Body"].read), BODY)
+
+    async def test_delete_objects_naming_a_version_deletes_nothing(self):
+        """One entry with a <VersionId> refuses the whole batch: the plain
+        entry beside it is not deleted either."""
+        await self.call("put_object", Bucket="bkt", Key="other", Body=b"o")
+        await self.refused("delete_objects", Bucket="bkt", Delete={"Objects": [
+            {"Key": "other"}, {"Key": "kept", "VersionId": "v1"}]})
+        await self.refused("delete_objects", Bucket="bkt", Delete={"Objects": [
+            {"Key": "kept", "ETag": '"abc"'}]})
+        await self.assertKept()
+        await self.call("head_object", Bucket="bkt", Key="other")
+
+    async def test_newer_subresources_do_not_delete_or_overwrite(self):
+        """``DELETE /bkt?metadataTable`` once deleted the (empty) bucket, and
+        ``PUT /bkt/kept?renameObject`` overwrote the object with its body."""
+        await in_thread(self.s3.create_bucket, Bucket="empty")
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        for method, path, body in (("DELETE", "/empty?metadataTable", b""),
+                                   ("PUT", "/bkt/kept?renameObject", b"overwritten"),
+                                   ("DELETE", "/bkt/kept?annotation", b"")):
+            url = self.fixture.endpoint + path
+            headers, *_ = signer.sign(method, url, self.key.key_id, self.key.params.secret_key,
+                                      "garage", hashlib.sha256(body).hexdigest())
+            response = await treq.request(method, url, headers=headers, data=body or None,
+                                          pool=pool)
+            content = await treq.content(response)
+            self.assertEqual(response.code, 501, (path, content))
+            self.assertIn(b"<Code>NotImplemented</Code>", content)
+        await self.call("head_bucket", Bucket="empty")
+        await self.assertKept()
