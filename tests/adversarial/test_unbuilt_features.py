@@ -127,3 +127,21 @@ class UnbuiltFeatureTests(TestCase):
             self.assertIn(b"<Code>NotImplemented</Code>", content)
         await self.call("head_bucket", Bucket="empty")
         await self.assertKept()
+
+    async def test_browser_post_asking_for_tags_or_glacier_stores_nothing(self):
+        """A signed POST policy allowing ``tagging`` or a GLACIER storage
+        class is refused like the headers (501), nothing stored."""
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        for field, value in (("tagging", "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value>"
+                                         "</Tag></TagSet></Tagging>"),
+                             ("x-amz-storage-class", "GLACIER")):
+            post = await self.call("generate_presigned_post", Bucket="bkt", Key="posted",
+                                   Fields={field: value}, Conditions=[{field: value}],
+                                   ExpiresIn=300)
+            response = await treq.post(post["url"], data=list(post["fields"].items()),
+                                       files={"file": ("f", "text/plain", b"x")}, pool=pool)
+            content = await treq.content(response)
+            self.assertEqual(response.code, 501, content)
+            self.assertIn(b"<Code>NotImplemented</Code>", content)
+            await self.assertAbsent("posted")
