@@ -24,6 +24,14 @@ old one is dropped. A pass cut short during a change is retried after
 
 Runs every ``interval`` seconds (10 min for sharded tables, 10 s for
 full-copy ones, as Garage) and at once when the layout changes.
+
+Catch-up: when a peer comes (back) up (:meth:`TableSyncer.peer_up`, called
+on every new connection), the next step syncs the partitions this node
+shares with that peer, with it alone, after draining the Merkle to-do list
+(the rows it missed were mostly written moments ago), instead of leaving it
+behind until the next full pass. Both ends of the new connection do it, so
+each pushes what the other lacks. Such a step does not move the full pass:
+that stays due ``interval`` seconds after the last one.
 """
 
 from twisted.internet import defer, task
@@ -40,6 +48,9 @@ from garage_twisted.util.worker import WorkerState
 SHARDED_INTERVAL = 600.0
 FULL_COPY_INTERVAL = 10.0
 RETRY_DELAY = 5.0
+# Tries of a catch-up with a peer that fails while connected; the full
+# passes take over after that.
+CATCH_UP_ATTEMPTS = 3
 PUSH_BATCH = 100
 TIMEOUT = 60.0
 # At most this many Merkle update steps (of ITEMS_PER_STEP rows) before a
@@ -95,6 +106,14 @@ class TableSyncer:
         self.passes = 0
         self.synced_version = 0
         self.last_error = None
+        self.catch_ups = 0
+        # Peers that came up since the last step -> failed tries so far.
+        self._peers_up: dict[bytes, int] = {}
+        # Clock time the next full pass is due; a layout change (or no
+        # clock) asks for one at the next step.
+        self._full_due = 0.0
+        self._full_asked = True
+        layout.on_change.append(self._layout_changed)
         network.register(self._path("roots"), self._serve_roots)
         network.register(self._path("node"), self._serve_node)
 
@@ -177,11 +196,7 @@ class TableSyncer:
                     complete = False
                 continue
             try:
-                remote_roots = (await self._call(peer, "roots", None)).message
-                for partition in partitions:
-                    if local_roots[partition] != EMPTY_HASH and \
-                            remote_roots[partition] != local_roots[partition]:
-                        pushed += await self._sync_partition(partition, peer)
+                pushed += await self._sync_partitions(peer, partitions, local_roots)
             except Exception as e:  # one peer's failure does not stop the pass
                 complete = False
                 self._failed(f"sync with {peer.hex()[:16]}: {e}")
@@ -207,6 +222,69 @@ class TableSyncer:
         self.next_idle_delay = RETRY_DELAY if offloaded or (changing and not (
             complete and self.synced_version >= version)) else None
         return pushed
+
+    async def _sync_partitions(self, peer: bytes, partitions: list, local_roots: list) -> int:
+        """Push to ``peer`` the rows it lacks in ``partitions``; returns how
+        many were pushed. Raises if the peer fails."""
+        pushed = 0
+        remote_roots = (await self._call(peer, "roots", None)).message
+        for partition in partitions:
+            if local_roots[partition] != EMPTY_HASH and \
+                    remote_roots[partition] != local_roots[partition]:
+                pushed += await self._sync_partition(partition, peer)
+        return pushed
+
+    # -- catch-up ------------------------------------------------------------
+
+    def _shared_partitions(self, peer: bytes) -> list:
+        """Partitions both this node and ``peer`` should hold."""
+        me = self.network.node_id
+        if self.full_copy:
+            roles = self.layout.current().roles
+            return list(range(PARTITION_COUNT)) if me in roles and peer in roles else []
+        return [p for p in range(PARTITION_COUNT)
+                if me in (holders := self._holders(p)) and peer in holders]
+
+    def peer_up(self, node_id: bytes) -> bool:
+        """``node_id`` came (back) up: the next step syncs the partitions it
+        shares with this node.
+
+        :returns: whether it shares any (the caller then wakes this worker).
+        """
+        if node_id == self.network.node_id or not self._shared_partitions(node_id):
+            return False
+        self._peers_up.setdefault(node_id, 0)
+        return True
+
+    def _layout_changed(self, _version) -> None:
+        self._full_asked = True
+
+    def _now(self) -> float | None:
+        return None if self.clock is None else self.clock.seconds()
+
+    async def _catch_up(self) -> None:
+        """Sync the shared partitions with every peer that came up."""
+        peers, self._peers_up = self._peers_up, {}
+        # The rows such a peer missed were written while it was away, many
+        # of them moments ago: bring the trie up to date first.
+        await self._merkle_caught_up()
+        local_roots = self._roots()
+        for peer, failures in sorted(peers.items()):
+            if peer not in self.network.connections:
+                continue  # gone again: its next connection brings it back
+            try:
+                pushed = await self._sync_partitions(
+                    peer, self._shared_partitions(peer), local_roots)
+            except Exception as e:
+                self._failed(f"catch-up with {peer.hex()[:16]}: {e}")
+                if failures + 1 < CATCH_UP_ATTEMPTS:
+                    self._peers_up.setdefault(peer, failures + 1)
+                continue
+            self.catch_ups += 1
+            self.pushed += pushed
+            if pushed:
+                self.log.info("{table}: caught up node {node}: pushed {count} rows",
+                              table=self.table.name, node=peer.hex()[:16], count=pushed)
 
     def _failed(self, message: str) -> None:
         self.last_error = message
@@ -282,7 +360,21 @@ class TableSyncer:
     # -- worker --------------------------------------------------------------
 
     async def _work(self):
-        await self.sync_all()
+        if self._peers_up:
+            await self._catch_up()
+        now = self._now()
+        if now is None or self._full_asked or now >= self._full_due:
+            # A layout change during the pass asks for another one.
+            self._full_asked = now is None
+            await self.sync_all()
+            delay = self.idle_delay if self.next_idle_delay is None else self.next_idle_delay
+            if now is not None:  # the pass may have taken a while
+                self._full_due = self._now() + delay
+        else:
+            # A catch-up step leaves the full pass where it was.
+            delay = self.next_idle_delay = max(0.0, self._full_due - now)
+        if self._peers_up:  # a catch-up to try again
+            self.next_idle_delay = min(delay, RETRY_DELAY)
         return WorkerState.IDLE
 
     def work(self):
@@ -291,4 +383,4 @@ class TableSyncer:
     def status(self) -> dict:
         return {"passes": self.passes, "rows_pushed": self.pushed,
                 "rows_offloaded": self.offloaded, "synced_version": self.synced_version,
-                "last_error": self.last_error}
+                "catch_ups": self.catch_ups, "last_error": self.last_error}
