@@ -19,20 +19,37 @@ the body as ``request.body_reader`` (:class:`BodyReader`):
 :class:`ResponseStreamer` is the download side: a push producer whose
 ``write()`` returns a Deferred that fires when the transport wants more.
 
+Every connection runs under the deadlines of ``api/limits.py``, one timer
+at a time, by phase: *headers* (a fixed deadline from the connection or
+from the first byte of the next request), *body* (a stall timer, measured
+from the last byte received and suspended while the node itself has
+stopped reading), *handling* (no timer: the request is the handler's),
+*idle* (a kept-alive connection waiting for its next request) and
+*closing* (the last response going out to a client that may not read it).
+A :class:`StreamingSite` given a
+:class:`~garage_twisted.api.limits.ConnectionBudget` answers connections
+beyond it with one ``503 SlowDown`` and closes them.
+
 Private Twisted 26.10.0 names relied on (Twisted is pinned):
 ``HTTPChannel._send100Continue``, ``HTTPChannel._command`` / ``_path`` /
 ``_version`` (request line, valid until ``allContentReceived``),
-``HTTPChannel.allHeadersReceived`` / ``allContentReceived`` (overridden),
-``Request._parsePOSTFormSubmission``.
+``HTTPChannel.allHeadersReceived`` / ``allContentReceived`` /
+``requestDone`` (overridden), ``HTTPChannel._waitingForTransport`` (the
+client is not reading our response), ``Request._parsePOSTFormSubmission``.
 """
 
+import enum
 from io import BytesIO
 
 from twisted.internet import defer
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, server
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
+
+from garage_twisted.api.limits import ListenerLimits, refusal_response
 
 HIGH_WATER = 4 * 1024 * 1024
 LOW_WATER = 1024 * 1024
@@ -41,6 +58,9 @@ MAX_READ = 1024 * 1024
 JOIN_BELOW = 16 * 1024
 # Bytes per socket read and write on S3 connections (Twisted: 64 KiB, 128 KiB).
 IO_SIZE = 256 * 1024
+# Refused connections are counted and logged at most once per this many
+# seconds: a flood must not turn into a flood of log lines.
+REFUSAL_LOG_INTERVAL = 10.0
 
 
 class BodyIncomplete(Exception):
@@ -215,11 +235,13 @@ class StreamingRequest(server.Request):
     def pause_transport(self):
         transport = getattr(self.channel, "transport", None)
         if transport is not None:
+            self.channel.reading_paused = True
             transport.pauseProducing()
 
     def resume_transport(self):
         transport = getattr(self.channel, "transport", None)
         if transport is not None:
+            self.channel.reading_resumed()
             transport.resumeProducing()
 
     def finish(self):
@@ -235,12 +257,32 @@ class StreamingRequest(server.Request):
         super().connectionLost(reason)
 
 
+class _Phase(enum.Enum):
+    """Where a connection is in its exchange; each phase has its own timer."""
+
+    HEADERS = "request headers"
+    BODY = "request body"
+    HANDLING = "handling"
+    IDLE = "idle"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
 class StreamingHTTPChannel(http.HTTPChannel):
-    """An ``HTTPChannel`` that starts streamed requests at end of headers."""
+    """An ``HTTPChannel`` that starts streamed requests at end of headers,
+    under the site's deadlines (``site.limits``, ``site.clock``)."""
+
+    log = Logger()
+    phase = None
+    reading_paused = False
+    client_address = None
+    _timer = None
+    _body_activity = 0.0
 
     def connectionMade(self):
         super().connectionMade()
         self.site.channels.add(self)
+        self._enter(_Phase.HEADERS)
         # Bodies of large PUTs and GETs move in 64 KiB system calls by
         # default, each a reactor turn through the HTTP parser and the
         # body reader; larger ones cut those turns (and their Python) four-fold.
@@ -249,12 +291,94 @@ class StreamingHTTPChannel(http.HTTPChannel):
             self.transport.SEND_LIMIT = IO_SIZE
 
     def connectionLost(self, reason):
+        # No timer after this, whatever the requests do as they learn of it.
+        self.phase = _Phase.CLOSED
+        self._cancel_timer()
         super().connectionLost(reason)
         self.site._channel_lost(self)
 
     @property
     def idle(self) -> bool:
         return not self.requests
+
+    # -- deadlines ---------------------------------------------------------
+
+    def _timeout_of(self, phase: _Phase) -> float | None:
+        limits = self.site.limits
+        if phase is _Phase.HEADERS:
+            return limits.header_timeout
+        if phase is _Phase.BODY:
+            return limits.body_stall_timeout
+        if phase in (_Phase.IDLE, _Phase.CLOSING):
+            return limits.idle_timeout
+        return None
+
+    def _enter(self, phase: _Phase) -> None:
+        if self.phase is _Phase.CLOSED:
+            return
+        self.phase = phase
+        self._cancel_timer()
+        clock = self.site.clock
+        seconds = self._timeout_of(phase)
+        if clock is None or seconds is None:
+            return
+        if phase is _Phase.BODY:
+            self._body_activity = clock.seconds()
+        self._timer = clock.callLater(seconds, self._expired)
+
+    def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _expired(self) -> None:
+        self._timer = None
+        phase = self.phase
+        clock = self.site.clock
+        if phase is _Phase.BODY:
+            # The stall timer is not moved at every piece of body (a
+            # timer operation per 256 KiB read); it checks when it fires.
+            stall = self.site.limits.body_stall_timeout
+            quiet = clock.seconds() - self._body_activity
+            if self.reading_paused or self._waitingForTransport:
+                # The node, not the client, stopped the body.
+                self._body_activity = clock.seconds()
+                quiet = 0.0
+            if quiet < stall:
+                self._timer = clock.callLater(stall - quiet, self._expired)
+                return
+        self.log.debug("closing HTTP connection from {client}: {phase} beyond {seconds} s",
+                       client=self.client_address, phase=phase.value,
+                       seconds=self._timeout_of(phase))
+        self.site.timeouts[phase.value] = self.site.timeouts.get(phase.value, 0) + 1
+        if phase is _Phase.IDLE:
+            self.transport.loseConnection()
+        else:
+            # Nothing is answered: what was received of the request is
+            # dropped (a streamed body's reader fails, as on a client loss).
+            self.transport.abortConnection()
+
+    def reading_resumed(self) -> None:
+        """The node reads the body again (its buffer drained)."""
+        self.reading_paused = False
+        clock = self.site.clock
+        if clock is not None:
+            self._body_activity = clock.seconds()
+
+    def dataReceived(self, data):
+        phase = self.phase
+        if phase is _Phase.IDLE:
+            # The next request starts: its headers have a deadline from now.
+            self._enter(_Phase.HEADERS)
+        elif phase is _Phase.BODY and self._timer is not None:
+            self._body_activity = self.site.clock.seconds()
+        super().dataReceived(data)
+
+    def requestDone(self, request):
+        # Set before Twisted replays pipelined bytes (they start the next
+        # request's header deadline through dataReceived).
+        self._enter(_Phase.IDLE if self.persistent else _Phase.CLOSING)
+        super().requestDone(request)
 
     def writeHeaders(self, version, code, reason, headers):
         # Twisted capitalizes header names; S3 clients read user metadata
@@ -269,6 +393,8 @@ class StreamingHTTPChannel(http.HTTPChannel):
         self.transport.writeSequence(sequence)
 
     def allHeadersReceived(self):
+        if self.length != 0:
+            self._enter(_Phase.BODY)
         super().allHeadersReceived()
         request = self.requests[-1]
         if getattr(request, "_streaming", False):
@@ -285,7 +411,19 @@ class StreamingHTTPChannel(http.HTTPChannel):
         if not self.requests:
             # The request was answered and dropped before its body ended.
             return
+        self._enter(_Phase.HANDLING)
         super().allContentReceived()
+
+
+class _Refused(Protocol):
+    """A connection beyond a cap: one canned response, then closed."""
+
+    def __init__(self, response: bytes):
+        self.response = response
+
+    def connectionMade(self):
+        self.transport.write(self.response)
+        self.transport.loseConnection()
 
 
 class StreamingSite(server.Site):
@@ -293,20 +431,63 @@ class StreamingSite(server.Site):
 
     :param resource: the root resource.
     :param should_stream: ``f(method, uri, headers) -> bool``.
+    :param clock: ``IReactorTime`` for the deadlines (none without it).
+    :param limits: the :class:`~garage_twisted.api.limits.ListenerLimits`.
+    :param budget: a :class:`~garage_twisted.api.limits.ConnectionBudget`
+        (possibly shared with other sites), or ``None`` for no cap.
     """
 
     protocol = StreamingHTTPChannel
     requestFactory = StreamingRequest
+    # ``log`` is Site's access-log method.
+    logger = Logger()
 
-    def __init__(self, resource, should_stream=None, clock=None, **kwargs):
+    def __init__(self, resource, should_stream=None, clock=None, limits=None, budget=None,
+                 **kwargs):
+        # Twisted's own idle timer restarts at every byte (a trickling
+        # client keeps it off forever): the channel's phases replace it.
+        kwargs.setdefault("timeout", None)
+        if clock is not None:
+            kwargs.setdefault("reactor", clock)
         super().__init__(resource, **kwargs)
         self.should_stream = should_stream
         self.displayTracebacks = False
         self.clock = clock
+        self.limits = limits or ListenerLimits()
+        self.budget = budget
+        self.timeouts: dict[str, int] = {}
         self.channels = set()
         self._all_closed = []
+        self._refusals_logged = 0
+        self._refusal_logged_at = None
+
+    def buildProtocol(self, addr):
+        address = str(getattr(addr, "host", ""))
+        if self.budget is not None:
+            if not self.budget.admit(address):
+                self._log_refusal(address)
+                return _Refused(refusal_response())
+        channel = super().buildProtocol(addr)
+        channel.client_address = address
+        return channel
+
+    def _log_refusal(self, address: str) -> None:
+        now = self.clock.seconds() if self.clock is not None else 0.0
+        if self._refusal_logged_at is not None and \
+                now - self._refusal_logged_at < REFUSAL_LOG_INTERVAL:
+            return
+        budget = self.budget
+        self.logger.warn(
+            "refusing HTTP connections beyond the caps ({total} in all, {per_address} per "
+            "address): {refused} refused so far, the last from {client} ({held} open from it, "
+            "{open} in all)", total=budget.caps.total, per_address=budget.caps.per_address,
+            refused=budget.refused, client=address, held=budget.held_by(address),
+            open=budget.open)
+        self._refusal_logged_at = now
 
     def _channel_lost(self, channel):
+        if channel in self.channels and self.budget is not None:
+            self.budget.release(channel.client_address)
         self.channels.discard(channel)
         if not self.channels:
             waiters, self._all_closed = self._all_closed, []

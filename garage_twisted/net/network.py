@@ -12,6 +12,15 @@ Invariants: at most one connection per peer is kept: when two nodes dial
 each other at once, both keep the one dialled by the node with the smaller
 id and close the other. Handlers never see a peer that did not complete the
 handshake.
+
+Anybody who can reach the RPC port can open connections without knowing
+the cluster secret. Accepted connections still in their handshake are
+therefore capped: at most ``MAX_PENDING_HANDSHAKES`` in all and
+``MAX_PENDING_PER_ADDRESS`` from one address; beyond that a connection is
+closed as soon as it is accepted, and each has ``HANDSHAKE_TIMEOUT``
+(``net/connection.py``) to complete. Authenticated peers are not counted:
+a handshake flood holds a bounded number of descriptors and never pushes
+out a member of the cluster.
 """
 
 from twisted.internet import defer
@@ -26,13 +35,24 @@ from garage_twisted.net.mux import (
 )
 from garage_twisted.util.metrics import MetricRegistry
 
+MAX_PENDING_HANDSHAKES = 128
+# Nodes of one machine (tests, a dev cluster) dial from one address.
+MAX_PENDING_PER_ADDRESS = 32
+# Refused connections are logged at most once per this many seconds.
+REFUSAL_LOG_INTERVAL = 10.0
+
 
 class _ServerFactory(Factory):
     def __init__(self, network: "Network"):
         self.network = network
 
     def buildProtocol(self, addr):
-        return self.network._track(PeerConnection(self.network))
+        address = str(getattr(addr, "host", ""))
+        if not self.network._admit_pending(address):
+            return None  # Twisted closes the socket at once
+        connection = PeerConnection(self.network)
+        self.network._pending[connection] = address
+        return self.network._track(connection)
 
 
 class _DialFactory(Factory):
@@ -54,7 +74,9 @@ class Network:
 
     log = Logger()
 
-    def __init__(self, node_key, rpc_secret: bytes, reactor):
+    def __init__(self, node_key, rpc_secret: bytes, reactor,
+                 max_pending: int = MAX_PENDING_HANDSHAKES,
+                 max_pending_per_address: int = MAX_PENDING_PER_ADDRESS):
         self.node_key = node_key
         self.node_id = node_key.node_id
         self.rpc_secret = rpc_secret
@@ -67,6 +89,13 @@ class Network:
         self._ready_waiters: dict[int, defer.Deferred] = {}
         # Every open connection, authenticated or not.
         self._live: set[PeerConnection] = set()
+        # Accepted connections still in their handshake, and their address.
+        self._pending: dict[PeerConnection, str] = {}
+        self._pending_by_address: dict[str, int] = {}
+        self.max_pending = max_pending
+        self.max_pending_per_address = max_pending_per_address
+        self.refused_connections = 0
+        self._refusal_logged_at = None
         # Calls to and from other nodes, per endpoint path (a fixed set).
         self.metrics = MetricRegistry()
         self.metrics.counter("rpc_request_counter", "Calls made to other nodes, per endpoint.")
@@ -83,6 +112,31 @@ class Network:
     def _track(self, connection: PeerConnection) -> PeerConnection:
         self._live.add(connection)
         return connection
+
+    def _admit_pending(self, address: str) -> bool:
+        held = self._pending_by_address.get(address, 0)
+        if len(self._pending) < self.max_pending and held < self.max_pending_per_address:
+            self._pending_by_address[address] = held + 1
+            return True
+        self.refused_connections += 1
+        now = self.clock.seconds()
+        if self._refusal_logged_at is None or \
+                now - self._refusal_logged_at >= REFUSAL_LOG_INTERVAL:
+            self._refusal_logged_at = now
+            self.log.warn(
+                "refusing RPC connections beyond {total} pending handshakes ({per_address} "
+                "per address): {refused} refused so far, the last from {address}",
+                total=self.max_pending, per_address=self.max_pending_per_address,
+                refused=self.refused_connections, address=address)
+        return False
+
+    def _handshake_over(self, connection: PeerConnection) -> None:
+        address = self._pending.pop(connection, None)
+        if address is None:
+            return
+        held = self._pending_by_address.pop(address) - 1
+        if held:
+            self._pending_by_address[address] = held
 
     # -- endpoints ---------------------------------------------------------
 
@@ -177,6 +231,7 @@ class Network:
         return d
 
     def connection_ready(self, connection: PeerConnection) -> None:
+        self._handshake_over(connection)
         node_id = connection.peer_node_id
         existing = self.connections.get(node_id)
         if existing is not None and existing is not connection:
@@ -205,6 +260,7 @@ class Network:
 
     def connection_lost(self, connection: PeerConnection, reason: str) -> None:
         self._live.discard(connection)
+        self._handshake_over(connection)
         waiter = self._ready_waiters.pop(id(connection), None)
         if waiter is not None:
             waiter.errback(PeerDisconnected(f"connection closed before the handshake "

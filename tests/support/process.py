@@ -44,6 +44,11 @@ admin_token = "{secrets.token_urlsafe(16)}"
     return path
 
 
+# Sets RLIMIT_NOFILE, then becomes the command that follows.
+_WITH_NOFILE = ("import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, "
+                "(int(sys.argv[1]), int(sys.argv[2]))); os.execv(sys.argv[3], sys.argv[3:])")
+
+
 class NodeProcess(protocol.ProcessProtocol):
     """One ``twistd -n garage`` child process."""
 
@@ -55,14 +60,16 @@ class NodeProcess(protocol.ProcessProtocol):
         self.exit_code = None
 
     @classmethod
-    def spawn(cls, config: str, *options: str) -> "NodeProcess":
-        """Start ``twistd -n garage -c config *options``."""
+    def spawn(cls, config: str, *options: str,
+              open_files: tuple[int, int] | None = None) -> "NodeProcess":
+        """Start ``twistd -n garage -c config *options``, with RLIMIT_NOFILE
+        ``open_files`` (soft, hard) if given."""
         node = cls(config)
         env = dict(os.environ)
-        reactor.spawnProcess(node, tool("twistd"),
-                             [tool("twistd"), "-n", "--pidfile", "", "garage", "-c", config,
-                              *options],
-                             env=env)
+        argv = [tool("twistd"), "-n", "--pidfile", "", "garage", "-c", config, *options]
+        if open_files is not None:
+            argv = [sys.executable, "-c", _WITH_NOFILE, *map(str, open_files), *argv]
+        reactor.spawnProcess(node, argv[0], argv, env=env)
         return node
 
     def outReceived(self, data):
