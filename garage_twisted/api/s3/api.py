@@ -33,18 +33,22 @@ from garage_twisted.api.s3 import listing as list_ops
 from garage_twisted.api.s3 import multipart as mpu_ops
 from garage_twisted.api.s3 import post as post_ops
 from garage_twisted.api.s3 import put as put_ops
+from garage_twisted.api.s3 import unbuilt
 from garage_twisted.api.s3 import website as website_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import OWNER, READ, WRITE, RequestContext
 from garage_twisted.api.s3.metrics import RequestMetrics
 from garage_twisted.api.streaming import BodyIncomplete, ClientGone
+from garage_twisted.block.errors import BlockWriteRefused
+from garage_twisted.db.errors import MetadataStoreFailed
 from garage_twisted.api.s3.router import (
     locate, parse_endpoint, parse_query, split_target, with_copy_source,
 )
 from garage_twisted.model.errors import ModelError
 from garage_twisted.util.errors import QuorumError
 from garage_twisted.util.ratelimit import TokenBucket
+from garage_twisted.util.redact import redact_uri
 
 # How much of a refused upload's body is read and dropped before answering.
 DRAIN_LIMIT = 8 * 1024 * 1024
@@ -185,7 +189,7 @@ class S3Api:
             # first): nobody is left to answer.
             self.log.info("S3 {method} {uri}: {error} (request {request_id})",
                           method=request.method.decode("latin-1"),
-                          uri=request.uri.decode("latin-1"),
+                          uri=redact_uri(request.uri),
                           error=str(e) or "client went away",
                           request_id=request_id)
             return None
@@ -200,14 +204,21 @@ class S3Api:
             # retry (SDKs do on 503), nothing was acknowledged.
             self.log.warn("S3 {method} {uri}: {error} (request {request_id})",
                           method=request.method.decode("latin-1"),
-                          uri=request.uri.decode("latin-1"), error=str(e),
+                          uri=redact_uri(request.uri), error=str(e),
                           request_id=request_id)
             await self._drain(request)
             return self._error(request, errors.ServiceUnavailable(
                 f"Could not reach a quorum of nodes: {e}"), request_id, endpoint)
+        except (MetadataStoreFailed, BlockWriteRefused) as e:
+            # This node's metadata or data disk refused a write (full,
+            # failing): nothing was acknowledged; writes resume by themselves
+            # once the disk takes them. Logged (at warn) by _error.
+            await self._drain(request)
+            return self._error(request, errors.ServiceUnavailable(str(e)), request_id, endpoint)
         except Exception:
             self.log.failure("S3 request {method} {uri} failed (request {request_id})",
-                             method=request.method, uri=request.uri, request_id=request_id)
+                             method=request.method, uri=redact_uri(request.uri),
+                             request_id=request_id)
             return self._error(request, errors.InternalError("internal error"),
                                request_id, endpoint)
 
@@ -215,6 +226,7 @@ class S3Api:
         name = ctx.endpoint.name
         if not ctx.endpoint.implemented:
             raise errors.NotImplemented(f"{name} is not implemented by this server")
+        unbuilt.check_request(name, ctx.endpoint.query, lambda h: ctx.header(h.encode()))
         if name == "ListBuckets":
             return await bucket_ops.list_buckets(ctx)
         if name == "CreateBucket":
@@ -267,7 +279,7 @@ class S3Api:
         level = self.log.warn if error.status >= 500 else self.log.info
         level("S3 {method} {uri}: {code} {message} (request {request_id})",
               method=request.method.decode("latin-1"),
-              uri=request.uri.decode("latin-1"), code=error.code,
+              uri=redact_uri(request.uri), code=error.code,
               message=error.message, request_id=request_id)
         if getattr(request, "finished", False) or getattr(request, "startedWriting", False):
             # Headers already left: the only honest signal is a cut connection.
@@ -325,7 +337,7 @@ class S3Resource(resource.Resource):
         def failed(failure):
             if not failure.check(defer.CancelledError):
                 self.log.failure("S3 request {uri} failed outside its handler",
-                                 failure, uri=request.uri)
+                                 failure, uri=redact_uri(request.uri))
             if not finished:
                 request.loseConnection()
 
