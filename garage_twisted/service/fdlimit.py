@@ -3,7 +3,7 @@
 Distributions start processes with a soft limit of 1,024 descriptors and a
 far higher hard one; every client connection, peer, LevelDB table file and
 block file takes one. The node raises its soft limit to the hard one at
-start (``raise_open_files_limit``, from ``twistd garage``) and sizes its
+start (``raise_open_files_limit``, as it builds its listeners) and sizes its
 connection caps from the result (``api/limits.py``), so running out of
 descriptors is a cap answered with 503, not a node that can no longer
 accept, open a block, or write its database.
