@@ -29,6 +29,7 @@ from garage_twisted.api.admin.api import AdminApi
 from garage_twisted.api.admin.metrics import BlockMetrics, TableMetrics
 from garage_twisted.api.s3.api import S3Api, S3Resource
 from garage_twisted.api.web.server import WebApi
+from garage_twisted.api.limits import ADMIN_MAX_CONNECTIONS, ConnectionBudget, ConnectionCaps
 from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
 from garage_twisted.block.manager import BlockManager
 from garage_twisted.block.replication import BlockReplicator
@@ -36,7 +37,9 @@ from garage_twisted.block.scrub import BlockScrubber
 from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
 from garage_twisted.db.leveldb import LevelDBStore
+from garage_twisted.db.recovery import StoreRecovery
 from garage_twisted.db.snapshot import MetadataSnapshots
+from garage_twisted.model.count_reader import BucketCountReader
 from garage_twisted.model.garage import GarageModel
 from garage_twisted.model.helper import ModelHelper
 from garage_twisted.model.small_put import SmallObjectWriter
@@ -47,6 +50,8 @@ from garage_twisted.net.peering import Peering, parse_bootstrap
 from garage_twisted.rpc.layout import LayoutManager
 from garage_twisted.rpc.layout_gossip import LayoutGossip
 from garage_twisted.rpc.system import System
+from garage_twisted.service.dirs import prepare_directories
+from garage_twisted.service.fdlimit import raise_open_files_limit
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.gc import TableGc
 from garage_twisted.table.replication import FullCopyReplication, ShardedReplication
@@ -113,8 +118,12 @@ class GarageNode(MultiService):
             self._write_node_json()
         except GarageError as e:
             # A person reading the terminal needs the reason, not a traceback.
+            # twistd has made sys.stderr a writer into the log by now (the
+            # line above is the log's): the terminal is the process's own.
             self.log.error("node failed to start: {error}", error=str(e))
-            sys.stderr.write(f"garage: {e}\n")
+            stderr = sys.__stderr__ or sys.stderr
+            stderr.write(f"garage: {e}\n")
+            stderr.flush()
             for child in reversed(list(self)):
                 if child.running:
                     child.stopService()
@@ -124,7 +133,8 @@ class GarageNode(MultiService):
 
     def _build(self):
         config = self.config
-        os.makedirs(config.metadata_dir, exist_ok=True)
+        # Private, created and writable before anything opens in them.
+        prepare_directories(config)
         if self.remember_secret:
             self._store_joined_secret()
         self.node_key = load_or_create_node_key(config.metadata_dir)
@@ -135,6 +145,9 @@ class GarageNode(MultiService):
         threads = ThreadPoolService(self.reactor, name="io")
         threads.setServiceParent(self)
         self.threads = threads
+        # After a failed metadata write the store refuses writes; this
+        # reopens it once the disk takes a probe file again.
+        StoreRecovery(self.kv_store, threads.run, self.reactor).setServiceParent(self)
 
         data_dir = config.data_dirs[0].path
         block_store = LocalBlockStore(data_dir, threads.run, fsync=config.data_fsync)
@@ -177,6 +190,8 @@ class GarageNode(MultiService):
             self.block_manager, self.layout, self.network, sharded.write_quorum())
         self.model.small_writer = SmallObjectWriter(
             self.model, self.block_manager.replicator, self.network, sharded.write_quorum())
+        self.model.count_reader = BucketCountReader(self.model.local_counts, self.network,
+                                                    self.reactor)
         # Reads prefer this node, then its zone, then the lowest ping RTT.
         sharded.rtt_of = full_copy.rtt_of = self.block_manager.replicator.rtt_of = \
             self._rtt_of
@@ -209,6 +224,10 @@ class GarageNode(MultiService):
         # A new layout moves partitions: sync at once, not at the next interval.
         self.layout.on_change.append(
             lambda _version: [self.workers.wake(s.name) for s in self.syncers])
+        # A peer coming (back) up gets the writes it missed now: the syncers
+        # of the partitions it shares with this node sync them with it.
+        self.network.on_connected.append(
+            lambda node: [self.workers.wake(s.name) for s in self.syncers if s.peer_up(node)])
         self._wire_wakeups()
         self.workers.setServiceParent(self)
 
@@ -223,7 +242,16 @@ class GarageNode(MultiService):
         self.s3_api = s3
         if self.admin_api is not None:
             self.admin_api.metric_sources.append(s3.metrics)
-        site = StreamingSite(s3.resource(), should_stream=_should_stream, clock=self.reactor)
+        # S3 and website clients draw on one budget of descriptors, sized
+        # from the limit once raised (service/fdlimit.py).
+        before, limit = raise_open_files_limit()
+        budget = ConnectionBudget(ConnectionCaps.for_fd_limit(limit))
+        self.log.info("open file descriptors: limit {limit} (soft limit was {before}); "
+                      "client connections capped at {total}, {per_address} per address",
+                      limit=limit, before=before, total=budget.caps.total,
+                      per_address=budget.caps.per_address)
+        site = StreamingSite(s3.resource(), should_stream=_should_stream, clock=self.reactor,
+                             budget=budget)
         self.s3_listener = ListenerService(
             self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
         self.s3_listener.setServiceParent(self)
@@ -235,7 +263,7 @@ class GarageNode(MultiService):
             self.web_listener = ListenerService(
                 self.reactor, config.s3_web.bind_addr.endpoint_description(),
                 StreamingSite(S3Resource(web), should_stream=lambda *a: False,
-                              clock=self.reactor), "website")
+                              clock=self.reactor, budget=budget), "website")
             self.web_listener.setServiceParent(self)
         self._block_store = block_store
 
@@ -271,14 +299,15 @@ class GarageNode(MultiService):
     def _layout_problem(self) -> str | None:
         """Why this node cannot serve S3 now, or ``None``.
 
-        Until an applied layout gives this node a storage role, S3 answers
-        503, as Garage does: data written before would not be where the
-        layout says.
+        Until an applied layout gives this node a role, S3 answers 503, as
+        Garage does: data written before would not be where the layout
+        says. A gateway role (no capacity) serves S3 and websites: object
+        rows and blocks live on the storage nodes, which it calls; it keeps
+        only the full-copy tables (buckets, keys, aliases), as in Garage.
         """
         current = self.layout.current()
-        role = current.roles.get(self.node_key.node_id)
-        if role is None or role.is_gateway:
-            return ("Layout not ready: this node has no storage role in an applied cluster "
+        if current.roles.get(self.node_key.node_id) is None:
+            return ("Layout not ready: this node has no role in an applied cluster "
                     "layout (run `garage layout assign` and `garage layout apply`)")
         return None
 
@@ -292,6 +321,8 @@ class GarageNode(MultiService):
             data.on_insert_queued.append(
                 lambda name=f"{data.name} queue": self.workers.wake(name, BATCH_DELAY))
         self.block_manager.on_gc_todo.append(lambda: self.workers.wake("block deleter"))
+        # A corrupt copy found by a read is fetched again at once.
+        self.block_manager.on_resync_due.append(lambda: self.workers.wake("block resync"))
 
     def _admin_listener(self):
         # Every node has the admin core, listener or not: it answers the
@@ -310,7 +341,8 @@ class GarageNode(MultiService):
         if admin is None or admin.api_bind_addr is None:
             return None
         site = StreamingSite(api.resource(), should_stream=lambda *a: False,
-                             clock=self.reactor)
+                             clock=self.reactor, budget=ConnectionBudget(ConnectionCaps(
+                                 ADMIN_MAX_CONNECTIONS, ADMIN_MAX_CONNECTIONS)))
         return ListenerService(
             self.reactor, admin.api_bind_addr.endpoint_description(), site, "admin API")
 

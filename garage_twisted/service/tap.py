@@ -7,6 +7,7 @@ before twistd daemonizes, with one clear line) but opens no database and no
 socket: that happens in ``startService``.
 """
 
+import os
 import sys
 
 from twisted.python import usage
@@ -33,7 +34,12 @@ class Options(usage.Options):
         ["join", None, None,
          "Join the cluster of an invitation (the line `garage node invite` "
          "prints on a member): its secret is used (and kept in metadata_dir, "
-         "so later starts need no --join) and its node is dialled."],
+         "so later starts need no --join) and its node is dialled. "
+         "`--join -` reads the invitation from standard input. An invitation "
+         "written here is visible to every local user (in the process list) "
+         "for as long as the node runs: prefer `--join -` or --join-file."],
+        ["join-file", None, None,
+         "Join the cluster of the invitation held in this file (as --join)."],
     ]
 
     def postOptions(self):
@@ -41,9 +47,39 @@ class Options(usage.Options):
 
         path = self["config"] or os.environ.get("GARAGE_CONFIG_FILE") or "/etc/garage.toml"
         self["config"] = path
+        if self["join"] is not None and self["join-file"] is not None:
+            raise usage.UsageError("give --join or --join-file, not both")
+
+
+def _read_invitation(options) -> str | None:
+    """The invitation line of ``--join LINE``, ``--join -`` (standard input)
+    or ``--join-file PATH``, or ``None``.
+
+    :raises InvitationError: when it cannot be read.
+    """
+    from garage_twisted.net.invite import InvitationError
+
+    if options["join-file"] is not None:
+        path = options["join-file"]
+        try:
+            with open(path) as f:
+                line = f.readline()
+        except OSError as e:
+            raise InvitationError(f"cannot read the invitation file {path}: "
+                                  f"{e.strerror}") from None
+        if not line.strip():
+            raise InvitationError(f"the invitation file {path} is empty")
+        return line
+    if options["join"] == "-":
+        line = sys.stdin.readline()
+        if not line.strip():
+            raise InvitationError("--join -: no invitation on standard input")
+        return line
+    return options["join"]
 
 
 GC_YOUNG_THRESHOLD = 20_000
+PROCESS_UMASK = 0o077
 
 
 # Block buffers (1 MiB) come from malloc's heap, not from mmap; freed heap
@@ -109,6 +145,11 @@ def makeService(options):
     """Build the node's service tree from ``options``; no I/O but the config."""
     from twisted.internet import reactor
 
+    # Every file the node creates (LevelDB, keys, blocks, snapshots, the
+    # twistd log) is for its own user alone: the metadata holds every S3
+    # secret key. Set before any of them exists; twistd's --umask, applied
+    # later, still wins.
+    os.umask(PROCESS_UMASK)
     _tune_malloc()
     _tune_garbage_collector()
 
@@ -119,7 +160,8 @@ def makeService(options):
     from garage_twisted.net.invite import InvitationError, parse_invitation
 
     try:
-        invitation = parse_invitation(options["join"]) if options["join"] else None
+        line = _read_invitation(options)
+        invitation = parse_invitation(line) if line is not None else None
         config = load_config(options["config"], join_secret=invitation and
                              invitation.rpc_secret_hex)
     except (ConfigError, InvitationError) as e:

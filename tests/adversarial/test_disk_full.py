@@ -186,8 +186,12 @@ class ClusterDiskFullTests(TestCase):
         await cluster.kill(0, signal)
         await cluster.spawn(0)
         self.assertGreaterEqual((await cluster.table_items(0))["object"], 50)
-        await cluster.spawn(1)
-        await cluster.spawn(2)
+        for i in (1, 2):
+            # Every node has a new port: node 0 is told where the others are.
+            await cluster.spawn(i)
+            info = cluster.info(i)
+            await cluster.garage(0, "node", "connect",
+                                 f"{info['node_id']}@127.0.0.1:{info['rpc_port']}")
         await cluster.wait_connected(range(3))
         client = cluster.s3(0, retries={"max_attempts": 1})
         self.assertEqual(await ledger.lost(client), [])
