@@ -190,6 +190,8 @@ class LevelDBStore:
     :ivar failure: why writes are refused (``None`` while writable).
     :ivar on_failure: callables called with the cause when writes start
         being refused (the recovery service listens).
+    :ivar on_recovered: callables called once writes are accepted again
+        (the node wakes the workers that backed off meanwhile).
     """
 
     log = Logger()
@@ -200,6 +202,7 @@ class LevelDBStore:
         self.sync = sync
         self.failure: str | None = None
         self.on_failure: list = []
+        self.on_recovered: list = []
         self._trees: dict[str, LevelDBTree] = {}
         # Uses of the database from I/O pool threads (counts, snapshots):
         # a reopen closes the database only while none is running.
@@ -285,6 +288,8 @@ class LevelDBStore:
         self.log.info("metadata store {path}: reopened and writable again (was: {cause})",
                       path=self.path, cause=self.failure)
         self.failure = None
+        for callback in list(self.on_recovered):
+            callback()
         return True
 
     # -- IKeyValueStore --------------------------------------------------

@@ -321,6 +321,10 @@ class GarageNode(MultiService):
             data.on_insert_queued.append(
                 lambda name=f"{data.name} queue": self.workers.wake(name, BATCH_DELAY))
         self.block_manager.on_gc_todo.append(lambda: self.workers.wake("block deleter"))
+        # Workers that failed on a refused metadata write back off up to
+        # minutes: once the store takes writes again, they resume now.
+        self.kv_store.on_recovered.append(
+            lambda: [self.workers.wake(name) for name in self.workers.names()])
         # A corrupt copy found by a read is fetched again at once.
         self.block_manager.on_resync_due.append(lambda: self.workers.wake("block resync"))
 

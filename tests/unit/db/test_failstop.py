@@ -106,9 +106,12 @@ class FailStopTests(SynchronousTestCase):
         """After a reopen the store takes writes again and holds every
         acknowledged one; the probe leaves no row."""
         self.tree.insert(b"a", b"1")
+        recovered = []
+        self.store.on_recovered.append(lambda: recovered.append(True))
         self._inject(fail_at=1)
         self.assertRaises(MetadataStoreFailed, self.tree.insert, b"b", b"2")
         self.assertTrue(self.store.reopen())
+        self.assertEqual(recovered, [True])
         self.assertIsNone(self.store.failure)
         self.tree.insert(b"c", b"3")
         self.assertEqual(list(self.tree.range()), [(b"a", b"1"), (b"c", b"3")])
