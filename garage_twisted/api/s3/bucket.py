@@ -1,6 +1,10 @@
 """Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
 GetBucketLocation.
 
+CreateBucket of an existing name succeeds, changing nothing, for a key that
+owns the bucket or may write to it (Garage's rule); any other key gets
+BucketAlreadyExists.
+
 Names follow Garage: a key sees the buckets it has any right on, under their
 global aliases and its own local aliases. ListBuckets pages as S3 does with
 ``max-buckets``, ``continuation-token`` (opaque: the last name given, in
@@ -8,11 +12,15 @@ URL-safe base64) and ``prefix``.
 """
 
 import defusedxml.ElementTree as SafeET
+from twisted.logger import Logger
 
 from garage_twisted.api.s3 import errors, unbuilt
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.listing import decode_token, encode_token
 from garage_twisted.api.s3.xml import document, element, iso8601, local_name
+from garage_twisted.model import errors as model_errors
+
+log = Logger()
 
 MAX_CREATE_BODY = 64 * 1024
 MAX_BUCKETS = 10000
@@ -91,19 +99,34 @@ async def create_bucket(ctx: RequestContext, body: bytes) -> bytes:
             )
     key = ctx.api_key
     existing_id = await api.helper.resolve_bucket(name, key)
-    if existing_id is not None and await api.helper.get_bucket(existing_id) is not None:
-        bucket = await api.helper.get_bucket(existing_id)
-        if bucket.key_permissions(key.key_id).allow_owner:
-            # S3 answers 200 to a repeated CreateBucket by the owner in
-            # us-east-1 and BucketAlreadyOwnedByYou elsewhere; Garage does the
-            # latter.
-            raise errors.BucketAlreadyOwnedByYou(f"bucket {name} is already yours")
+    bucket = None if existing_id is None else await api.helper.get_bucket(existing_id)
+    if bucket is not None:
+        if _may_recreate(bucket, key):
+            # Idempotent, as Garage, Ceph RGW and AWS in us-east-1: scripts
+            # create their buckets on every run. Nothing changes.
+            log.info("CreateBucket {bucket}: already exists for key {key_id}, nothing done",
+                     bucket=name, key_id=key.key_id)
+            ctx.request.setHeader(b"location", b"/" + name.encode())
+            return respond(ctx.request)
         raise errors.BucketAlreadyExists(f"bucket name {name} is not available")
     if not key.params.allow_create_bucket.value:
         raise errors.AccessDenied("this key is not allowed to create buckets")
-    await api.helper.create_bucket(name, owner=key)
+    try:
+        await api.helper.create_bucket(name, owner=key)
+    except model_errors.BucketAlreadyOwnedByYou:
+        # A concurrent CreateBucket of this key took the name first.
+        pass
     ctx.request.setHeader(b"location", b"/" + name.encode())
     return respond(ctx.request)
+
+
+def _may_recreate(bucket, key) -> bool:
+    """Whether ``key``'s CreateBucket of existing ``bucket`` is a success
+    that changes nothing: the key owns it or may write to it (Garage's
+    rule: the bucket is there for it to use). Any other key gets
+    BucketAlreadyExists."""
+    permissions = bucket.key_permissions(key.key_id)
+    return permissions.allow_owner or permissions.allow_write
 
 
 async def head_bucket(ctx: RequestContext) -> bytes:
