@@ -1,10 +1,13 @@
 """GetObjectAttributes: an object's ETag, checksum, parts, storage class and
 size, as the ``x-amz-object-attributes`` header lists them, without its data.
 
-Parts are reported for multipart objects (their ETag ends in ``-N``): number,
-size and checksum (when the upload had an algorithm), read from the
-version's entry, paged by ``x-amz-max-parts`` and ``x-amz-part-number-marker``.
-An SSE-C object needs its key, as HEAD does.
+Parts are reported for multipart objects (their ETag ends in ``-N``): their
+count always; number, size and checksum of each only when the upload had a
+checksum algorithm (AWS lists no ``Part`` otherwise, in general purpose
+buckets), read from the version's entry, paged by ``x-amz-max-parts`` and
+``x-amz-part-number-marker``. An SSE-C object needs its key (the
+``x-amz-server-side-encryption-customer-*`` headers), as HEAD does; sizes
+are those of the plain bytes.
 """
 
 from garage_twisted.api.s3 import errors
@@ -41,6 +44,8 @@ async def _parts_xml(ctx: RequestContext, version, checksum_element) -> str:
         raise errors.NoSuchKey("The specified key does not exist.",
                                extra={"Key": ctx.endpoint.key})
     sizes = record.part_sizes()
+    if checksum_element is None:
+        return "<ObjectParts>" + element("PartsCount", len(sizes)) + "</ObjectParts>"
     max_parts = int_argument(ctx.header(b"x-amz-max-parts"), "x-amz-max-parts",
                              MAX_PARTS, MAX_PARTS)
     marker = int_argument(ctx.header(b"x-amz-part-number-marker"),

@@ -22,7 +22,9 @@ from twisted.internet import defer
 from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import READ, RequestContext, respond
-from garage_twisted.api.s3.encryption import COPY_PREFIX, key_for_read, key_for_write
+from garage_twisted.api.s3.encryption import (
+    COPY_PREFIX, CustomerKey, key_for_read, key_for_write,
+)
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, store_object
 from garage_twisted.api.s3.xml import document, element, iso8601
@@ -99,6 +101,7 @@ async def copy_object(ctx: RequestContext) -> bytes:
             ctx.request.setHeader(name, value)
         parts = [element("ETag", f'"{version.data.meta.etag}"'),
                  element("LastModified", iso8601(version.timestamp))]
+        ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
         return respond(ctx.request, document("CopyObjectResult", parts))
     new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum)
     timestamp = await next_timestamp(ctx, dest_key)
@@ -234,6 +237,12 @@ async def upload_part_copy(ctx: RequestContext) -> bytes:
         first, last = parse_copy_range(ctx.header(b"x-amz-copy-source-range"), size)
     reader = _SourceReader(ctx, src, await _source_blocks(ctx, src), first, last, src_sse)
     etag, timestamp, checksum = await record_part(ctx, reader)
+    # The upload's own key, checked by record_part: AWS names it in the
+    # answer of a part written encrypted.
+    dest_sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    for name, value in dest_sse.response_headers() if dest_sse is not None else ():
+        ctx.request.setHeader(name, value)
+    ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
     parts = [element("ETag", f'"{etag}"'), element("LastModified", iso8601(timestamp))]
     if checksum is not None:
         parts.append(element(checksum[0].xml_element, checksum[1]))
