@@ -159,12 +159,13 @@ class S3AuthTests(TestCase):
         self.assertIn(b"Request has expired", body)
 
     async def test_presigned_too_long(self):
-        """A presigned URL valid for more than 7 days is refused."""
+        """A presigned URL valid for more than 7 days is refused 403
+        AccessDenied (issue 23: as S3 conformance suites expect)."""
         url = signer.presign("GET", self.url(), self.key.key_id, self.secret, "garage",
                              8 * 24 * 3600)
         code, body = await self.request("GET", url)
-        self.assertEqual(code, 400)
-        self.assertIn(b"AuthorizationQueryParametersError", body)
+        self.assertEqual(code, 403)
+        self.assertIn(b"<Code>AccessDenied</Code>", body)
 
     async def test_presigned_put(self):
         """A presigned PUT URL uploads without credentials."""

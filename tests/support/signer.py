@@ -28,8 +28,13 @@ def _canonical(method, path, query_pairs, headers, signed, payload_hash):
     return f"{method}\n{path}\n{query}\n{canon_headers}\n{';'.join(signed)}\n{payload_hash}"
 
 
-def sign(method, url, key_id, secret, region, payload_hash, headers=None, when=None):
-    """Headers (with Authorization) for a header-signed request."""
+def sign(method, url, key_id, secret, region, payload_hash, headers=None, when=None,
+         charset="utf-8"):
+    """Headers (with Authorization) for a header-signed request.
+
+    ``charset`` is how the client puts header values on the wire (Python's
+    http.client sends ``str`` values as Latin-1): the signature covers those
+    bytes."""
     when = when or datetime.now(timezone.utc)
     amz_date = when.strftime("%Y%m%dT%H%M%SZ")
     parts = urlsplit(url)
@@ -42,7 +47,7 @@ def sign(method, url, key_id, secret, region, payload_hash, headers=None, when=N
     canonical = _canonical(method, parts.path, pairs, headers, signed, payload_hash)
     scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
     to_sign = (f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n"
-               f"{hashlib.sha256(canonical.encode()).hexdigest()}")
+               f"{hashlib.sha256(canonical.encode(charset)).hexdigest()}")
     key = signing_key(secret, amz_date[:8], region)
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, "

@@ -3,6 +3,15 @@
 Stored (as Garage): Content-Type, Cache-Control, Content-Disposition,
 Content-Encoding, Content-Language, Expires, x-amz-website-redirect-location
 and every ``x-amz-meta-*`` (names lower-cased, as S3 returns them).
+
+Invariant: a stored value is the bytes received, decoded as Latin-1 (one
+character per byte, any byte allowed), and :func:`header_value` encodes it
+back to those bytes. So a value comes back as sent whatever its charset:
+the byte 0xE9 that Python's http.client sends for ``é``, the UTF-8 that
+botocore and browsers send, an RFC 2047 word (kept as sent, not decoded).
+The SigV4 canonical request is built from the same bytes. Rows written by
+browser POSTs before this held UTF-8 text (characters past U+00FF
+possible): :func:`header_value` gives those back as UTF-8.
 """
 
 from garage_twisted.api.s3 import errors
@@ -41,3 +50,12 @@ def extract_object_headers(request) -> tuple:
         headers.append(("content-type", DEFAULT_CONTENT_TYPE))
     headers.sort()
     return tuple(headers)
+
+
+def header_value(value: str) -> bytes:
+    """The bytes a stored header ``value`` was received as (see the module's
+    invariant); a value from an older row that Latin-1 cannot hold is UTF-8."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")

@@ -114,20 +114,22 @@ class Policy:
 
 
 async def _read_fields(reader: FormReader):
-    """``(fields, file part)``: the fields before ``file`` (lower-cased names)."""
-    fields = {}
+    """``(fields, raw fields, file part)``: the fields before ``file``
+    (lower-cased names), as UTF-8 text and as the bytes sent."""
+    fields, raw = {}, {}
     while True:
         part = await reader.next_part()
         if part is None:
             raise errors.InvalidArgument("POST requires exactly one file upload per request.")
         name = (part.name or "").lower()
         if name == "file":
-            return fields, part
+            return fields, raw, part
         if len(fields) >= MAX_FIELDS:
             raise errors.MalformedPOSTRequest("too many form fields")
         if name in fields:
             raise errors.InvalidArgument(f"form field {name} given twice")
-        fields[name] = (await reader.read_all(MAX_FIELD)).decode("utf-8", "replace")
+        raw[name] = await reader.read_all(MAX_FIELD)
+        fields[name] = raw[name].decode("utf-8", "replace")
 
 
 async def _authorize(api, fields: dict):
@@ -159,11 +161,13 @@ async def _authorize(api, fields: dict):
     return key
 
 
-def _object_headers(fields: dict, part) -> tuple:
+def _object_headers(raw: dict, part) -> tuple:
+    # Stored as the bytes sent, decoded as Latin-1, like a PUT's headers
+    # (the invariant of .metadata): they come back byte for byte.
     headers = {}
-    for name, value in fields.items():
+    for name, value in raw.items():
         if name in STORED_HEADERS_STR or name.startswith("x-amz-meta-"):
-            headers[name] = value
+            headers[name] = value.decode("latin-1")
     if "content-type" not in headers:
         headers["content-type"] = part.content_type or DEFAULT_CONTENT_TYPE
     return tuple(sorted(headers.items()))
@@ -177,7 +181,7 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
     reader = FormReader(raw_body_reader(request),
                         boundary_of(None if content_type is None
                                     else content_type.decode("latin-1")))
-    fields, part = await _read_fields(reader)
+    fields, raw, part = await _read_fields(reader)
     key = await _authorize(api, fields)
     ctx = RequestContext(api, request, endpoint, key, None, request_id)
     ctx.bucket_id, ctx.bucket = await api.bucket_for(ctx, endpoint.bucket, WRITE)
@@ -209,7 +213,7 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
         raise errors.NotImplemented("SSE-C is not supported on browser POST uploads")
     check_managed_encryption(fields.get("x-amz-server-side-encryption"), False)
     checks = BodyChecks(content_md5=fields.get("content-md5"))
-    version = await store_object(ctx, object_key, _object_headers(fields, part), checks,
+    version = await store_object(ctx, object_key, _object_headers(raw, part), checks,
                                  _FileReader(reader), size_check=policy.check_length,
                                  before_complete=lambda size: check_quotas(ctx, object_key,
                                                                            size))

@@ -141,22 +141,40 @@ def split_target(raw_uri: bytes) -> tuple[bytes, str]:
     return path, query.decode("latin-1")
 
 
+# AWS's words for a target that is not UTF-8 once percent-decoded.
+INVALID_URI_MESSAGE = "Couldn't parse the specified URI."
+
+
 def parse_query(raw_query: str) -> dict:
-    """Query parameters, first value of each, values percent-decoded."""
+    """Query parameters, first value of each, values percent-decoded.
+
+    :raises errors.InvalidURI: a name or value not UTF-8 once decoded.
+    """
     if not raw_query:
         return {}
     params = {}
-    for name, value in parse_qsl(raw_query, keep_blank_values=True, encoding="utf-8",
-                                 errors="strict"):
+    try:
+        pairs = parse_qsl(raw_query, keep_blank_values=True, encoding="utf-8",
+                          errors="strict")
+    except UnicodeDecodeError:
+        raise errors.InvalidURI(INVALID_URI_MESSAGE) from None
+    for name, value in pairs:
         params.setdefault(name, value)
     return params
 
 
-def _decode_path(raw: bytes) -> str:
+def decode_path(raw: bytes) -> str:
+    """``raw`` (part of a request path) percent-decoded as UTF-8.
+
+    A key is UTF-8 text: bytes that do not decode name no key (as on AWS,
+    which answers 400 rather than a 404 for a key that cannot exist).
+
+    :raises errors.InvalidURI: not UTF-8 once decoded.
+    """
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise errors.InvalidRequest("object key is not valid UTF-8") from None
+        raise errors.InvalidURI(INVALID_URI_MESSAGE) from None
 
 
 def bucket_of_host(host: str | None, root_domain: str | None) -> str | None:
@@ -176,16 +194,16 @@ def locate(raw_path: bytes, host: str | None, root_domain: str | None):
     """Bucket name and key of a request (either may be ``None``)."""
     bucket = bucket_of_host(host, root_domain)
     if bucket is not None:
-        key = _decode_path(raw_path[1:]) if len(raw_path) > 1 else None
+        key = decode_path(raw_path[1:]) if len(raw_path) > 1 else None
         return bucket, key or None
     path = raw_path[1:] if raw_path.startswith(b"/") else raw_path
     if not path:
         return None, None
     bucket_raw, slash, key_raw = path.partition(b"/")
-    bucket = _decode_path(bucket_raw)
+    bucket = decode_path(bucket_raw)
     if not slash or not key_raw:
         return bucket, None
-    return bucket, _decode_path(key_raw)
+    return bucket, decode_path(key_raw)
 
 
 def with_copy_source(endpoint: Endpoint, copy_source: bytes | None) -> Endpoint:

@@ -3,7 +3,7 @@
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.api.s3 import errors
-from garage_twisted.api.s3.router import parse_endpoint
+from garage_twisted.api.s3.router import locate, parse_endpoint, parse_query
 
 
 class ParseEndpointTests(TestCase):
@@ -56,3 +56,16 @@ class ParseEndpointTests(TestCase):
                                      ("DELETE", "k", "annotation")):
             endpoint = parse_endpoint(method, "b", key, {keyword: ""})
             self.assertFalse(endpoint.implemented, (method, keyword, endpoint.name))
+
+
+class InvalidUriTests(TestCase):
+    def test_target_not_utf8_is_invalid_uri(self):
+        """A key, bucket or query value that is not UTF-8 once decoded is
+        InvalidURI (400), as AWS answers, not a key that is then not found."""
+        for target in (b"/bucket/%AE%8A-", b"/%FF/key"):
+            error = self.assertRaises(errors.InvalidURI, locate, target, None, None)
+            self.assertEqual((error.status, error.message),
+                             (400, "Couldn't parse the specified URI."))
+        self.assertRaises(errors.InvalidURI, locate, b"/%AE", "bkt.s3.test", "s3.test")
+        self.assertRaises(errors.InvalidURI, parse_query, "prefix=%AE%8A")
+        self.assertEqual(locate(b"/bucket/%C3%A9", None, None), ("bucket", "\u00e9"))

@@ -108,3 +108,34 @@ class SignedHeadersTests(TestCase):
                          KEY_ID)
         headers, query = self.presigned(extra)
         self.assertEqual(verify(headers, query).access_key, KEY_ID)
+
+
+class PresignExpiryTests(TestCase):
+    """``X-Amz-Expires`` is 1 to 604800 seconds; anything else is 403."""
+
+    def parse(self, expires) -> sigv4.AuthData:
+        url = signer.presign("GET", URL, KEY_ID, SECRET, "garage", expires)
+        request = sigv4.SignedRequest("GET", "/bucket/key", url.partition("?")[2],
+                                      {"host": "127.0.0.1:3900"}, time.time())
+        return sigv4.parse(request)
+
+    def test_one_second_to_a_week_accepted(self):
+        """The bounds and a value between are read as seconds."""
+        for expires in (1, 100000, sigv4.MAX_PRESIGN_EXPIRY):
+            self.assertEqual(self.parse(expires).expires, expires)
+
+    def test_outside_refused_access_denied(self):
+        """Zero, negative, past a week, huge and non-integer values are 403
+        AccessDenied with AWS's words."""
+        for expires, message in (
+                (0, "Request has expired"), ("-0", "Request has expired"),
+                (-7, "X-Amz-Expires must be non-negative"),
+                (604801, "X-Amz-Expires must be less than a week"),
+                ("9" * 5000, "X-Amz-Expires must be less than a week"),
+                ("1.5", "X-Amz-Expires should be a number"),
+                ("+60", "X-Amz-Expires should be a number"),
+                ("\u0663", "X-Amz-Expires should be a number"),
+                ("", "X-Amz-Expires should be a number")):
+            error = self.assertRaises(errors.AccessDenied, self.parse, expires)
+            self.assertEqual(error.status, 403)
+            self.assertIn(message, error.message, expires)
