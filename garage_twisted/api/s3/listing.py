@@ -4,7 +4,14 @@ The walk reads the bucket's partition in sort-key order in batches, keeping
 only objects with visible data. With a delimiter, a key that contains it after
 the prefix is folded into a common prefix, and the walk jumps past every key
 sharing that prefix (one range read, not one read per key). Continuation
-tokens are opaque: URL-safe base64 of the key to resume *after*.
+tokens are opaque: URL-safe base64 of the key to resume *after*. The same
+walk lists pending multipart uploads (multipart.py), several per key.
+
+What the client sent (Prefix, Delimiter, Marker, StartAfter,
+ContinuationToken) comes back as sent, XML-escaped; with
+``encoding-type=url`` URL-encoded where AWS encodes it (and botocore, which
+always asks for it, decodes it): never the Prefix of a v1 listing, never a
+continuation token.
 """
 
 import base64
@@ -37,15 +44,30 @@ def decode_token(token: str) -> str:
 
 @dataclass
 class ListingResult:
-    contents: list = field(default_factory=list)  # (key, version)
+    contents: list = field(default_factory=list)  # (key, entry)
     common_prefixes: list = field(default_factory=list)
     truncated: bool = False
     last_returned: str | None = None  # key or common prefix, for markers
+    # The entry last listed, if the page ends on a key (not a common prefix).
+    last_entry: object = None
+
+
+def _data_entries(obj) -> list:
+    return [obj.last_data_version()]
 
 
 async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
-               max_keys: int, after: str | None) -> ListingResult:
-    """Collect up to ``max_keys`` keys and common prefixes after ``after``."""
+               max_keys: int, after: str | None, *, entry_filter=FILTER_IS_DATA,
+               entries=_data_entries, resume=None) -> ListingResult:
+    """Collect up to ``max_keys`` entries and common prefixes after ``after``.
+
+    Each row of the object table read (those ``entry_filter`` keeps) gives
+    the entries ``entries(obj)`` (by default its current data version; a
+    multipart listing gives its pending uploads, possibly none), each
+    counting towards ``max_keys``. The key ``after`` itself is skipped
+    unless ``resume`` is given: then ``resume(obj)`` gives the entries of
+    that key still to list (a page may end inside a key's uploads).
+    """
     table = ctx.api.model.object_table
     result = ListingResult()
     if max_keys == 0:
@@ -54,22 +76,25 @@ async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
         return result
     prefix_bytes = prefix.encode()
     cursor = prefix_bytes
-    exclusive = None
+    exclusive = resume_key = None
     if after is not None and after.encode() >= cursor:
         cursor = after.encode()
-        exclusive = cursor
+        if resume is None:
+            exclusive = cursor
+        else:
+            resume_key = cursor
         if delimiter and after.endswith(delimiter) and len(after) > len(prefix):
             # Resuming after a common prefix: skip every key under it.
             end = prefix_end(cursor)
             if end is None:
                 return result
-            cursor, exclusive = end, None
+            cursor, exclusive, resume_key = end, None, None
     while True:
         # Enough rows for the page in one read: what is missing, plus the
         # key resumed after (skipped) and one more (tells if truncated).
         wanted = max_keys - len(result.contents) - len(result.common_prefixes)
         limit = max(2, min(BATCH, wanted + 2))
-        batch = await table.get_range(ctx.bucket_id, cursor, FILTER_IS_DATA, limit=limit)
+        batch = await table.get_range(ctx.bucket_id, cursor, entry_filter, limit=limit)
         if not batch:
             return result
         jumped = False
@@ -79,22 +104,27 @@ async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
                 continue
             if not key_bytes.startswith(prefix_bytes):
                 return result
-            if len(result.contents) + len(result.common_prefixes) >= max_keys:
-                result.truncated = True
-                return result
             if delimiter:
                 found = obj.key.find(delimiter, len(prefix))
                 if found >= 0:
+                    if len(result.contents) + len(result.common_prefixes) >= max_keys:
+                        result.truncated = True
+                        return result
                     common = obj.key[: found + len(delimiter)]
                     result.common_prefixes.append(common)
-                    result.last_returned = common
+                    result.last_returned, result.last_entry = common, None
                     end = prefix_end(common.encode())
                     if end is None:
                         return result
                     cursor, exclusive, jumped = end, None, True
                     break
-            result.contents.append((obj.key, obj.last_data_version()))
-            result.last_returned = obj.key
+            listed = resume(obj) if key_bytes == resume_key else entries(obj)
+            for entry in listed:
+                if len(result.contents) + len(result.common_prefixes) >= max_keys:
+                    result.truncated = True
+                    return result
+                result.contents.append((obj.key, entry))
+                result.last_returned, result.last_entry = obj.key, entry
         if not jumped:
             if len(batch) < limit:
                 return result
@@ -115,7 +145,9 @@ def _max_keys(query) -> int:
     return min(value, DEFAULT_MAX_KEYS)
 
 
-def _encoder(query):
+def encoder(query):
+    """The function rendering a key-like value: as is, or URL-encoded with
+    ``encoding-type=url``; InvalidArgument for another encoding."""
     encoding = query.get("encoding-type")
     if encoding is None:
         return lambda s: s
@@ -145,10 +177,10 @@ def _prefixes_xml(prefixes, enc) -> list:
             for p in prefixes]
 
 
-def _owner_xml(ctx) -> str:
+def owner_xml(ctx, name: str = "Owner") -> str:
     key = ctx.api_key
-    return ("<Owner>" + element("ID", key.key_id)
-            + element("DisplayName", key.params.name.value) + "</Owner>")
+    return (f"<{name}>" + element("ID", key.key_id)
+            + element("DisplayName", key.params.name.value) + f"</{name}>")
 
 
 async def list_objects_v2(ctx: RequestContext) -> bytes:
@@ -156,14 +188,14 @@ async def list_objects_v2(ctx: RequestContext) -> bytes:
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter") or None
     max_keys = _max_keys(query)
-    enc = _encoder(query)
+    enc = encoder(query)
     token = query.get("continuation-token")
     start_after = query.get("start-after")
     after = start_after
     if token is not None:
         after = decode_token(token)
     result = await walk(ctx, prefix, delimiter, max_keys, after)
-    owner = _owner_xml(ctx) if query.get("fetch-owner") == "true" else None
+    owner = owner_xml(ctx) if query.get("fetch-owner") == "true" else None
     parts = [
         element("Name", ctx.endpoint.bucket), element("Prefix", enc(prefix)),
     ]
@@ -191,11 +223,14 @@ async def list_objects_v1(ctx: RequestContext) -> bytes:
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter") or None
     max_keys = _max_keys(query)
-    enc = _encoder(query)
+    enc = encoder(query)
     marker = query.get("marker")
     result = await walk(ctx, prefix, delimiter, max_keys, marker)
     parts = [
-        element("Name", ctx.endpoint.bucket), element("Prefix", enc(prefix)),
+        # The Prefix of a v1 listing is never URL-encoded: AWS sends it as
+        # given, and botocore (which asks for encoding-type=url on every
+        # listing) decodes only Delimiter, Marker, NextMarker and keys.
+        element("Name", ctx.endpoint.bucket), element("Prefix", prefix),
         element("Marker", enc(marker or "")), element("MaxKeys", max_keys),
     ]
     if delimiter:
@@ -205,6 +240,6 @@ async def list_objects_v1(ctx: RequestContext) -> bytes:
     parts.append(element("IsTruncated", "true" if result.truncated else "false"))
     if result.truncated and delimiter:
         parts.append(element("NextMarker", enc(result.last_returned)))
-    parts += _contents_xml(result.contents, enc, _owner_xml(ctx))
+    parts += _contents_xml(result.contents, enc, owner_xml(ctx))
     parts += _prefixes_xml(result.common_prefixes, enc)
     return respond(ctx.request, document("ListBucketResult", parts))

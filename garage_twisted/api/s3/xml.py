@@ -21,9 +21,13 @@ S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>'
 
 
-# The control characters XML 1.0 cannot carry (S3 keys may contain them);
-# with markup, what character data cannot carry as is.
-_CONTROL_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f"
+# The control characters XML 1.0 cannot carry as is (S3 keys may contain
+# them), written as character references: a carriage return (which a parser
+# reads as a newline when raw) survives so; those XML 1.0 has no character
+# for at all (all of C0 but tab, newline and CR) only a client asking for
+# encoding-type=url can read, as AWS documents. With markup, what character
+# data cannot carry as is.
+_CONTROL_CHARS = "\x00-\x08\x0b-\x1f"
 _CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
 _SPECIAL = re.compile(f"[&<>{_CONTROL_CHARS}]")
 
