@@ -10,8 +10,11 @@ import json
 import os
 from urllib.parse import urlencode
 
-from twisted.internet.error import ConnectError, ConnectionRefusedError, DNSLookupError
+from twisted.internet.error import (
+    ConnectError, ConnectionLost, ConnectionRefusedError, DNSLookupError, TimeoutError)
+from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
+from garage_twisted.util.config import load_config
 from garage_twisted.util.errors import GarageError
 
 
@@ -19,6 +22,13 @@ class CliError(GarageError):
     """A failure to report to the user as one line."""
 
     code = "CliError"
+
+
+def load_cli_config(args):
+    """The node's configuration: ``-c``, else ``$GARAGE_CONFIG_FILE``, else
+    ``/etc/garage.toml``. :raises ConfigError:"""
+    path = args.config or os.environ.get("GARAGE_CONFIG_FILE") or "/etc/garage.toml"
+    return load_config(path)
 
 
 def admin_url_from_config(config) -> str:
@@ -78,12 +88,22 @@ class AdminClient:
         except (ConnectionRefusedError, ConnectError, DNSLookupError) as e:
             raise CliError(f"cannot reach the node's admin API at {self.base_url} "
                            f"({e.__class__.__name__}): is the node running?") from None
+        except (ResponseFailed, ResponseNeverReceived, ConnectionLost, TimeoutError) as e:
+            raise CliError(f"the node's admin API at {self.base_url} closed the connection "
+                           f"before answering {name} ({e.__class__.__name__})") from None
         if response.code != 200:
             try:
                 message = json.loads(content)["message"]
             except (ValueError, KeyError, TypeError):
-                message = content.decode("utf-8", "replace").strip()
-            raise CliError(message)
+                message = content.decode("utf-8", "replace")
+            # One line, whatever the API sent.
+            message = " ".join(str(message).split())[:500]
+            raise CliError(message or f"the admin API answered {name} with HTTP "
+                                      f"{response.code}")
         if not content.strip():
             return None
-        return json.loads(content)
+        try:
+            return json.loads(content)
+        except ValueError:
+            raise CliError(f"the admin API answered {name} with something not JSON: "
+                           f"{content[:80]!r}") from None
