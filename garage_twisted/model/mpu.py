@@ -2,8 +2,11 @@
 
 Partition hash = upload id (which is also the uuid of the object version the
 upload completes into). Every UploadPart writes its blocks into a version of
-its own and records it here under ``(part_number, timestamp)``, so retries of
-a part coexist and the newest wins at completion. Once the upload is
+its own and records it here: announced (no ETag) under ``(part_number,
+start time)`` before its blocks are written, then finished under
+``(part_number, finish time)``, above every attempt of that part that
+finished before (``api/s3/multipart.py``). Attempts coexist and the newest
+finished one is the part: the attempt that finished last. Once the upload is
 completed or aborted it is marked ``deleted`` (a :class:`Bool`), which
 deletes every part's version (and so releases the parts' block references)
 through the version table's insert queue.

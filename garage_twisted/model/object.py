@@ -5,7 +5,10 @@ sort key = the object key as UTF-8. An object holds its versions sorted by
 ``(timestamp, uuid)``; each is *uploading*, *complete* (data, or a delete
 marker) or *aborted*. Merge (as Garage): union of versions, per-version state
 merge (aborted > complete > uploading), then every version older than the
-newest complete one is dropped.
+newest complete one is dropped. A version's timestamp is taken when its
+upload starts, but a PUT whose version ended below a complete one moves to
+a new version above it before it answers (``api/s3/put.py``): the upload
+that completes last wins.
 
 Invariants:
 

@@ -22,7 +22,9 @@ from garage_twisted.api.s3.checksum import ChecksumAlgorithm, algorithm_named, a
 from garage_twisted.api.s3.context import RequestContext, int_argument, respond
 from garage_twisted.api.s3.encryption import CustomerKey, key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
-from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, save_stream
+from garage_twisted.api.s3.put import (
+    RENEW_ATTEMPTS, check_quotas, new_uuid, next_timestamp, save_stream,
+)
 from garage_twisted.api.s3.xml import document, element, iso8601
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.mpu import MpuPart, MultipartUpload
@@ -201,11 +203,41 @@ async def record_part(ctx: RequestContext, payload, checks=None) -> tuple:
         raise
     etag = checks.etag() if sse is None else random_etag()
     part_checksum = None if wanted is None else checks.checksum_value
-    finished = MultipartUpload.new(mpu.upload_id, mpu.timestamp, ctx.bucket_id,
-                                   ctx.endpoint.key)
-    await model.mpu_table.insert(
-        finished.with_part(number, timestamp, MpuPart(part_uuid, etag, size, part_checksum)))
+    finished = MpuPart(part_uuid, etag, size, part_checksum)
+    timestamp = await _record_finished(ctx, mpu, number, finished)
     return etag, timestamp, None if wanted is None else (wanted[0], part_checksum)
+
+
+async def _record_finished(ctx: RequestContext, mpu, number: int, part: MpuPart) -> int:
+    """Record a finished attempt of part ``number`` so that it is the part:
+    the attempt that finishes last wins (as AWS), not the one that started
+    last. It goes under ``(number, now)``; the write answers what the write
+    quorum holds, and if another attempt of the part finished at or above
+    that timestamp (or holds that slot), it is written again above them.
+    Returns the timestamp it is recorded under.
+
+    :raises errors.SlowDown: attempts of the part keep finishing above.
+    """
+    model = ctx.api.model
+    empty = MultipartUpload.new(mpu.upload_id, mpu.timestamp, ctx.bucket_id,
+                                ctx.endpoint.key)
+    timestamp = now_msec(ctx.api.clock)
+    for _ in range(RENEW_ATTEMPTS):
+        seen = await model.mpu_table.insert_and_read(empty.with_part(number, timestamp, part))
+        if seen.deleted.value:
+            # Completed or aborted meanwhile: the part's version may have
+            # missed the deletion's cascade; released here.
+            await model.version_table.insert(
+                Version.new(part.version, ctx.bucket_id, ctx.endpoint.key, deleted=True))
+            raise errors.NoSuchUpload("The specified multipart upload does not exist.",
+                                      extra={"UploadId": mpu.upload_id.hex()})
+        above = [t for (n, t), other in seen.parts.items()
+                 if n == number and t >= timestamp and other.version != part.version
+                 and (other.etag is not None or t == timestamp)]
+        if not above and seen.parts.get((number, timestamp)) == part:
+            return timestamp
+        timestamp = max([now_msec(ctx.api.clock), timestamp] + above) + 1
+    raise errors.SlowDown("This part is being uploaded too fast; retry.")
 
 
 async def upload_part(ctx: RequestContext) -> bytes:

@@ -13,14 +13,26 @@ partial object and never leaks a block:
    error it becomes *aborted* instead, which releases the blocks through the
    table cascades.
 
-A version's timestamp must be above every version of the key acknowledged
-before the upload started (read-after-write, even with skewed clocks). It is
-not read first: the upload takes ``now`` (above this node's own copy of the
-key), and the write of step 1 answers, in the same round trip, what the
-write quorum holds (``Table.insert_and_read``), which includes every write
-acknowledged before. If something there is as new, the upload moves to a new
-version above it (:func:`_renew_version`) before completing. So a small
-object costs two round trips (one when stored inline), not five.
+Versions are ordered by timestamp, and the upload that *completes* last
+wins (as AWS: two overlapping PUTs of one key leave the one that returned
+last). A version's timestamp must end above every complete version of the
+key acknowledged before the upload completed (read-after-write, even with
+skewed clocks). It is not read first: the upload takes ``now`` (above this
+node's own copy of the key), and the writes of step 1 and of step 2 answer,
+in the same round trip, what the write quorum holds
+(``Table.insert_and_read``), which includes every write acknowledged
+before. If a complete version there is above ours (our version is then
+gone from the answer: the merge drops what is older than the newest
+complete version), the upload moves to a new version just above the newest
+complete one (:func:`_renew_version`: new rows, then the entry) and
+completes that. Uploading versions are not in the way: one that started
+after ours and completes after it still wins. So a small object costs two
+round trips (one when stored inline), not five.
+
+A version dropped that way while its upload runs has released its blocks'
+references: they are taken again under the new version within
+``BLOCK_GC_DELAY_MS``, or the upload fails (503) rather than publish
+blocks that may be gone (:data:`RENEW_WITHIN_MS`).
 
 Bodies under ``INLINE_THRESHOLD`` bytes are stored inside the object entry.
 Large bodies are hashed (MD5 for the ETag, BLAKE3 for block names, SHA-256
@@ -41,6 +53,7 @@ from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.block.data import DataBlock, block_hash
+from garage_twisted.block.manager import BLOCK_GC_DELAY_MS
 from garage_twisted.model.counter import object_counts
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.object import (
@@ -82,6 +95,11 @@ def new_uuid() -> bytes:
 # A version renewed this many times (each time a concurrent write was as
 # new) gives up with 503: the key is being overwritten too fast.
 RENEW_ATTEMPTS = 4
+# An upload may move to a new version only this long after it started: its
+# first version may have been dropped (its block references released) as
+# soon as it started, and unreferenced blocks are deleted after
+# BLOCK_GC_DELAY_MS. Half of it leaves room for slow clocks and queues.
+RENEW_WITHIN_MS = BLOCK_GC_DELAY_MS // 2
 
 
 def provisional_timestamp(ctx: RequestContext, key: str) -> int:
@@ -92,12 +110,19 @@ def provisional_timestamp(ctx: RequestContext, key: str) -> int:
     return now if local is None else max(now, local.max_timestamp() + 1)
 
 
-def is_newest(seen: Object, uuid: bytes, timestamp: int) -> bool:
-    """Whether version ``(timestamp, uuid)`` is still in ``seen`` and above
-    every other version there."""
+def is_kept(seen: Object, uuid: bytes, timestamp: int) -> bool:
+    """Whether version ``(timestamp, uuid)`` is still in ``seen``: then no
+    complete version is above it (the merge drops every version older than
+    the newest complete one)."""
     mine = (timestamp, uuid)
-    return any(v.cmp_key() == mine for v in seen.versions) and \
-        all(v.cmp_key() <= mine for v in seen.versions)
+    return any(v.cmp_key() == mine for v in seen.versions)
+
+
+def above_complete(seen: Object) -> int:
+    """The timestamp a version moving above every complete version of
+    ``seen`` takes: just above the newest complete one, so that uploads
+    started after it (still uploading, above) stay in place."""
+    return max((v.timestamp for v in seen.versions if v.is_complete), default=0) + 1
 
 
 async def next_timestamp(ctx: RequestContext, key: str) -> int:
@@ -208,11 +233,11 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
             version = ObjectVersion(new_uuid(), timestamp, STATE_COMPLETE, data=data)
             seen = await ctx.api.model.object_table.insert_and_read(
                 Object(ctx.bucket_id, key, (version,)))
-            if is_newest(seen, version.uuid, timestamp):
+            if is_kept(seen, version.uuid, timestamp):
                 return version
-            # Something as new was there: written again above it (this copy
-            # is older, and dropped by the merge once the new one lands).
-            timestamp = max(now_msec(ctx.api.clock), seen.max_timestamp() + 1)
+            # A complete version was above: written again just above it
+            # (this copy is older, and dropped by the merge everywhere).
+            timestamp = above_complete(seen)
         raise errors.SlowDown("The key is being written too fast; retry.")
     writer = ctx.api.model.small_writer
     if writer is not None and claim is None and second is None and \
@@ -264,6 +289,7 @@ async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uu
     if before_complete is not None:
         await before_complete(len(data))
     meta = version_meta(headers, len(data), checks, sse)
+    started = now_msec(ctx.api.clock)
     timestamp = provisional_timestamp(ctx, key)
     block = VersionBlock(hash_, len(data))
     written = [(uuid, timestamp)]
@@ -274,14 +300,14 @@ async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uu
             nodes, Object(ctx.bucket_id, key, (complete,)),
             Version.new(uuid, ctx.bucket_id, key).with_block(0, 0, block),
             [BlockRef(hash_, uuid, Bool(False))], hash_, stored)
-        if is_newest(seen, uuid, timestamp):
+        if is_kept(seen, uuid, timestamp):
             return complete
-        # A version as new was there: the upload moves above it.
+        # A complete version was above: the upload moves above it.
         uuid, timestamp = await _renew_version(ctx, key, headers, seen, [(0, 0, block)],
-                                               written)
+                                               written, started)
         complete = replace(complete, uuid=uuid, timestamp=timestamp)
-        await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
-        return complete
+        return await _publish(ctx, key, headers, complete, [(0, 0, block)], written,
+                              started)
     except BaseException:
         await _abort(ctx, key, written)
         raise
@@ -308,6 +334,7 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
                        before_complete=None) -> ObjectVersion:
     model = ctx.api.model
     announced = None  # the uploading version's write, when not a claim's
+    started = now_msec(ctx.api.clock)
     if claim is not None:
         uuid, timestamp = claim.uuid, claim.timestamp
     else:
@@ -324,9 +351,9 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
             size_check(size)
         if announced is not None:
             seen, announced = await announced, None
-            if not is_newest(seen, uuid, timestamp):
+            if not is_kept(seen, uuid, timestamp):
                 uuid, timestamp = await _renew_version(ctx, key, headers, seen, block_list,
-                                                       written)
+                                                       written, started)
         if before_complete is not None:
             await before_complete(size)
         meta = version_meta(headers, size, checks, sse)
@@ -334,8 +361,12 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
             uuid, timestamp, STATE_COMPLETE,
             data=ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_hash),
         )
-        await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
-        return complete
+        if claim is not None:
+            # A conditional write's claim settled who may write; it
+            # completes in place (see conditional.py).
+            await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
+            return complete
+        return await _publish(ctx, key, headers, complete, block_list, written, started)
     except BaseException:
         if announced is not None:
             # Its outcome no longer matters; the aborted state wins the
@@ -345,17 +376,46 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
         raise
 
 
-async def _renew_version(ctx, key, headers, seen, block_list, written) -> tuple:
-    """Move an upload whose version turned out not to be the newest to a new
-    version above everything ``seen``: same blocks, new uuid and timestamp
-    (the uuid names the version's rows, which the old version's deletion
-    cascade will remove). Returns ``(uuid, timestamp)``.
+async def _publish(ctx, key, headers, complete, block_list, written, started):
+    """Write the complete version ``complete`` (its rows stored) so that it
+    ends above every complete version of ``key``: if one completed above it
+    meanwhile, move to a new version above that one and complete it.
+
+    :returns: the complete version as published.
     """
     model = ctx.api.model
+    for _ in range(RENEW_ATTEMPTS):
+        seen = await model.object_table.insert_and_read(
+            Object(ctx.bucket_id, key, (complete,)))
+        if is_kept(seen, complete.uuid, complete.timestamp):
+            return complete
+        uuid, timestamp = await _renew_version(ctx, key, headers, seen, block_list,
+                                               written, started)
+        complete = replace(complete, uuid=uuid, timestamp=timestamp)
+    raise errors.SlowDown("The key is being written too fast; retry.")
+
+
+async def _renew_version(ctx, key, headers, seen, block_list, written, started) -> tuple:
+    """Move an upload whose version has a complete version above it to a
+    new *uploading* version just above the newest complete one in
+    ``seen``: same blocks, new uuid and timestamp (the uuid names the
+    version's rows; the old ones are released once the new ones are
+    stored). Returns ``(uuid, timestamp)``.
+
+    :raises errors.SlowDown: the upload started more than
+        ``RENEW_WITHIN_MS`` ago (its blocks may be gone), or the key keeps
+        getting newer complete versions.
+    """
+    model = ctx.api.model
+    if now_msec(ctx.api.clock) - started > RENEW_WITHIN_MS:
+        log.warn("upload of {key} overtaken by a newer write {elapsed} ms after it "
+                 "started: refused", key=key, elapsed=now_msec(ctx.api.clock) - started)
+        raise errors.SlowDown("A newer write of this key completed while this long "
+                              "upload ran; retry.")
     old_uuid = written[-1][0]
     for _ in range(RENEW_ATTEMPTS):
         uuid = new_uuid()
-        timestamp = max(now_msec(ctx.api.clock), seen.max_timestamp() + 1)
+        timestamp = above_complete(seen)
         written.append((uuid, timestamp))
         version = Version.new(uuid, ctx.bucket_id, key)
         for part, offset, block in block_list:
@@ -367,14 +427,20 @@ async def _renew_version(ctx, key, headers, seen, block_list, written) -> tuple:
             model.block_ref_table.insert_many(
                 [BlockRef(block.hash, uuid, Bool(False)) for _, _, block in block_list]),
         ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
-        if is_newest(seen, uuid, timestamp):
+        if is_kept(seen, uuid, timestamp):
             break
     else:
         raise errors.SlowDown("The key is being written too fast; retry.")
     log.info("upload of {key} moved above a concurrent version", key=key)
-    # The first version may never have been stored anywhere (dropped by the
-    # merge as older): its rows are released explicitly.
-    await model.version_table.insert(Version.new(old_uuid, ctx.bucket_id, key, deleted=True))
+    # The old version may never have been stored anywhere (dropped by the
+    # merge as older), or been dropped (and its rows deleted) before all
+    # its references were written: its rows and references are released
+    # explicitly, now that the new ones hold the blocks.
+    await defer.gatherResults([
+        model.version_table.insert(Version.new(old_uuid, ctx.bucket_id, key, deleted=True)),
+        model.block_ref_table.insert_many(
+            [BlockRef(block.hash, old_uuid, Bool(True)) for _, _, block in block_list]),
+    ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
     return uuid, timestamp
 
 
