@@ -249,7 +249,7 @@ class PartNumberTests(TestCase):
         self.assertEqual((head["ContentLength"], head["PartsCount"]), (len(part1), 2))
         with self.assertRaises(ClientError) as caught:
             await in_thread(self.s3.get_object, Bucket="parts", Key="mp", PartNumber=2)
-        self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidPart")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidPartNumber")
         await in_thread(self.s3.put_object, Bucket="parts", Key="plain", Body=b"whole")
         got = await in_thread(self.s3.get_object, Bucket="parts", Key="plain", PartNumber=1)
         self.assertEqual(await in_thread(got["Body"].read), b"whole")

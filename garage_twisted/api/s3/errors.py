@@ -36,6 +36,8 @@ RequestTimeTooSkewed = _error("RequestTimeTooSkewed", 403)
 AuthorizationHeaderMalformed = _error("AuthorizationHeaderMalformed", 400)
 AuthorizationQueryParametersError = _error("AuthorizationQueryParametersError", 400)
 InvalidRequest = _error("InvalidRequest", 400)
+InvalidURI = _error("InvalidURI", 400,
+                    "A request target that is not valid UTF-8 once percent-decoded.")
 InvalidArgument = _error("InvalidArgument", 400)
 InvalidDigest = _error("InvalidDigest", 400)
 BadDigest = _error("BadDigest", 400)
@@ -50,6 +52,8 @@ NoSuchBucket = _error("NoSuchBucket", 404)
 NoSuchKey = _error("NoSuchKey", 404)
 NoSuchUpload = _error("NoSuchUpload", 404)
 InvalidRange = _error("InvalidRange", 416)
+InvalidPartNumber = _error("InvalidPartNumber", 416,
+                           "A ?partNumber= read of a part the object does not have.")
 PreconditionFailed = _error("PreconditionFailed", 412)
 NoSuchVersion = _error("NoSuchVersion", 404)
 InvalidStorageClass = _error("InvalidStorageClass", 400)
@@ -91,6 +95,26 @@ def from_model_error(error: model_errors.ModelError) -> S3Error:
         if target is not None:
             return target(error.message)
     return InvalidRequest(error.message)
+
+
+# The response headers an error keeps (lower case): those every response
+# carries, and those that qualify the error itself. The bucket's CORS
+# headers (``access-control-*``) stay too: a browser reads no error without
+# them. Everything else (an object's ETag, checksum, x-amz-meta-*, ranges)
+# described a success that did not happen.
+ERROR_RESPONSE_HEADERS = frozenset({
+    b"x-amz-request-id", b"x-amz-id-2", b"server", b"date", b"connection", b"vary",
+    b"allow", b"x-amz-bucket-region",
+})
+
+
+def keep_error_headers(headers) -> None:
+    """Remove from ``headers`` (Twisted ``Headers`` of a response about to
+    carry an error) all but :data:`ERROR_RESPONSE_HEADERS` and CORS headers."""
+    for name, _ in list(headers.getAllRawHeaders()):
+        lower = name.lower()
+        if lower not in ERROR_RESPONSE_HEADERS and not lower.startswith(b"access-control-"):
+            headers.removeHeader(name)
 
 
 def render_error_xml(error: S3Error, request_id: str, resource: str | None = None) -> bytes:

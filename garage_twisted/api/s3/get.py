@@ -14,6 +14,7 @@ from twisted.internet import defer
 from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import key_for_read
+from garage_twisted.api.s3.metadata import header_value
 from garage_twisted.api.s3.xml import http_date
 from garage_twisted.model.object import DATA_INLINE
 
@@ -94,7 +95,7 @@ def _set_object_headers(request, version, meta, sse=None):
     request.setHeader(b"accept-ranges", b"bytes")
     for name, value in meta.headers:
         if name in HEADERS_RETURNED or name.startswith("x-amz-meta-"):
-            request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+            request.setHeader(name.encode("latin-1"), header_value(value))
 
 
 def _apply_overrides(ctx: RequestContext):
@@ -146,10 +147,43 @@ async def version_record(ctx: RequestContext, version):
     return record
 
 
-async def _part_range(ctx: RequestContext, version):
+# How many times a read follows the key to a newer version, when the one it
+# found was replaced, and its block list deleted, before it could read it.
+RELOAD_ATTEMPTS = 3
+
+
+async def _readable(ctx: RequestContext, version, reload: bool):
+    """``(version, block list)`` of what the request reads; the block list is
+    ``None`` for inline data.
+
+    Between reading the object entry and reading the version's block list, a
+    newer complete version may replace the one found and its rows be deleted.
+    The key is then read again: what it holds now is newer still, so the
+    answer keeps read-after-write (a NoSuchKey here would deny a write the
+    client saw acknowledged).
+
+    :param reload: whether the key may be read again (``False`` for a version
+        the caller chose, like a website's error document).
+    """
+    for _ in range(RELOAD_ATTEMPTS):
+        if version.data.kind == DATA_INLINE:
+            return version, None
+        record = await version_record(ctx, version)
+        if record is not None:
+            return version, record
+        if not reload:
+            break
+        version = await load_version(ctx)
+    raise errors.NoSuchKey("The specified key does not exist.",
+                           extra={"Key": ctx.endpoint.key})
+
+
+async def _part_range(ctx: RequestContext, version, record=None):
     """``(first byte, last byte, number of parts, part checksum or None)`` of
     ``?partNumber=N``, or ``None`` without it. A non-multipart object has one
-    part, the whole."""
+    part, the whole; its number of parts is ``None`` (AWS sends
+    ``x-amz-mp-parts-count`` for multipart objects only). A part the object
+    does not have is 416 InvalidPartNumber, as AWS answers."""
     raw = ctx.endpoint.query.get("partNumber")
     if raw is None:
         return None
@@ -166,41 +200,59 @@ async def _part_range(ctx: RequestContext, version):
     size = version.data.meta.size
     if version.data.kind == DATA_INLINE or "-" not in version.data.meta.etag:
         if number != 1:
-            raise errors.InvalidPart("The requested partnumber is not satisfiable",
-                                     extra={"PartNumber": str(number)})
-        return 0, size - 1, 1, None
-    record = await version_record(ctx, version)
+            raise errors.InvalidPartNumber("The requested partnumber is not satisfiable",
+                                           extra={"PartNumberRequested": str(number),
+                                                  "ActualPartCount": "1"})
+        return 0, size - 1, None, None
     if record is None:
-        raise errors.NoSuchKey("The specified key does not exist.",
-                               extra={"Key": ctx.endpoint.key})
+        _, record = await _readable(ctx, version, reload=False)
     sizes = record.part_sizes()
     if number not in sizes:  # the numbers the parts were uploaded with, as Garage
-        raise errors.InvalidPart("The requested partnumber is not satisfiable",
-                                 extra={"PartNumber": str(number)})
+        raise errors.InvalidPartNumber("The requested partnumber is not satisfiable",
+                                       extra={"PartNumberRequested": str(number),
+                                              "ActualPartCount": str(len(sizes))})
     start = sum(size for part, size in sizes.items() if part < number)
     return (start, start + sizes[number] - 1, len(sizes),
             record.part_checksums.get(number))
 
 
+def _set_part_headers(ctx: RequestContext, meta, part) -> int:
+    """Headers of a ``?partNumber=`` answer; its status. An empty object's
+    one part is empty: 200 without Content-Range (no byte range exists)."""
+    start, end, count, part_checksum = part
+    request = ctx.request
+    if count is not None:
+        request.setHeader(b"x-amz-mp-parts-count", b"%d" % count)
+    _set_part_checksum_header(ctx, meta, part_checksum)
+    if end < start:
+        return 200
+    request.setHeader(b"content-range", f"bytes {start}-{end}/{meta.size}".encode())
+    return 206
+
+
 async def head_object(ctx: RequestContext, version=None) -> bytes:
-    version = version if version is not None else await load_version(ctx)
+    chosen = version is not None
+    version = version if chosen else await load_version(ctx)
+    record = None
+    if ctx.endpoint.query.get("partNumber") is not None:
+        # A part's bounds come from the block list (see _readable).
+        version, record = await _readable(ctx, version, reload=not chosen)
     meta = version.data.meta
     not_modified = _conditions(ctx, version, meta)
     if not_modified is not None:
         return not_modified
     request = ctx.request
+    # Every check before the first header: an error answers with error
+    # headers only (the S3 front end strips the others anyway).
     sse = key_for_read(ctx, meta)
+    part = await _part_range(ctx, version, record)
     _set_object_headers(request, version, meta, sse)
     _set_checksum_header(ctx, meta)
     _apply_overrides(ctx)
-    part = await _part_range(ctx, version)
     if part is not None:
-        start, end, count, part_checksum = part
-        _set_part_checksum_header(ctx, meta, part_checksum)
-        request.setResponseCode(206)
-        request.setHeader(b"content-range", f"bytes {start}-{end}/{meta.size}".encode())
-        request.setHeader(b"x-amz-mp-parts-count", b"%d" % count)
-        request.setHeader(b"content-length", b"%d" % (end - start + 1))
+        start, end = part[:2]
+        request.setResponseCode(_set_part_headers(ctx, meta, part))
+        request.setHeader(b"content-length", b"%d" % max(0, end - start + 1))
         return b""
     request.setResponseCode(200)
     request.setHeader(b"content-length", b"%d" % meta.size)
@@ -210,27 +262,29 @@ async def head_object(ctx: RequestContext, version=None) -> bytes:
 async def get_object(ctx: RequestContext, status: int | None = None, version=None):
     """GetObject; ``status`` forces the answer's status (a website's error
     document is sent with 404), ``version`` skips loading it again."""
-    version = version if version is not None else await load_version(ctx)
+    chosen = version is not None
+    version = version if chosen else await load_version(ctx)
+    version, record = await _readable(ctx, version, reload=not chosen)
     meta = version.data.meta
     not_modified = _conditions(ctx, version, meta)
     if not_modified is not None:
         return not_modified
     request = ctx.request
+    # Every check before the first header (see head_object).
     sse = key_for_read(ctx, meta)
-    _set_object_headers(request, version, meta, sse)
-    _set_checksum_header(ctx, meta)
-    _apply_overrides(ctx)
     size = meta.size
     byte_range = None
     range_header = ctx.header(b"range")
+    part = None if status is not None else await _part_range(ctx, version, record)
     if range_header is not None and status is None:
         byte_range = parse_range(range_header, size)
-    part = None if status is not None else await _part_range(ctx, version)
+    _set_object_headers(request, version, meta, sse)
+    _set_checksum_header(ctx, meta)
+    _apply_overrides(ctx)
     if part is not None:
-        byte_range = part[:2]
-        request.setHeader(b"x-amz-mp-parts-count", b"%d" % part[2])
-        _set_part_checksum_header(ctx, meta, part[3])
-    if byte_range is None:
+        start, end = part[:2]
+        status = _set_part_headers(ctx, meta, part)
+    elif byte_range is None:
         start, end, status = 0, size - 1, status or 200
     else:
         start, end = byte_range
@@ -243,7 +297,7 @@ async def get_object(ctx: RequestContext, status: int | None = None, version=Non
     request.setHeader(b"content-length", b"%d" % (end - start + 1))
     if end < start:
         return b""
-    await _stream_blocks(ctx, version, start, end, sse)
+    await _stream_blocks(ctx, record, start, end, sse)
     return None
 
 
@@ -253,11 +307,7 @@ READ_AHEAD = 2
 DECRYPT_INLINE_MAX = 64 * 1024
 
 
-async def _stream_blocks(ctx: RequestContext, version, start: int, end: int, sse=None):
-    record = await version_record(ctx, version)
-    if record is None:
-        raise errors.NoSuchKey("The specified key does not exist.",
-                               extra={"Key": ctx.endpoint.key})
+async def _stream_blocks(ctx: RequestContext, record, start: int, end: int, sse=None):
     wanted = []
     position = 0
     for (_, _), block in record.sorted_blocks():

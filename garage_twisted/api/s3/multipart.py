@@ -14,7 +14,7 @@ import re
 
 import defusedxml.ElementTree as SafeET
 
-from garage_twisted.api.s3 import conditions, errors
+from garage_twisted.api.s3 import conditions, errors, listing
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
 from garage_twisted.api.s3 import multipart_checksum
 from garage_twisted.api.s3.checks import BodyChecks
@@ -484,45 +484,78 @@ async def list_parts(ctx: RequestContext) -> bytes:
     return respond(ctx.request, document("ListPartsResult", parts))
 
 
+def _pending_uploads(obj) -> list:
+    """An object's pending multipart uploads, by initiation time (the
+    versions' ``(timestamp, uuid)`` order: the timestamp is the upload's
+    creation)."""
+    return [v for v in obj.versions if v.is_uploading and v.multipart]
+
+
+def _uploads_after(upload_id_marker: str):
+    """The uploads of the marker key that follow the upload ``upload_id_marker``.
+
+    Upload ids are random, so "after" is in initiation order, the listing's
+    own. The marker upload is found among every version of the key, aborted
+    and completed ones included; one no longer there at all was dropped
+    because a newer version completed (object.py's merge), so every upload
+    still pending is newer than it and listed. So is every upload of the key
+    for an id that never existed.
+    """
+    wanted = upload_id_marker.lower()
+
+    def resume(obj) -> list:
+        uploads = _pending_uploads(obj)
+        marker = min((v.cmp_key() for v in obj.versions if v.uuid.hex() == wanted),
+                     default=None)
+        if marker is None:
+            return uploads
+        return [v for v in uploads if v.cmp_key() > marker]
+    return resume
+
+
 async def list_multipart_uploads(ctx: RequestContext) -> bytes:
+    """ListMultipartUploads: pending uploads sorted by key, then initiation.
+
+    ``key-marker`` alone resumes after every upload of that key; with
+    ``upload-id-marker`` (ignored without ``key-marker``, as AWS), after that
+    upload of the key. A page that ends on an upload names it in
+    NextKeyMarker and NextUploadIdMarker; one that ends on a common prefix
+    names only the prefix, after which the next page skips every key under
+    it (listing.walk).
+    """
     query = ctx.endpoint.query
     prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter") or None
     max_uploads = int_argument(query.get("max-uploads"), "max-uploads", 1000, 1000)
+    enc = listing.encoder(query)
     key_marker = query.get("key-marker")
-    cursor = (key_marker or prefix).encode()
-    uploads = []
-    truncated = False
-    while not truncated:
-        batch = await ctx.api.model.object_table.get_range(
-            ctx.bucket_id, cursor, FILTER_IS_UPLOADING, limit=1000)
-        for obj in batch:
-            if key_marker is not None and obj.key <= key_marker:
-                continue
-            if not obj.key.startswith(prefix):
-                truncated = None
-                break
-            for version in obj.versions:
-                if version.is_uploading and version.multipart:
-                    if len(uploads) >= max_uploads:
-                        truncated = True
-                        break
-                    uploads.append((obj.key, version))
-            if truncated:
-                break
-        if truncated is None or len(batch) < 1000:
-            break
-        cursor = batch[-1].key.encode() + b"\x00"
-    truncated = bool(truncated)
+    upload_id_marker = query.get("upload-id-marker")
+    resume = None
+    if key_marker is not None and upload_id_marker:
+        resume = _uploads_after(upload_id_marker)
+    result = await listing.walk(ctx, prefix, delimiter, max_uploads, key_marker,
+                                entry_filter=FILTER_IS_UPLOADING, entries=_pending_uploads,
+                                resume=resume)
     parts = [element("Bucket", ctx.endpoint.bucket),
-             element("KeyMarker", key_marker or ""), element("UploadIdMarker", ""),
-             element("Prefix", prefix), element("MaxUploads", max_uploads),
-             element("IsTruncated", "true" if truncated else "false")]
-    if truncated and uploads:
-        parts.append(element("NextKeyMarker", uploads[-1][0]))
-        parts.append(element("NextUploadIdMarker", uploads[-1][1].uuid.hex()))
-    for key, version in uploads:
-        parts.append("<Upload>" + element("Key", key)
+             element("KeyMarker", enc(key_marker or "")),
+             element("UploadIdMarker", upload_id_marker or "")]
+    if result.truncated:
+        parts.append(element("NextKeyMarker", enc(result.last_returned)))
+        if result.last_entry is not None:
+            parts.append(element("NextUploadIdMarker", result.last_entry.uuid.hex()))
+    parts.append(element("Prefix", enc(prefix)))
+    if delimiter:
+        parts.append(element("Delimiter", enc(delimiter)))
+    parts.append(element("MaxUploads", max_uploads))
+    if "encoding-type" in query:
+        parts.append(element("EncodingType", "url"))
+    parts.append(element("IsTruncated", "true" if result.truncated else "false"))
+    people = listing.owner_xml(ctx, "Initiator") + listing.owner_xml(ctx)
+    for key, version in result.contents:
+        parts.append("<Upload>" + element("Key", enc(key))
                      + element("UploadId", version.uuid.hex())
-                     + element("Initiated", iso8601(version.timestamp))
-                     + element("StorageClass", "STANDARD") + "</Upload>")
+                     + people + element("StorageClass", "STANDARD")
+                     + element("Initiated", iso8601(version.timestamp)) + "</Upload>")
+    parts += ["<CommonPrefixes>" + element("Prefix", enc(p)) + "</CommonPrefixes>"
+              for p in result.common_prefixes]
     return respond(ctx.request, document("ListMultipartUploadsResult", parts))

@@ -18,7 +18,7 @@ status 404, or a plain 404 page. Objects are streamed as GetObject does
 
 import itertools
 import secrets
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from twisted.logger import Logger
 
@@ -26,7 +26,7 @@ from garage_twisted.api.s3 import cors, errors
 from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.metrics import RequestMetrics
-from garage_twisted.api.s3.router import Endpoint, split_target
+from garage_twisted.api.s3.router import Endpoint, decode_path, split_target
 from garage_twisted.api.streaming import ClientGone
 from garage_twisted.util.errors import QuorumError
 from garage_twisted.util.redact import redact_uri
@@ -109,7 +109,8 @@ class WebApi:
                 return self._page(request, 405, b"Method not allowed")
             cors.add_response_headers(request, bucket)
             raw_path, _ = split_target(request.uri)
-            path = unquote(raw_path.decode("latin-1"), encoding="utf-8")
+            # Not UTF-8 once decoded: 400, not a 404 for a key that cannot exist.
+            path = decode_path(raw_path)
             return await self._serve(request, method, name, bucket_id, config, path,
                                      request_id)
         except ClientGone:
@@ -120,6 +121,9 @@ class WebApi:
             self.log.warn("web {uri}: {error}", uri=redact_uri(request.uri), error=str(e))
             return self._page(request, 503, b"Service unavailable")
         except errors.S3Error as e:
+            if e.status != 304:
+                # The page answers an error: not the object's headers.
+                errors.keep_error_headers(request.responseHeaders)
             if e.status == 304 or e.status in (412, 416):
                 return respond(request, b"", e.status)
             self.log.info("web {uri}: {code} {error}", uri=redact_uri(request.uri),

@@ -97,8 +97,9 @@ class CheckRequestTests(TestCase):
         check("UploadPart", x_amz_server_side_encryption="AES256")
         check("PutObject", if_match='"e"')  # conditional writes are built
 
-    def test_multipart_upload_listing_delimiter(self):
-        self.refused(errors.NotImplemented, "ListMultipartUploads", {"delimiter": "/"})
+    def test_listing_delimiters_pass(self):
+        """A delimiter is built on every listing, multipart uploads' included."""
+        check("ListMultipartUploads", {"delimiter": "/"})
         check("ListObjectsV2", {"delimiter": "/"})
 
     def test_what_boto3_sends_by_default_passes(self):
