@@ -7,34 +7,23 @@ HTTP (the XML itself)."""
 
 import xml.etree.ElementTree as ET
 
-from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
-from twisted.web.client import HTTPConnectionPool
 
-from tests.support.node import in_thread, start_with_s3_client
-from tests.support.raw_s3 import SignedHttp
+from tests.support.node import in_thread
+from tests.support.raw_s3 import NS, start_node_with_signed_http, xml_text
 
 BUCKET = "echo"
-NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 # A newline, a carriage return (XML parsers read a raw one as a newline),
 # markup, a space, a plus and non-ASCII.
 AWKWARD = "\n\r&<> +é"
-
-
-def _text(root, name):
-    node = root.find(NS + name)
-    return None if node is None else (node.text or "")
 
 
 class ListingEchoTests(TestCase):
     timeout = 60
 
     async def setUp(self):
-        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024,
-                                                                     bucket=BUCKET)
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(pool.closeCachedConnections)
-        self.http = SignedHttp(self.fixture.endpoint, self.key, pool)
+        self.fixture, self.key, self.s3, self.http = await start_node_with_signed_http(
+            self, BUCKET)
         for key in ("foo/bar", "foo/baz", "quux"):
             await in_thread(self.s3.put_object, Bucket=BUCKET, Key=key, Body=b"x")
 
@@ -68,20 +57,20 @@ class ListingEchoTests(TestCase):
         Delimiter and NextMarker are URL-encoded and Prefix is not."""
         body, root = await self.raw(prefix=AWKWARD, marker=AWKWARD, delimiter=AWKWARD)
         self.assertIn(b"<Prefix>\n&#xD;&amp;&lt;&gt; +\xc3\xa9</Prefix>", body)
-        self.assertEqual((_text(root, "Prefix"), _text(root, "Marker"),
-                          _text(root, "Delimiter")), (AWKWARD, AWKWARD, AWKWARD))
+        self.assertEqual((xml_text(root, "Prefix"), xml_text(root, "Marker"),
+                          xml_text(root, "Delimiter")), (AWKWARD, AWKWARD, AWKWARD))
         self.assertIsNone(root.find(NS + "EncodingType"))
         _, root = await self.raw(**{"encoding-type": "url", "prefix": AWKWARD,
                                     "marker": AWKWARD, "delimiter": AWKWARD})
         encoded = "%0A%0D%26%3C%3E%20%2B%C3%A9"
-        self.assertEqual((_text(root, "Prefix"), _text(root, "Marker"),
-                          _text(root, "Delimiter"), _text(root, "EncodingType")),
+        self.assertEqual((xml_text(root, "Prefix"), xml_text(root, "Marker"),
+                          xml_text(root, "Delimiter"), xml_text(root, "EncodingType")),
                          (AWKWARD, encoded, encoded, "url"))
         for key in ("a b/c", "a c/d"):
             await self.call("put_object", Key=key, Body=b"x")
         _, root = await self.raw(**{"encoding-type": "url", "prefix": "a ",
                                     "delimiter": "/", "max-keys": "1"})
-        self.assertEqual((_text(root, "Prefix"), _text(root, "NextMarker")),
+        self.assertEqual((xml_text(root, "Prefix"), xml_text(root, "NextMarker")),
                          ("a ", "a%20b/"))
 
     async def test_raw_v2_echoes_as_sent(self):
@@ -90,17 +79,17 @@ class ListingEchoTests(TestCase):
         continuation token comes back exactly as sent."""
         body, root = await self.raw(**{"list-type": "2", "prefix": AWKWARD,
                                        "start-after": AWKWARD, "delimiter": AWKWARD})
-        self.assertEqual((_text(root, "Prefix"), _text(root, "StartAfter"),
-                          _text(root, "Delimiter")), (AWKWARD, AWKWARD, AWKWARD))
+        self.assertEqual((xml_text(root, "Prefix"), xml_text(root, "StartAfter"),
+                          xml_text(root, "Delimiter")), (AWKWARD, AWKWARD, AWKWARD))
         _, root = await self.raw(**{"list-type": "2", "encoding-type": "url",
                                     "prefix": AWKWARD, "start-after": AWKWARD,
                                     "delimiter": AWKWARD})
         encoded = "%0A%0D%26%3C%3E%20%2B%C3%A9"
-        self.assertEqual((_text(root, "Prefix"), _text(root, "StartAfter"),
-                          _text(root, "Delimiter")), (encoded, encoded, encoded))
+        self.assertEqual((xml_text(root, "Prefix"), xml_text(root, "StartAfter"),
+                          xml_text(root, "Delimiter")), (encoded, encoded, encoded))
         _, root = await self.raw(**{"list-type": "2", "max-keys": "1"})
-        token = _text(root, "NextContinuationToken")
+        token = xml_text(root, "NextContinuationToken")
         _, root = await self.raw(**{"list-type": "2", "max-keys": "1",
                                     "encoding-type": "url", "continuation-token": token})
-        self.assertEqual(_text(root, "ContinuationToken"), token)
-        self.assertEqual(_text(root.find(NS + "Contents"), "Key"), "foo/baz")
+        self.assertEqual(xml_text(root, "ContinuationToken"), token)
+        self.assertEqual(xml_text(root.find(NS + "Contents"), "Key"), "foo/baz")

@@ -7,32 +7,22 @@ import sys
 import xml.etree.ElementTree as ET
 
 from botocore.exceptions import ConnectionClosedError
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
-from twisted.web.client import HTTPConnectionPool
 
-from tests.support.node import in_thread, start_with_s3_client
-from tests.support.raw_s3 import SignedHttp
+from tests.support.node import in_thread
+from tests.support.raw_s3 import NS, start_node_with_signed_http, xml_text
 
 BUCKET = "uploads"
-NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-
-
-def _text(root, name):
-    node = root.find(NS + name)
-    return None if node is None else (node.text or "")
 
 
 class UploadListingTests(TestCase):
     timeout = 120
 
     async def setUp(self):
-        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024,
-                                                                     bucket=BUCKET)
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(pool.closeCachedConnections)
-        self.http = SignedHttp(self.fixture.endpoint, self.key, pool)
+        self.fixture, self.key, self.s3, self.http = await start_node_with_signed_http(
+            self, BUCKET)
 
     async def call(self, method, **kwargs):
         return await in_thread(getattr(self.s3, method), Bucket=BUCKET, **kwargs)
@@ -172,24 +162,24 @@ class UploadListingTests(TestCase):
         body, root = await self.raw_listing(**{
             "encoding-type": "url", "prefix": "a b", "key-marker": "a",
             "max-uploads": "1"})
-        self.assertEqual(_text(root, "EncodingType"), "url")
-        self.assertEqual(_text(root, "Prefix"), "a%20b")
-        self.assertEqual(_text(root, "KeyMarker"), "a")
+        self.assertEqual(xml_text(root, "EncodingType"), "url")
+        self.assertEqual(xml_text(root, "Prefix"), "a%20b")
+        self.assertEqual(xml_text(root, "KeyMarker"), "a")
         upload = root.find(NS + "Upload")
-        self.assertEqual(_text(upload, "Key"), "a%20b/%C3%A9%26%3C%0A%0D%2Bx")
-        self.assertEqual(_text(upload, "UploadId"), upload_id)
-        self.assertEqual(_text(root, "IsTruncated"), "false")
+        self.assertEqual(xml_text(upload, "Key"), "a%20b/%C3%A9%26%3C%0A%0D%2Bx")
+        self.assertEqual(xml_text(upload, "UploadId"), upload_id)
+        self.assertEqual(xml_text(root, "IsTruncated"), "false")
         body, root = await self.raw_listing(**{
             "encoding-type": "url", "delimiter": "/", "key-marker": "a\n", "max-uploads": "1"})
-        self.assertEqual(_text(root, "Delimiter"), "/")
-        self.assertEqual(_text(root, "KeyMarker"), "a%0A")
-        self.assertEqual(_text(root.find(NS + "CommonPrefixes"), "Prefix"), "a%20b/")
+        self.assertEqual(xml_text(root, "Delimiter"), "/")
+        self.assertEqual(xml_text(root, "KeyMarker"), "a%0A")
+        self.assertEqual(xml_text(root.find(NS + "CommonPrefixes"), "Prefix"), "a%20b/")
         body, root = await self.raw_listing(prefix="a b/é&<\n\r", delimiter="\r",
                                             **{"key-marker": "a\n"})
-        self.assertEqual(_text(root.find(NS + "Upload"), "Key"), key)
-        self.assertEqual(_text(root, "Prefix"), "a b/é&<\n\r")
-        self.assertEqual(_text(root, "Delimiter"), "\r")
-        self.assertEqual(_text(root, "KeyMarker"), "a\n")
+        self.assertEqual(xml_text(root.find(NS + "Upload"), "Key"), key)
+        self.assertEqual(xml_text(root, "Prefix"), "a b/é&<\n\r")
+        self.assertEqual(xml_text(root, "Delimiter"), "\r")
+        self.assertEqual(xml_text(root, "KeyMarker"), "a\n")
         self.assertIsNone(root.find(NS + "EncodingType"))
 
     async def test_page_size_and_next_markers(self):
@@ -199,24 +189,24 @@ class UploadListingTests(TestCase):
         created = await self.create("p", "p", "q")
         for params, shown in (({}, "1000"), ({"max-uploads": "5000"}, "1000")):
             _, root = await self.raw_listing(**params)
-            self.assertEqual(_text(root, "MaxUploads"), shown)
+            self.assertEqual(xml_text(root, "MaxUploads"), shown)
             self.assertEqual(len(root.findall(NS + "Upload")), 3)
         _, root = await self.raw_listing(**{"max-uploads": "1"})
-        self.assertEqual(_text(root, "IsTruncated"), "true")
-        self.assertEqual((_text(root, "NextKeyMarker"), _text(root, "NextUploadIdMarker")),
+        self.assertEqual(xml_text(root, "IsTruncated"), "true")
+        self.assertEqual((xml_text(root, "NextKeyMarker"), xml_text(root, "NextUploadIdMarker")),
                          created[0])
         _, root = await self.raw_listing(**{"max-uploads": "1", "key-marker": "p",
                                             "upload-id-marker": created[0][1]})
-        self.assertEqual(_text(root, "IsTruncated"), "true")
-        self.assertEqual([_text(u, "UploadId") for u in root.findall(NS + "Upload")],
+        self.assertEqual(xml_text(root, "IsTruncated"), "true")
+        self.assertEqual([xml_text(u, "UploadId") for u in root.findall(NS + "Upload")],
                          [created[1][1]])
-        self.assertEqual((_text(root, "KeyMarker"), _text(root, "UploadIdMarker")),
+        self.assertEqual((xml_text(root, "KeyMarker"), xml_text(root, "UploadIdMarker")),
                          created[0])
         _, root = await self.raw_listing(**{"max-uploads": "2", "key-marker": "p",
                                             "upload-id-marker": created[1][1]})
-        self.assertEqual(_text(root, "IsTruncated"), "false")
+        self.assertEqual(xml_text(root, "IsTruncated"), "false")
         self.assertIsNone(root.find(NS + "NextKeyMarker"))
-        self.assertEqual([_text(u, "UploadId") for u in root.findall(NS + "Upload")],
+        self.assertEqual([xml_text(u, "UploadId") for u in root.findall(NS + "Upload")],
                          [created[2][1]])
 
     async def aws(self, *args) -> bytes:

@@ -16,6 +16,31 @@ import treq
 from tests.support import signer
 
 
+# The S3 XML namespace, as ElementTree names its elements.
+NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def xml_text(root, name: str):
+    """The text of ``root``'s child element ``name`` ("" if empty), or
+    ``None`` when there is none."""
+    node = root.find(NS + name)
+    return None if node is None else (node.text or "")
+
+
+async def start_node_with_signed_http(testcase, bucket: str):
+    """A node, a key, its boto3 client and a :class:`SignedHttp` for it, with
+    ``bucket`` created: ``(fixture, key, s3, http)``."""
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool
+
+    from tests.support.node import start_with_s3_client
+
+    fixture, key, s3 = await start_with_s3_client(testcase, 64 * 1024, bucket=bucket)
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    testcase.addCleanup(pool.closeCachedConnections)
+    return fixture, key, s3, SignedHttp(fixture.endpoint, key, pool)
+
+
 def _encode(value: str) -> str:
     return quote(value, safe="-_.~")
 
