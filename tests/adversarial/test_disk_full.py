@@ -39,6 +39,7 @@ class Ledger:
         self.testcase = testcase
         self.acked: dict[str, bytes] = {}
         self.refused: list[int] = []
+        self.messages: list[str] = []
 
     async def put(self, client, key: str, size: int) -> bool:
         body = os.urandom(size)
@@ -46,6 +47,7 @@ class Ledger:
             await in_thread(client.put_object, Bucket=BUCKET, Key=key, Body=body)
         except ClientError as e:
             self.refused.append(e.response["ResponseMetadata"]["HTTPStatusCode"])
+            self.messages.append(e.response["Error"].get("Message", ""))
             self.acked.pop(key, None)  # its old value may or may not remain
             return False
         self.acked[key] = _digest(body)
@@ -134,6 +136,8 @@ class SingleNodeDiskFullTests(TestCase):
             await ledger.put(client, f"full/{i}", size)
         self.assertTrue(ledger.refused, "no PUT was refused on a full disk")
         self.assertEqual(set(ledger.refused), {503}, ledger.refused)
+        # The cause (with the node's paths) is logged, not told to clients.
+        self.assertFalse([m for m in ledger.messages if disk in m], ledger.messages)
         os.unlink(filler)
         await ledger.put_until_accepted(client, "probe", size)
         await ledger.put_all(client, [f"after/{i}" for i in range(30)], size)

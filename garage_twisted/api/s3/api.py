@@ -212,9 +212,16 @@ class S3Api:
         except (MetadataStoreFailed, BlockWriteRefused) as e:
             # This node's metadata or data disk refused a write (full,
             # failing): nothing was acknowledged; writes resume by themselves
-            # once the disk takes them. Logged (at warn) by _error.
+            # once the disk takes them. The cause (with the node's file
+            # paths) goes to the log, not to the client.
+            self.log.warn("S3 {method} {uri}: {error} (request {request_id})",
+                          method=request.method.decode("latin-1"),
+                          uri=redact_uri(request.uri), error=str(e),
+                          request_id=request_id)
             await self._drain(request)
-            return self._error(request, errors.ServiceUnavailable(str(e)), request_id, endpoint)
+            return self._error(request, errors.ServiceUnavailable(
+                "This node's storage refused the write (disk full or failing); "
+                "nothing was stored, retry later"), request_id, endpoint)
         except Exception:
             self.log.failure("S3 request {method} {uri} failed (request {request_id})",
                              method=request.method, uri=redact_uri(request.uri),
