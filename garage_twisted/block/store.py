@@ -119,14 +119,15 @@ class LocalBlockStore:
         if os.path.exists(final):
             return False
         directory = self.block_dir(hash_)
-        if directory not in self._known_dirs:
-            os.makedirs(directory, exist_ok=True)
-            self._known_dirs.add(directory)
         tmp = f"{final}{TMP_MARK}{os.getpid()}.{next(self._tmp_names)}"
         payload = block.payload
         size = len(payload)
         parts = payload.parts if isinstance(payload, Pieces) else (payload,)
         try:
+            if directory not in self._known_dirs:
+                # Inside the try: a full disk here is a refusal (503) too.
+                os.makedirs(directory, exist_ok=True)
+                self._known_dirs.add(directory)
             if not (self.direct_io and size >= DIRECT_MIN and size % DIRECT_ALIGN == 0
                     and self._write_direct(tmp, parts, size)):
                 with open(tmp, "wb") as f:
@@ -268,8 +269,6 @@ class LocalBlockStore:
             raise CorruptBlock(f"{e} ({os.path.basename(path)} "
                                f"{'renamed aside' if moved else 'already set aside'})") from None
 
-    _read_and_verify = read_and_verify_now
-
     def _delete(self, hash_: bytes) -> bool:
         deleted = False
         for compressed in (True, False):
@@ -285,7 +284,10 @@ class LocalBlockStore:
         CORRUPT_SUFFIX`` (kept for inspection; an older one there is
         replaced), unless the file now at ``path`` is no longer the one read
         (``identity``): another read set it aside first, and a good copy
-        may have been fetched since. True if renamed."""
+        may have been fetched since. True if renamed. This narrows the race
+        with a concurrent resync to the microseconds between the check and
+        the rename, it does not close it: a good copy renamed aside then is
+        fetched again by the resync the read queued."""
         try:
             current = os.stat(path)
         except FileNotFoundError:
@@ -370,7 +372,7 @@ class LocalBlockStore:
     def read_and_verify(self, hash_: bytes):
         """Deferred[bytes] of plain, hash-checked data; errback MissingBlock,
         or CorruptBlock (the bad file renamed aside)."""
-        return self.run_in_thread(self._read_and_verify, hash_)
+        return self.run_in_thread(self.read_and_verify_now, hash_)
 
     def has_block(self, hash_: bytes):
         return self.run_in_thread(lambda: self._find(hash_)[0] is not None)

@@ -39,12 +39,12 @@ class BucketCountReader:
         network.register(PATH, self._serve)
 
     def _serve(self, call) -> Reply:
-        try:
-            (bucket_id,) = call.message
-            bucket_id = bytes(bucket_id)
-        except (TypeError, ValueError):
-            raise RpcError("BadRequest", f"{PATH} takes [bucket id]") from None
-        return Reply(self.local_counts.read(bucket_id))
+        message = call.message
+        # No conversion: bytes() of a peer's integer would allocate that many.
+        if not (isinstance(message, list) and len(message) == 1
+                and isinstance(message[0], bytes)):
+            raise RpcError("BadRequest", f"{PATH} takes [bucket id]")
+        return Reply(self.local_counts.read(message[0]))
 
     async def read(self, bucket_id: bytes, nodes, quorum: int) -> list:
         """The largest ``[objects, bytes, uploads]`` among ``quorum`` of
@@ -57,15 +57,19 @@ class BucketCountReader:
         def call(node, path, message):
             if node == me:
                 return defer.succeed(Reply(self.local_counts.read(bucket_id)))
+            # A malformed answer counts as that node failing: the quorum
+            # call asks another.
             return self.network.call(node, path, message, priority=PRIO_NORMAL,
-                                     timeout=TIMEOUT)
+                                     timeout=TIMEOUT).addCallback(_checked)
 
         replies = await try_call_many(call, nodes, PATH, [bucket_id], quorum,
                                       all_at_once=False, clock=self.clock)
-        counts = [0, 0, 0]
-        for _, reply in replies:
-            try:
-                counts = [max(a, int(b)) for a, b in zip(counts, reply.message)]
-            except (TypeError, ValueError):
-                raise RpcError("BadReply", f"{PATH}: malformed answer") from None
-        return counts
+        return [max(column) for column in zip(*(reply.message for _, reply in replies))]
+
+
+def _checked(reply: Reply) -> Reply:
+    counts = reply.message
+    if not (isinstance(counts, list) and len(counts) == 3
+            and all(type(count) is int for count in counts)):
+        raise RpcError("BadReply", f"{PATH}: malformed answer")
+    return reply

@@ -88,11 +88,11 @@ def key_for_write(ctx) -> "CustomerKey | None":
     :raises errors.InvalidArgument: malformed SSE-C headers.
     """
     given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
-    check_managed_encryption(ctx.header(b"x-amz-server-side-encryption"), given is not None)
+    check_managed_encryption(ctx.header(b"x-amz-server-side-encryption"))
     return given
 
 
-def check_managed_encryption(method: str | None, with_customer_key: bool) -> None:
+def check_managed_encryption(method: str | None) -> None:
     """Refuse ``x-amz-server-side-encryption: method`` (see the module
     docstring): :mod:`.unbuilt` already did for requests it saw; this keeps
     the write paths safe on their own."""

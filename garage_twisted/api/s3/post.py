@@ -30,7 +30,7 @@ from garage_twisted.api.s3 import cors, errors, sigv4, unbuilt
 from garage_twisted.api.s3.body import raw_body_reader
 from garage_twisted.api.s3.checks import BodyChecks
 from garage_twisted.api.s3.context import WRITE, RequestContext, respond
-from garage_twisted.api.s3.encryption import PREFIX, check_managed_encryption
+from garage_twisted.api.s3.encryption import PREFIX
 from garage_twisted.api.s3.form import MAX_FIELD, MAX_FIELDS, FormReader, boundary_of
 from garage_twisted.api.s3.metadata import DEFAULT_CONTENT_TYPE, STORED_HEADERS
 from garage_twisted.api.s3.put import MAX_OBJECT_SIZE, check_quotas, store_object
@@ -211,7 +211,6 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
     # for forms, SSE-KMS nowhere.
     if any(name.startswith(PREFIX) for name in fields):
         raise errors.NotImplemented("SSE-C is not supported on browser POST uploads")
-    check_managed_encryption(fields.get("x-amz-server-side-encryption"), False)
     checks = BodyChecks(content_md5=fields.get("content-md5"))
     version = await store_object(ctx, object_key, _object_headers(raw, part), checks,
                                  _FileReader(reader), size_check=policy.check_length,
