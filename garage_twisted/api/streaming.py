@@ -340,8 +340,9 @@ class StreamingHTTPChannel(http.HTTPChannel):
             # timer operation per 256 KiB read); it checks when it fires.
             stall = self.site.limits.body_stall_timeout
             quiet = clock.seconds() - self._body_activity
-            if self.reading_paused or self._waitingForTransport:
-                # The node, not the client, stopped the body.
+            if self.reading_paused:
+                # The node, not the client, stopped the body. (A client that
+                # does not read our previous answer gets no such excuse.)
                 self._body_activity = clock.seconds()
                 quiet = 0.0
             if quiet < stall:
@@ -352,7 +353,10 @@ class StreamingHTTPChannel(http.HTTPChannel):
                        seconds=self._timeout_of(phase))
         self.site.timeouts[phase.value] = self.site.timeouts.get(phase.value, 0) + 1
         if phase is _Phase.IDLE:
+            # A clean close waits for our buffered answer to leave: a client
+            # that stopped reading it is aborted when the closing timer fires.
             self.transport.loseConnection()
+            self._enter(_Phase.CLOSING)
         else:
             # Nothing is answered: what was received of the request is
             # dropped (a streamed body's reader fails, as on a client loss).
@@ -458,7 +462,6 @@ class StreamingSite(server.Site):
         self.timeouts: dict[str, int] = {}
         self.channels = set()
         self._all_closed = []
-        self._refusals_logged = 0
         self._refusal_logged_at = None
 
     def buildProtocol(self, addr):

@@ -28,11 +28,11 @@ import stat
 
 from twisted.logger import Logger
 
+from garage_twisted.db.recovery import write_probe_file
 from garage_twisted.util.errors import GarageError
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
-PROBE_NAME = ".garage-probe"
 # Inside metadata_dir: what must never be readable by another local user.
 # (Names owned by their modules: db.leveldb by GarageNode, node_key by
 # net/keys.py, cluster_secret by util/config.py.)
@@ -114,15 +114,7 @@ def _tighten(path: str, mode: int) -> None:
 
 def _probe(path: str, what: str) -> None:
     """Write, fsync and remove a small file in ``path``."""
-    probe = os.path.join(path, PROBE_NAME)
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
-                     PRIVATE_FILE_MODE)
-        try:
-            os.write(fd, b"garage-twisted start-up probe\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.unlink(probe)
+        write_probe_file(path, size=4096)
     except OSError as e:
         raise DirectoryError(f"cannot write to {what} {path}: {e.strerror}") from None

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from garage_twisted.db.recovery import PROBE_NAME
 from garage_twisted.service.dirs import (
-    PROBE_NAME,
     DirectoryError,
     prepare_directories,
     prepare_directory,
