@@ -7,8 +7,10 @@ marker) or *aborted*. Merge (as Garage): union of versions, per-version state
 merge (aborted > complete > uploading), then every version older than the
 newest complete one is dropped. A version's timestamp is taken when its
 upload starts, but a PUT whose version ended below a complete one moves to
-a new version above it before it answers (``api/s3/put.py``): the upload
-that completes last wins.
+a new version above it before it answers (``api/s3/put.py``): of two
+PutObjects, the one that completes last wins. CompleteMultipartUpload and
+CopyObject do not move yet: they keep their start timestamp, and one that
+completes after a later-started PUT is dropped by the merge (as in Garage).
 
 Invariants:
 

@@ -152,7 +152,7 @@ async def version_record(ctx: RequestContext, version):
 RELOAD_ATTEMPTS = 3
 
 
-async def _readable(ctx: RequestContext, version, reload: bool):
+async def _readable(ctx: RequestContext, version):
     """``(version, block list)`` of what the request reads; the block list is
     ``None`` for inline data.
 
@@ -160,10 +160,8 @@ async def _readable(ctx: RequestContext, version, reload: bool):
     newer complete version may replace the one found and its rows be deleted.
     The key is then read again: what it holds now is newer still, so the
     answer keeps read-after-write (a NoSuchKey here would deny a write the
-    client saw acknowledged).
-
-    :param reload: whether the key may be read again (``False`` for a version
-        the caller chose, like a website's error document).
+    client saw acknowledged). ``ctx.endpoint.key`` is the key ``version``
+    was read from (a website's page or error document too).
     """
     for _ in range(RELOAD_ATTEMPTS):
         if version.data.kind == DATA_INLINE:
@@ -171,14 +169,21 @@ async def _readable(ctx: RequestContext, version, reload: bool):
         record = await version_record(ctx, version)
         if record is not None:
             return version, record
-        if not reload:
-            break
         version = await load_version(ctx)
     raise errors.NoSuchKey("The specified key does not exist.",
                            extra={"Key": ctx.endpoint.key})
 
 
-async def _part_range(ctx: RequestContext, version, record=None):
+async def _readable_again(ctx: RequestContext, version):
+    """:func:`_readable`, and the conditions checked again if that moved to
+    a newer version: ``(version, block list, not-modified answer or None)``."""
+    readable, record = await _readable(ctx, version)
+    if readable is version:
+        return version, record, None
+    return readable, record, _conditions(ctx, readable, readable.data.meta)
+
+
+async def _part_range(ctx: RequestContext, version, record):
     """``(first byte, last byte, number of parts, part checksum or None)`` of
     ``?partNumber=N``, or ``None`` without it. A non-multipart object has one
     part, the whole; its number of parts is ``None`` (AWS sends
@@ -204,8 +209,6 @@ async def _part_range(ctx: RequestContext, version, record=None):
                                            extra={"PartNumberRequested": str(number),
                                                   "ActualPartCount": "1"})
         return 0, size - 1, None, None
-    if record is None:
-        _, record = await _readable(ctx, version, reload=False)
     sizes = record.part_sizes()
     if number not in sizes:  # the numbers the parts were uploaded with, as Garage
         raise errors.InvalidPartNumber("The requested partnumber is not satisfiable",
@@ -231,16 +234,17 @@ def _set_part_headers(ctx: RequestContext, meta, part) -> int:
 
 
 async def head_object(ctx: RequestContext, version=None) -> bytes:
-    chosen = version is not None
-    version = version if chosen else await load_version(ctx)
-    record = None
-    if ctx.endpoint.query.get("partNumber") is not None:
-        # A part's bounds come from the block list (see _readable).
-        version, record = await _readable(ctx, version, reload=not chosen)
-    meta = version.data.meta
-    not_modified = _conditions(ctx, version, meta)
+    version = version if version is not None else await load_version(ctx)
+    not_modified = _conditions(ctx, version, version.data.meta)
     if not_modified is not None:
         return not_modified
+    record = None
+    if ctx.endpoint.query.get("partNumber") is not None and "-" in version.data.meta.etag:
+        # A multipart object's part bounds come from its block list.
+        version, record, not_modified = await _readable_again(ctx, version)
+        if not_modified is not None:
+            return not_modified
+    meta = version.data.meta
     request = ctx.request
     # Every check before the first header: an error answers with error
     # headers only (the S3 front end strips the others anyway).
@@ -262,13 +266,15 @@ async def head_object(ctx: RequestContext, version=None) -> bytes:
 async def get_object(ctx: RequestContext, status: int | None = None, version=None):
     """GetObject; ``status`` forces the answer's status (a website's error
     document is sent with 404), ``version`` skips loading it again."""
-    chosen = version is not None
-    version = version if chosen else await load_version(ctx)
-    version, record = await _readable(ctx, version, reload=not chosen)
-    meta = version.data.meta
-    not_modified = _conditions(ctx, version, meta)
+    version = version if version is not None else await load_version(ctx)
+    # Conditions first: a 304 or 412 costs no block-list read.
+    not_modified = _conditions(ctx, version, version.data.meta)
     if not_modified is not None:
         return not_modified
+    version, record, not_modified = await _readable_again(ctx, version)
+    if not_modified is not None:
+        return not_modified
+    meta = version.data.meta
     request = ctx.request
     # Every check before the first header (see head_object).
     sse = key_for_read(ctx, meta)
