@@ -1,7 +1,8 @@
 """The ``mpu`` table: multipart uploads in progress, and their parts.
 
-Partition hash = upload id (which is also the uuid of the object version the
-upload completes into). Every UploadPart writes its blocks into a version of
+Partition hash = upload id (which is also the uuid of the upload's
+*uploading* object version; completion writes a new version, see
+``model/object.py``). Every UploadPart writes its blocks into a version of
 its own and records it here: announced (no ETag) under ``(part_number,
 start time)`` before its blocks are written, then finished under
 ``(part_number, finish time)``, above every attempt of that part that
@@ -9,7 +10,8 @@ finished before (``api/s3/multipart.py``). Attempts coexist and the newest
 finished one is the part: the attempt that finished last. Once the upload is
 completed or aborted it is marked ``deleted`` (a :class:`Bool`), which
 deletes every part's version (and so releases the parts' block references)
-through the version table's insert queue.
+through the version table's insert queue; a completed one also records the
+object version it completed into (``completed_as``).
 """
 
 from dataclasses import dataclass, replace
@@ -59,11 +61,15 @@ class MultipartUpload(Entry):
     parts: CrdtMap  # (part_number, timestamp) -> MpuPart
     bucket_id: bytes
     key: str
+    # Set with ``deleted`` by CompleteMultipartUpload: the uuid of the object
+    # version it completed into (a retried completion answers from it).
+    completed_as: bytes | None = None
 
     @classmethod
     def new(cls, upload_id: bytes, timestamp: int, bucket_id: bytes, key: str,
-            deleted: bool = False) -> "MultipartUpload":
-        return cls(upload_id, timestamp, Bool(deleted), CrdtMap(), bucket_id, key)
+            deleted: bool = False, completed_as: bytes | None = None) -> "MultipartUpload":
+        return cls(upload_id, timestamp, Bool(deleted), CrdtMap(), bucket_id, key,
+                   completed_as)
 
     def with_part(self, part_number: int, timestamp: int, part: MpuPart) -> "MultipartUpload":
         return replace(self, parts=self.parts.put((part_number, timestamp), part))
@@ -87,9 +93,14 @@ class MultipartUpload(Entry):
     def merge(self, other: "MultipartUpload") -> "MultipartUpload":
         deleted = self.deleted.merge(other.deleted)
         if deleted.value:
-            if self.deleted.value and not self.parts.entries:
+            # Two completions of one upload (a client retrying before the
+            # first answered) keep a deterministic one.
+            completed_as = max((c for c in (self.completed_as, other.completed_as)
+                                if c is not None), default=None)
+            if self.deleted.value and not self.parts.entries \
+                    and completed_as == self.completed_as:
                 return self
-            return replace(self, deleted=deleted, parts=CrdtMap())
+            return replace(self, deleted=deleted, parts=CrdtMap(), completed_as=completed_as)
         parts = self.parts.merge(other.parts)
         return self if parts == self.parts else replace(self, parts=parts)
 
@@ -97,15 +108,17 @@ class MultipartUpload(Entry):
         return self.deleted.value
 
     def to_cbor(self):
-        return [self.upload_id, self.timestamp, self.deleted.to_cbor(), self.parts.to_cbor(),
-                self.bucket_id, self.key]
+        raw = [self.upload_id, self.timestamp, self.deleted.to_cbor(), self.parts.to_cbor(),
+               self.bucket_id, self.key]
+        # Rows of uploads not completed encode as before.
+        return raw if self.completed_as is None else raw + [self.completed_as]
 
     @classmethod
     def from_cbor(cls, raw) -> "MultipartUpload":
         return cls(bytes(raw[0]), int(raw[1]), Bool.from_cbor(raw[2]),
                    CrdtMap.from_cbor(raw[3], value_from=MpuPart.from_cbor,
                                      key_from=lambda k: (int(k[0]), int(k[1]))),
-                   bytes(raw[4]), raw[5])
+                   bytes(raw[4]), raw[5], bytes(raw[6]) if len(raw) > 6 else None)
 
 
 class MpuTableSchema(TableSchema):

@@ -5,12 +5,23 @@ sort key = the object key as UTF-8. An object holds its versions sorted by
 ``(timestamp, uuid)``; each is *uploading*, *complete* (data, or a delete
 marker) or *aborted*. Merge (as Garage): union of versions, per-version state
 merge (aborted > complete > uploading), then every version older than the
-newest complete one is dropped. A version's timestamp is taken when its
-upload starts, but a PUT whose version ended below a complete one moves to
-a new version above it before it answers (``api/s3/put.py``): of two
-PutObjects, the one that completes last wins. CompleteMultipartUpload and
-CopyObject do not move yet: they keep their start timestamp, and one that
-completes after a later-started PUT is dropped by the merge (as in Garage).
+newest complete one is dropped, except pending multipart uploads (uploading
+and multipart): unlike Garage, a PutObject that completes while a multipart
+upload of the same key runs does not kill the upload (AWS keeps it).
+
+A version's timestamp is taken when its upload starts, but an upload whose
+version ended below a complete one moves to a new version above it before
+it answers (``api/s3/put.py``): of two writes of a key (PutObject, POST,
+CopyObject, CompleteMultipartUpload), the one that completes last wins, as
+on AWS. CompleteMultipartUpload never completes the upload's own version:
+it writes a new version above every version it sees, then aborts the
+upload's (``api/s3/multipart.py``).
+
+A pending multipart version is dropped once aborted. If a replica missed the
+abort and another had already dropped it, anti-entropy brings the uploading
+state back (there is no tombstone below a complete version): the upload is
+listed again though its ``mpu`` row is deleted. ListMultipartUploads skips
+and aborts again such a leftover (``api/s3/multipart.py``).
 
 Invariants:
 
@@ -136,6 +147,11 @@ class ObjectVersion:
     def is_uploading(self) -> bool:
         return self.state == STATE_UPLOADING
 
+    @property
+    def is_pending_multipart(self) -> bool:
+        """An uploading multipart version: kept below newer complete ones."""
+        return self.state == STATE_UPLOADING and self.multipart
+
     def merge_state(self, other: "ObjectVersion") -> "ObjectVersion":
         if self.state == STATE_ABORTED:
             return self
@@ -209,7 +225,9 @@ class Object(Entry):
         versions = [by_key[k] for k in sorted(by_key)]
         for i in range(len(versions) - 1, -1, -1):
             if versions[i].is_complete:
-                versions = versions[i:]
+                # Pending multipart uploads below it stay: they complete
+                # later, above it (or are aborted, then dropped).
+                versions = [v for v in versions[:i] if v.is_pending_multipart] + versions[i:]
                 break
         return replace(self, versions=tuple(versions))
 

@@ -264,8 +264,10 @@ class AdminObjectsTests(TestCase):
                              MultipartUpload={"Parts": parts})
         [version] = await self.inspect("mp")
         self.assertPlainFlags(version)
-        self.assertEqual((version["uuid"], version["timestamp"]),
-                         (upload_id, uploading["timestamp"]))
+        # Completed into a new version above the upload's (the last write
+        # to complete wins), not in place.
+        self.assertNotEqual(version["uuid"], upload_id)
+        self.assertGreater(version["timestamp"], uploading["timestamp"])
         self.assertEqual((version["size"], f'"{version["etag"]}"'),
                          (PART + 1000, done["ETag"]))
         self.assertTrue(version["etag"].endswith("-2"))

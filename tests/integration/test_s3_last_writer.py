@@ -14,6 +14,9 @@ from twisted.internet import reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.trial.unittest import TestCase
 
+from garage_twisted.model.object import (
+    DATA_INLINE, STATE_COMPLETE, Object, ObjectVersion, ObjectVersionData, ObjectVersionMeta,
+)
 from garage_twisted.util.time import now_msec
 from tests.integration.test_streaming import RawClient
 from tests.support import signer
@@ -149,6 +152,77 @@ class _LastWriterWins:
             self.assertEqual(await _get(other, name), slow_body)
 
 
+    async def _multipart(self, client, name: str, body: bytes, before_complete=None) -> str:
+        """Upload ``body`` in two parts with boto3; ``await before_complete()``
+        runs before completion. Returns the upload id."""
+        upload_id = (await in_thread(client.create_multipart_upload, Bucket=BUCKET,
+                                     Key=name))["UploadId"]
+        parts = []
+        for number, chunk in ((1, body[:5 * MIB]), (2, body[5 * MIB:])):
+            got = await in_thread(client.upload_part, Bucket=BUCKET, Key=name,
+                                  PartNumber=number, UploadId=upload_id, Body=chunk)
+            parts.append({"PartNumber": number, "ETag": got["ETag"]})
+        if before_complete is not None:
+            await before_complete(upload_id)
+        for _ in range(2):  # the second: a retry whose first answer was lost
+            done = await in_thread(client.complete_multipart_upload, Bucket=BUCKET, Key=name,
+                                   UploadId=upload_id, MultipartUpload={"Parts": parts})
+            self.assertTrue(done["ETag"].endswith('-2"'), done)
+        return upload_id
+
+    async def test_multipart_completed_last_wins_over_a_put(self):
+        """An 8 MiB multipart upload begun first, a 4 MiB PUT returned
+        meanwhile: the upload stays listed, completes, and is the object
+        (Garage drops such an upload: NoSuchUpload)."""
+        name = "mpu-last"
+        upload_body, put_body = os.urandom(8 * MIB), os.urandom(4 * MIB)
+
+        async def put_meanwhile(upload_id):
+            await in_thread(self.clients[-1].put_object, Bucket=BUCKET, Key=name,
+                            Body=put_body)
+            self.assertEqual(await _get(self.clients[0], name), put_body)
+            listed = await in_thread(self.clients[0].list_multipart_uploads, Bucket=BUCKET)
+            self.assertEqual([u["UploadId"] for u in listed.get("Uploads", [])], [upload_id])
+
+        await self._multipart(self.clients[0], name, upload_body, put_meanwhile)
+        for client in self.clients:
+            self.assertEqual(await _get(client, name), upload_body)
+        listed = await in_thread(self.clients[-1].list_multipart_uploads, Bucket=BUCKET)
+        self.assertEqual(listed.get("Uploads", []), [])
+
+    async def test_put_completed_last_wins_over_a_multipart_upload(self):
+        """A 4 MiB PUT begun first, an 8 MiB multipart upload completed
+        meanwhile: the PUT completes last and is the object."""
+        name = "put-last"
+        put_body, upload_body = os.urandom(4 * MIB), os.urandom(8 * MIB)
+        bucket_id = await self.nodes[0].helper.resolve_global_alias(BUCKET)
+        slow = SlowUpload(self, self.fixtures[0], self.key, f"/{BUCKET}/{name}", put_body)
+        await slow.start(MIB + 5)
+        await _until(lambda: all(_has_uploading(n, bucket_id, name) for n in self.nodes))
+        await self._multipart(self.clients[-1], name, upload_body)
+        self.assertEqual(await _get(self.clients[0], name), upload_body)
+        await slow.finish()
+        for client in self.clients:
+            self.assertEqual(await _get(client, name), put_body)
+
+    async def test_put_completed_last_wins_over_a_copy(self):
+        """A PUT begun first, a CopyObject onto its key returned meanwhile:
+        the PUT completes last and is the object."""
+        name = "copied-over"
+        put_body, source = os.urandom(3 * MIB), os.urandom(2 * MIB)
+        await in_thread(self.clients[0].put_object, Bucket=BUCKET, Key="source", Body=source)
+        bucket_id = await self.nodes[0].helper.resolve_global_alias(BUCKET)
+        slow = SlowUpload(self, self.fixtures[0], self.key, f"/{BUCKET}/{name}", put_body)
+        await slow.start(MIB + 5)
+        await _until(lambda: all(_has_uploading(n, bucket_id, name) for n in self.nodes))
+        await in_thread(self.clients[-1].copy_object, Bucket=BUCKET, Key=name,
+                        CopySource={"Bucket": BUCKET, "Key": "source"})
+        self.assertEqual(await _get(self.clients[0], name), source)
+        await slow.finish()
+        for client in self.clients:
+            self.assertEqual(await _get(client, name), put_body)
+
+
 class OneNodeLastWriterTests(_LastWriterWins, TestCase):
     timeout = 120
 
@@ -168,3 +242,58 @@ class ThreeNodesLastWriterTests(_LastWriterWins, TestCase):
         self.key = await self.fixtures[0].create_key()
         self.clients = boto3_clients(self, self.fixtures, self.key)
         await in_thread(self.clients[0].create_bucket, Bucket=BUCKET)
+
+
+class SkewedClockTests(TestCase):
+    """Writes through a gateway (which holds no copy of the key, so takes
+    its own clock's time) onto a key whose version was stamped 60 s ahead
+    (a node with a fast clock wrote it): each write, completing last, ends
+    above it. Each completes at a timestamp below it first, so each must
+    move above (``put.renew_version``)."""
+
+    timeout = 180
+
+    async def setUp(self):
+        self.fixtures, self.nodes = await start_cluster(self, count=4, gateways=1)
+        self.key = await self.fixtures[0].create_key()
+        (self.s3,) = boto3_clients(self, self.fixtures[3:], self.key)
+        await in_thread(self.s3.create_bucket, Bucket=BUCKET)
+        self.bucket_id = await self.nodes[0].helper.resolve_global_alias(BUCKET)
+        await in_thread(self.s3.put_object, Bucket=BUCKET, Key="source", Body=os.urandom(MIB))
+
+    async def _stamp_ahead(self, name: str) -> None:
+        """A complete inline version of ``name`` stamped 60 s ahead, written
+        at quorum through a storage node."""
+        meta = ObjectVersionMeta((), 5, "0" * 32)
+        ahead = ObjectVersion(os.urandom(32), now_msec(reactor) + 60_000, STATE_COMPLETE,
+                              data=ObjectVersionData(DATA_INLINE, meta, inline=b"ahead"))
+        await self.nodes[0].model.object_table.insert(Object(self.bucket_id, name, (ahead,)))
+        self.assertEqual(await _get(self.s3, name), b"ahead")
+
+    async def test_put_copy_and_multipart_end_above_a_version_stamped_ahead(self):
+        source = await _get(self.s3, "source")
+        for name, kind in (("put", "put"), ("small", "small"), ("copy", "copy"),
+                           ("mpu", "mpu")):
+            await self._stamp_ahead(name)
+            if kind == "put":
+                body = os.urandom(2 * MIB + 1)
+                await in_thread(self.s3.put_object, Bucket=BUCKET, Key=name, Body=body)
+            elif kind == "small":
+                body = b"inline"
+                await in_thread(self.s3.put_object, Bucket=BUCKET, Key=name, Body=body)
+            elif kind == "copy":
+                body = source
+                await in_thread(self.s3.copy_object, Bucket=BUCKET, Key=name,
+                                CopySource={"Bucket": BUCKET, "Key": "source"})
+            else:
+                body = os.urandom(6 * MIB)
+                upload_id = (await in_thread(self.s3.create_multipart_upload, Bucket=BUCKET,
+                                             Key=name))["UploadId"]
+                parts = []
+                for number, chunk in ((1, body[:5 * MIB]), (2, body[5 * MIB:])):
+                    got = await in_thread(self.s3.upload_part, Bucket=BUCKET, Key=name,
+                                          PartNumber=number, UploadId=upload_id, Body=chunk)
+                    parts.append({"PartNumber": number, "ETag": got["ETag"]})
+                await in_thread(self.s3.complete_multipart_upload, Bucket=BUCKET, Key=name,
+                                UploadId=upload_id, MultipartUpload={"Parts": parts})
+            self.assertEqual(await _get(self.s3, name), body, name)

@@ -127,6 +127,23 @@ class UploadListingTests(TestCase):
                                UploadIdMarker=k2[1])
         self.assertEqual([u["UploadId"] for u in rest["Uploads"]], [k3[1]])
 
+    async def test_marker_upload_completed_above_an_older_pending_one(self):
+        """A page ends on the second of three uploads of a key, which then
+        completes: the first stays pending below the object (a completed
+        write does not drop a pending upload) and is not listed again; the
+        third is."""
+        k1, k2, k3 = await self.create("k", "k", "k")
+        page = await self.call("list_multipart_uploads", MaxUploads=2)
+        self.assertEqual(page["NextUploadIdMarker"], k2[1])
+        part = await self.call("upload_part", Key="k", UploadId=k2[1], PartNumber=1,
+                               Body=b"x")
+        await self.call("complete_multipart_upload", Key="k", UploadId=k2[1],
+                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+        rest = await self.call("list_multipart_uploads", KeyMarker="k", UploadIdMarker=k2[1])
+        self.assertEqual([u["UploadId"] for u in rest["Uploads"]], [k3[1]])
+        everything = await self.call("list_multipart_uploads")
+        self.assertEqual([u["UploadId"] for u in everything["Uploads"]], [k1[1], k3[1]])
+
     async def test_delimiter_common_prefixes(self):
         """A delimiter folds the uploads of keys under a common prefix into
         CommonPrefixes, paged like uploads, each prefix once."""

@@ -11,13 +11,13 @@ later frees nothing the copy uses). An inline source is copied inline.
 ``REPLACE``, as S3 requires. ``x-amz-copy-source-if-*`` conditions are
 evaluated on the source (412 PreconditionFailed). The ETag is the source's
 (same bytes). The copy is written as an upload is: an "uploading" version
-first, then its blocks' references, then "complete"; a failure aborts it,
-so a half-made copy is never visible.
+with its rows and its blocks' references, then "complete", above any
+version completed meanwhile (the last write to complete wins,
+``put.publish``); a failure aborts it, so a half-made copy is never
+visible.
 """
 
 from urllib.parse import unquote
-
-from twisted.internet import defer
 
 from garage_twisted.api.s3 import conditions, errors
 from garage_twisted.api.s3.checks import BodyChecks
@@ -26,17 +26,14 @@ from garage_twisted.api.s3.encryption import (
     COPY_PREFIX, CustomerKey, key_for_read, key_for_write,
 )
 from garage_twisted.api.s3.metadata import extract_object_headers
-from garage_twisted.api.s3.put import check_quotas, new_uuid, next_timestamp, store_object
+from garage_twisted.api.s3.put import (
+    check_quotas, publish_inline, publish_rows, store_object,
+)
 from garage_twisted.api.s3.xml import document, element, iso8601
-from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.object import (
-    DATA_FIRST_BLOCK, DATA_INLINE, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object,
-    ObjectVersion, ObjectVersionData, ObjectVersionMeta,
+    DATA_INLINE, ObjectVersion, ObjectVersionData, ObjectVersionMeta,
 )
 from garage_twisted.model.version import Version
-from garage_twisted.util.crdt import Bool
-
-REFS_PER_INSERT = 100
 
 
 def parse_copy_source(value: str) -> tuple[str, str, str | None]:
@@ -104,16 +101,13 @@ async def copy_object(ctx: RequestContext) -> bytes:
         ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
         return respond(ctx.request, document("CopyObjectResult", parts))
     new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum)
-    timestamp = await next_timestamp(ctx, dest_key)
-    uuid = new_uuid()
-    table = ctx.api.model.object_table
     if src.data.kind == DATA_INLINE:
         data = ObjectVersionData(DATA_INLINE, new_meta, inline=src.data.inline)
-        await table.insert(Object(ctx.bucket_id, dest_key,
-                                  (ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=data),)))
+        version = await publish_inline(ctx, dest_key, data)
     else:
-        await _copy_blocks(ctx, src, dest_key, uuid, timestamp, new_meta)
-    parts = [element("ETag", f'"{meta.etag}"'), element("LastModified", iso8601(timestamp))]
+        version = await _copy_blocks(ctx, src, dest_key, new_meta)
+    parts = [element("ETag", f'"{meta.etag}"'),
+             element("LastModified", iso8601(version.timestamp))]
     ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
     return respond(ctx.request, document("CopyObjectResult", parts))
 
@@ -133,35 +127,19 @@ async def _copy_bytes(ctx, src, src_sse, dest_key, headers, dest_sse):
     return await store_object(ctx, dest_key, headers, BodyChecks(), reader, sse=dest_sse)
 
 
-async def _copy_blocks(ctx, src, dest_key, uuid, timestamp, new_meta) -> None:
+async def _copy_blocks(ctx, src, dest_key, new_meta) -> ObjectVersion:
+    """A new version of ``dest_key`` made of ``src``'s blocks, published
+    above every version completed before it (``put.publish``)."""
     model = ctx.api.model
     record = await model.version_table.get(src.uuid, b"")
     if record is None or record.deleted.value:
         raise errors.NoSuchKey("The source object was deleted during the copy.")
-    blocks = record.sorted_blocks()
-    uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=new_meta.headers)
-    await model.object_table.insert(Object(ctx.bucket_id, dest_key, (uploading,)))
-    try:
-        version = Version.new(uuid, ctx.bucket_id, dest_key)
-        for (part, offset), block in blocks:
-            version = version.with_block(part, offset, block)
-        for part, value in record.part_checksums.items():
-            version = version.with_part_checksum(part, value)
-        refs = [BlockRef(block.hash, uuid, Bool(False)) for _, block in blocks]
-        # References before the object becomes visible: the source may be
-        # deleted right after, and its blocks must stay for the copy.
-        await defer.gatherResults(
-            [model.version_table.insert(version)] +
-            [model.block_ref_table.insert_many(refs[i:i + REFS_PER_INSERT])
-             for i in range(0, len(refs), REFS_PER_INSERT)],
-            consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
-        data = ObjectVersionData(DATA_FIRST_BLOCK, new_meta, first_block=src.data.first_block)
-        await model.object_table.insert(Object(
-            ctx.bucket_id, dest_key, (ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=data),)))
-    except BaseException:
-        aborted = ObjectVersion(uuid, timestamp, STATE_ABORTED)
-        await model.object_table.insert(Object(ctx.bucket_id, dest_key, (aborted,)))
-        raise
+    rows = Version.new(b"", ctx.bucket_id, dest_key)
+    for (part, offset), block in record.sorted_blocks():
+        rows = rows.with_block(part, offset, block)
+    for part, value in record.part_checksums.items():
+        rows = rows.with_part_checksum(part, value)
+    return await publish_rows(ctx, dest_key, rows, new_meta, src.data.first_block)
 
 
 def parse_copy_range(value: str | None, size: int) -> tuple[int, int]:

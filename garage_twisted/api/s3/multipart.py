@@ -1,18 +1,23 @@
 """Multipart uploads: Create, UploadPart, Complete, Abort, ListParts,
 ListMultipartUploads.
 
-The upload id is the hex uuid of the object version the upload completes
-into; while it runs, that version is *uploading* (invisible). Parts are
-versions of their own, recorded in the ``mpu`` table; completion builds the
-final version from the chosen parts' blocks (no data is copied), takes new
-block references for it, publishes the object, then deletes the upload,
-which releases the parts' own references.
+The upload id is the hex uuid of the upload's object version, *uploading*
+(invisible) while it runs; a PutObject completed meanwhile does not drop it
+(``model/object.py``). Parts are versions of their own, recorded in the
+``mpu`` table. Completion builds a new version from the chosen parts'
+blocks (no data is copied) under a new uuid, takes block references for it,
+publishes it above every version completed before (so the write that
+completes last wins), then aborts the upload's version and deletes the
+upload, recording what it completed into (a retried completion gets the
+same answer); the deletion releases the parts' own references.
 """
 
 import hashlib
 import re
 
 import defusedxml.ElementTree as SafeET
+from twisted.internet import defer
+from twisted.logger import Logger
 
 from garage_twisted.api.s3 import conditions, errors, listing
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
@@ -23,18 +28,19 @@ from garage_twisted.api.s3.context import RequestContext, int_argument, respond
 from garage_twisted.api.s3.encryption import CustomerKey, key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import (
-    RENEW_ATTEMPTS, check_quotas, new_uuid, next_timestamp, save_stream,
+    RENEW_ATTEMPTS, check_quotas, new_uuid, next_timestamp, publish_inline, publish_rows,
+    save_stream,
 )
 from garage_twisted.api.s3.xml import document, element, iso8601
-from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.mpu import MpuPart, MultipartUpload
 from garage_twisted.model.object import (
-    DATA_FIRST_BLOCK, DATA_INLINE, FILTER_IS_UPLOADING, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object, ObjectVersion,
+    DATA_INLINE, FILTER_IS_UPLOADING, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object, ObjectVersion,
     ObjectVersionData, ObjectVersionMeta,
 )
 from garage_twisted.model.version import Version
-from garage_twisted.util.crdt import Bool
 from garage_twisted.util.time import now_msec
+
+log = Logger()
 
 MAX_PART_NUMBER = 10000
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -357,13 +363,18 @@ async def _object_checksum(ctx: RequestContext, checksum, wanted, parts) -> tupl
 
 
 async def _completed_version(ctx: RequestContext):
-    """The object's version this upload completed into, if it did."""
+    """The object's version this upload completed into, if it did and it
+    is still there."""
     upload_id = _upload_id(ctx)
-    obj = await ctx.api.model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
+    model = ctx.api.model
+    mpu = await model.mpu_table.get(upload_id, b"")
+    # Uploads completed before completed_as existed completed in place.
+    target = upload_id if mpu is None or mpu.completed_as is None else mpu.completed_as
+    obj = await model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
     if obj is None:
         return None
     return next((v for v in obj.versions
-                 if v.uuid == upload_id and v.state == STATE_COMPLETE), None)
+                 if v.uuid == target and v.state == STATE_COMPLETE), None)
 
 
 async def complete_multipart_upload(ctx: RequestContext) -> bytes:
@@ -423,23 +434,41 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
             if part.checksum is not None:
                 final = final.with_part_checksum(number, part.checksum)
     await check_quotas(ctx, ctx.endpoint.key, total)
-    blocks = final.sorted_blocks()
-    await model.version_table.insert(final)
-    await model.block_ref_table.insert_many(
-        [BlockRef(block.hash, mpu.upload_id, Bool(False)) for _, block in blocks])
     etag = _composite_etag(wanted)
-    headers = object_headers(version)
     key_md5 = dict(version.upload_headers).get(SSE_MD5_HEADER)
-    meta = ObjectVersionMeta(headers, total, etag, checksum, key_md5)
-    if blocks:
-        data = ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=blocks[0][1].hash)
-    else:
-        data = ObjectVersionData(DATA_INLINE, meta, inline=b"")
-    complete = ObjectVersion(mpu.upload_id, version.timestamp, STATE_COMPLETE, data=data)
-    await model.object_table.insert(Object(ctx.bucket_id, ctx.endpoint.key, (complete,)))
-    await model.mpu_table.insert(MultipartUpload.new(
-        mpu.upload_id, mpu.timestamp, ctx.bucket_id, ctx.endpoint.key, deleted=True))
+    meta = ObjectVersionMeta(object_headers(version), total, etag, checksum, key_md5)
+    await _complete_into_new_version(ctx, mpu, version, final, meta)
     return _complete_result(ctx, etag, checksum)
+
+
+async def _complete_into_new_version(ctx: RequestContext, mpu, version, rows: Version,
+                                     meta: ObjectVersionMeta) -> ObjectVersion:
+    """Publish the object made of ``rows`` (the chosen parts' blocks) as a
+    new version above every version completed before (the write that
+    completes last wins, ``put.publish``), then end the upload: its own
+    version is aborted and its row records what it became.
+
+    The upload's own version is not completed in place: it was created
+    when the upload began, and a PutObject completed since would stay
+    above it. A failure leaves the upload as it was (the client may retry).
+    """
+    model = ctx.api.model
+    key = ctx.endpoint.key
+    blocks = rows.sorted_blocks()
+    if not blocks:
+        published = await publish_inline(
+            ctx, key, ObjectVersionData(DATA_INLINE, meta, inline=b""))
+    else:
+        published = await publish_rows(ctx, key, rows, meta, blocks[0][1].hash)
+    # The object holds its blocks now: the upload's parts may go.
+    await defer.gatherResults([
+        model.object_table.insert(Object(ctx.bucket_id, key, (
+            ObjectVersion(mpu.upload_id, version.timestamp, STATE_ABORTED),))),
+        model.mpu_table.insert(MultipartUpload.new(
+            mpu.upload_id, mpu.timestamp, ctx.bucket_id, key, deleted=True,
+            completed_as=published.uuid)),
+    ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
+    return published
 
 
 async def abort_multipart_upload(ctx: RequestContext) -> bytes:
@@ -488,29 +517,57 @@ def _pending_uploads(obj) -> list:
     """An object's pending multipart uploads, by initiation time (the
     versions' ``(timestamp, uuid)`` order: the timestamp is the upload's
     creation)."""
-    return [v for v in obj.versions if v.is_uploading and v.multipart]
+    return [v for v in obj.versions if v.is_pending_multipart]
 
 
-def _uploads_after(upload_id_marker: str):
-    """The uploads of the marker key that follow the upload ``upload_id_marker``.
-
-    Upload ids are random, so "after" is in initiation order, the listing's
-    own. The marker upload is found among every version of the key, aborted
-    and completed ones included; one no longer there at all was dropped
-    because a newer version completed (object.py's merge), so every upload
-    still pending is newer than it and listed. So is every upload of the key
-    for an id that never existed.
-    """
+def _uploads_after(upload_id_marker: str, marker) -> callable:
+    """The uploads of the marker key that follow the upload named by
+    ``upload-id-marker``, in initiation order (the listing's own; upload
+    ids are random). ``marker`` is its ``(timestamp, uuid)`` as its
+    ``mpu`` row tells, else it is looked for among the key's versions;
+    for an id found nowhere, every upload of the key follows."""
     wanted = upload_id_marker.lower()
 
     def resume(obj) -> list:
         uploads = _pending_uploads(obj)
-        marker = min((v.cmp_key() for v in obj.versions if v.uuid.hex() == wanted),
-                     default=None)
-        if marker is None:
+        position = marker if marker is not None else min(
+            (v.cmp_key() for v in obj.versions if v.uuid.hex() == wanted), default=None)
+        if position is None:
             return uploads
-        return [v for v in uploads if v.cmp_key() > marker]
+        return [v for v in uploads if v.cmp_key() > position]
     return resume
+
+
+async def _marker_position(ctx: RequestContext, upload_id_marker: str):
+    """``(timestamp, uuid)`` of the upload ``upload_id_marker``, pending or
+    over (its ``mpu`` row keeps its initiation time), or None."""
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", upload_id_marker):
+        return None
+    upload_id = bytes.fromhex(upload_id_marker)
+    mpu = await ctx.api.model.mpu_table.get(upload_id, b"")
+    return None if mpu is None else (mpu.timestamp, upload_id)
+
+
+async def _without_leftovers(ctx: RequestContext, contents, overtaken: set) -> list:
+    """``contents`` without the uploads that are over though their version
+    came back as pending (``model/object.py``: a replica that missed the
+    abort); each is aborted again. Only uploads below a complete version
+    can be such leftovers: only those are looked up."""
+    suspects = [(key, v) for key, v in contents if v.uuid in overtaken]
+    if not suspects:
+        return contents
+    model = ctx.api.model
+    rows = await defer.gatherResults([model.mpu_table.get(v.uuid, b"") for _, v in suspects])
+    over = {v.uuid for (_, v), mpu in zip(suspects, rows) if mpu is None or mpu.deleted.value}
+    for key, version in suspects:
+        if version.uuid in over:
+            log.info("aborting again upload {upload} of {key}, over but listed",
+                     upload=version.uuid.hex(), key=key)
+            model.object_table.insert(Object(ctx.bucket_id, key, (
+                ObjectVersion(version.uuid, version.timestamp, STATE_ABORTED),))).addErrback(
+                lambda failure: log.warn("abort failed: {error}",
+                                         error=failure.getErrorMessage()))
+    return [(key, v) for key, v in contents if v.uuid not in over]
 
 
 async def list_multipart_uploads(ctx: RequestContext) -> bytes:
@@ -532,10 +589,20 @@ async def list_multipart_uploads(ctx: RequestContext) -> bytes:
     upload_id_marker = query.get("upload-id-marker")
     resume = None
     if key_marker is not None and upload_id_marker:
-        resume = _uploads_after(upload_id_marker)
+        resume = _uploads_after(upload_id_marker,
+                                await _marker_position(ctx, upload_id_marker))
+    overtaken = set()  # pending uploads below a complete version
+
+    def uploads(obj) -> list:
+        found = _pending_uploads(obj)
+        newest = max((v.cmp_key() for v in obj.versions if v.is_complete), default=None)
+        overtaken.update(v.uuid for v in found if newest is not None and v.cmp_key() < newest)
+        return found
+
     result = await listing.walk(ctx, prefix, delimiter, max_uploads, key_marker,
-                                entry_filter=FILTER_IS_UPLOADING, entries=_pending_uploads,
+                                entry_filter=FILTER_IS_UPLOADING, entries=uploads,
                                 resume=resume)
+    contents = await _without_leftovers(ctx, result.contents, overtaken)
     parts = [element("Bucket", ctx.endpoint.bucket),
              element("KeyMarker", enc(key_marker or "")),
              element("UploadIdMarker", upload_id_marker or "")]
@@ -551,7 +618,7 @@ async def list_multipart_uploads(ctx: RequestContext) -> bytes:
         parts.append(element("EncodingType", "url"))
     parts.append(element("IsTruncated", "true" if result.truncated else "false"))
     people = listing.owner_xml(ctx, "Initiator") + listing.owner_xml(ctx)
-    for key, version in result.contents:
+    for key, version in contents:
         parts.append("<Upload>" + element("Key", enc(key))
                      + element("UploadId", version.uuid.hex())
                      + people + element("StorageClass", "STANDARD")

@@ -24,7 +24,7 @@ in the same round trip, what the write quorum holds
 before. If a complete version there is above ours (our version is then
 gone from the answer: the merge drops what is older than the newest
 complete version), the upload moves to a new version just above the newest
-complete one (:func:`_renew_version`: new rows, then the entry) and
+complete one (:func:`renew_version`: new rows, then the entry) and
 completes that. Uploading versions are not in the way: one that started
 after ours and completes after it still wins. So a small object costs two
 round trips (one when stored inline), not five.
@@ -111,9 +111,9 @@ def provisional_timestamp(ctx: RequestContext, key: str) -> int:
 
 
 def is_kept(seen: Object, uuid: bytes, timestamp: int) -> bool:
-    """Whether version ``(timestamp, uuid)`` is still in ``seen``: then no
-    complete version is above it (the merge drops every version older than
-    the newest complete one)."""
+    """Whether version ``(timestamp, uuid)`` (not a multipart upload's) is
+    still in ``seen``: then no complete version is above it (the merge drops
+    every such version older than the newest complete one)."""
     mine = (timestamp, uuid)
     return any(v.cmp_key() == mine for v in seen.versions)
 
@@ -228,17 +228,7 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
             version = ObjectVersion(claim.uuid, claim.timestamp, STATE_COMPLETE, data=data)
             await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
             return version
-        timestamp = provisional_timestamp(ctx, key)
-        for _ in range(RENEW_ATTEMPTS):
-            version = ObjectVersion(new_uuid(), timestamp, STATE_COMPLETE, data=data)
-            seen = await ctx.api.model.object_table.insert_and_read(
-                Object(ctx.bucket_id, key, (version,)))
-            if is_kept(seen, version.uuid, timestamp):
-                return version
-            # A complete version was above: written again just above it
-            # (this copy is older, and dropped by the merge everywhere).
-            timestamp = above_complete(seen)
-        raise errors.SlowDown("The key is being written too fast; retry.")
+        return await publish_inline(ctx, key, data)
     writer = ctx.api.model.small_writer
     if writer is not None and claim is None and second is None and \
             len(first) <= MAX_SMALL and len(first) < ctx.api.block_size:
@@ -257,6 +247,22 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
     return await _save_blocks(ctx, key, headers, checks, payload,
                               _chain(first, second, blocks), size_check, sse, claim,
                               before_complete)
+
+
+async def publish_inline(ctx: RequestContext, key: str, data) -> ObjectVersion:
+    """Publish an inline object (``data``) above every complete version of
+    ``key``; returns its version."""
+    timestamp = provisional_timestamp(ctx, key)
+    for _ in range(RENEW_ATTEMPTS):
+        version = ObjectVersion(new_uuid(), timestamp, STATE_COMPLETE, data=data)
+        seen = await ctx.api.model.object_table.insert_and_read(
+            Object(ctx.bucket_id, key, (version,)))
+        if is_kept(seen, version.uuid, timestamp):
+            return version
+        # A complete version was above: written again just above it (this
+        # copy is older, and dropped by the merge everywhere).
+        timestamp = above_complete(seen)
+    raise errors.SlowDown("The key is being written too fast; retry.")
 
 
 async def _chain(first, second, rest):
@@ -303,17 +309,16 @@ async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uu
         if is_kept(seen, uuid, timestamp):
             return complete
         # A complete version was above: the upload moves above it.
-        uuid, timestamp = await _renew_version(ctx, key, headers, seen, [(0, 0, block)],
-                                               written, started)
+        rows = rows_of(ctx, key, [(0, 0, block)])
+        uuid, timestamp = await renew_version(ctx, key, headers, seen, rows, written, started)
         complete = replace(complete, uuid=uuid, timestamp=timestamp)
-        return await _publish(ctx, key, headers, complete, [(0, 0, block)], written,
-                              started)
+        return await publish(ctx, key, headers, complete, rows, written, started)
     except BaseException:
-        await _abort(ctx, key, written)
+        await abort_versions(ctx, key, written)
         raise
 
 
-async def _abort(ctx, key: str, written) -> None:
+async def abort_versions(ctx, key: str, written) -> None:
     """Abort the versions an upload created, and release their rows (a
     version some node never had as uploading gets no cascade there)."""
     model = ctx.api.model
@@ -352,8 +357,9 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
         if announced is not None:
             seen, announced = await announced, None
             if not is_kept(seen, uuid, timestamp):
-                uuid, timestamp = await _renew_version(ctx, key, headers, seen, block_list,
-                                                       written, started)
+                uuid, timestamp = await renew_version(ctx, key, headers, seen,
+                                                      rows_of(ctx, key, block_list),
+                                                      written, started)
         if before_complete is not None:
             await before_complete(size)
         meta = version_meta(headers, size, checks, sse)
@@ -366,21 +372,75 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
             # completes in place (see conditional.py).
             await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
             return complete
-        return await _publish(ctx, key, headers, complete, block_list, written, started)
+        return await publish(ctx, key, headers, complete, rows_of(ctx, key, block_list),
+                             written, started)
     except BaseException:
         if announced is not None:
             # Its outcome no longer matters; the aborted state wins the
             # merge whichever lands first.
             announced.addErrback(lambda _: None)
-        await _abort(ctx, key, written)
+        await abort_versions(ctx, key, written)
         raise
 
 
-async def _publish(ctx, key, headers, complete, block_list, written, started):
+def rows_of(ctx: RequestContext, key: str, block_list) -> Version:
+    """The block list of ``(part, offset, VersionBlock)`` as version rows
+    (under no uuid yet: :func:`renew_version` gives each its own)."""
+    rows = Version.new(b"", ctx.bucket_id, key)
+    for part, offset, block in block_list:
+        rows = rows.with_block(part, offset, block)
+    return rows
+
+
+async def stage_version(ctx, key: str, headers, rows: Version, uuid: bytes,
+                        timestamp: int) -> Object:
+    """Write ``rows`` (blocks, part checksums) under version ``uuid``, their
+    block references, and an uploading version ``(timestamp, uuid)`` of
+    ``key``, all at once; returns the object as the write quorum holds it."""
+    model = ctx.api.model
+    version = replace(rows, uuid=uuid)
+    uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
+    refs = [BlockRef(block.hash, uuid, Bool(False)) for _, block in version.sorted_blocks()]
+    results = await defer.gatherResults(
+        [model.object_table.insert_and_read(Object(ctx.bucket_id, key, (uploading,))),
+         model.version_table.insert(version)]
+        + [model.block_ref_table.insert_many(refs[i:i + MAX_ROWS_PER_BATCH])
+           for i in range(0, len(refs), MAX_ROWS_PER_BATCH)],
+        consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
+    return results[0]
+
+
+async def publish_rows(ctx: RequestContext, key: str, rows: Version, meta,
+                       first_block: bytes) -> ObjectVersion:
+    """Publish an object made of blocks already stored (a copy's source, a
+    multipart upload's parts): ``rows`` (any uuid) under a new version with
+    its own block references, above every complete version of ``key``. A
+    failure aborts what was written; the blocks' other holders keep them."""
+    started = now_msec(ctx.api.clock)
+    uuid, timestamp = new_uuid(), provisional_timestamp(ctx, key)
+    written = [(uuid, timestamp)]
+    try:
+        # References before the object becomes visible: the blocks' other
+        # holder (the copy source, the parts) may be deleted right after.
+        seen = await stage_version(ctx, key, meta.headers, rows, uuid, timestamp)
+        if not is_kept(seen, uuid, timestamp):
+            uuid, timestamp = await renew_version(ctx, key, meta.headers, seen, rows,
+                                                  written, started)
+        data = ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_block)
+        return await publish(ctx, key, meta.headers,
+                             ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=data),
+                             rows, written, started)
+    except BaseException:
+        await abort_versions(ctx, key, written)
+        raise
+
+
+async def publish(ctx, key, headers, complete, rows: Version, written, started):
     """Write the complete version ``complete`` (its rows stored) so that it
     ends above every complete version of ``key``: if one completed above it
     meanwhile, move to a new version above that one and complete it.
 
+    :param rows: the version's rows (any uuid), copied by a renewal.
     :returns: the complete version as published.
     """
     model = ctx.api.model
@@ -389,59 +449,61 @@ async def _publish(ctx, key, headers, complete, block_list, written, started):
             Object(ctx.bucket_id, key, (complete,)))
         if is_kept(seen, complete.uuid, complete.timestamp):
             return complete
-        uuid, timestamp = await _renew_version(ctx, key, headers, seen, block_list,
-                                               written, started)
+        uuid, timestamp = await renew_version(ctx, key, headers, seen, rows, written, started)
         complete = replace(complete, uuid=uuid, timestamp=timestamp)
     raise errors.SlowDown("The key is being written too fast; retry.")
 
 
-async def _renew_version(ctx, key, headers, seen, block_list, written, started) -> tuple:
+async def renew_version(ctx, key, headers, seen, rows: Version, written, started) -> tuple:
     """Move an upload whose version has a complete version above it to a
     new *uploading* version just above the newest complete one in
-    ``seen``: same blocks, new uuid and timestamp (the uuid names the
-    version's rows; the old ones are released once the new ones are
+    ``seen``: same rows, new uuid and timestamp (the uuid names the
+    version's rows; the ones it replaces are released once the new ones are
     stored). Returns ``(uuid, timestamp)``.
 
     :raises errors.SlowDown: the upload started more than
         ``RENEW_WITHIN_MS`` ago (its blocks may be gone), or the key keeps
         getting newer complete versions.
     """
-    model = ctx.api.model
     if now_msec(ctx.api.clock) - started > RENEW_WITHIN_MS:
         log.warn("upload of {key} overtaken by a newer write {elapsed} ms after it "
                  "started: refused", key=key, elapsed=now_msec(ctx.api.clock) - started)
         raise errors.SlowDown("A newer write of this key completed while this long "
                               "upload ran; retry.")
-    old_uuid = written[-1][0]
+    # Every version this call replaces: the one overtaken, and each of its
+    # own attempts overtaken in turn.
+    replaced = [written[-1][0]]
     for _ in range(RENEW_ATTEMPTS):
         uuid = new_uuid()
         timestamp = above_complete(seen)
         written.append((uuid, timestamp))
-        version = Version.new(uuid, ctx.bucket_id, key)
-        for part, offset, block in block_list:
-            version = version.with_block(part, offset, block)
-        uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
-        seen, _, _ = await defer.gatherResults([
-            model.object_table.insert_and_read(Object(ctx.bucket_id, key, (uploading,))),
-            model.version_table.insert(version),
-            model.block_ref_table.insert_many(
-                [BlockRef(block.hash, uuid, Bool(False)) for _, _, block in block_list]),
-        ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
+        seen = await stage_version(ctx, key, headers, rows, uuid, timestamp)
         if is_kept(seen, uuid, timestamp):
             break
+        replaced.append(uuid)
     else:
         raise errors.SlowDown("The key is being written too fast; retry.")
     log.info("upload of {key} moved above a concurrent version", key=key)
-    # The old version may never have been stored anywhere (dropped by the
-    # merge as older), or been dropped (and its rows deleted) before all
-    # its references were written: its rows and references are released
+    # A replaced version may never have been stored anywhere (dropped by the
+    # merge as older), or been dropped (and its rows deleted) before all its
+    # references were written: its rows and references are released
     # explicitly, now that the new ones hold the blocks.
-    await defer.gatherResults([
-        model.version_table.insert(Version.new(old_uuid, ctx.bucket_id, key, deleted=True)),
-        model.block_ref_table.insert_many(
-            [BlockRef(block.hash, old_uuid, Bool(True)) for _, _, block in block_list]),
-    ], consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
+    await release_rows(ctx, key, rows, replaced)
     return uuid, timestamp
+
+
+async def release_rows(ctx, key: str, rows: Version, uuids) -> None:
+    """Delete versions ``uuids`` (which hold ``rows``) and their block
+    references."""
+    model = ctx.api.model
+    blocks = [block for _, block in rows.sorted_blocks()]
+    refs = [BlockRef(block.hash, uuid, Bool(True)) for uuid in uuids for block in blocks]
+    await defer.gatherResults(
+        [model.version_table.insert(Version.new(uuid, ctx.bucket_id, key, deleted=True))
+         for uuid in uuids]
+        + [model.block_ref_table.insert_many(refs[i:i + MAX_ROWS_PER_BATCH])
+           for i in range(0, len(refs), MAX_ROWS_PER_BATCH)],
+        consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
 
 
 async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, blocks,

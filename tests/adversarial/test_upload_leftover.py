@@ -1,0 +1,60 @@
+"""A multipart upload that is over comes back as pending: a replica missed
+its abort while the others had dropped it (below a complete version there
+is no tombstone, ``model/object.py``), and anti-entropy brought the
+uploading state back. ListMultipartUploads must not list it (its ``mpu``
+row is deleted: UploadPart and Complete refuse it) and aborts it again.
+
+The stale replica's write is made with the table's own insert, at quorum
+on three nodes, as anti-entropy would deliver it."""
+
+import os
+
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+
+from garage_twisted.model.mpu import MultipartUpload
+from garage_twisted.model.object import Object, ObjectVersion, STATE_UPLOADING
+from garage_twisted.util.time import now_msec
+from tests.support.cluster import boto3_clients, start_cluster
+from tests.support.node import in_thread
+
+BUCKET = "leftover"
+
+
+class UploadLeftoverTests(TestCase):
+    timeout = 120
+
+    async def test_listing_hides_and_aborts_an_upload_that_came_back(self):
+        fixtures, nodes = await start_cluster(self)
+        key = await fixtures[0].create_key()
+        s3, = boto3_clients(self, fixtures[:1], key)
+        await in_thread(s3.create_bucket, Bucket=BUCKET)
+        live = (await in_thread(s3.create_multipart_upload, Bucket=BUCKET,
+                                Key="k"))["UploadId"]
+        await in_thread(s3.put_object, Bucket=BUCKET, Key="k", Body=b"object")
+        bucket_id = await nodes[0].helper.resolve_global_alias(BUCKET)
+        # An upload begun before the PUT, aborted since (its row deleted),
+        # back as pending from a replica that missed the abort.
+        gone = os.urandom(32)
+        stamp = now_msec(reactor) - 5_000
+        model = nodes[1].model
+        await model.mpu_table.insert(MultipartUpload.new(gone, stamp, bucket_id, "k",
+                                                         deleted=True))
+        await model.object_table.insert(Object(bucket_id, "k", (
+            ObjectVersion(gone, stamp, STATE_UPLOADING, multipart=True),)))
+        entry = await model.object_table.get(bucket_id, b"k")
+        self.assertIn(gone, [v.uuid for v in entry.versions])
+
+        listed = await in_thread(s3.list_multipart_uploads, Bucket=BUCKET)
+        self.assertEqual([u["UploadId"] for u in listed["Uploads"]], [live])
+
+        async def aborted_again():
+            entry = await model.object_table.get(bucket_id, b"k")
+            return gone not in [v.uuid for v in entry.versions]
+        for _ in range(200):
+            if await aborted_again():
+                break
+        else:
+            self.fail("the leftover upload was not aborted again")
+        got = await in_thread(s3.get_object, Bucket=BUCKET, Key="k")
+        self.assertEqual(await in_thread(got["Body"].read), b"object")
