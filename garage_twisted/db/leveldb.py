@@ -34,7 +34,7 @@ reports in its ``LOG`` is logged as an error.
 import os
 import threading
 
-import plyvel
+from garage_twisted.db.binding import plyvel
 from twisted.logger import Logger
 from zope.interface import implementer
 

@@ -24,8 +24,11 @@ import time
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+# Where this process found the tests package: the children get it on their
+# path, and nothing else (under scripts/test, a directory holding only a link
+# to tests/: the children run the installed package, as the suite does).
+TESTS_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.dirname(sys.executable)
 
 
 def tool(name):
@@ -60,7 +63,7 @@ class ProxiedCluster:
         self.s3_ports = [free_port() for _ in range(total)]
         self.nodes, self.proxies, self.ids = [None] * total, [None] * total, [None] * total
         self.configs = []
-        self.env = dict(os.environ, PYTHONPATH=ROOT)
+        self.env = dict(os.environ, PYTHONPATH=TESTS_PARENT)
         self.layout_version = 0
 
     def _config(self, i) -> str:

@@ -9,7 +9,7 @@ from tests.support.process import run
 
 NEMESES = ("kill", "pause", "cut", "skew", "layout")
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "scripts", "chaos")
+    os.path.realpath(__file__)))), "scripts", "chaos")
 
 
 class ChaosTests(TestCase):

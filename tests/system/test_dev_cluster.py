@@ -9,7 +9,7 @@ from twisted.trial.unittest import TestCase
 from tests.support.process import run, tool
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "scripts", "dev-cluster")
+    os.path.realpath(__file__)))), "scripts", "dev-cluster")
 
 
 class DevClusterTests(TestCase):

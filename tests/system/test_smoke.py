@@ -8,7 +8,7 @@ from twisted.trial.unittest import TestCase
 from tests.support.process import run
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "scripts", "smoke")
+    os.path.realpath(__file__)))), "scripts", "smoke")
 
 
 class SmokeTests(TestCase):

@@ -7,7 +7,7 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 _PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "scripts", "chaos")
+    os.path.realpath(__file__)))), "scripts", "chaos")
 
 
 def _chaos():

@@ -12,6 +12,7 @@ names and gathers Garage's ``success`` / ``error`` answer.
 from collections import Counter
 
 from garage_twisted.api.admin import errors, render
+from garage_twisted.db.binding import ENGINE
 from garage_twisted.rpc.ring import PARTITION_COUNT
 from garage_twisted.util.time import now_msec
 from garage_twisted.util.text import human_size, table
@@ -20,7 +21,7 @@ from garage_twisted.util.text import human_size, table
 async def node_info(api, body):
     return {"nodeId": api.system.node_id.hex(), "garageVersion": api.system.version,
             "garageFeatures": ["leveldb"], "rustVersion": "n/a (Python)",
-            "dbEngine": "LevelDB (plyvel)"}
+            "dbEngine": ENGINE}
 
 
 def table_statistics(api) -> list:
@@ -49,7 +50,7 @@ def _counts(api) -> tuple[list, dict]:
 
 
 def _freeform(api, tables: list, blocks: dict) -> str:
-    lines = [f"Garage version: {api.system.version}", "Database engine: LevelDB (plyvel)", "",
+    lines = [f"Garage version: {api.system.version}", f"Database engine: {ENGINE}", "",
              "Table stats:",
              f"  {'Table':<14}{'Items':>10}{'MklTodo':>10}{'GcTodo':>10}{'Queue':>10}"]
     for name, items, merkle, gc, queue in tables:

@@ -7,7 +7,7 @@ underneath is a real LevelDB directory.
 
 import os
 
-import plyvel
+from garage_twisted.db.binding import plyvel
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher

@@ -2,7 +2,7 @@
 
 import os
 
-import plyvel
+from garage_twisted.db.binding import plyvel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase

@@ -1,0 +1,47 @@
+"""The suite tests the installed package, as users get it: ``scripts/test``
+installs it (not linked to the source) and runs trial from a directory where
+only ``tests`` is importable. So dropping a package or the twisted plugin
+dropin from ``setup.py`` fails here."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+from twisted.trial.unittest import SkipTest, TestCase
+
+import garage_twisted
+
+
+class InstalledPackageTests(TestCase):
+    def test_the_suite_imports_the_installed_package(self):
+        source = os.environ.get("GARAGE_TWISTED_SOURCE")
+        if not source:
+            raise SkipTest("not run by scripts/test (GARAGE_TWISTED_SOURCE unset)")
+        here = os.path.realpath(garage_twisted.__file__)
+        self.assertFalse(here.startswith(os.path.realpath(source) + os.sep),
+                         f"garage_twisted imported from the source tree: {here}")
+
+    def test_twistd_lists_garage_from_the_installed_dropin(self):
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        if not os.path.exists(twistd):
+            raise SkipTest(f"no twistd beside {sys.executable}")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        with tempfile.TemporaryDirectory() as elsewhere:
+            out = subprocess.run([twistd, "--help"], cwd=elsewhere, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        commands = [line.split()[0] for line in out.stdout.split("Commands:")[1].splitlines()
+                    if line.strip()]
+        self.assertIn("garage", commands)
+
+    def test_the_garage_command_runs_from_the_installed_package(self):
+        garage = os.path.join(os.path.dirname(sys.executable), "garage")
+        if not os.path.exists(garage):
+            raise SkipTest(f"no garage script beside {sys.executable}")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        with tempfile.TemporaryDirectory() as elsewhere:
+            out = subprocess.run([garage, "--help"], cwd=elsewhere, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("bucket", out.stdout)
