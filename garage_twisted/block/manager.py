@@ -43,6 +43,7 @@ trying to compress it again.
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from garage_twisted.block.data import DataBlock, block_hash, compress, hash_matches
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
@@ -50,7 +51,7 @@ from garage_twisted.block.small_io import ThreadSmallBlockIO
 from garage_twisted.block.store import CORRUPT_SUFFIX
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec
-from garage_twisted.util.worker import IntSetting, WorkerState
+from garage_twisted.util.worker import IntSetting, IWorker, WorkerState
 
 BLOCK_GC_DELAY_MS = 10 * 60 * 1000
 # A block a node starts referencing is checked this long after (the upload
@@ -374,6 +375,7 @@ class BlockManager:
         return True
 
 
+@implementer(IWorker)
 class BlockDeleter:
     """Worker deleting blocks whose reference count stayed zero past the delay."""
 
@@ -420,6 +422,7 @@ class BlockDeleter:
                 "last_error": self.last_error}
 
 
+@implementer(IWorker)
 class BlockResyncer:
     """Worker fetching blocks this node references but does not hold.
 

@@ -13,15 +13,17 @@ A one-off worker in two phases, a bounded batch per step:
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec
-from garage_twisted.util.worker import WorkerState
+from garage_twisted.util.worker import IWorker, WorkerState
 
 ROWS_PER_STEP = 1000
 FILES_PER_STEP = 1000
 
 
+@implementer(IWorker)
 class BlockRepair:
     """One pass over the reference counts, then over the stored files.
 

@@ -19,15 +19,22 @@ its usual time). Variables: ``scrub-tranquility`` (the runner rests that
 many times each step's duration after it), and the read-only
 ``scrub-last-completed``, ``scrub-next-run`` and
 ``scrub-corruptions_detected``.
+
+The state (:class:`ScrubState`) is stored as the CBOR list
+``[cursor, last_pass_end_ms, checked_this_pass, corruptions_found]``, the
+bytes of every release so far.
 """
+
+from dataclasses import dataclass, replace
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec, rfc3339_msec
-from garage_twisted.util.worker import IntSetting, WorkerState, WorkerVariable, \
+from garage_twisted.util.worker import IntSetting, IWorker, WorkerState, WorkerVariable, \
     WorkerVariableError
 
 SCRUB_INTERVAL = 30 * 24 * 3600.0
@@ -40,6 +47,38 @@ DEFAULT_TRANQUILITY = 4  # Garage's
 COMMANDS = ("start", "pause", "resume", "cancel")
 
 
+@dataclass(frozen=True)
+class ScrubState:
+    """Where the scrub stands: what survives a restart.
+
+    :param cursor: the last hash checked in the pass in progress; ``b""``
+        at a pass start and between passes.
+    :param last_pass_end_ms: when the last pass ended (or was cancelled);
+        0: never.
+    :param checked_this_pass: blocks checked in the pass in progress.
+    :param corruptions_found: corrupt blocks found, ever.
+    """
+
+    cursor: bytes = b""
+    last_pass_end_ms: int = 0
+    checked_this_pass: int = 0
+    corruptions_found: int = 0
+
+    @property
+    def in_pass(self) -> bool:
+        return self.cursor != b"" or self.checked_this_pass > 0
+
+    def to_cbor(self) -> list:
+        return [self.cursor, self.last_pass_end_ms, self.checked_this_pass,
+                self.corruptions_found]
+
+    @classmethod
+    def from_cbor(cls, value) -> "ScrubState":
+        cursor, last_pass_end_ms, checked_this_pass, corruptions_found = value
+        return cls(bytes(cursor), last_pass_end_ms, checked_this_pass, corruptions_found)
+
+
+@implementer(IWorker)
 class BlockScrubber:
     """Worker verifying stored blocks.
 
@@ -56,9 +95,7 @@ class BlockScrubber:
         self.busy_delay = STEP_PAUSE
         self.next_idle_delay = None
         raw = self.tree.get(STATE_KEY)
-        # [cursor (last hash checked, b"" at a pass start), last pass end ms,
-        #  blocks checked this pass, corrupt found ever]
-        self.state = codec.loads(raw) if raw else [b"", 0, 0, 0]
+        self.state = ScrubState.from_cbor(codec.loads(raw)) if raw else ScrubState()
         raw = self.tree.get(PAUSED_KEY)
         self.paused_until = codec.loads(raw) if raw else 0
         # Set by a start command: a pass begins at once, whatever the interval.
@@ -72,9 +109,11 @@ class BlockScrubber:
         self.variables = {
             "scrub-tranquility": self.tranquility_setting.variable(),
             "scrub-last-completed": WorkerVariable(
-                lambda: rfc3339_msec(self.state[1]) if self.state[1] else "never"),
+                lambda: rfc3339_msec(self.state.last_pass_end_ms)
+                if self.state.last_pass_end_ms else "never"),
             "scrub-next-run": WorkerVariable(lambda: rfc3339_msec(self._next_run())),
-            "scrub-corruptions_detected": WorkerVariable(lambda: str(self.state[3])),
+            "scrub-corruptions_detected": WorkerVariable(
+                lambda: str(self.state.corruptions_found)),
         }
 
     @property
@@ -82,19 +121,20 @@ class BlockScrubber:
         return self.tranquility_setting.value
 
     def _save(self) -> None:
-        self.tree.insert(STATE_KEY, codec.dumps(self.state))
+        self.tree.insert(STATE_KEY, codec.dumps(self.state.to_cbor()))
 
     def _running(self) -> bool:
-        return self.scanning or bytes(self.state[0]) != b"" or self.state[2] > 0
+        return self.scanning or self.state.in_pass
 
     def _next_run(self) -> int:
         """When the next step checks blocks (ms)."""
         now = now_msec(self.manager.clock)
         if self.paused_until > now:
             return self.paused_until
-        if self._running() or self.start_now or not self.state[1]:
+        last_end = self.state.last_pass_end_ms
+        if self._running() or self.start_now or not last_end:
             return now
-        return max(now, self.state[1] + int(SCRUB_INTERVAL * 1000))
+        return max(now, last_end + int(SCRUB_INTERVAL * 1000))
 
     def command(self, name: str) -> None:
         """Garage's scrub commands: ``start``, ``pause``, ``resume``, ``cancel``.
@@ -122,7 +162,7 @@ class BlockScrubber:
             self.start_now = self.scanning = False
             self._set_paused(0)
             # The pass is over: the next one comes a full interval later.
-            self.state = [b"", now, 0, self.state[3]]
+            self.state = ScrubState(b"", now, 0, self.state.corruptions_found)
             self._save()
         else:
             raise WorkerVariableError(f"unknown scrub command {name!r}: one of "
@@ -146,7 +186,8 @@ class BlockScrubber:
     async def _work(self, now_ms, epoch):
         manager = self.manager
         now = now_msec(manager.clock) if now_ms is None else now_ms
-        cursor, last_end, checked, corrupt = self.state
+        cursor, last_end = self.state.cursor, self.state.last_pass_end_ms
+        checked, corrupt = self.state.checked_this_pass, self.state.corruptions_found
         if self.paused_until > now:
             self.next_idle_delay = (self.paused_until - now) / 1000
             return WorkerState.IDLE
@@ -157,7 +198,7 @@ class BlockScrubber:
         self.start_now = False
         self.scanning = True
         corrupt_before = corrupt
-        hashes = await manager.store.hashes_after(bytes(cursor), BLOCKS_PER_STEP)
+        hashes = await manager.store.hashes_after(cursor, BLOCKS_PER_STEP)
         for hash_ in hashes:
             try:
                 await manager.store.read_and_verify(hash_)
@@ -171,21 +212,23 @@ class BlockScrubber:
         if self.epoch != epoch:
             # A command came while this step read blocks: it decides where
             # the scrub stands; only the corruptions found are kept.
-            self.state[3] += corrupt - corrupt_before
+            found = self.state.corruptions_found + corrupt - corrupt_before
+            self.state = replace(self.state, corruptions_found=found)
             self._save()
             return WorkerState.BUSY
         if len(hashes) < BLOCKS_PER_STEP:
-            self.state = [b"", now, 0, corrupt]
+            self.state = ScrubState(b"", now, 0, corrupt)
             self._save()
             self.log.info("scrub pass done: {count} blocks checked", count=checked)
             self.next_idle_delay = SCRUB_INTERVAL
             return WorkerState.IDLE
-        self.state = [cursor, last_end, checked, corrupt]
+        self.state = ScrubState(cursor, last_end, checked, corrupt)
         self._save()
         return WorkerState.BUSY
 
     def status(self) -> dict:
-        cursor, last_end, checked, corrupt = self.state
-        return {"checked_this_pass": checked, "corrupt_found": corrupt,
-                "last_pass_end_ms": last_end or None,
-                "position": bytes(cursor).hex()[:8] or "start"}
+        state = self.state
+        return {"checked_this_pass": state.checked_this_pass,
+                "corrupt_found": state.corruptions_found,
+                "last_pass_end_ms": state.last_pass_end_ms or None,
+                "position": state.cursor.hex()[:8] or "start"}

@@ -8,17 +8,20 @@ A bucket's ``lifecycle_config`` register holds a list of rule dicts
 
 :class:`LifecycleWorker` walks the local object table once a day, in
 batches (its cursor and the day of its last pass are persisted, so a
-restart resumes). In a cluster each object row is on several nodes; only
+restart resumes: :class:`LifecycleProgress`, stored as the CBOR list
+``[day, cursor]``). In a cluster each object row is on several nodes; only
 the first node of the row's partition (``is_leader``) acts on it, so an
 object expires once, not once per replica. Writes go through the
 replicated object table like any client's.
 """
 
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from garage_twisted.model.object import (
     STATE_ABORTED, STATE_COMPLETE, Object, ObjectVersion, ObjectVersionData,
@@ -26,7 +29,7 @@ from garage_twisted.model.object import (
 from garage_twisted.table.schema import EMPTY_PARTITION
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec, rfc3339_msec
-from garage_twisted.util.worker import WorkerState, WorkerVariable
+from garage_twisted.util.worker import IWorker, WorkerState, WorkerVariable
 
 DAY_MS = 24 * 3600 * 1000
 BATCH = 500
@@ -84,6 +87,29 @@ def actions_for(obj: Object, rules: list, now_ms: int) -> list:
     return out
 
 
+@dataclass(frozen=True)
+class LifecycleProgress:
+    """The worker's pass: what survives a restart.
+
+    :param day: the day (days since the epoch) of the pass in progress or
+        of the last one; -1: never.
+    :param cursor: the object table key to resume from, or ``None``: no
+        pass in progress.
+    """
+
+    day: int = -1
+    cursor: bytes | None = None
+
+    def to_cbor(self) -> list:
+        return [self.day, self.cursor]
+
+    @classmethod
+    def from_cbor(cls, value) -> "LifecycleProgress":
+        day, cursor = value
+        return cls(day, None if cursor is None else bytes(cursor))
+
+
+@implementer(IWorker)
 class LifecycleWorker:
     """Applies lifecycle rules to this node's objects, once a day.
 
@@ -104,13 +130,13 @@ class LifecycleWorker:
         self.clock = clock
         self.next_idle_delay = None
         raw = self.tree.get(STATE_KEY)
-        # [day of the last pass (days since the epoch), cursor or None]
-        self.state = codec.loads(raw) if raw else [-1, None]
+        self.state = LifecycleProgress.from_cbor(codec.loads(raw)) if raw \
+            else LifecycleProgress()
         raw = self.tree.get(LAST_COMPLETED_KEY)
         # The day of the last finished pass (kept apart from the state,
         # which a pass in progress overwrites).
         self.last_completed = codec.loads(raw) if raw else \
-            (self.state[0] if self.state[1] is None and self.state[0] >= 0 else None)
+            (self.state.day if self.state.cursor is None and self.state.day >= 0 else None)
         self.expired = 0
         self.aborted = 0
         self.variables = {"lifecycle-last-completed": WorkerVariable(
@@ -118,7 +144,7 @@ class LifecycleWorker:
             rfc3339_msec(self.last_completed * DAY_MS)[:len("YYYY-MM-DD")])}
 
     def _save(self) -> None:
-        self.tree.insert(STATE_KEY, codec.dumps(self.state))
+        self.tree.insert(STATE_KEY, codec.dumps(self.state.to_cbor()))
 
     def work(self, now_ms: int | None = None):
         return defer.ensureDeferred(self._work(now_ms))
@@ -133,16 +159,16 @@ class LifecycleWorker:
     async def _work(self, now_ms):
         now = now_msec(self.clock) if now_ms is None else now_ms
         today = now // DAY_MS
-        last_day, cursor = self.state
+        last_day, cursor = self.state.day, self.state.cursor
         self.next_idle_delay = None
         if cursor is None:
             if last_day == today:
                 self.next_idle_delay = ((today + 1) * DAY_MS - now) / 1000 + 1
                 return WorkerState.IDLE
             cursor = b""
-            self.state = [today, cursor]
+            self.state = LifecycleProgress(today, cursor)
         data = self.model.object_table.data
-        rows = list(data.rows.range(bytes(cursor), None, limit=BATCH))
+        rows = list(data.rows.range(cursor, None, limit=BATCH))
         cache, inserts = {}, []
         for _, raw in rows:
             obj = data.schema.decode_entry(raw)
@@ -157,16 +183,16 @@ class LifecycleWorker:
                 else:
                     self.expired += 1
         if len(rows) < BATCH:
-            self.state = [today, None]
+            self.state = LifecycleProgress(today, None)
             self._save()
             self.last_completed = today
             self.tree.insert(LAST_COMPLETED_KEY, codec.dumps(today))
             self.next_idle_delay = ((today + 1) * DAY_MS - now) / 1000 + 1
             return WorkerState.IDLE
-        self.state = [today, rows[-1][0] + b"\x00"]
+        self.state = LifecycleProgress(today, bytes(rows[-1][0]) + b"\x00")
         self._save()
         return WorkerState.BUSY
 
     def status(self) -> dict:
-        return {"last_pass_day": self.state[0], "in_progress": self.state[1] is not None,
+        return {"last_pass_day": self.state.day, "in_progress": self.state.cursor is not None,
                 "expired": self.expired, "aborted": self.aborted}

@@ -30,10 +30,12 @@ sides at the same message, so no key ever protects more than 64 GiB.
 
 Invariants: a :class:`CipherState` never reuses a nonce (it refuses to go
 past ``2**64 - 1``); a :class:`HandshakeState` accepts exactly the message
-sequence of the pattern, once; transport keys exist only after the second
-message.
+sequence of the pattern, once (its :class:`HandshakeStep` moves along
+``_NEXT_STEP``; any error ends it in ``FAILED``, where every further use is
+refused); transport keys exist only after the second message.
 """
 
+import enum
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -230,6 +232,22 @@ class SymmetricState:
         return CipherState(k1[:KEYLEN], aead), CipherState(k2[:KEYLEN], aead)
 
 
+class HandshakeStep(enum.Enum):
+    """Where a :class:`HandshakeState` stands."""
+
+    FIRST_MESSAGE = "first message next"    # -> e, es, s, ss
+    SECOND_MESSAGE = "second message next"  # <- e, ee, se, psk
+    COMPLETE = "complete"                   # transport keys may be split
+    FAILED = "failed"                       # an error: nothing more is accepted
+
+
+# Step -> the step after its message is written or read.
+_NEXT_STEP = {HandshakeStep.FIRST_MESSAGE: HandshakeStep.SECOND_MESSAGE,
+              HandshakeStep.SECOND_MESSAGE: HandshakeStep.COMPLETE}
+# Step -> whether the initiator is the side that writes its message.
+_INITIATOR_WRITES = {HandshakeStep.FIRST_MESSAGE: True, HandshakeStep.SECOND_MESSAGE: False}
+
+
 class HandshakeState:
     """One IKpsk2 handshake, from either side.
 
@@ -258,12 +276,23 @@ class HandshakeState:
         self.ss.mix_hash(prologue)
         # Pre-message "<- s": the responder's static key.
         self.ss.mix_hash(self.rs if initiator else self.s_public)
-        self._step = 0  # 0: first message next, 1: second message next, 2: done
-        self._result = None
+        self.step = HandshakeStep.FIRST_MESSAGE
 
     @property
     def complete(self) -> bool:
-        return self._step == 2
+        return self.step is HandshakeStep.COMPLETE
+
+    def _turn(self, writing: bool) -> HandshakeStep:
+        """The step whose message this side may now write (or read)."""
+        if self.step is HandshakeStep.FAILED:
+            raise NoiseError("the handshake failed earlier")
+        if _INITIATOR_WRITES.get(self.step) != (self.initiator == writing):
+            raise NoiseError(f"not this side's turn to {'write' if writing else 'read'} "
+                             f"a handshake message")
+        return self.step
+
+    def _advance(self, step: HandshakeStep) -> None:
+        self.step = _NEXT_STEP[step]
 
     @property
     def handshake_hash(self) -> bytes:
@@ -288,30 +317,47 @@ class HandshakeState:
 
     def write_message(self, payload: bytes = b"") -> bytes:
         """The next handshake message to send, carrying ``payload``."""
-        if self._step == 0 and self.initiator:
+        step = self._turn(writing=True)
+        try:
+            out = self._write(step, payload)
+        except BaseException:
+            self.step = HandshakeStep.FAILED
+            raise
+        self._advance(step)
+        return out
+
+    def _write(self, step: HandshakeStep, payload: bytes) -> bytes:
+        if step is HandshakeStep.FIRST_MESSAGE:
             out = self._ephemeral()
             self.ss.mix_key(dh(self.e, self.rs))                     # es
             out += self.ss.encrypt_and_hash(self.s_public)           # s
             self.ss.mix_key(dh(self.s, self.rs))                     # ss
-        elif self._step == 1 and not self.initiator:
+        else:
             out = self._ephemeral()
             self.ss.mix_key(dh(self.e, self.re))                     # ee
             self.ss.mix_key(dh(self.e, self.rs))                     # se
             self.ss.mix_key_and_hash(self.psk)                       # psk
-        else:
-            raise NoiseError("not this side's turn to write a handshake message")
         out += self.ss.encrypt_and_hash(payload)
         if len(out) > MAX_MESSAGE:
             raise NoiseError("handshake message too long")
-        self._step += 1
         return out
 
     def read_message(self, message: bytes) -> bytes:
         """Process a received handshake message; returns its payload."""
+        step = self._turn(writing=False)
+        try:
+            payload = self._read(step, message)
+        except BaseException:
+            self.step = HandshakeStep.FAILED
+            raise
+        self._advance(step)
+        return payload
+
+    def _read(self, step: HandshakeStep, message: bytes) -> bytes:
         if len(message) > MAX_MESSAGE:
             raise NoiseError("handshake message too long")
         message = bytes(message)
-        if self._step == 0 and not self.initiator:
+        if step is HandshakeStep.FIRST_MESSAGE:
             rest = self._read_ephemeral(message)
             self.ss.mix_key(dh(self.s, self.re))                     # es
             if len(rest) < DHLEN + TAGLEN:
@@ -319,18 +365,14 @@ class HandshakeState:
             self.rs = self.ss.decrypt_and_hash(rest[:DHLEN + TAGLEN])  # s
             self.ss.mix_key(dh(self.s, self.rs))                     # ss
             rest = rest[DHLEN + TAGLEN:]
-        elif self._step == 1 and self.initiator:
+        else:
             rest = self._read_ephemeral(message)
             self.ss.mix_key(dh(self.e, self.re))                     # ee
             self.ss.mix_key(dh(self.s, self.re))                     # se
             self.ss.mix_key_and_hash(self.psk)                       # psk
-        else:
-            raise NoiseError("not this side's turn to read a handshake message")
         if len(rest) < TAGLEN:
             raise NoiseError("handshake message too short")
-        payload = self.ss.decrypt_and_hash(rest)
-        self._step += 1
-        return payload
+        return self.ss.decrypt_and_hash(rest)
 
     def split(self, aead: Aead = CHACHAPOLY) -> tuple[CipherState, CipherState]:
         """``(send, receive)`` transport ciphers running ``aead``, once the

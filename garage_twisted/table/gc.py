@@ -27,17 +27,19 @@ from collections import defaultdict
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from garage_twisted.net.mux import PRIO_BACKGROUND, Reply, RpcError
 from garage_twisted.table.data import blake2sum
 from garage_twisted.util.time import now_msec
-from garage_twisted.util.worker import WorkerState
+from garage_twisted.util.worker import IWorker, WorkerState
 
 GC_BATCH = 100
 RETRY_DELAY = 60.0
 TIMEOUT = 60.0
 
 
+@implementer(IWorker)
 class TableGc:
     """Tombstone collector of one table (a worker).
 

@@ -28,11 +28,12 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from garage_twisted.rpc.ring import partition_of
 from garage_twisted.table.data import HASH_SIZE, TableData, blake2sum
 from garage_twisted.util import codec
-from garage_twisted.util.worker import WorkerState
+from garage_twisted.util.worker import IWorker, WorkerState
 
 EMPTY_HASH = bytes(HASH_SIZE)
 NODE_INTERMEDIATE = 0
@@ -222,6 +223,7 @@ class _TrieBatch:
             self.nodes[key] = node
 
 
+@implementer(IWorker)
 class MerkleUpdater:
     """Worker that applies a table's Merkle to-do list to its trie.
 

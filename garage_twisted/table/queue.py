@@ -9,13 +9,15 @@ write was in flight.
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from garage_twisted.table.table import Table
-from garage_twisted.util.worker import WorkerState
+from garage_twisted.util.worker import IWorker, WorkerState
 
 BATCH_SIZE = 100
 
 
+@implementer(IWorker)
 class InsertQueueWorker:
     """Drains one table's insert queue.
 

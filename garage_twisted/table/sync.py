@@ -36,6 +36,7 @@ that stays due ``interval`` seconds after the last one.
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from garage_twisted.net.mux import PRIO_BACKGROUND, Reply, RpcError
 from garage_twisted.rpc.ring import PARTITION_COUNT, partition_hash_range
@@ -43,7 +44,7 @@ from garage_twisted.table.merkle import (
     CHILD_RECORD, EMPTY_HASH, NODE_LEAF, MerkleNodeKey, MerkleTrie, MerkleUpdater,
 )
 from garage_twisted.util import codec
-from garage_twisted.util.worker import WorkerState
+from garage_twisted.util.worker import IWorker, WorkerState
 
 SHARDED_INTERVAL = 600.0
 FULL_COPY_INTERVAL = 10.0
@@ -74,6 +75,7 @@ class SyncReporter:
         self.layout.mark_synced(min(self.synced.values()))
 
 
+@implementer(IWorker)
 class TableSyncer:
     """Anti-entropy worker of one table.
 

@@ -1,9 +1,13 @@
 """Background workers: bounded steps, run forever, never die, never spin.
 
 A worker (:class:`IWorker`) does one bounded step of work per ``work()`` call
-and says what comes next: ``BUSY`` (call again soon), ``IDLE`` (nothing to do:
-wait ``idle_delay`` or until woken) or ``DONE`` (stop). :class:`WorkerRunner`
-drives every registered worker:
+and says what comes next, as a :class:`WorkerState`: ``BUSY`` (call again
+soon), ``IDLE`` (nothing to do: wait ``idle_delay`` or until woken) or
+``DONE`` (stop); a step returning anything else counts as a failed step.
+:class:`WorkerRunner` drives every registered worker, and keeps each one's
+state as a :class:`WorkerState` too (``THROTTLED`` while it waits out an
+error's back-off, as Garage shows it); the admin API turns it into Garage's
+strings at its edge:
 
 - between two ``BUSY`` steps it returns to the reactor (``callLater`` of the
   worker's ``busy_delay`` attribute, 0 if it has none), so unbounded work
@@ -29,6 +33,7 @@ from typing import Callable
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
 
 from garage_twisted.util.errors import GarageError
@@ -40,16 +45,33 @@ STOP_TIMEOUT = 10.0
 
 
 class WorkerState(enum.Enum):
+    """What a worker's step says comes next, and where the runner has it."""
+
     BUSY = "busy"
     IDLE = "idle"
     DONE = "done"
+    # The runner's alone: the worker waits out the back-off after an error.
+    # A step never returns it (Garage's workers may; none here needs to).
+    THROTTLED = "throttled"
+
+
+# What a step may return (a tuple: a step's bad answer may be unhashable).
+STEP_OUTCOMES = (WorkerState.BUSY, WorkerState.IDLE, WorkerState.DONE)
 
 
 class IWorker(Interface):
+    """A background worker that :class:`WorkerRunner` drives.
+
+    Optional attributes the runner reads when present: ``busy_delay``,
+    ``next_idle_delay``, ``tranquility`` and ``variables`` (see the module
+    docstring).
+    """
+
     name = Attribute("Unique, human-readable name of the worker.")
 
     def work():
-        """Do one bounded step; return a WorkerState or a Deferred of one."""
+        """Do one bounded step; return a WorkerState (one of
+        ``STEP_OUTCOMES``) or a Deferred of one."""
 
     def status():
         """A dict of worker-specific figures (queue lengths...)."""
@@ -58,7 +80,7 @@ class IWorker(Interface):
 @dataclass(frozen=True)
 class WorkerInfo:
     name: str
-    state: str
+    state: WorkerState
     errors: int
     consecutive_errors: int
     last_error: str | None
@@ -130,7 +152,7 @@ class _Slot:
         self.worker = worker
         self.id = worker_id
         self.idle_delay = idle_delay
-        self.state = "idle"
+        self.state = WorkerState.IDLE
         self.errors = 0
         self.consecutive_errors = 0
         self.last_error = None
@@ -179,7 +201,7 @@ class WorkerRunner(Service):
         """
         slot = self._slots.get(worker.name)
         if slot is not None:
-            if slot.state != "done":
+            if slot.state is not WorkerState.DONE:
                 raise WorkerVariableError(f"{worker.name} is already running")
             del self._slots[worker.name]
         self.add(worker)
@@ -196,11 +218,11 @@ class WorkerRunner(Service):
             return
         if slot.running is not None:
             slot.woken = True
-        elif slot.state == "busy":
+        elif slot.state is WorkerState.BUSY:
             # Between two busy steps: its next step comes anyway, and moving
             # it closer would cut a tranquil worker's rest short.
             return
-        elif slot.state != "done":
+        elif slot.state is not WorkerState.DONE:
             timer = slot.timer
             if timer is not None and timer.active() and \
                     timer.getTime() <= self.clock.seconds() + delay:
@@ -310,7 +332,7 @@ class WorkerRunner(Service):
         if not self.running or slot.running is not None:
             return
         slot.woken = False
-        slot.state = "busy"
+        slot.state = WorkerState.BUSY
         slot.started = self.clock.seconds()
         d = defer.maybeDeferred(slot.worker.work)
         slot.running = d
@@ -318,14 +340,20 @@ class WorkerRunner(Service):
                        errbackArgs=(slot,))
 
     def _stepped(self, state, slot: _Slot) -> None:
+        if state not in STEP_OUTCOMES:
+            # A bug in the worker: handled as any failed step (logged, backed
+            # off), never taken for "idle".
+            self._failed(Failure(TypeError(
+                f"worker {slot.worker.name!r} returned {state!r}, not a step outcome")), slot)
+            return
         slot.running = None
         slot.consecutive_errors = 0
         if not self.running:
             return
-        if state == WorkerState.DONE:
-            slot.state = "done"
+        if state is WorkerState.DONE:
+            slot.state = WorkerState.DONE
             return
-        if state == WorkerState.BUSY:
+        if state is WorkerState.BUSY:
             delay = getattr(slot.worker, "busy_delay", 0.0)
             tranquility = getattr(slot.worker, "tranquility", 0)
             if tranquility:
@@ -334,7 +362,7 @@ class WorkerRunner(Service):
         elif slot.woken:
             self._schedule(slot, 0)
         else:
-            slot.state = "idle"
+            slot.state = WorkerState.IDLE
             # A worker that must come back sooner than usual (a sync pass cut
             # short during a layout change) says so in ``next_idle_delay``.
             delay = getattr(slot.worker, "next_idle_delay", None)
@@ -347,7 +375,7 @@ class WorkerRunner(Service):
         slot.last_error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         slot.last_error_at = self.clock.seconds()
         backoff = min(MAX_BACKOFF, 2.0 ** (slot.consecutive_errors - 1))
-        slot.state = "error"
+        slot.state = WorkerState.THROTTLED
         self.log.error(
             "worker {worker} failed ({count} in a row), retrying in {backoff}s: {error}\n"
             "{traceback}",

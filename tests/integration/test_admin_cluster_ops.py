@@ -11,12 +11,14 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
+from zope.interface.verify import verifyObject
 
 from garage_twisted.cli.client import CliError
 from garage_twisted.cli.main import _TreqWithPool, build_parser, run_command
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.db.snapshot import KEEP
 from garage_twisted.net.mux import RemoteError
+from garage_twisted.util.worker import IWorker
 from tests.support.cluster import start_cluster
 from tests.support.node import NodeFixture
 
@@ -197,7 +199,7 @@ class NodeMaintenanceTests(TestCase):
         # The node's first pass starts with the node; on a loaded machine
         # it may still be running: "start" is for a scrubber at rest.
         scrubber = self.node.workers.worker("block scrub")
-        while scrubber.state[1] == 0 or scrubber.scanning:
+        while scrubber.state.last_pass_end_ms == 0 or scrubber.scanning:
             await deferLater(reactor, 0.05, lambda: None)
         result = await scrub("start")
         self.assertEqual(result, {"success": {self.own: None}, "error": {}})
@@ -208,13 +210,18 @@ class NodeMaintenanceTests(TestCase):
     async def test_repairs(self):
         """``tables`` wakes every sync worker, ``blocks`` launches the block
         repair (once at a time), ``rebalance`` with one data directory has
-        nothing to move; repairs not built are 501."""
+        nothing to move; repairs not built are 501. Every worker the node
+        runs, the launched repair included, provides ``IWorker``."""
         result = await self.own_answer("LaunchRepairOperation", {"repairType": "tables"})
         self.assertEqual(result, {"success": {self.own: None}, "error": {}})
         result = await self.own_answer("LaunchRepairOperation", {"repairType": "blocks"})
         self.assertEqual(result["error"], {})
         self.assertEqual(type(self.node.workers.worker("block repair")).__name__,
                          "BlockRepair")
+        names = self.node.workers.names()
+        self.assertIn("block scrub", names)
+        for name in names:
+            verifyObject(IWorker, self.node.workers.worker(name))
         result = await self.own_answer("LaunchRepairOperation", {"repairType": "rebalance"})
         self.assertEqual(result["error"], {})
         result = await self.own_answer("LaunchRepairOperation", {"repairType": "versions"})

@@ -3,20 +3,26 @@
 
 A worker's id is given when it is added and never reused, as Garage's task
 ids. Shapes are Garage's
-``WorkerInfoResp``: a worker waiting out the back-off after an error is
-``{"throttled": {"durationSecs": s}}``, as Garage shows a worker that sleeps
-before its next step.
+``WorkerInfoResp``: the runner's :class:`~garage_twisted.util.worker.WorkerState`
+becomes Garage's string here and only here (``"busy"``, ``"idle"``,
+``"done"``); a worker waiting out the back-off after an error
+(``THROTTLED``) is ``{"throttled": {"durationSecs": s}}``, as Garage shows a
+worker that sleeps before its next step.
 """
 
 from garage_twisted.api.admin import errors
+from garage_twisted.util.worker import WorkerState
+
+
+def _state_json(info):
+    """Garage's ``WorkerStateResp`` of ``info.state``."""
+    if info.state is WorkerState.THROTTLED:
+        return {"throttled": {"durationSecs": round(info.next_step_in or 0.0, 3)}}
+    return info.state.value
 
 
 def _worker_json(info, now: float) -> dict:
     status = info.status
-    if info.state == "error":
-        state = {"throttled": {"durationSecs": round(info.next_step_in or 0.0, 3)}}
-    else:
-        state = info.state
     last_error = None
     if info.last_error is not None:
         last_error = {"message": info.last_error,
@@ -25,7 +31,7 @@ def _worker_json(info, now: float) -> dict:
     progress = None
     if "checked_this_pass" in status:  # the scrubber
         progress = f"{status['checked_this_pass']} blocks checked, at {status['position']}"
-    return {"id": info.id, "name": info.name, "state": state, "errors": info.errors,
+    return {"id": info.id, "name": info.name, "state": _state_json(info), "errors": info.errors,
             "consecutiveErrors": info.consecutive_errors, "lastError": last_error,
             "tranquility": info.tranquility, "progress": progress, "queueLength": queue,
             "persistentErrors": status.get("blocks_with_errors"),
@@ -41,7 +47,7 @@ async def list_workers(api, body):
     busy_only, error_only = bool(body.get("busyOnly")), bool(body.get("errorOnly"))
     now = api.clock.seconds()
     return [_worker_json(info, now) for info in _workers(api)
-            if (not busy_only or info.state in ("busy", "error"))
+            if (not busy_only or info.state in (WorkerState.BUSY, WorkerState.THROTTLED))
             and (not error_only or info.errors > 0)]
 
 

@@ -11,7 +11,7 @@ from garage_twisted.block.data import block_hash, compress
 from garage_twisted.block.manager import BlockManager, BlockResyncer
 from garage_twisted.block.repair import BlockRepair
 from garage_twisted.block.scrub import (
-    DEFAULT_TRANQUILITY, PAUSE_DURATION, SCRUB_INTERVAL, BlockScrubber)
+    DEFAULT_TRANQUILITY, PAUSE_DURATION, SCRUB_INTERVAL, STATE_KEY, BlockScrubber, ScrubState)
 from garage_twisted.block.store import CORRUPT_SUFFIX, LocalBlockStore
 from garage_twisted.db.memory import MemoryStore
 from garage_twisted.util import codec
@@ -78,6 +78,23 @@ class ScrubTests(BlockStoreFixture):
         self.assertIsNotNone(again.status()["last_pass_end_ms"])
 
 
+    def test_state_keeps_its_stored_bytes(self):
+        """The named state is stored as the positional CBOR list earlier
+        releases wrote: a node's persisted scrub state reads back, and is
+        written back byte for byte."""
+        self.assertEqual(codec.dumps(ScrubState(b"", 5, 0, 1).to_cbor()),
+                         bytes.fromhex("8440050001"))
+        old = codec.dumps([b"\x12" * 32, 1_700_000_000_000, 40, 2])
+        tree = self.kv.open_tree("block:scrub")
+        tree.insert(STATE_KEY, old)
+        scrubber = BlockScrubber(self.manager, self.kv)
+        self.assertEqual(scrubber.state, ScrubState(b"\x12" * 32, 1_700_000_000_000, 40, 2))
+        self.assertEqual(scrubber.status()["checked_this_pass"], 40)
+        self.assertEqual(scrubber.variables["scrub-corruptions_detected"].get(), "2")
+        scrubber._save()
+        self.assertEqual(bytes(tree.get(STATE_KEY)), old)
+
+
 class ScrubCommandTests(BlockStoreFixture):
     """Garage's scrub commands and variables, on a Clock."""
 
@@ -87,14 +104,14 @@ class ScrubCommandTests(BlockStoreFixture):
         scrubber = BlockScrubber(self.manager, self.kv)
         self.scrub_pass(scrubber)
         self.assertEqual(self.successResultOf(scrubber.work()), WorkerState.IDLE)
-        ended = scrubber.state[1]
+        ended = scrubber.state.last_pass_end_ms
         self.clock.advance(10)
         scrubber.command("start")
         self.assertRaises(WorkerVariableError, scrubber.command, "start")
         self.scrub_pass(scrubber)
-        self.assertGreater(scrubber.state[1], ended)
+        self.assertGreater(scrubber.state.last_pass_end_ms, ended)
         self.assertEqual(scrubber.variables["scrub-last-completed"].get(),
-                         rfc3339_msec(scrubber.state[1]))
+                         rfc3339_msec(scrubber.state.last_pass_end_ms))
 
     def test_pause_resume_cancel(self):
         """A paused pass waits ``PAUSE_DURATION`` (or a resume), keeps its
@@ -150,9 +167,9 @@ class ScrubCommandTests(BlockStoreFixture):
             d, hash_ = pending.pop()
             d.callback(None)
         self.assertEqual(self.successResultOf(step), WorkerState.BUSY)
-        self.assertEqual(bytes(scrubber.state[0]), b"")
-        self.assertEqual(scrubber.state[2], 0)
-        self.assertEqual(BlockScrubber(self.manager, self.kv).state[0], b"")
+        self.assertEqual(scrubber.state.cursor, b"")
+        self.assertEqual(scrubber.state.checked_this_pass, 0)
+        self.assertEqual(BlockScrubber(self.manager, self.kv).state.cursor, b"")
         self.assertEqual(self.successResultOf(scrubber.work()), WorkerState.IDLE)
 
 

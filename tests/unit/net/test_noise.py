@@ -11,8 +11,8 @@ from noise.connection import Keypair, NoiseConnection
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.net.noise import (
-    AESGCM, DHLEN, PROTOCOL_NAME, CipherState, HandshakeState, NoiseError, aesgcm_available,
-    public_key,
+    AESGCM, DHLEN, PROTOCOL_NAME, CipherState, HandshakeState, HandshakeStep, NoiseError,
+    aesgcm_available, public_key,
 )
 
 # The Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b vector of the cacophony test
@@ -209,6 +209,39 @@ class RefusalTests(SynchronousTestCase):
             initiator.read_message(b"x" * 100)
         with self.assertRaises(NoiseError):
             initiator.split()
+
+    def test_steps_follow_the_pattern(self):
+        """Both sides move FIRST_MESSAGE, SECOND_MESSAGE, COMPLETE; a
+        complete handshake accepts no further message."""
+        initiator, responder = _pair()
+        self.assertEqual({initiator.step, responder.step}, {HandshakeStep.FIRST_MESSAGE})
+        responder.read_message(initiator.write_message())
+        self.assertEqual({initiator.step, responder.step}, {HandshakeStep.SECOND_MESSAGE})
+        initiator.read_message(responder.write_message())
+        self.assertTrue(initiator.complete and responder.complete)
+        for refused in (initiator.write_message, responder.write_message):
+            self.assertRaises(NoiseError, refused)
+        self.assertRaises(NoiseError, responder.read_message, b"x" * 100)
+        self.assertIs(initiator.step, HandshakeStep.COMPLETE)
+
+    def test_a_failed_handshake_stays_failed(self):
+        """After a message is refused, even the genuine one is refused: the
+        state mixed the bad bytes in, so nothing it gave could be trusted."""
+        initiator, responder = _pair()
+        genuine = initiator.write_message(b"hello")
+        with self.assertRaises(NoiseError):
+            responder.read_message(genuine[:-1] + bytes([genuine[-1] ^ 1]))
+        self.assertIs(responder.step, HandshakeStep.FAILED)
+        with self.assertRaises(NoiseError):
+            responder.read_message(genuine)
+        with self.assertRaises(NoiseError):
+            responder.write_message()
+        self.assertRaises(NoiseError, responder.split)
+        # Refused for being out of turn is no failure of the handshake.
+        initiator, responder = _pair()
+        self.assertRaises(NoiseError, responder.write_message)
+        self.assertIs(responder.step, HandshakeStep.FIRST_MESSAGE)
+        self.assertEqual(responder.read_message(initiator.write_message(b"hi")), b"hi")
 
 
 class FuzzTests(SynchronousTestCase):

@@ -3,12 +3,16 @@
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from garage_twisted.db.memory import MemoryStore
 from garage_twisted.util.worker import (
-    MAX_BACKOFF, IntSetting, WorkerRunner, WorkerState, WorkerVariable, WorkerVariableError)
+    MAX_BACKOFF, IntSetting, IWorker, WorkerRunner, WorkerState, WorkerVariable,
+    WorkerVariableError)
 
 
+@implementer(IWorker)
 class ScriptedWorker:
     """Returns (or raises) the scripted outcomes, one per step."""
 
@@ -52,6 +56,50 @@ class WorkerRunnerTests(SynchronousTestCase):
         self.flushLoggedErrors(ValueError)
         self.runner.stopService()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_states_are_worker_states(self):
+        """The runner keeps each worker's state as a WorkerState: BUSY
+        during a step, IDLE between, THROTTLED in an error's back-off, DONE
+        at the end."""
+        pending = defer.Deferred()
+        worker = ScriptedWorker("w", [pending, ValueError("x"), WorkerState.IDLE,
+                                      WorkerState.DONE])
+        verifyObject(IWorker, worker)
+        self.runner.add(worker)
+
+        def state():
+            return self.runner.list_workers()[0].state
+
+        self.assertIs(state(), WorkerState.IDLE)
+        self.runner.startService()
+        self.clock.advance(0)
+        self.assertIs(state(), WorkerState.BUSY)
+        pending.callback(WorkerState.BUSY)
+        self.assertIs(state(), WorkerState.BUSY)  # until its next step
+        self.clock.advance(0)
+        self.assertIs(state(), WorkerState.THROTTLED)
+        self.assertEqual(self.runner.list_workers()[0].next_step_in, 1.0)
+        self.flushLoggedErrors(ValueError)
+        self.clock.advance(1)
+        self.assertIs(state(), WorkerState.IDLE)
+        self.runner.wake("w")
+        self.clock.advance(0)
+        self.assertIs(state(), WorkerState.DONE)
+        self.runner.stopService()
+
+    def test_a_step_answering_no_outcome_fails(self):
+        """A step returning anything but BUSY, IDLE or DONE (a bare string,
+        None, THROTTLED) counts as a failed step, never as idle."""
+        for outcome in ("idle", None, WorkerState.THROTTLED, [1]):
+            runner = WorkerRunner(self.clock, idle_delay=10)
+            worker = ScriptedWorker("w", [outcome])
+            runner.add(worker)
+            runner.startService()
+            self.clock.advance(0)
+            (info,) = runner.list_workers()
+            self.assertEqual((info.state, info.errors), (WorkerState.THROTTLED, 1))
+            self.assertIn("TypeError", info.last_error)
+            runner.stopService()
 
     def test_names_and_one_worker_read_no_other_status(self):
         """Statuses may count whole queues: names() reads none, and asking
@@ -237,7 +285,7 @@ class TranquilityAndLaunchTests(SynchronousTestCase):
                           ScriptedWorker("repair", []))
         self.clock.advance(0)
         self.clock.advance(0)
-        self.assertEqual(self.runner.list_workers()[0].state, "done")
+        self.assertIs(self.runner.list_workers()[0].state, WorkerState.DONE)
         second = ScriptedWorker("repair", [WorkerState.DONE])
         self.runner.launch(second)
         self.clock.advance(0)
