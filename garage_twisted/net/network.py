@@ -28,8 +28,10 @@ from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from garage_twisted.net.connection import PeerConnection
+from garage_twisted.net.interfaces import IPeerNetwork
 from garage_twisted.net.mux import (
     PRIO_NORMAL, CallTimeout, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
 )
@@ -64,6 +66,7 @@ class _DialFactory(Factory):
         return self.network._track(PeerConnection(self.network, peer_node_id=self.node_id))
 
 
+@implementer(IPeerNetwork)
 class Network:
     """Peer connections and endpoints of one node.
 

@@ -7,18 +7,24 @@ between two nodes (calls fail with ``PeerDisconnected``, as a closed
 connection), drop a fraction of calls, or make a node hang (its calls fail
 with ``CallTimeout`` when their timeout expires, never earlier).
 
-``FakeNetwork`` offers what the table layer uses of ``Network``:
-``node_id``, ``connections`` (the peers reachable now), ``register`` and
-``call``. Bodies (``stream``) are not carried: block transfer is tested on
-the real network.
+``FakeNetwork`` provides :class:`~garage_twisted.net.interfaces.IPeerNetwork`,
+as ``Network`` does (``tests/unit/net/test_peer_network_interface.py`` runs
+the same behaviours against both): ``node_id``, ``connections`` (the peers
+reachable now), ``on_connected`` / ``on_disconnected`` (called when a link
+comes or goes: a node joining the hub, :meth:`FakeHub.partition`,
+:meth:`FakeHub.isolate`, :meth:`FakeHub.heal`; a hung node stays connected),
+``register`` and ``call``. Bodies (``stream``) are not carried: block
+transfer is tested on the real network.
 """
 
 import random
 
 from twisted.internet import defer
+from zope.interface import implementer
 
+from garage_twisted.net.interfaces import IPeerNetwork
 from garage_twisted.net.mux import (
-    CallTimeout, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
+    PRIO_NORMAL, CallTimeout, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
 )
 from garage_twisted.util import codec
 
@@ -45,10 +51,23 @@ class FakeHub:
     def network(self, node_id: bytes) -> "FakeNetwork":
         net = FakeNetwork(self, node_id)
         self.networks[node_id] = net
+        for other in list(self.networks):
+            if other != node_id and self.linked(node_id, other):
+                self._notify(node_id, other, "on_connected")
         return net
 
+    def _notify(self, a: bytes, b: bytes, event: str) -> None:
+        for this, that in ((a, b), (b, a)):
+            for callback in list(getattr(self.networks[this], event)):
+                callback(that)
+
     def partition(self, a: bytes, b: bytes) -> None:
-        self.cut.add(frozenset((a, b)))
+        link = frozenset((a, b))
+        if link in self.cut:
+            return
+        self.cut.add(link)
+        if a in self.networks and b in self.networks:
+            self._notify(a, b, "on_disconnected")
 
     def isolate(self, node: bytes) -> None:
         for other in self.networks:
@@ -56,21 +75,28 @@ class FakeHub:
                 self.partition(node, other)
 
     def heal(self) -> None:
-        self.cut.clear()
+        restored, self.cut = self.cut, set()
         self.hung.clear()
         self.drop_rate = 0.0
+        for link in restored:
+            a, b = tuple(link) if len(link) == 2 else (None, None)
+            if a in self.networks and b in self.networks:
+                self._notify(a, b, "on_connected")
 
     def linked(self, a: bytes, b: bytes) -> bool:
         return frozenset((a, b)) not in self.cut
 
 
+@implementer(IPeerNetwork)
 class FakeNetwork:
-    """One node's view of the hub (the ``Network`` surface tables use)."""
+    """One node's view of the hub."""
 
     def __init__(self, hub: FakeHub, node_id: bytes):
         self.hub = hub
         self.node_id = node_id
         self.endpoints = {}
+        self.on_connected = []
+        self.on_disconnected = []
 
     @property
     def connections(self) -> dict:
@@ -103,7 +129,7 @@ class FakeNetwork:
 
         return defer.maybeDeferred(run).addCallbacks(as_reply, as_remote_error)
 
-    def call(self, node_id: bytes, path: str, message=None, priority: int = 0,
+    def call(self, node_id: bytes, path: str, message=None, priority: int = PRIO_NORMAL,
              stream=None, timeout: float | None = None) -> defer.Deferred:
         if stream is not None:
             raise NotImplementedError("the fake network carries no bodies")
