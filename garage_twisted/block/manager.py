@@ -82,19 +82,22 @@ class BlockManager:
     :param compression_level: zstd level, or ``None`` for no compression.
     :param small_io: ``ISmallBlockIO`` for blocks up to ``SMALL_BLOCK`` bytes
         (default: the thread pool).
+    :param replicator_factory: ``(manager) -> BlockReplicator``, called once
+        by the constructor, last: the blocks' placement over the cluster,
+        built around this manager (it serves peers from this manager's
+        store, and this manager sends blocks through it); ``None``: this node
+        alone (unit tests).
     """
 
     log = Logger()
 
     def __init__(self, store, kv_store, run_in_thread, clock, compression_level=1,
-                 small_io=None):
+                 small_io=None, replicator_factory=None):
         self.store = store
         self.kv_store = kv_store
         self.run_in_thread = run_in_thread
         self.small_io = small_io or ThreadSmallBlockIO(store, run_in_thread,
                                                        compression_level)
-        # Set by the node once the peer network exists (BlockReplicator).
-        self.replicator = None
         self.clock = clock
         self.compression_level = compression_level
         self.rc = kv_store.open_tree("block:rc")
@@ -114,6 +117,8 @@ class BlockManager:
         # and blocks deleted.
         self.counts = {"bytes_written": 0, "bytes_read": 0, "deleted": 0, "corrupt": 0}
         self._locks: dict[bytes, defer.DeferredLock] = {}
+        # Last: the replicator is given a manager with every attribute set.
+        self.replicator = None if replicator_factory is None else replicator_factory(self)
 
     def _lock(self, hash_: bytes) -> defer.DeferredLock:
         lock = self._locks.get(hash_)

@@ -65,18 +65,19 @@ class BlockReplicator:
     :param layout: the node's ``LayoutManager``.
     :param network: the node's ``Network``.
     :param write_quorum: acknowledgements needed in each node set.
+    :param rtt_of: ``(node id) -> seconds or None``, the ping round trip
+        that orders reads among a zone's nodes, or ``None`` (not by RTT).
     """
 
     log = Logger()
 
-    def __init__(self, manager, layout, network, write_quorum: int):
+    def __init__(self, manager, layout, network, write_quorum: int, rtt_of=None):
         self.manager = manager
         self.layout = layout
         self.network = network
         self.node_id = network.node_id
         self.write_quorum = write_quorum
-        # ``rtt_of(node) -> seconds or None`` (set once peering exists).
-        self.rtt_of = None
+        self.rtt_of = rtt_of
         network.register(PUT_PATH, lambda call: defer.ensureDeferred(self._serve_put(call)))
         network.register(GET_PATH, lambda call: defer.ensureDeferred(self._serve_get(call)))
         network.register(NEED_PATH, lambda call: defer.ensureDeferred(self._serve_need(call)))

@@ -29,10 +29,12 @@ class GarageModel:
     :param sharded: ``ITableReplication`` for object, version, block_ref.
     :param full_copy: ``ITableReplication`` for bucket, bucket_alias, key.
     :param clock: ``IReactorTime`` for timestamps.
+    :param remote: every table's client for other nodes' tables
+        (:class:`~garage_twisted.table.rpc.TableRpc`), or ``None`` (one node).
     """
 
     def __init__(self, kv_store, block_manager: BlockManager, local_node_id: bytes,
-                 sharded, full_copy, clock):
+                 sharded, full_copy, clock, remote=None):
         self.kv_store = kv_store
         self.block_manager = block_manager
         self.local_node_id = local_node_id
@@ -40,7 +42,7 @@ class GarageModel:
 
         def table(schema, replication, cache_rows=False):
             return Table(TableData(schema, kv_store, cache_rows, clock), replication,
-                         local_node_id)
+                         local_node_id, remote)
 
         self.block_ref_table = table(BlockRefTableSchema(block_manager), sharded)
         self.version_table = table(VersionTableSchema(self.block_ref_table), sharded)
@@ -55,12 +57,6 @@ class GarageModel:
         self.bucket_table = table(BucketTableSchema(), full_copy, cache_rows=True)
         self.bucket_alias_table = table(BucketAliasTableSchema(), full_copy, cache_rows=True)
         self.key_table = table(KeyTableSchema(), full_copy, cache_rows=True)
-        # Set by the node once the peer network exists: one-message small
-        # objects (``small_put.SmallObjectWriter``), or None.
-        self.small_writer = None
-        # Set by the node too: exact counts from the nodes holding a bucket
-        # (``count_reader.BucketCountReader``), or None.
-        self.count_reader = None
         self.tables = [
             self.bucket_table, self.bucket_alias_table, self.key_table,
             self.object_table, self.mpu_table, self.version_table, self.block_ref_table,

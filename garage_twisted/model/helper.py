@@ -43,11 +43,16 @@ class ModelHelper:
     """Operations on buckets, aliases and keys.
 
     :param model: the node's :class:`GarageModel`.
+    :param count_reader: the node's
+        :class:`~garage_twisted.model.count_reader.BucketCountReader` (exact
+        counts from the nodes holding a bucket), or ``None`` (the published
+        counts only).
     """
 
-    def __init__(self, model: GarageModel):
+    def __init__(self, model: GarageModel, count_reader=None):
         self.model = model
         self.clock = model.clock
+        self.count_reader = count_reader
 
     def now(self) -> int:
         return now_msec(self.clock)
@@ -299,9 +304,9 @@ class ModelHelper:
             # This node holds the bucket's objects: its own counts are exact
             # at once (the published ones follow through the insert queue).
             return self.model.local_counts.read(bucket_id)
-        reader = self.model.count_reader
+        reader = self.count_reader
         if reader is not None:
-            # Not behind the insert queue (see model.count_reader); the
+            # Not behind the insert queue (see model/count_reader.py); the
             # published counts remain if too few nodes answer.
             try:
                 return await reader.read(bucket_id, table.replication.read_nodes(bucket_id),

@@ -396,6 +396,12 @@ class Peering(Service):
 
     # -- views -------------------------------------------------------------------
 
+    def rtt_of(self, node_id: bytes) -> float | None:
+        """The average ping round trip to a peer in seconds, or ``None``
+        (unknown, or no ping answered yet)."""
+        info = self.peers.get(node_id)
+        return None if info is None else info.average_rtt()
+
     def is_connected(self, node_id: bytes) -> bool:
         return node_id == self.network.node_id or node_id in self.network.connections
 

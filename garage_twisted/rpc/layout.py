@@ -301,21 +301,23 @@ class LayoutManager:
         one (stored, or from a peer) is refused.
     :param local_node_id: this node's id.
     :param clock: ``IReactorTime`` for the staging's timestamps.
+    :param sync_on_receipt: report every version synced as soon as it is
+        received (a layout without data movement: unit tests of the layout
+        alone). A node whose tables sync (a node of a cluster) passes
+        ``False``: its sync workers call :meth:`mark_synced` once its data is
+        where a new version says.
     """
 
     log = Logger()
 
-    def __init__(self, kv_store, replication_factor: int, local_node_id: bytes, clock):
+    def __init__(self, kv_store, replication_factor: int, local_node_id: bytes, clock,
+                 sync_on_receipt: bool = True):
         self.tree = kv_store.open_tree("cluster_layout")
         self.replication_factor = replication_factor
         self.local_node_id = local_node_id
         self.clock = clock
         self.on_change = []
-        # A node whose tables sync (a node of a cluster) leaves this False:
-        # its sync workers call mark_synced once its data is where a new
-        # version says. True reports every version synced on receipt (a
-        # layout without data movement: unit tests of the layout alone).
-        self.sync_on_receipt = True
+        self.sync_on_receipt = sync_on_receipt
         raw = self.tree.get(STATE_KEY)
         if raw is None:
             self.state = LayoutState((LayoutVersion.empty(replication_factor),))

@@ -1,10 +1,12 @@
 """``GarageNode``: the composition root of one node.
 
-Builds every part of a node from its configuration and starts them in order
-(design section 2)::
+Builds every part of a node from its configuration, each given everything
+it needs by its constructor (``GarageNode._build`` reads as the node's
+wiring diagram; no part is finished by setting its attributes afterwards),
+and starts the services in order (design section 2)::
 
-    thread pool "io" -> storage (LevelDB, blocks) -> model -> RPC listener
-    -> peering -> workers -> admin HTTP -> S3 HTTP (last to start, first to stop)
+    thread pool "io" -> storage (LevelDB, blocks) -> RPC listener -> peering
+    -> workers -> admin HTTP -> S3 HTTP (last to start, first to stop)
 
 The constructor only stores the configuration and the reactor; databases,
 files and sockets open in ``startService`` (twistd calls it after
@@ -55,7 +57,7 @@ from garage_twisted.service.fdlimit import raise_open_files_limit
 from garage_twisted.service.listener import ListenerService
 from garage_twisted.table.gc import TableGc
 from garage_twisted.table.replication import FullCopyReplication, ShardedReplication
-from garage_twisted.table.rpc import TableRpc
+from garage_twisted.table.rpc import TableRpc, TableServer
 from garage_twisted.table.sync import SyncReporter, TableSyncer
 from garage_twisted.util.config import JOINED_SECRET_FILE
 from garage_twisted.util.errors import GarageError
@@ -132,96 +134,118 @@ class GarageNode(MultiService):
             raise SystemExit(1)
 
     def _build(self):
+        """The node's wiring diagram: every part built, in order, from the
+        parts it needs, each given all of them by its constructor (none is
+        finished afterwards). Services start in the order they are added
+        here and stop in reverse."""
         config = self.config
+        reactor = self.reactor
         # Private, created and writable before anything opens in them.
         prepare_directories(config)
         if self.remember_secret:
             self._store_joined_secret()
         self.node_key = load_or_create_node_key(config.metadata_dir)
         node_id = self.node_key.node_id
+
+        # -- storage: metadata store, I/O threads, block files -----------------
         self.kv_store = LevelDBStore.open(
             os.path.join(config.metadata_dir, "db.leveldb"), sync=config.metadata_fsync)
-
-        threads = ThreadPoolService(self.reactor, name="io")
+        threads = ThreadPoolService(reactor, name="io")
         threads.setServiceParent(self)
         self.threads = threads
         # After a failed metadata write the store refuses writes; this
         # reopens it once the disk takes a probe file again.
-        StoreRecovery(self.kv_store, threads.run, self.reactor).setServiceParent(self)
-
+        StoreRecovery(self.kv_store, threads.run, reactor).setServiceParent(self)
         data_dir = config.data_dirs[0].path
-        block_store = LocalBlockStore(data_dir, threads.run, fsync=config.data_fsync)
+        self._block_store = LocalBlockStore(data_dir, threads.run, fsync=config.data_fsync)
         small_io = BlockIOProcess(
-            self.reactor, data_dir, config.compression_level, config.data_fsync,
-            fallback=ThreadSmallBlockIO(block_store, threads.run, config.compression_level))
+            reactor, data_dir, config.compression_level, config.data_fsync,
+            fallback=ThreadSmallBlockIO(self._block_store, threads.run,
+                                        config.compression_level))
         small_io.setServiceParent(self)
-        self.block_manager = BlockManager(
-            block_store, self.kv_store, threads.run, self.reactor,
-            compression_level=config.compression_level, small_io=small_io)
-        self.layout = LayoutManager(self.kv_store, config.replication_factor, node_id,
-                                    self.reactor)
-        sharded = ShardedReplication(self.layout, node_id, config.replication_factor,
-                                     config.consistency_mode)
-        full_copy = FullCopyReplication(self.layout, node_id)
-        self.model = GarageModel(self.kv_store, self.block_manager, node_id,
-                                 sharded=sharded, full_copy=full_copy, clock=self.reactor)
-        self.helper = ModelHelper(self.model)
 
-        # The peer network: RPC listener first, so the bound port is known
-        # when peering starts telling others where to dial.
-        self.network = Network(self.node_key, config.rpc_secret, self.reactor)
+        # -- the layout --------------------------------------------------------
+        # This node reports a new layout version synced only once its sync
+        # workers moved its rows where that version says (SyncReporter).
+        self.layout = LayoutManager(self.kv_store, config.replication_factor, node_id,
+                                    reactor, sync_on_receipt=False)
+
+        # -- the peer network --------------------------------------------------
+        # RPC listener first, so the bound port is known when peering starts
+        # telling others where to dial.
+        self.network = Network(self.node_key, config.rpc_secret, reactor)
         self.rpc_listener = ListenerService(
-            self.reactor, config.rpc_bind_addr.endpoint_description(),
+            reactor, config.rpc_bind_addr.endpoint_description(),
             self.network.server_factory(), "RPC")
         self.rpc_listener.setServiceParent(self)
         self.peering = Peering(
-            self.network, self.reactor, config.metadata_dir,
+            self.network, reactor, config.metadata_dir,
             bootstrap=parse_bootstrap(config.bootstrap_peers),
             public_address=self._rpc_public_address, version=GARAGE_VERSION)
         self.peering.setServiceParent(self)
-
         self.layout_gossip = LayoutGossip(self.layout, self.network, self.peering)
-        # Tables reach the nodes the layout assigns them over the network
-        # (calls to this node itself stay local).
-        self.table_rpc = TableRpc(self.network, self.model.tables, clock=self.reactor)
-        for table in self.model.tables:
-            table.remote = self.table_rpc
-        self.block_manager.replicator = BlockReplicator(
-            self.block_manager, self.layout, self.network, sharded.write_quorum())
-        self.model.small_writer = SmallObjectWriter(
-            self.model, self.block_manager.replicator, self.network, sharded.write_quorum())
-        self.model.count_reader = BucketCountReader(self.model.local_counts, self.network,
-                                                    self.reactor)
-        # Reads prefer this node, then its zone, then the lowest ping RTT.
-        sharded.rtt_of = full_copy.rtt_of = self.block_manager.replicator.rtt_of = \
-            self._rtt_of
 
+        # -- placement: which nodes a read or a write goes to ------------------
+        # Reads prefer this node, then its zone, then the lowest ping RTT
+        # (peering measures it).
+        rtt_of = self.peering.rtt_of
+        sharded = ShardedReplication(self.layout, node_id, config.replication_factor,
+                                     config.consistency_mode, rtt_of=rtt_of)
+        full_copy = FullCopyReplication(self.layout, node_id, rtt_of=rtt_of)
+        write_quorum = sharded.write_quorum()
+
+        # -- blocks ------------------------------------------------------------
+        # The manager and its replicator need each other (the replicator
+        # serves peers from the manager's store; the manager sends blocks
+        # through the replicator): the manager builds the replicator around
+        # itself with this factory.
+        self.block_manager = BlockManager(
+            self._block_store, self.kv_store, threads.run, reactor,
+            compression_level=config.compression_level, small_io=small_io,
+            replicator_factory=lambda manager: BlockReplicator(
+                manager, self.layout, self.network, write_quorum, rtt_of=rtt_of))
+
+        # -- tables and the model ----------------------------------------------
+        # Tables reach the nodes the layout assigns them through the table
+        # client (calls to this node itself stay local); the table server,
+        # built once the tables exist, answers other nodes' calls.
+        self.table_rpc = TableRpc(self.network, clock=reactor)
+        self.model = GarageModel(self.kv_store, self.block_manager, node_id,
+                                 sharded=sharded, full_copy=full_copy, clock=reactor,
+                                 remote=self.table_rpc)
+        self.table_server = TableServer(self.network, self.model.tables)
+        # Over the model and the network: small objects in one round trip
+        # (S3 PUT), and exact counts of a bucket whose objects this node does
+        # not hold (quotas on a gateway).
+        small_writer = SmallObjectWriter(
+            self.model, self.block_manager.replicator, self.network, write_quorum)
+        count_reader = BucketCountReader(self.model.local_counts, self.network, reactor)
+        self.helper = ModelHelper(self.model, count_reader=count_reader)
         self.system = System(
             node_key=self.node_key, config=config, layout=self.layout,
-            clock=self.reactor, version=GARAGE_VERSION, peering=self.peering)
+            clock=reactor, version=GARAGE_VERSION, peering=self.peering)
 
-        self.workers = WorkerRunner(self.reactor)
+        # -- background workers ------------------------------------------------
+        self.workers = WorkerRunner(reactor)
         for worker in self.model.workers(merkle_paused=self.layout.alone_in_layout):
             self.workers.add(worker)
         full_copy_tables = {self.model.bucket_table, self.model.bucket_alias_table,
                             self.model.key_table}
-        # This node reports a new layout version synced only once its sync
-        # workers moved its rows where that version says.
-        self.layout.sync_on_receipt = False
         reporter = SyncReporter(self.layout, [t.name for t in self.model.tables])
         self.syncers = [TableSyncer(t, self.network, self.layout, t in full_copy_tables,
-                                    clock=self.reactor, reporter=reporter)
+                                    clock=reactor, reporter=reporter)
                         for t in self.model.tables]
         for syncer in self.syncers:
             self.workers.add(syncer, idle_delay=syncer.idle_delay)
         self.workers.add(LifecycleWorker(self.model, self.kv_store, self._leads_partition,
-                                         self.reactor))
+                                         reactor))
         if not config.disable_scrub:
             self.workers.add(BlockScrubber(self.block_manager, self.kv_store))
         for table in self.model.tables:
             self.workers.add(TableGc(table, self.network, table.replication.all_nodes,
-                                     config.tombstone_gc_delay_secs, self.reactor))
-        # A new layout moves partitions: sync at once, not at the next interval.
+                                     config.tombstone_gc_delay_secs, reactor))
+        # A new layout moves partitions: sync at once, not at the next
+        # interval (after the syncers' own layout observers).
         self.layout.on_change.append(
             lambda _version: [self.workers.wake(s.name) for s in self.syncers])
         # A peer coming (back) up gets the writes it missed now: the syncers
@@ -231,17 +255,23 @@ class GarageNode(MultiService):
         self._wire_wakeups()
         self.workers.setServiceParent(self)
 
-        self.admin_listener = self._admin_listener()
-        if self.admin_listener is not None:
-            self.admin_listener.setServiceParent(self)
-
+        # -- client APIs -------------------------------------------------------
         s3 = S3Api(
             self.helper, self.block_manager, config.s3_api.s3_region,
             config.s3_api.root_domain, config.block_size, threads.run,
-            ResponseStreamer, self.reactor, layout_problem=self._layout_problem)
+            ResponseStreamer, reactor, layout_problem=self._layout_problem,
+            small_writer=small_writer)
         self.s3_api = s3
-        if self.admin_api is not None:
-            self.admin_api.metric_sources.append(s3.metrics)
+        web = None if config.s3_web is None else WebApi(s3, config.s3_web.root_domain)
+        # Every node has the admin core, listener or not: it answers the
+        # node-scoped operations other nodes' admin APIs ask of it.
+        client_metrics = [s3.metrics] + ([] if web is None else [web.metrics])
+        self.admin_api = self._admin_api(client_metrics)
+
+        # -- listeners: admin, then S3 and websites (last to start) ------------
+        self.admin_listener = self._admin_listener(self.admin_api)
+        if self.admin_listener is not None:
+            self.admin_listener.setServiceParent(self)
         # S3 and website clients draw on one budget of descriptors, sized
         # from the limit once raised (service/fdlimit.py).
         before, limit = raise_open_files_limit()
@@ -250,22 +280,18 @@ class GarageNode(MultiService):
                       "client connections capped at {total}, {per_address} per address",
                       limit=limit, before=before, total=budget.caps.total,
                       per_address=budget.caps.per_address)
-        site = StreamingSite(s3.resource(), should_stream=_should_stream, clock=self.reactor,
+        site = StreamingSite(s3.resource(), should_stream=_should_stream, clock=reactor,
                              budget=budget)
         self.s3_listener = ListenerService(
-            self.reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
+            reactor, config.s3_api.api_bind_addr.endpoint_description(), site, "S3 API")
         self.s3_listener.setServiceParent(self)
         self.web_listener = None
-        if config.s3_web is not None:
-            web = WebApi(s3, config.s3_web.root_domain)
-            if self.admin_api is not None:
-                self.admin_api.metric_sources.append(web.metrics)
+        if web is not None:
             self.web_listener = ListenerService(
-                self.reactor, config.s3_web.bind_addr.endpoint_description(),
+                reactor, config.s3_web.bind_addr.endpoint_description(),
                 StreamingSite(S3Resource(web), should_stream=lambda *a: False,
-                              clock=self.reactor, budget=budget), "website")
+                              clock=reactor, budget=budget), "website")
             self.web_listener.setServiceParent(self)
-        self._block_store = block_store
 
     def _store_joined_secret(self) -> None:
         path = os.path.join(self.config.metadata_dir, JOINED_SECRET_FILE)
@@ -279,10 +305,6 @@ class GarageNode(MultiService):
         runs the partition's lifecycle actions)."""
         nodes = self.layout.current().nodes_of(position_hash)
         return not nodes or sorted(nodes)[0] == self.node_key.node_id
-
-    def _rtt_of(self, node_id: bytes) -> float | None:
-        info = self.peering.peers.get(node_id)
-        return None if info is None else info.average_rtt()
 
     def _rpc_public_address(self) -> str | None:
         """Where peers dial this node: ``rpc_public_addr``, else the bound
@@ -328,20 +350,24 @@ class GarageNode(MultiService):
         # A corrupt copy found by a read is fetched again at once.
         self.block_manager.on_resync_due.append(lambda: self.workers.wake("block resync"))
 
-    def _admin_listener(self):
-        # Every node has the admin core, listener or not: it answers the
-        # node-scoped operations other nodes' admin APIs ask of it.
+    def _admin_api(self, client_metrics) -> AdminApi:
+        """The admin core, ``/metrics`` showing this node's RPC, tables,
+        blocks and memory, then ``client_metrics`` (S3, websites)."""
         admin = self.config.admin
-        api = AdminApi(
+        return AdminApi(
             helper=self.helper, system=self.system, layout=self.layout,
             admin_token=None if admin is None else admin.admin_token,
             metrics_token=None if admin is None else admin.metrics_token,
             clock=self.reactor, workers=self.workers, network=self.network,
             snapshots=MetadataSnapshots(self.kv_store, self.config.snapshots_dir,
-                                        self.threads.run, self.reactor))
-        api.metric_sources += [self.network.metrics, TableMetrics(self.model.tables),
-                               BlockMetrics(self.block_manager), self.gc_stats]
-        self.admin_api = api
+                                        self.threads.run, self.reactor),
+            metric_sources=[self.network.metrics, TableMetrics(self.model.tables),
+                            BlockMetrics(self.block_manager), self.gc_stats,
+                            *client_metrics])
+
+    def _admin_listener(self, api: AdminApi):
+        """The admin API's HTTP listener, or ``None`` if none is configured."""
+        admin = self.config.admin
         if admin is None or admin.api_bind_addr is None:
             return None
         site = StreamingSite(api.resource(), should_stream=lambda *a: False,

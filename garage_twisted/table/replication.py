@@ -69,15 +69,16 @@ class ShardedReplication:
 
     :param layout: the node's ``LayoutManager``.
     :param consistency_mode: ``consistent``, ``degraded`` or ``dangerous``.
+    :param rtt_of: ``(node id) -> seconds or None``, the ping round trip
+        that orders reads among a zone's nodes, or ``None`` (not by RTT).
     """
 
     def __init__(self, layout, local_node_id: bytes, replication_factor: int,
-                 consistency_mode: str = "consistent"):
+                 consistency_mode: str = "consistent", rtt_of=None):
         self.layout = layout
         self.local_node_id = local_node_id
         self._read_quorum, self._write_quorum = _quorums(replication_factor, consistency_mode)
-        # ``rtt_of(node) -> seconds or None`` (set once peering exists).
-        self.rtt_of = None
+        self.rtt_of = rtt_of
 
     def read_nodes(self, position_hash):
         version = self.layout.read_version()
@@ -110,12 +111,16 @@ class FullCopyReplication:
     them, as Garage's full-copy tables (which are eventually consistent:
     anti-entropy brings the last one up to date). A node that has not synced
     yet (just joined) reads from a quorum that meets every write's.
+
+    :param layout: the node's ``LayoutManager``.
+    :param rtt_of: ``(node id) -> seconds or None``, the ping round trip
+        that orders reads among a zone's nodes, or ``None`` (not by RTT).
     """
 
-    def __init__(self, layout, local_node_id: bytes):
+    def __init__(self, layout, local_node_id: bytes, rtt_of=None):
         self.layout = layout
         self.local_node_id = local_node_id
-        self.rtt_of = None
+        self.rtt_of = rtt_of
 
     def _nodes(self) -> list:
         nodes = sorted(self.layout.current().roles)

@@ -9,12 +9,15 @@ hash, start, filter, limit, reverse]`` -> ``[sort key, encoded entry]``
 pairs: the reader decodes only the entries that differ from its own). Entries cross the
 wire in their stored encoding (versioned canonical CBOR), never pickled.
 
-:class:`TableRpc` is also the ``remote`` client of
+:class:`TableServer` serves this node's tables on those endpoints;
+:class:`TableRpc` is the ``remote`` client of
 :class:`~garage_twisted.table.table.Table`: writes go to every node of each
 write set and return once each set has its write quorum (the rest completes
 in the background); reads ask the preferred read nodes (more on failure
 or delay), return once a read quorum answered, merge the answers (CRDT merge) and send the merged entry back to
-the nodes whose answer differed (read repair, in the background).
+the nodes whose answer differed (read repair, in the background). They are
+two objects because a ``Table`` is built with its client and the server is
+built with the tables: neither waits for the other.
 """
 
 from collections import defaultdict
@@ -35,18 +38,22 @@ def _path(table, operation: str) -> str:
     return f"table/{table.name}/{operation}"
 
 
-class TableRpc:
-    """Serves ``tables`` to peers and calls peers' tables.
+def decode_entry(table, raw):
+    """A peer's encoded ``table`` entry, decoded (``RpcError`` if the bytes are not one)."""
+    try:
+        return table.schema.decode_entry(raw)
+    except Exception as e:
+        raise RpcError("BadEntry", f"undecodable {table.name} entry: {e}") from None
+
+
+class TableServer:
+    """Serves ``tables`` to peers (the four endpoints of each).
 
     :param network: the node's ``Network``.
     :param tables: the node's tables (each is served).
     """
 
-    log = Logger()
-
-    def __init__(self, network, tables, clock=None):
-        self.network = network
-        self.clock = clock
+    def __init__(self, network, tables):
         for table in tables:
             network.register(_path(table, "update"), lambda call, t=table: self._update(t, call))
             network.register(_path(table, "update_read"),
@@ -54,25 +61,16 @@ class TableRpc:
             network.register(_path(table, "get"), lambda call, t=table: self._get(t, call))
             network.register(_path(table, "range"), lambda call, t=table: self._range(t, call))
 
-    # -- serving -------------------------------------------------------------
-
-    @staticmethod
-    def _decode(table, raw):
-        try:
-            return table.schema.decode_entry(raw)
-        except Exception as e:
-            raise RpcError("BadEntry", f"undecodable {table.name} entry: {e}") from None
-
     def _update(self, table, call) -> Reply:
         if not isinstance(call.message, list):
             raise RpcError("BadRequest", "update takes a list of encoded entries")
-        table.data.update_entries([self._decode(table, raw) for raw in call.message])
+        table.data.update_entries([decode_entry(table, raw) for raw in call.message])
         return Reply(None)
 
     def _update_read(self, table, call) -> Reply:
         if not isinstance(call.message, (bytes, bytearray)):
             raise RpcError("BadRequest", "update_read takes one encoded entry")
-        return Reply(_update_and_read(table, self._decode(table, bytes(call.message))))
+        return Reply(_update_and_read(table, decode_entry(table, bytes(call.message))))
 
     def _get(self, table, call) -> Reply:
         try:
@@ -95,7 +93,21 @@ class TableRpc:
                                          "reverse]") from None
         return Reply([[sort_key, raw] for sort_key, raw, _ in rows])
 
-    # -- calling (Table's remote client) -------------------------------------
+
+class TableRpc:
+    """Calls peers' tables: the ``remote`` client of every ``Table``.
+
+    :param network: the node's ``Network``.
+    :param clock: ``IReactorTime`` for hedged reads (and to read this node's
+        rows of a range once the other replicas' requests have left), or
+        ``None``: every read asks its quorum at once.
+    """
+
+    log = Logger()
+
+    def __init__(self, network, clock=None):
+        self.network = network
+        self.clock = clock
 
     def _call(self, node, path, message):
         return self.network.call(node, path, message, priority=PRIO_NORMAL, timeout=TIMEOUT)
@@ -171,7 +183,7 @@ class TableRpc:
                 # Through the decode cache: usually this node's own row.
                 merged, merged_raw = table.data.decode(key, raw), raw
             else:
-                merged, merged_raw = merged.merge(self._decode(table, raw)), None
+                merged, merged_raw = merged.merge(decode_entry(table, raw)), None
         return merged, merged_raw
 
     def _repair(self, table, nodes_answers, merged, merged_raw=None) -> None:
@@ -260,7 +272,7 @@ class TableRpc:
                 if known is not None and known[0] == raw:
                     continue
                 if entry is None:
-                    entry = self._decode(table, raw)
+                    entry = decode_entry(table, raw)
                 merged[sort_key] = (raw, entry) if known is None else \
                     (None, known[1].merge(entry))
         keys = sorted(merged, reverse=bool(reverse))

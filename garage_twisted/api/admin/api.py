@@ -46,13 +46,16 @@ class AdminApi:
     :param network: the node's ``Network``: node-scoped operations reach the
         other nodes through it, and it serves theirs (``None``: this node only).
     :param snapshots: the node's ``MetadataSnapshots``, or ``None``.
+    :param metric_sources: what ``/metrics`` shows besides cluster health
+        and workers: objects with ``render() -> [lines]`` (RPC, tables,
+        blocks, S3 and web requests...), in the order shown.
     """
 
     log = Logger()
     app = Klein()
 
     def __init__(self, helper, system, layout, admin_token, metrics_token, clock,
-                 workers=None, network=None, snapshots=None):
+                 workers=None, network=None, snapshots=None, metric_sources=()):
         self.helper = helper
         self.system = system
         self.layout = layout
@@ -62,10 +65,7 @@ class AdminApi:
         self.workers = workers
         self.snapshots = snapshots
         self.node_scope = NodeScope(self, network)
-        # What ``/metrics`` shows besides cluster health and workers: objects
-        # with ``render() -> [lines]`` (S3 and web requests, RPC, tables,
-        # blocks; added by the node).
-        self.metric_sources = []
+        self.metric_sources = list(metric_sources)
 
     def resource(self):
         return self.app.resource()

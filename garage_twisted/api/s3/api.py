@@ -102,13 +102,18 @@ class S3Api:
     :param make_streamer: ``make_streamer(request)`` -> response streamer
         (``write(data) -> Deferred``) used by GetObject.
     :param clock: ``IReactorTime``.
+    :param layout_problem: ``() -> str or None``, why S3 cannot be served
+        now (answered 503), or ``None`` when it can.
+    :param small_writer: the node's
+        :class:`~garage_twisted.model.small_put.SmallObjectWriter` (small
+        objects in one round trip), or ``None`` (two round trips).
     """
 
     log = Logger()
 
     def __init__(self, helper, block_manager, region: str, root_domain: str | None,
                  block_size: int, run_in_thread, make_streamer, clock,
-                 layout_problem=lambda: None):
+                 layout_problem=lambda: None, small_writer=None):
         self.helper = helper
         self.model = helper.model
         self.block_manager = block_manager
@@ -118,8 +123,8 @@ class S3Api:
         self.run_in_thread = run_in_thread
         self.make_streamer = make_streamer
         self.clock = clock
-        # Why S3 cannot be served now (503), or None.
         self.layout_problem = layout_problem
+        self.small_writer = small_writer
         self.metrics = RequestMetrics()
         # Requests per second and burst allowed on one client connection:
         # far above what a client waiting for its answers reaches, a bound

@@ -229,7 +229,7 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
             await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
             return version
         return await publish_inline(ctx, key, data)
-    writer = ctx.api.model.small_writer
+    writer = ctx.api.small_writer
     if writer is not None and claim is None and second is None and \
             len(first) <= MAX_SMALL and len(first) < ctx.api.block_size:
         # One block, and small: in one message per replica if the object's
@@ -287,7 +287,6 @@ def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersio
 async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uuid, nodes,
                      size_check, sse, before_complete) -> ObjectVersion:
     """A one-block object in one round trip (``model/small_put.py``)."""
-    model = ctx.api.model
     checks.update(data)
     checks.verify(getattr(payload, "trailers", {}))
     if size_check is not None:
@@ -302,7 +301,7 @@ async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uu
     try:
         complete = ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=ObjectVersionData(
             DATA_FIRST_BLOCK, meta, first_block=hash_))
-        seen = await model.small_writer.put(
+        seen = await ctx.api.small_writer.put(
             nodes, Object(ctx.bucket_id, key, (complete,)),
             Version.new(uuid, ctx.bucket_id, key).with_block(0, 0, block),
             [BlockRef(hash_, uuid, Bool(False))], hash_, stored)

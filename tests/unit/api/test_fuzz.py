@@ -20,7 +20,7 @@ from garage_twisted.api.s3.router import locate, parse_endpoint, parse_query, sp
 from garage_twisted.api.s3.website import parse_website
 from garage_twisted.db.memory import MemoryStore
 from garage_twisted.net.mux import RpcError
-from garage_twisted.table.rpc import TableRpc
+from garage_twisted.table.rpc import decode_entry
 
 TAGS = ["Delete", "Object", "Key", "Quiet", "CORSConfiguration", "CORSRule", "AllowedOrigin",
         "AllowedMethod", "MaxAgeSeconds", "LifecycleConfiguration", "Rule", "Status", "Filter",
@@ -125,7 +125,7 @@ class FuzzTests(SynchronousTestCase):
             marker = table.schema.entry_class.MARKER
             for candidate in (raw, marker + raw):
                 try:
-                    TableRpc._decode(table, candidate)
+                    decode_entry(table, candidate)
                 except RpcError:
                     pass
 

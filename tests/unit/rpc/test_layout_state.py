@@ -100,8 +100,7 @@ class HistoryTests(SynchronousTestCase):
         nodes of the active versions report they are past them."""
         clock = Clock()
         clock.advance(1000)
-        a = LayoutManager(MemoryStore(), 3, NODES[0], clock)
-        a.sync_on_receipt = False
+        a = LayoutManager(MemoryStore(), 3, NODES[0], clock, sync_on_receipt=False)
         for i, node in enumerate(NODES[:3]):
             a.stage_role(node, NodeRole(f"z{i}", 10 ** 9))
         a.apply(1)
@@ -132,8 +131,7 @@ class SkipDeadNodesTests(SynchronousTestCase):
         a, b, dead, new = (bytes([i]) * 32 for i in range(1, 5))
         clock = Clock()
         clock.advance(1000)
-        manager = LayoutManager(MemoryStore(), 3, a, clock)
-        manager.sync_on_receipt = False
+        manager = LayoutManager(MemoryStore(), 3, a, clock, sync_on_receipt=False)
         for i, node in enumerate((a, b, dead)):
             manager.stage_role(node, NodeRole(f"z{i}", 10 ** 9))
         manager.apply(1)

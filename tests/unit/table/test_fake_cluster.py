@@ -20,7 +20,7 @@ from garage_twisted.table.data import TableData
 from garage_twisted.table.gc import TableGc
 from garage_twisted.table.merkle import MerkleUpdater
 from garage_twisted.table.replication import ShardedReplication
-from garage_twisted.table.rpc import TableRpc
+from garage_twisted.table.rpc import TableRpc, TableServer
 from garage_twisted.table.schema import Entry, TableSchema
 from garage_twisted.table.sync import TableSyncer
 from garage_twisted.table.table import Table
@@ -72,15 +72,23 @@ def record(pk: bytes, sk: bytes, ts: int, **fields) -> Record:
 
 
 class FakeNode:
-    def __init__(self, hub, node_id, clock):
+    """One replica.
+
+    :param rpc_clock: the clock the table's client reads with (hedged
+        reads, local rows read after the requests left), as in a node; by
+        default none: every read asks its quorum at once.
+    """
+
+    def __init__(self, hub, node_id, clock, rpc_clock=None):
         self.node_id = node_id
         self.store = MemoryStore()
         self.network = hub.network(node_id)
         self.layout = LayoutManager(self.store, 3, node_id, clock)
         self.replication = ShardedReplication(self.layout, node_id, 3)
         self.data = TableData(RecordSchema(), self.store, clock=clock)
-        self.table = Table(self.data, self.replication, node_id)
-        self.table.remote = TableRpc(self.network, [self.table])
+        self.table = Table(self.data, self.replication, node_id,
+                           remote=TableRpc(self.network, clock=rpc_clock))
+        TableServer(self.network, [self.table])
         self.merkle = MerkleUpdater(self.data)
         self.syncer = TableSyncer(self.table, self.network, self.layout, False, clock=clock)
         self.gc = TableGc(self.table, self.network, self.replication.all_nodes, GC_DELAY,
@@ -95,11 +103,15 @@ class FakeNode:
 
 
 class FakeCluster:
-    def __init__(self, delay=0.001, seed=0):
+    """:param rpc_clock: give the tables' clients the cluster's clock."""
+
+    def __init__(self, delay=0.001, seed=0, rpc_clock=False):
         self.clock = Clock()
         self.clock.advance(1_000_000)
         self.hub = FakeHub(self.clock, delay=delay, seed=seed)
-        self.nodes = [FakeNode(self.hub, n, self.clock) for n in NODE_IDS]
+        self.nodes = [FakeNode(self.hub, n, self.clock,
+                               rpc_clock=self.clock if rpc_clock else None)
+                      for n in NODE_IDS]
         first = self.nodes[0].layout
         for i, node_id in enumerate(NODE_IDS):
             first.stage_role(node_id, NodeRole(f"z{i}", 10 ** 9))
@@ -193,11 +205,10 @@ class FakeClusterTests(SynchronousTestCase):
         """With a clock (as in a node), a range read's local rows are read
         only after the request to the other replica went out, so both read
         at once; the merged answer is the same."""
-        cluster = FakeCluster(delay=0.001)
+        cluster = FakeCluster(delay=0.001, rpc_clock=True)
         a, b, c = cluster.nodes
         entries = [record(PK, b"k%03d" % i, 1, v=i) for i in range(20)]
         cluster.run(a.table.insert_many(entries))
-        a.table.remote.clock = cluster.clock
         calls_when_read = []
         read_rows = a.data.read_range_rows
 
