@@ -1,7 +1,7 @@
 """Deadlines and connection caps of the HTTP listeners (S3, website, admin).
 
 Garage has no configuration keys for these, so they are constants, named
-here and in the README:
+here and in ``docs/s3.rst``:
 
 - a connection sends its request line and headers within ``HEADER_TIMEOUT``
   seconds of connecting, or of the first byte of its next request on a
@@ -11,12 +11,17 @@ here and in the README:
   fast client wait, does not count) is aborted: the connection is dropped,
   nothing is answered, and the handler sees the same
   :class:`~garage_twisted.api.streaming.BodyIncomplete` as when the client
-  leaves, so no object is written;
+  leaves, so no object is written; so is one that brings fewer than
+  ``MIN_BODY_BYTES`` in a ``BODY_STALL_TIMEOUT`` (a byte every 59 s is not
+  a client, it is a held connection);
+- a response the client stops reading for ``SEND_STALL_TIMEOUT`` seconds
+  (the node's send buffer stays full) is aborted, and its handler sees
+  :class:`~garage_twisted.api.streaming.ClientGone`;
 - a kept-alive connection with no request for ``IDLE_TIMEOUT`` seconds is
   closed, and so is one whose last response the client does not read within
   that time after the node closed the exchange;
-- open client connections are capped in total and per client address
-  (:class:`ConnectionBudget`); a connection beyond a cap gets one
+- open client connections are capped in total and per client (an IPv4
+  address or an IPv6 /64: :class:`ConnectionBudget`); a connection beyond a cap gets one
   ``503 SlowDown`` (which S3 SDKs answer by backing off) and is closed.
 
 The caps follow the process's file descriptor limit (the node raises its
@@ -35,9 +40,14 @@ from twisted.web.http import RESPONSES
 from garage_twisted.api.s3.errors import SlowDown, render_error_xml
 from garage_twisted.db.leveldb import LEVELDB_OPTIONS
 from garage_twisted.net.network import MAX_PENDING_HANDSHAKES
+from garage_twisted.util.address_budget import AddressBudget
 
 HEADER_TIMEOUT = 20.0
 BODY_STALL_TIMEOUT = 60.0
+# A request body brings at least this many bytes per BODY_STALL_TIMEOUT
+# (about 270 B/s: a phone on a bad link sends far more).
+MIN_BODY_BYTES = 16 * 1024
+SEND_STALL_TIMEOUT = 60.0
 IDLE_TIMEOUT = 30.0
 
 # Descriptors for the node's peers, block files being read or written, log
@@ -63,6 +73,8 @@ class ListenerLimits:
 
     header_timeout: float | None = HEADER_TIMEOUT
     body_stall_timeout: float | None = BODY_STALL_TIMEOUT
+    min_body_bytes: int | None = MIN_BODY_BYTES
+    send_stall_timeout: float | None = SEND_STALL_TIMEOUT
     idle_timeout: float | None = IDLE_TIMEOUT
 
 
@@ -87,41 +99,17 @@ class ConnectionCaps:
         return cls(total, max(MIN_PER_ADDRESS, total // PER_ADDRESS_SHARE))
 
 
-class ConnectionBudget:
-    """Open connections counted against a total cap and a per-address cap.
+class ConnectionBudget(AddressBudget):
+    """Open client connections counted against :class:`ConnectionCaps`
+    (per client: an IPv4 address, or an IPv6 /64, ``util/address_budget.py``).
 
     One budget may be shared by several listeners (S3 and website draw on
     the same descriptors).
-
-    :param caps: the :class:`ConnectionCaps`.
     """
 
     def __init__(self, caps: ConnectionCaps):
+        super().__init__(caps.total, caps.per_address)
         self.caps = caps
-        self.open = 0
-        self.refused = 0
-        self._by_address: dict[str, int] = {}
-
-    def admit(self, address: str) -> bool:
-        """Count one more connection from ``address``; ``False`` (nothing
-        counted) if it would pass a cap."""
-        held = self._by_address.get(address, 0)
-        if self.open >= self.caps.total or held >= self.caps.per_address:
-            self.refused += 1
-            return False
-        self.open += 1
-        self._by_address[address] = held + 1
-        return True
-
-    def release(self, address: str) -> None:
-        """One connection from ``address`` closed."""
-        self.open -= 1
-        held = self._by_address.pop(address) - 1
-        if held:
-            self._by_address[address] = held
-
-    def held_by(self, address: str) -> int:
-        return self._by_address.get(address, 0)
 
 
 def refusal_response() -> bytes:

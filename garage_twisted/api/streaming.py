@@ -62,6 +62,8 @@ IO_SIZE = 256 * 1024
 # seconds: a flood must not turn into a flood of log lines.
 REFUSAL_LOG_INTERVAL = 10.0
 
+log = Logger()
+
 
 class BodyIncomplete(Exception):
     """The client went away before the end of the request body."""
@@ -278,6 +280,11 @@ class StreamingHTTPChannel(http.HTTPChannel):
     client_address = None
     _timer = None
     _body_activity = 0.0
+    # Body bytes received, and the count and time at the start of the
+    # current rate window (MIN_BODY_BYTES per body_stall_timeout).
+    _body_received = 0
+    _window_bytes = 0
+    _window_start = 0.0
 
     def connectionMade(self):
         super().connectionMade()
@@ -324,7 +331,12 @@ class StreamingHTTPChannel(http.HTTPChannel):
             return
         if phase is _Phase.BODY:
             self._body_activity = clock.seconds()
+            self._new_window()
         self._timer = clock.callLater(seconds, self._expired)
+
+    def _new_window(self) -> None:
+        self._window_start = self.site.clock.seconds()
+        self._window_bytes = self._body_received
 
     def _cancel_timer(self) -> None:
         timer, self._timer = self._timer, None
@@ -335,23 +347,33 @@ class StreamingHTTPChannel(http.HTTPChannel):
         self._timer = None
         phase = self.phase
         clock = self.site.clock
+        reason = phase.value
         if phase is _Phase.BODY:
             # The stall timer is not moved at every piece of body (a
             # timer operation per 256 KiB read); it checks when it fires.
             stall = self.site.limits.body_stall_timeout
-            quiet = clock.seconds() - self._body_activity
+            least = self.site.limits.min_body_bytes
+            now = clock.seconds()
+            quiet = now - self._body_activity
             if self.reading_paused:
                 # The node, not the client, stopped the body. (A client that
                 # does not read our previous answer gets no such excuse.)
-                self._body_activity = clock.seconds()
+                self._body_activity = now
+                self._new_window()
                 quiet = 0.0
+            elif quiet < stall and now - self._window_start >= stall:
+                if least is not None and self._body_received - self._window_bytes < least:
+                    quiet = stall  # alive, but too slow to be a client
+                    reason = "request body rate"
+                else:
+                    self._new_window()
             if quiet < stall:
-                self._timer = clock.callLater(stall - quiet, self._expired)
+                until_window = self._window_start + stall - now
+                self._timer = clock.callLater(min(stall - quiet, until_window), self._expired)
                 return
-        self.log.debug("closing HTTP connection from {client}: {phase} beyond {seconds} s",
-                       client=self.client_address, phase=phase.value,
-                       seconds=self._timeout_of(phase))
-        self.site.timeouts[phase.value] = self.site.timeouts.get(phase.value, 0) + 1
+        self.log.debug("closing HTTP connection from {client}: {reason} beyond its limit",
+                       client=self.client_address, reason=reason)
+        self.site.timeouts[reason] = self.site.timeouts.get(reason, 0) + 1
         if phase is _Phase.IDLE:
             # A clean close waits for our buffered answer to leave: a client
             # that stopped reading it is aborted when the closing timer fires.
@@ -368,6 +390,7 @@ class StreamingHTTPChannel(http.HTTPChannel):
         clock = self.site.clock
         if clock is not None:
             self._body_activity = clock.seconds()
+            self._new_window()
 
     def dataReceived(self, data):
         phase = self.phase
@@ -376,6 +399,7 @@ class StreamingHTTPChannel(http.HTTPChannel):
             self._enter(_Phase.HEADERS)
         elif phase is _Phase.BODY and self._timer is not None:
             self._body_activity = self.site.clock.seconds()
+            self._body_received += len(data)
         super().dataReceived(data)
 
     def requestDone(self, request):
@@ -541,6 +565,11 @@ class ResponseStreamer:
         self._paused = False
         self._ready: defer.Deferred | None = None
         self._gone = False
+        # The send-stall timer (api/limits.py), on a StreamingSite only.
+        site = getattr(getattr(request, "channel", None), "site", None)
+        self._clock = getattr(site, "clock", None)
+        self._stall_timeout = getattr(getattr(site, "limits", None), "send_stall_timeout", None)
+        self._stall_timer = None
         request.registerProducer(self, True)
         request.notifyFinish().addErrback(lambda _: self.stopProducing())
 
@@ -572,15 +601,40 @@ class ResponseStreamer:
             request.producer = None
 
     def pauseProducing(self):
+        # The client's socket is full: it must read within the send stall.
         self._paused = True
+        if self._clock is not None and self._stall_timeout is not None \
+                and self._stall_timer is None:
+            self._stall_timer = self._clock.callLater(self._stall_timeout, self._stalled)
 
     def resumeProducing(self):
         self._paused = False
+        self._cancel_stall_timer()
         ready, self._ready = self._ready, None
         if ready is not None:
             ready.callback(None)
 
+    def _cancel_stall_timer(self) -> None:
+        timer, self._stall_timer = self._stall_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _stalled(self) -> None:
+        """The client read nothing for the send stall: the connection is
+        aborted (its loss stops this producer: the handler's write fails
+        with ClientGone)."""
+        self._stall_timer = None
+        channel = self._request.channel
+        if channel is None or self._gone:
+            return
+        site = channel.site
+        site.timeouts["response"] = site.timeouts.get("response", 0) + 1
+        log.info("aborting a response {client} stopped reading for {seconds} s",
+                 client=getattr(channel, "client_address", None), seconds=self._stall_timeout)
+        channel.transport.abortConnection()
+
     def stopProducing(self):
+        self._cancel_stall_timer()
         if self._gone:
             return
         self._gone = True

@@ -6,8 +6,9 @@ hostile connections from other loopback addresses: on the S3 port they
 trickle a request one byte every few seconds, on the RPC port they send
 garbage or nothing. Meanwhile a normal client (its own address) opens a new
 connection for every GET, and each must be answered, with p99 under
-``P99_LIMIT``. Before the fix the node ran out of descriptors and new
-clients waited for ever.
+``P99_LIMIT`` (a bound that tells served from starved, not a speed target).
+Before the fix the node ran out of descriptors and new clients waited for
+ever.
 """
 
 import os
@@ -26,7 +27,10 @@ NODE_OPEN_FILES = 512
 NODE_OPEN_FILES_HARD = 1024
 HOSTILE_CONNECTIONS = 1500
 HOSTILE_SOURCES = [f"127.0.0.{n}" for n in range(2, 8)]
-P99_LIMIT = 0.050
+# Not a speed target (those are measured by scripts/bench-*): a starved
+# client waits for a connection slot, seconds to for ever; a served one, on
+# a loaded 2-core machine, tens of milliseconds. The line sits between.
+P99_LIMIT = 2.0
 # The node's timers fire on its reactor: allow it this late.
 TIMER_SLACK = 3.0
 

@@ -149,14 +149,15 @@ class DeadlineTests(_SiteCase):
 
 class SpooledBodyTests(_SiteCase):
     def test_body_arriving_slowly_is_not_cut(self):
-        """A body with less than BODY_STALL_TIMEOUT between its pieces is
-        read whole, however long it takes."""
+        """A body with less than BODY_STALL_TIMEOUT between its pieces, and
+        MIN_BODY_BYTES in each, is read whole, however long it takes."""
         channel, transport = self.connect()
-        channel.dataReceived(put_head(10))
-        for byte in b"0123456789":
+        pieces = [bytes([48 + i]) * limits.MIN_BODY_BYTES for i in range(10)]
+        channel.dataReceived(put_head(sum(map(len, pieces))))
+        for piece in pieces:
             self.clock.advance(limits.BODY_STALL_TIMEOUT - 1)
-            channel.dataReceived(bytes([byte]))
-        self.assertEqual(self.resource.outcomes, [("spooled", b"0123456789")])
+            channel.dataReceived(piece)
+        self.assertEqual(self.resource.outcomes, [("spooled", b"".join(pieces))])
         self.assertIn(b"stored", transport.value())
 
     def test_stalled_body_is_aborted_and_never_handled(self):
