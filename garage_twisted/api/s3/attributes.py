@@ -14,7 +14,7 @@ from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.checksum import algorithm_of_header
 from garage_twisted.api.s3.context import RequestContext, int_argument, respond
 from garage_twisted.api.s3.encryption import key_for_read
-from garage_twisted.api.s3.get import load_version, version_record
+from garage_twisted.api.s3.get import load_version, readable_version
 from garage_twisted.api.s3.xml import document, element, http_date
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
@@ -38,11 +38,7 @@ def _checksum_xml(meta, checksum_element: str) -> str:
             + element("ChecksumType", meta.checksum_type) + "</Checksum>")
 
 
-async def _parts_xml(ctx: RequestContext, version, checksum_element) -> str:
-    record = await version_record(ctx, version)
-    if record is None:
-        raise errors.NoSuchKey("The specified key does not exist.",
-                               extra={"Key": ctx.endpoint.key})
+def _parts_xml(ctx: RequestContext, record, checksum_element) -> str:
     sizes = record.part_sizes()
     if checksum_element is None:
         return "<ObjectParts>" + element("PartsCount", len(sizes)) + "</ObjectParts>"
@@ -70,6 +66,12 @@ async def _parts_xml(ctx: RequestContext, version, checksum_element) -> str:
 async def get_object_attributes(ctx: RequestContext) -> bytes:
     wanted = _wanted(ctx)
     version = await load_version(ctx)
+    record = None
+    if "ObjectParts" in wanted and "-" in version.data.meta.etag:
+        # The parts are in the version's rows: if a newer write replaced
+        # the version meanwhile (its rows deleted), the answer is the newer
+        # one's, never a NoSuchKey for a key that holds an object.
+        version, record = await readable_version(ctx, version)
     meta = version.data.meta
     key_for_read(ctx, meta)
     checksum_element = None if meta.checksum is None else \
@@ -79,8 +81,8 @@ async def get_object_attributes(ctx: RequestContext) -> bytes:
         parts.append(element("ETag", meta.etag))
     if "Checksum" in wanted and checksum_element is not None:
         parts.append(_checksum_xml(meta, checksum_element))
-    if "ObjectParts" in wanted and "-" in meta.etag:
-        parts.append(await _parts_xml(ctx, version, checksum_element))
+    if record is not None and "-" in meta.etag:
+        parts.append(_parts_xml(ctx, record, checksum_element))
     if "StorageClass" in wanted:
         parts.append(element("StorageClass", "STANDARD"))
     if "ObjectSize" in wanted:

@@ -152,7 +152,7 @@ async def version_record(ctx: RequestContext, version):
 RELOAD_ATTEMPTS = 3
 
 
-async def _readable(ctx: RequestContext, version):
+async def readable_version(ctx: RequestContext, version):
     """``(version, block list)`` of what the request reads; the block list is
     ``None`` for inline data.
 
@@ -175,9 +175,9 @@ async def _readable(ctx: RequestContext, version):
 
 
 async def _readable_again(ctx: RequestContext, version):
-    """:func:`_readable`, and the conditions checked again if that moved to
+    """:func:`readable_version`, and the conditions checked again if that moved to
     a newer version: ``(version, block list, not-modified answer or None)``."""
-    readable, record = await _readable(ctx, version)
+    readable, record = await readable_version(ctx, version)
     if readable is version:
         return version, record, None
     return readable, record, _conditions(ctx, readable, readable.data.meta)
