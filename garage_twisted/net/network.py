@@ -35,6 +35,7 @@ from garage_twisted.net.interfaces import IPeerNetwork
 from garage_twisted.net.mux import (
     PRIO_NORMAL, CallTimeout, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
 )
+from garage_twisted.util.address_budget import AddressBudget
 from garage_twisted.util.metrics import MetricRegistry
 
 MAX_PENDING_HANDSHAKES = 128
@@ -92,12 +93,10 @@ class Network:
         self._ready_waiters: dict[int, defer.Deferred] = {}
         # Every open connection, authenticated or not.
         self._live: set[PeerConnection] = set()
-        # Accepted connections still in their handshake, and their address.
+        # Accepted connections still in their handshake, and their address,
+        # counted per client (an IPv4 address or an IPv6 /64).
         self._pending: dict[PeerConnection, str] = {}
-        self._pending_by_address: dict[str, int] = {}
-        self.max_pending = max_pending
-        self.max_pending_per_address = max_pending_per_address
-        self.refused_connections = 0
+        self.pending_budget = AddressBudget(max_pending, max_pending_per_address)
         self._refusal_logged_at = None
         # Calls to and from other nodes, per endpoint path (a fixed set).
         self.metrics = MetricRegistry()
@@ -116,30 +115,30 @@ class Network:
         self._live.add(connection)
         return connection
 
+    @property
+    def refused_connections(self) -> int:
+        """Connections refused so far for the pending-handshake caps."""
+        return self.pending_budget.refused
+
     def _admit_pending(self, address: str) -> bool:
-        held = self._pending_by_address.get(address, 0)
-        if len(self._pending) < self.max_pending and held < self.max_pending_per_address:
-            self._pending_by_address[address] = held + 1
+        budget = self.pending_budget
+        if budget.admit(address):
             return True
-        self.refused_connections += 1
         now = self.clock.seconds()
         if self._refusal_logged_at is None or \
                 now - self._refusal_logged_at >= REFUSAL_LOG_INTERVAL:
             self._refusal_logged_at = now
             self.log.warn(
                 "refusing RPC connections beyond {total} pending handshakes ({per_address} "
-                "per address): {refused} refused so far, the last from {address}",
-                total=self.max_pending, per_address=self.max_pending_per_address,
-                refused=self.refused_connections, address=address)
+                "per client): {refused} refused so far, the last from {address}",
+                total=budget.total, per_address=budget.per_client,
+                refused=budget.refused, address=address)
         return False
 
     def _handshake_over(self, connection: PeerConnection) -> None:
         address = self._pending.pop(connection, None)
-        if address is None:
-            return
-        held = self._pending_by_address.pop(address) - 1
-        if held:
-            self._pending_by_address[address] = held
+        if address is not None:
+            self.pending_budget.release(address)
 
     # -- endpoints ---------------------------------------------------------
 
