@@ -42,7 +42,7 @@ class BindingCompatibilityTests(TestCase):
 
     def test_each_reads_the_other(self):
         plyvel, plyvel_next = _binding("plyvel"), _binding("plyvel_next")
-        expected = dict(ROWS, **{b"in-the-log": b"too"})
+        expected = {**ROWS, b"in-the-log": b"too"}
         for writer, reader in ((plyvel, plyvel_next), (plyvel_next, plyvel)):
             path = self.mktemp()
             self._write_with(writer, path)
