@@ -33,7 +33,8 @@ from twisted.logger import Logger
 
 from garage_twisted.block.data import DataBlock, Pieces, hash_matches
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
-from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import PRIO_NORMAL, Reply
 from garage_twisted.rpc.preference import preferred_order
 from garage_twisted.rpc.quorum import try_write_many_sets
 

@@ -17,7 +17,8 @@ bytes, uploads]`` of the answering node's replica).
 
 from twisted.internet import defer
 
-from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import PRIO_NORMAL, Reply
 from garage_twisted.rpc.quorum import try_call_many
 
 PATH = "counter/local"

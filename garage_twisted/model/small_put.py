@@ -30,7 +30,8 @@ rows; a node that did store the entry then sees it aborted by the merge.
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import PRIO_NORMAL, Reply
 from garage_twisted.rpc.quorum import try_call_many
 from garage_twisted.table.data import update_tables
 

@@ -19,7 +19,8 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from garage_twisted.net import gather
-from garage_twisted.net.mux import Mux, ProtocolViolation
+from garage_twisted.net.errors import ProtocolViolation
+from garage_twisted.net.mux import Mux
 from garage_twisted.net.noise import NoiseError
 from garage_twisted.net.secure import PeerAuthenticated, SecureChannel
 

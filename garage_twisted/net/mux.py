@@ -10,10 +10,11 @@ pickles or tracebacks.
 Scheduling: frames wait in per-priority queues of senders; the connection
 sends from the highest non-empty priority, one frame per sender in turn
 (round-robin), and stops while the transport is paused (TCP backpressure).
-Flow control: each direction of each call may have at most ``WINDOW`` body
-bytes in flight; the receiver grants more as its reader consumes them, so a
-slow reader makes the sender wait instead of buffering without bound. Heads
-are not flow-controlled but are limited to ``MAX_HEAD`` bytes.
+Flow control (``net/flow.py``): each direction of each call may have at most
+``WINDOW`` body bytes in flight; the receiver grants more as its reader
+consumes them, so a slow reader makes the sender wait instead of buffering
+without bound. Heads are not flow-controlled but are limited to
+``MAX_HEAD`` bytes. The errors calls raise are in ``net/errors.py``.
 
 Invariants: every call's Deferred fires exactly once (reply, RemoteError,
 CallTimeout, PeerDisconnected or CancelledError); a call that ends (answered,
@@ -30,46 +31,20 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.net import frames as F
-from garage_twisted.net.secure import MAX_PLAINTEXT
+from garage_twisted.net.errors import (
+    CallTimeout, PeerDisconnected, ProtocolViolation, RemoteError, RpcError,
+)
+from garage_twisted.net.flow import (
+    CHUNK, MAX_HEAD, QUEUE_LIMIT, CallDirection, IncomingStream,
+)
 from garage_twisted.util import codec
-from garage_twisted.util.errors import GarageError
 
 PRIO_HIGH = 0
 PRIO_NORMAL = 1
 PRIO_BACKGROUND = 2
 PRIORITIES = (PRIO_HIGH, PRIO_NORMAL, PRIO_BACKGROUND)
 
-CHUNK = MAX_PLAINTEXT - F.HEADER.size
-WINDOW = 2048 * 1024
-# Body bytes a sender queues ahead of the transport before its source waits.
-QUEUE_LIMIT = 2 * CHUNK
-MAX_HEAD = 16 * 1024 * 1024
 MAX_INCOMING_CALLS = 1024
-
-
-class RpcError(GarageError):
-    """Raised by a handler to answer with an error ``(code, message)``."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class RemoteError(RpcError):
-    """The peer answered a call with an error."""
-
-
-class PeerDisconnected(GarageError):
-    code = "PeerDisconnected"
-
-
-class CallTimeout(GarageError):
-    code = "CallTimeout"
-
-
-class ProtocolViolation(Exception):
-    """The peer broke the protocol: close the connection."""
 
 
 @dataclass(frozen=True)
@@ -93,203 +68,6 @@ class IncomingCall:
     priority: int
     stream: "IncomingStream | None"
     peer: bytes
-
-
-class _Gathering:
-    """A :meth:`IncomingStream.read_parts` in progress."""
-
-    __slots__ = ("parts", "size", "limit", "result")
-
-    def __init__(self, limit: int):
-        self.parts = []
-        self.size = 0
-        self.limit = limit
-        self.result = defer.Deferred()
-
-
-class IncomingStream:
-    """Body bytes from the peer. ``read()`` -> Deferred[bytes], ``b""`` at the end.
-
-    Consuming bytes grants the sender a new window (batched: one grant per
-    half window consumed). :meth:`read_all` takes each piece as it arrives,
-    with no Deferred per piece: a 1 MiB block is 16 pieces.
-    """
-
-    def __init__(self, grant):
-        self._grant = grant
-        self._chunks = deque()
-        self._waiting = None
-        self._gathering = None
-        self._ended = False
-        self._error = None
-        self._to_grant = 0
-        self.buffered = 0
-
-    def _data(self, data: bytes) -> None:
-        if self._ended:
-            raise ProtocolViolation("body data after its end")
-        if self._gathering is not None:
-            self._gather(data)
-            return
-        self.buffered += len(data)
-        if self.buffered > WINDOW:
-            raise ProtocolViolation("peer sent past its flow-control window")
-        if self._waiting is not None:
-            d, self._waiting = self._waiting, None
-            self._deliver(d, data)
-        else:
-            self._chunks.append(data)
-
-    def _consumed(self, n: int) -> None:
-        self._to_grant += n
-        if self._to_grant >= WINDOW // 2 and not self._ended:
-            n, self._to_grant = self._to_grant, 0
-            self._grant(n)
-
-    def _deliver(self, d, data):
-        self.buffered -= len(data)
-        self._consumed(len(data))
-        d.callback(data)
-
-    def _gather(self, data) -> None:
-        gathering = self._gathering
-        gathering.size += len(data)
-        if gathering.size > gathering.limit:
-            self._stop_gathering(
-                RpcError("TooLarge", f"body larger than {gathering.limit} bytes"))
-            return
-        gathering.parts.append(data)
-        self._consumed(len(data))
-
-    def _end(self) -> None:
-        self._ended = True
-        if self._gathering is not None:
-            self._stop_gathering()
-        elif self._waiting is not None and not self._chunks:
-            d, self._waiting = self._waiting, None
-            d.callback(b"")
-
-    def _fail(self, error: Exception) -> None:
-        if self._error is None and not (self._ended and not self._chunks):
-            self._error = error
-            self._chunks.clear()
-            if self._waiting is not None:
-                d, self._waiting = self._waiting, None
-                d.errback(error)
-            if self._gathering is not None:
-                self._stop_gathering(error)
-
-    def read(self) -> defer.Deferred:
-        if self._waiting is not None or self._gathering is not None:
-            return defer.fail(RuntimeError("concurrent read() on one stream"))
-        if self._chunks:
-            d = defer.Deferred()
-            self._deliver(d, self._chunks.popleft())
-            return d
-        if self._error is not None:
-            return defer.fail(self._error)
-        if self._ended:
-            return defer.succeed(b"")
-        self._waiting = defer.Deferred()
-        return self._waiting
-
-    def read_all(self, limit: int) -> defer.Deferred:
-        """Deferred[bytes]: the whole body; ``RpcError`` past ``limit`` bytes."""
-        return self.read_parts(limit).addCallback(b"".join)
-
-    def read_parts(self, limit: int) -> defer.Deferred:
-        """Deferred[list]: the whole body as the pieces it arrived in (read-only
-        buffers), for a reader that copies them once where they go;
-        ``RpcError`` past ``limit`` bytes."""
-        if self._waiting is not None or self._gathering is not None:
-            return defer.fail(RuntimeError("concurrent read() on one stream"))
-        gathering = self._gathering = _Gathering(limit)
-        while self._chunks and self._gathering is gathering:
-            data = self._chunks.popleft()
-            self.buffered -= len(data)
-            self._gather(data)
-        if self._gathering is gathering and (self._error is not None or self._ended):
-            self._stop_gathering(self._error)
-        return gathering.result
-
-    def _stop_gathering(self, error: Exception | None = None) -> None:
-        """End the read_parts in progress: with the pieces, or with ``error``."""
-        gathering, self._gathering = self._gathering, None
-        if error is None:
-            gathering.result.callback(gathering.parts)
-        else:
-            gathering.result.errback(error)
-
-
-class _Sender:
-    """One direction of one call as this side sends it."""
-
-    header = F.HEADER.pack
-
-    def __init__(self, mux: "Mux", kind: int, call_id: int, priority: int):
-        self.mux = mux
-        self.kind = kind
-        self.call_id = call_id
-        self.priority = priority
-        self.frames = deque()
-        self.queued = 0
-        self.window = WINDOW
-        self.ready_waiter = None
-        self.pump = None
-        self.closed = False
-
-    def enqueue(self, flags: int, payload=b"") -> None:
-        """Queue one frame of this direction (encoded now: the payload may
-        be a memoryview of a block, copied once here)."""
-        if self.closed:
-            return
-        self.frames.append((self.header(self.kind, self.call_id, flags) + payload,
-                            len(payload)))
-        self.queued += len(payload)
-        self.mux._schedule(self)
-
-    def head(self, head: bytes, error: bool, end: bool) -> None:
-        if len(head) > MAX_HEAD:
-            raise RpcError("TooLarge", f"message of {len(head)} bytes exceeds {MAX_HEAD}")
-        for start in range(0, max(len(head), 1), CHUNK):
-            last = start + CHUNK >= len(head)
-            flags = F.HEAD | (F.HEAD_END if last else 0)
-            if last:
-                flags |= (F.ERROR if error else 0) | (F.END if end else 0)
-            self.enqueue(flags, head[start:start + CHUNK])
-
-    def sent(self, payload_length: int) -> None:
-        self.queued -= payload_length
-        self._check_ready()
-
-    def grant(self, n: int) -> None:
-        self.window += n
-        if self.window > 2 ** 31:
-            raise ProtocolViolation("flow-control window overflow")
-        self._check_ready()
-
-    def _check_ready(self):
-        if self.ready_waiter is not None and self.window > 0 and self.queued < QUEUE_LIMIT:
-            d, self.ready_waiter = self.ready_waiter, None
-            d.callback(None)
-
-    def wait_ready(self) -> defer.Deferred:
-        if self.closed:
-            return defer.fail(defer.CancelledError())
-        if self.window > 0 and self.queued < QUEUE_LIMIT:
-            return defer.succeed(None)
-        self.ready_waiter = defer.Deferred()
-        return self.ready_waiter
-
-    def close(self) -> None:
-        """Stop sending: drop queued frames and the body pump."""
-        self.closed = True
-        self.frames.clear()
-        if self.pump is not None:
-            self.pump.cancel()
-        if self.ready_waiter is not None:
-            d, self.ready_waiter = self.ready_waiter, None
-            d.errback(defer.CancelledError())
 
 
 class _Call:
@@ -333,7 +111,7 @@ class Mux:
 
     # -- sending ----------------------------------------------------------
 
-    def _schedule(self, sender: _Sender) -> None:
+    def _schedule(self, sender: CallDirection) -> None:
         queue = self._queues[sender.priority]
         if sender not in queue:
             queue.append(sender)
@@ -377,7 +155,7 @@ class Mux:
         self._paused = False
         self._flush()
 
-    async def _pump_body(self, sender: _Sender, source) -> None:
+    async def _pump_body(self, sender: CallDirection, source) -> None:
         try:
             while True:
                 await sender.wait_ready()
@@ -402,7 +180,7 @@ class Mux:
             self.log.info("body of call {id} failed: {error}", id=sender.call_id, error=str(e))
             sender.enqueue(F.END | F.ERROR, codec.dumps([code, str(e)]))
 
-    def _start_pump(self, sender: _Sender, source) -> None:
+    def _start_pump(self, sender: CallDirection, source) -> None:
         sender.pump = defer.ensureDeferred(self._pump_body(sender, source))
 
     # -- calls made by this side -------------------------------------------
@@ -420,7 +198,7 @@ class Mux:
 
         result = defer.Deferred(cancel)
         self._outgoing[call_id] = (call, result)
-        call.sender = _Sender(self, F.REQUEST, call_id, priority)
+        call.sender = CallDirection(self._schedule, F.REQUEST, call_id, priority)
         try:
             head = codec.dumps([priority, path, message, stream is not None])
             call.sender.head(head, error=False, end=stream is None)
@@ -542,7 +320,7 @@ class Mux:
                     F.window_frame(F.WINDOW_REQUEST, cid, n)))
         else:
             call.ended_in = True
-        call.sender = _Sender(self, F.RESPONSE, call_id, priority)
+        call.sender = CallDirection(self._schedule, F.RESPONSE, call_id, priority)
         incoming = IncomingCall(path, message, priority, call.stream, self.peer)
         d = defer.maybeDeferred(self.handler, incoming)
         self._incoming[call_id] = (call, d)

@@ -32,9 +32,8 @@ from zope.interface import implementer
 
 from garage_twisted.net.connection import PeerConnection
 from garage_twisted.net.interfaces import IPeerNetwork
-from garage_twisted.net.mux import (
-    PRIO_NORMAL, CallTimeout, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
-)
+from garage_twisted.net.errors import CallTimeout, PeerDisconnected, RemoteError, RpcError
+from garage_twisted.net.mux import IncomingCall, PRIO_NORMAL, Reply
 from garage_twisted.util.address_budget import AddressBudget
 from garage_twisted.util.metrics import MetricRegistry
 

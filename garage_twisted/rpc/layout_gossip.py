@@ -15,7 +15,8 @@ and logged, never merged.
 
 from twisted.logger import Logger
 
-from garage_twisted.net.mux import PRIO_HIGH, Reply, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import PRIO_HIGH, Reply
 from garage_twisted.rpc.layout import LayoutError, LayoutState
 
 PULL_PATH = "garage/layout/pull"

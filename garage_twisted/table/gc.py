@@ -29,7 +29,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from garage_twisted.net.mux import PRIO_BACKGROUND, Reply, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import PRIO_BACKGROUND, Reply
 from garage_twisted.table.data import blake2sum
 from garage_twisted.util.time import now_msec
 from garage_twisted.util.worker import IWorker, WorkerState

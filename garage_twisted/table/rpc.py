@@ -25,7 +25,8 @@ from collections import defaultdict
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.net.mux import PRIO_NORMAL, Reply, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import PRIO_NORMAL, Reply
 from garage_twisted.rpc.quorum import try_call_many, try_write_many_sets
 from garage_twisted.table.data import row_key
 from garage_twisted.util.time import after_next_poll

@@ -38,7 +38,8 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from garage_twisted.net.mux import PRIO_BACKGROUND, Reply, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import PRIO_BACKGROUND, Reply
 from garage_twisted.rpc.ring import PARTITION_COUNT, partition_hash_range
 from garage_twisted.table.merkle import (
     CHILD_RECORD, EMPTY_HASH, NODE_LEAF, MerkleNodeKey, MerkleTrie, MerkleUpdater,

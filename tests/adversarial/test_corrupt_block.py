@@ -17,7 +17,7 @@ from twisted.trial.unittest import TestCase
 from garage_twisted.block.data import DataBlock, block_hash
 from garage_twisted.block.replication import GET_PATH
 from garage_twisted.block.store import CORRUPT_SUFFIX
-from garage_twisted.net.mux import RpcError
+from garage_twisted.net.errors import RpcError
 from tests.support.cluster import start_cluster
 from tests.support.node import in_thread
 

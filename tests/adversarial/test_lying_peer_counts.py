@@ -13,7 +13,8 @@ from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.model.count_reader import BucketCountReader
-from garage_twisted.net.mux import Reply, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import Reply
 
 
 class _Network:

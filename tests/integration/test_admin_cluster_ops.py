@@ -17,7 +17,7 @@ from garage_twisted.cli.client import CliError
 from garage_twisted.cli.main import _TreqWithPool, build_parser, run_command
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.db.snapshot import KEEP
-from garage_twisted.net.mux import RemoteError
+from garage_twisted.net.errors import RemoteError
 from garage_twisted.util.worker import IWorker
 from tests.support.cluster import start_cluster
 from tests.support.node import NodeFixture

@@ -8,7 +8,8 @@ from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.net.keys import NodeKey
-from garage_twisted.net.mux import PRIO_HIGH, PeerDisconnected, RemoteError, Reply
+from garage_twisted.net.errors import PeerDisconnected, RemoteError
+from garage_twisted.net.mux import PRIO_HIGH, Reply
 from garage_twisted.net.network import Network
 
 SECRET = bytes(range(32))

@@ -23,9 +23,8 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from garage_twisted.net.interfaces import IPeerNetwork
-from garage_twisted.net.mux import (
-    PRIO_NORMAL, CallTimeout, IncomingCall, PeerDisconnected, RemoteError, Reply, RpcError,
-)
+from garage_twisted.net.errors import CallTimeout, PeerDisconnected, RemoteError, RpcError
+from garage_twisted.net.mux import IncomingCall, PRIO_NORMAL, Reply
 from garage_twisted.util import codec
 
 

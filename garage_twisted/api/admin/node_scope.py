@@ -28,7 +28,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from garage_twisted.api.admin import blocks, errors, maintenance, node_ops, workers
-from garage_twisted.net.mux import PRIO_NORMAL, RpcError
+from garage_twisted.net.errors import RpcError
+from garage_twisted.net.mux import PRIO_NORMAL
 from garage_twisted.util.errors import GarageError
 
 PATH = "admin/node_local"

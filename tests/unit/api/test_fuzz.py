@@ -19,7 +19,7 @@ from garage_twisted.api.s3.post import Policy
 from garage_twisted.api.s3.router import locate, parse_endpoint, parse_query, split_target
 from garage_twisted.api.s3.website import parse_website
 from garage_twisted.db.memory import MemoryStore
-from garage_twisted.net.mux import RpcError
+from garage_twisted.net.errors import RpcError
 from garage_twisted.table.rpc import decode_entry
 
 TAGS = ["Delete", "Object", "Key", "Quiet", "CORSConfiguration", "CORSRule", "AllowedOrigin",

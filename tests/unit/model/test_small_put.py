@@ -97,7 +97,7 @@ class ServeFuzzTests(SynchronousTestCase):
         from hypothesis import strategies as st
         from twisted.internet import defer
 
-        from garage_twisted.net.mux import RpcError
+        from garage_twisted.net.errors import RpcError
 
         leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.binary(max_size=40),
                            st.text(max_size=10))

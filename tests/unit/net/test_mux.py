@@ -11,10 +11,11 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.net import frames as F
-from garage_twisted.net.mux import (
-    PRIO_BACKGROUND, PRIO_HIGH, WINDOW, CallTimeout, Mux, PeerDisconnected,
-    ProtocolViolation, RemoteError, Reply, RpcError,
+from garage_twisted.net.errors import (
+    CallTimeout, PeerDisconnected, ProtocolViolation, RemoteError, RpcError,
 )
+from garage_twisted.net.flow import WINDOW
+from garage_twisted.net.mux import Mux, PRIO_BACKGROUND, PRIO_HIGH, Reply
 
 
 class BytesSource:
@@ -270,7 +271,7 @@ class ReadAllTests(SynchronousTestCase):
     """``IncomingStream.read_all`` takes pieces as they come, or already there."""
 
     def setUp(self):
-        from garage_twisted.net.mux import IncomingStream
+        from garage_twisted.net.flow import IncomingStream
 
         self.grants = []
         self.stream = IncomingStream(self.grants.append)

@@ -12,7 +12,8 @@ from zope.interface.verify import verifyObject
 
 from garage_twisted.net.interfaces import IPeerNetwork
 from garage_twisted.net.keys import NodeKey
-from garage_twisted.net.mux import PeerDisconnected, RemoteError, Reply, RpcError
+from garage_twisted.net.errors import PeerDisconnected, RemoteError, RpcError
+from garage_twisted.net.mux import Reply
 from garage_twisted.net.network import Network
 from tests.support.fake_network import FakeHub
 

@@ -7,7 +7,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.net.keys import parse_peer_address
-from garage_twisted.net.mux import CallTimeout, Reply
+from garage_twisted.net.errors import CallTimeout
+from garage_twisted.net.mux import Reply
 from garage_twisted.net.peering import (
     MAX_FAILED_PINGS, PEER_LIST_FILE, PING_PATH, RECONNECT_MAX, Peering,
 )
