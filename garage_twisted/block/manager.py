@@ -47,7 +47,7 @@ from zope.interface import implementer
 
 from garage_twisted.block.data import DataBlock, block_hash, compress, hash_matches
 from garage_twisted.block.errors import CorruptBlock, MissingBlock
-from garage_twisted.block.small_io import ThreadSmallBlockIO
+from garage_twisted.block.small_block_io import ThreadSmallBlockIO
 from garage_twisted.block.store import CORRUPT_SUFFIX
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec

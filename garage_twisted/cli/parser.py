@@ -2,7 +2,7 @@
 v2 CLI names them (``src/garage/cli/structs.rs``) for the verbs built here.
 
 Each leaf sets ``run``: an ``async (client, args, out)`` command of
-:mod:`~garage_twisted.cli.commands` or :mod:`~garage_twisted.cli.maintenance`,
+:mod:`~garage_twisted.cli.commands` or :mod:`~garage_twisted.cli.maintenance_verbs`,
 or ``None`` with ``offline`` set for a command that reads this machine's
 files instead of calling the admin API (``node id``). No argument may be
 named ``run`` or ``offline``: argparse would overwrite the dispatch (a
@@ -12,7 +12,7 @@ named ``run`` or ``offline``: argparse would overwrite the dispatch (a
 import argparse
 import os
 
-from garage_twisted.cli import commands, maintenance
+from garage_twisted.cli import commands, maintenance_verbs
 
 # The repair kinds, with what each does (Garage's names).
 REPAIR_HELP = {
@@ -74,13 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     _key_verbs(_verb(verbs, "key", "operations on S3 access keys"))
     _repair_verb(verbs)
     p = _leaf(verbs, "stats", "gather node statistics (tables, queues, blocks) and the "
-              "cluster's free space", maintenance.stats)
+              "cluster's free space", maintenance_verbs.stats)
     _all_nodes(p)
     _worker_verbs(_verb(verbs, "worker", "manage background workers"))
     _block_verbs(_verb(verbs, "block", "low-level node-local operations on data blocks"))
     meta = _verb(verbs, "meta", "operations on the metadata database")
     p = _leaf(meta, "snapshot", "save a snapshot of the metadata database",
-              maintenance.meta_snapshot)
+              maintenance_verbs.meta_snapshot)
     p.add_argument("--all", "-a", "--all-nodes", dest="all_nodes", action="store_true",
                    help="run on every node instead of only this one")
     return parser
@@ -187,12 +187,12 @@ def _bucket_verbs(bucket) -> None:
     p.add_argument("--max-objects", help="maximum number of objects in the bucket, or "
                    "'none' for no limit")
     p = _leaf(bucket, "cleanup-incomplete-uploads", "abort old incomplete multipart uploads",
-              maintenance.bucket_cleanup_incomplete_uploads)
+              maintenance_verbs.bucket_cleanup_incomplete_uploads)
     p.add_argument("--older-than", default="1d",
                    help="abort uploads older than this (e.g. 12h, 1d, 2w; default 1d)")
     p.add_argument("buckets", nargs="+", metavar="BUCKET", help="bucket(s) to clean up")
     p = _leaf(bucket, "inspect-object", "inspect an object in a bucket: every stored "
-              "version", maintenance.bucket_inspect_object)
+              "version", maintenance_verbs.bucket_inspect_object)
     p.add_argument("bucket", help="bucket name or id")
     p.add_argument("key", help="key of the object")
 
@@ -235,7 +235,7 @@ def _repair_verb(verbs) -> None:
     whats = repair.add_subparsers(dest="what", required=True, metavar="REPAIR")
 
     def leaf(subs, name, help_text, **defaults):
-        p = _leaf(subs, name, help_text, maintenance.repair)
+        p = _leaf(subs, name, help_text, maintenance_verbs.repair)
         _all_nodes(p, default=argparse.SUPPRESS)
         _yes(p, "confirm the launch of the repair", default=argparse.SUPPRESS)
         p.set_defaults(**defaults)
@@ -252,17 +252,17 @@ def _repair_verb(verbs) -> None:
 
 def _worker_verbs(worker) -> None:
     p = _leaf(worker, "list", "list the workers of this node (or every node)",
-              maintenance.worker_list)
+              maintenance_verbs.worker_list)
     _all_nodes(p)
     p.add_argument("-b", "--busy", action="store_true", help="only busy workers")
     p.add_argument("-e", "--errors", action="store_true", help="only workers with errors")
-    p = _leaf(worker, "info", "detailed information about a worker", maintenance.worker_info)
+    p = _leaf(worker, "info", "detailed information about a worker", maintenance_verbs.worker_info)
     p.add_argument("tid", type=int, metavar="TID", help="the worker's task id")
     p = _leaf(worker, "get", "get worker variables (resync-tranquility, ...)",
-              maintenance.worker_get)
+              maintenance_verbs.worker_get)
     _all_nodes(p)
     p.add_argument("variable", nargs="?", help="variable to get (default: all)")
-    p = _leaf(worker, "set", "set a worker variable", maintenance.worker_set)
+    p = _leaf(worker, "set", "set a worker variable", maintenance_verbs.worker_set)
     _all_nodes(p)
     p.add_argument("variable", help="variable to set")
     p.add_argument("value", help="its new value")
@@ -271,13 +271,13 @@ def _worker_verbs(worker) -> None:
 def _block_verbs(block) -> None:
     _leaf(block, "list-errors", "list the blocks whose resync failed",
           commands.block_list_errors)
-    p = _leaf(block, "info", "detailed information about a block", maintenance.block_info)
+    p = _leaf(block, "info", "detailed information about a block", maintenance_verbs.block_info)
     p.add_argument("hash", metavar="HASH", help="block hash (or prefix)")
     p = _leaf(block, "retry-now", "retry the resync of blocks now",
               commands.block_retry_now)
     p.add_argument("--all", action="store_true", help="every block with a resync error")
     p.add_argument("hashes", nargs="*", metavar="HASH", help="blocks to retry")
     p = _leaf(block, "purge", "delete every object and upload using missing blocks",
-              maintenance.block_purge)
+              maintenance_verbs.block_purge)
     _yes(p, "needed to confirm this operation")
     p.add_argument("hashes", nargs="+", metavar="HASH", help="blocks to purge")

@@ -36,7 +36,7 @@ from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
 from garage_twisted.block.manager import BlockManager
 from garage_twisted.block.replication import BlockReplicator
 from garage_twisted.block.scrub import BlockScrubber
-from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
+from garage_twisted.block.small_block_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.db.recovery import StoreRecovery

@@ -7,7 +7,7 @@ from twisted.trial.unittest import TestCase
 
 from garage_twisted.block.data import block_hash
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
-from garage_twisted.block.small_io import BlockIOProcess, ThreadSmallBlockIO
+from garage_twisted.block.small_block_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import CORRUPT_SUFFIX, LocalBlockStore
 from garage_twisted.util.threads import ThreadPoolService
 

@@ -27,7 +27,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from garage_twisted.api.admin import blocks, errors, maintenance, node_ops, workers
+from garage_twisted.api.admin import blocks, errors, node_ops, repairs, workers
 from garage_twisted.net.errors import RpcError
 from garage_twisted.net.mux import PRIO_NORMAL
 from garage_twisted.util.errors import GarageError
@@ -45,9 +45,9 @@ LONG_OPERATIONS = {"CreateMetadataSnapshot", "PurgeBlocks"}
 LOCAL_OPERATIONS = {
     "GetNodeInfo": ("GET", node_ops.node_info, None),
     "GetNodeStatistics": ("GET", node_ops.node_statistics, None),
-    "CreateMetadataSnapshot": ("POST", maintenance.create_metadata_snapshot, None),
-    "LaunchRepairOperation": ("POST", maintenance.launch_repair_operation,
-                              maintenance.check_repair_type),
+    "CreateMetadataSnapshot": ("POST", repairs.create_metadata_snapshot, None),
+    "LaunchRepairOperation": ("POST", repairs.launch_repair_operation,
+                              repairs.check_repair_type),
     "ListWorkers": ("POST", workers.list_workers, None),
     "GetWorkerInfo": ("POST", workers.get_worker_info, workers.check_worker_id),
     "GetWorkerVariable": ("POST", workers.get_worker_variable, workers.check_get_variable),

@@ -11,7 +11,7 @@ are those of the plain bytes.
 """
 
 from garage_twisted.api.s3 import errors
-from garage_twisted.api.s3.checksum import algorithm_of_header
+from garage_twisted.api.s3.checksum_algorithms import algorithm_of_header
 from garage_twisted.api.s3.context import RequestContext, int_argument, respond
 from garage_twisted.api.s3.encryption import key_for_read
 from garage_twisted.api.s3.get import load_version, readable_version

@@ -4,7 +4,7 @@
 spooled for small requests) into payload bytes: it decodes ``aws-chunked``
 bodies (verifying chunk signatures as they end) and collects trailers.
 Digest checks over the payload (SHA-256, MD5, ``x-amz-checksum-*``) belong to
-:class:`~garage_twisted.api.s3.checks.BodyChecks`, which the caller feeds
+:class:`~garage_twisted.api.s3.body_digests.BodyChecks`, which the caller feeds
 block by block in the thread pool.
 
 Invariant: nothing read from a :class:`PayloadReader` may be published
@@ -16,7 +16,7 @@ from twisted.internet import defer
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.aws_chunked import AwsChunkedDecoder
-from garage_twisted.api.s3.checks import BodyChecks
+from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.block.chunker import Chunker
 
 

@@ -19,8 +19,8 @@ visible.
 
 from urllib.parse import unquote
 
-from garage_twisted.api.s3 import conditions, errors
-from garage_twisted.api.s3.checks import BodyChecks
+from garage_twisted.api.s3 import errors, preconditions
+from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import READ, RequestContext, respond
 from garage_twisted.api.s3.encryption import (
     COPY_PREFIX, CustomerKey, key_for_read, key_for_write,
@@ -63,7 +63,7 @@ async def source_version(ctx: RequestContext, header: str):
     if version_id is not None and version_id not in ("null", version.uuid.hex()):
         raise errors.NoSuchVersion("The specified version does not exist.",
                                    extra={"Key": key, "VersionId": version_id})
-    outcome = conditions.evaluate(lambda name: ctx.header(name.encode()),
+    outcome = preconditions.evaluate(lambda name: ctx.header(name.encode()),
                                   version.data.meta.etag, version.timestamp,
                                   prefix="x-amz-copy-source-")
     if outcome is not None:

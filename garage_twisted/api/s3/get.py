@@ -5,13 +5,13 @@ blocks one after the other, keeping at most one block fetched ahead of the
 one being written, and waits for the client to drain before fetching more
 (so a slow client never makes the node buffer the object). Inline objects
 are answered from the object entry. Conditional headers (``If-Match`` & co.)
-are evaluated first (:mod:`garage_twisted.api.s3.conditions`).
+are evaluated first (:mod:`garage_twisted.api.s3.preconditions`).
 """
 
 
 from twisted.internet import defer
 
-from garage_twisted.api.s3 import conditions, errors
+from garage_twisted.api.s3 import errors, preconditions
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import key_for_read
 from garage_twisted.api.s3.metadata import header_value
@@ -115,12 +115,12 @@ def _apply_overrides(ctx: RequestContext):
 
 def _conditions(ctx: RequestContext, version, meta) -> bytes | None:
     """The 304 answer (headers set), or ``None`` to go on; raises 412."""
-    outcome = conditions.evaluate(lambda name: ctx.header(name.encode()), meta.etag,
+    outcome = preconditions.evaluate(lambda name: ctx.header(name.encode()), meta.etag,
                                   version.timestamp)
-    if outcome == conditions.PRECONDITION_FAILED:
+    if outcome == preconditions.PRECONDITION_FAILED:
         raise errors.PreconditionFailed("At least one of the pre-conditions you specified "
                                         "did not hold")
-    if outcome == conditions.NOT_MODIFIED:
+    if outcome == preconditions.NOT_MODIFIED:
         request = ctx.request
         request.setResponseCode(304)
         request.setHeader(b"etag", f'"{meta.etag}"'.encode())

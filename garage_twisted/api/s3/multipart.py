@@ -19,11 +19,13 @@ import defusedxml.ElementTree as SafeET
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import conditions, errors, listing
+from garage_twisted.api.s3 import errors, listing, preconditions
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
-from garage_twisted.api.s3 import multipart_checksum
-from garage_twisted.api.s3.checks import BodyChecks
-from garage_twisted.api.s3.checksum import ChecksumAlgorithm, algorithm_named, algorithm_of_header
+from garage_twisted.api.s3 import checksum_of_parts
+from garage_twisted.api.s3.body_digests import BodyChecks
+from garage_twisted.api.s3.checksum_algorithms import (
+    ChecksumAlgorithm, algorithm_named, algorithm_of_header,
+)
 from garage_twisted.api.s3.context import RequestContext, int_argument, respond
 from garage_twisted.api.s3.encryption import CustomerKey, key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
@@ -34,8 +36,8 @@ from garage_twisted.api.s3.put import (
 from garage_twisted.api.s3.xml import document, element, iso8601
 from garage_twisted.model.mpu import MpuPart, MultipartUpload
 from garage_twisted.model.object import (
-    DATA_INLINE, FILTER_IS_UPLOADING, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object, ObjectVersion,
-    ObjectVersionData, ObjectVersionMeta,
+    DATA_INLINE, FILTER_IS_UPLOADING, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object,
+    ObjectVersion, ObjectVersionData, ObjectVersionMeta,
 )
 from garage_twisted.model.version import Version
 from garage_twisted.util.time import now_msec
@@ -102,7 +104,7 @@ def _requested_checksum(ctx: RequestContext):
     algorithm = algorithm_named(name)
     if algorithm is None:
         raise errors.InvalidRequest(f"unsupported checksum algorithm {name!r}")
-    kind = multipart_checksum.checksum_type(algorithm, requested_type)
+    kind = checksum_of_parts.checksum_type(algorithm, requested_type)
     if kind is None:
         raise errors.InvalidRequest(f"The {requested_type} checksum type cannot be used "
                                     f"with the {algorithm.name} checksum algorithm.")
@@ -299,7 +301,7 @@ async def _check_complete_conditions(ctx: RequestContext) -> None:
         if current is None:
             raise errors.NoSuchKey("The specified key does not exist.",
                                    extra={"Key": ctx.endpoint.key})
-        if not conditions.etag_matches(if_match, current.data.meta.etag):
+        if not preconditions.etag_matches(if_match, current.data.meta.etag):
             raise errors.PreconditionFailed("At least one of the pre-conditions you "
                                             "specified did not hold")
 
@@ -349,15 +351,15 @@ async def _object_checksum(ctx: RequestContext, checksum, wanted, parts) -> tupl
         value = given.get(algorithm)
         if value is not None and value != part.checksum:
             raise _bad_digest(f"{algorithm.name} checksum of part {number}")
-    if kind == multipart_checksum.COMPOSITE:
-        value = multipart_checksum.composite(algorithm, [p.checksum for p in parts])
+    if kind == checksum_of_parts.COMPOSITE:
+        value = checksum_of_parts.composite(algorithm, [p.checksum for p in parts])
     else:
         # One multiplication chain per part: off the reactor for 10,000 parts.
         value = await ctx.api.run_in_thread(
-            multipart_checksum.full_object, algorithm, [(p.checksum, p.size) for p in parts])
+            checksum_of_parts.full_object, algorithm, [(p.checksum, p.size) for p in parts])
     expected = ctx.header(algorithm.header.encode())
-    if expected is not None and multipart_checksum.decode(expected) != \
-            multipart_checksum.decode(value):
+    if expected is not None and checksum_of_parts.decode(expected) != \
+            checksum_of_parts.decode(value):
         raise _bad_digest(algorithm.name)
     return algorithm.header, value, kind
 

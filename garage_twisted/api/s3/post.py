@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from garage_twisted.api.s3 import cors, errors, sigv4, unbuilt
 from garage_twisted.api.s3.body import raw_body_reader
-from garage_twisted.api.s3.checks import BodyChecks
+from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import WRITE, RequestContext, respond
 from garage_twisted.api.s3.encryption import PREFIX
 from garage_twisted.api.s3.form import MAX_FIELD, MAX_FIELDS, FormReader, boundary_of

@@ -46,9 +46,9 @@ from dataclasses import replace
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import conditional, errors
+from garage_twisted.api.s3 import conditional_writes, errors
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks
-from garage_twisted.api.s3.checks import BodyChecks
+from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
@@ -145,14 +145,14 @@ async def put_object(ctx: RequestContext) -> bytes:
     if declared is not None and declared > MAX_OBJECT_SIZE:
         raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
     sse = key_for_write(ctx)
-    claim = await conditional.claim_for_put(ctx, key)
+    claim = await conditional_writes.claim_for_put(ctx, key)
     try:
         version = await store_object(
             ctx, key, headers, checks, payload, sse=sse, claim=claim,
             before_complete=lambda size: before_publish(ctx, key, size))
     except BaseException:
         if claim is not None:
-            await conditional.release(ctx, key, claim)
+            await conditional_writes.release(ctx, key, claim)
         raise
     return _put_response(ctx, checks, version, sse)
 
@@ -160,7 +160,7 @@ async def put_object(ctx: RequestContext) -> bytes:
 async def before_publish(ctx: RequestContext, key: str, size: int) -> None:
     """What a new object must pass before it becomes visible: an ``If-Match``
     still holding, and the bucket's quotas."""
-    await conditional.check_before_complete(ctx, key)
+    await conditional_writes.check_before_complete(ctx, key)
     await check_quotas(ctx, key, size)
 
 
@@ -368,7 +368,7 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
         )
         if claim is not None:
             # A conditional write's claim settled who may write; it
-            # completes in place (see conditional.py).
+            # completes in place (see conditional_writes.py).
             await model.object_table.insert(Object(ctx.bucket_id, key, (complete,)))
             return complete
         return await publish(ctx, key, headers, complete, rows_of(ctx, key, block_list),

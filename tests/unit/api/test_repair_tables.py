@@ -6,7 +6,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from garage_twisted.api.admin.maintenance import launch_repair_operation
+from garage_twisted.api.admin.repairs import launch_repair_operation
 from garage_twisted.util.worker import WorkerRunner
 from tests.unit.util.test_worker import ScriptedWorker
 

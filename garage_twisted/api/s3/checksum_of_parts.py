@@ -15,7 +15,7 @@ Values travel base64-encoded, as in the ``x-amz-checksum-*`` headers.
 import base64
 import binascii
 
-from garage_twisted.api.s3.checksum import ChecksumAlgorithm, encode, new_hasher
+from garage_twisted.api.s3.checksum_algorithms import ChecksumAlgorithm, encode, new_hasher
 
 COMPOSITE = "COMPOSITE"
 FULL_OBJECT = "FULL_OBJECT"

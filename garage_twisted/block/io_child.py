@@ -23,7 +23,7 @@ as soon as it is done, and exits at end of input. It reuses
 :class:`~garage_twisted.block.store.LocalBlockStore`, so the files it writes
 are exactly those the node's threads would write (tmp + rename, same names).
 
-Run as ``python -m garage_twisted.block.io_process DATA_DIR LEVEL FSYNC``.
+Run as ``python -m garage_twisted.block.io_child DATA_DIR LEVEL FSYNC``.
 """
 
 import os
@@ -125,7 +125,7 @@ def serve(store: LocalBlockStore, level, read_fd: int, out) -> None:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 3:
-        print("usage: io_process DATA_DIR LEVEL|none FSYNC(0|1)", file=sys.stderr)
+        print("usage: io_child DATA_DIR LEVEL|none FSYNC(0|1)", file=sys.stderr)
         return 2
     data_dir, level_arg, fsync_arg = argv
     level = None if level_arg == "none" else int(level_arg)

@@ -4,7 +4,7 @@
 ``SMALL_BLOCK`` bytes). Two implementations:
 
 - :class:`BlockIOProcess` (the node's): requests go over a pipe to the
-  child process of :mod:`garage_twisted.block.io_process`, which runs on the
+  child process of :mod:`garage_twisted.block.io_child`, which runs on the
   other core; see that module for why.
 - :class:`ThreadSmallBlockIO`: the same operations in the I/O thread pool
   (tests, and the fallback while the process is not running).
@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 import garage_twisted
-from garage_twisted.block import io_process as wire
+from garage_twisted.block import io_child as wire
 from garage_twisted.block.data import compress
 from garage_twisted.block.errors import (
     BlockError, BlockWriteRefused, CorruptBlock, MissingBlock)
@@ -128,7 +128,7 @@ class _ChildProtocol(ProcessProtocol):
 
 @implementer(ISmallBlockIO)
 class BlockIOProcess(Service):
-    """Runs :mod:`garage_twisted.block.io_process` while the service runs.
+    """Runs :mod:`garage_twisted.block.io_child` while the service runs.
 
     :param reactor: ``IReactorProcess``.
     :param data_dir: the data directory the child writes to.
@@ -155,7 +155,7 @@ class BlockIOProcess(Service):
         # in its working directory: -P keeps the working directory off
         # sys.path, and PYTHONPATH starts with the directory this package
         # was imported from.
-        argv = [sys.executable, "-P", "-m", "garage_twisted.block.io_process",
+        argv = [sys.executable, "-P", "-m", "garage_twisted.block.io_child",
                 self.data_dir, level, "1" if self.fsync else "0"]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(

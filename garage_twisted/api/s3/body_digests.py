@@ -11,7 +11,9 @@ import binascii
 import hashlib
 
 from garage_twisted.api.s3 import errors
-from garage_twisted.api.s3.checksum import ChecksumAlgorithm, algorithm_named, encode, new_hasher
+from garage_twisted.api.s3.checksum_algorithms import (
+    ChecksumAlgorithm, algorithm_named, encode, new_hasher,
+)
 from garage_twisted.api.s3.sigv4 import PayloadMode
 
 

@@ -32,7 +32,7 @@ import secrets
 
 from twisted.internet import task
 
-from garage_twisted.api.s3 import conditions, errors
+from garage_twisted.api.s3 import errors, preconditions
 from garage_twisted.model.object import STATE_ABORTED, STATE_UPLOADING, Object, ObjectVersion
 from garage_twisted.util.time import now_msec
 
@@ -71,7 +71,7 @@ async def claim_for_put(ctx, key: str):
         current = None if obj is None else obj.last_data_version()
         if current is None:
             raise errors.NoSuchKey("The specified key does not exist.", extra={"Key": key})
-        if not conditions.etag_matches(if_match, current.data.meta.etag):
+        if not preconditions.etag_matches(if_match, current.data.meta.etag):
             raise _precondition_failed()
         ctx.if_match_version = current.uuid
         return None

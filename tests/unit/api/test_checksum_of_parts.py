@@ -7,8 +7,8 @@ import zlib
 
 from twisted.trial.unittest import TestCase
 
-from garage_twisted.api.s3 import multipart_checksum as mc
-from garage_twisted.api.s3.checksum import ChecksumAlgorithm, encode, new_hasher
+from garage_twisted.api.s3 import checksum_of_parts as mc
+from garage_twisted.api.s3.checksum_algorithms import ChecksumAlgorithm, encode, new_hasher
 
 
 def checksum(algorithm, data: bytes) -> str:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
-from garage_twisted.block import io_process as wire
+from garage_twisted.block import io_child as wire
 from garage_twisted.block.data import block_hash
 from garage_twisted.block.store import CORRUPT_SUFFIX, LocalBlockStore
 
