@@ -45,13 +45,16 @@ class BucketParams:
     cors_config: Lww  # None or list of rules
     lifecycle_config: Lww  # None or list of rules
     quotas: Lww  # BucketQuotas
+    # None or a tag set ((key, value), ... sorted by key). Rows written
+    # before it existed decode with Lww(0, None).
+    tags_config: Lww = Lww(0, None)
 
     @classmethod
     def new(cls, now_ms: int) -> "BucketParams":
         return cls(
             now_ms, CrdtMap(), LwwMap(), LwwMap(),
             Lww(now_ms, None), Lww(now_ms, None), Lww(now_ms, None),
-            Lww(now_ms, BucketQuotas()),
+            Lww(now_ms, BucketQuotas()), Lww(now_ms, None),
         )
 
     def merge(self, other: "BucketParams") -> "BucketParams":
@@ -64,6 +67,7 @@ class BucketParams:
             self.cors_config.merge(other.cors_config),
             self.lifecycle_config.merge(other.lifecycle_config),
             self.quotas.merge(other.quotas),
+            self.tags_config.merge(other.tags_config),
         )
 
     def to_cbor(self):
@@ -76,6 +80,7 @@ class BucketParams:
             self.cors_config.to_cbor(),
             self.lifecycle_config.to_cbor(),
             self.quotas.to_cbor(),
+            self.tags_config.to_cbor(),
         ]
 
     @classmethod
@@ -89,7 +94,12 @@ class BucketParams:
             Lww.from_cbor(raw[5]),
             Lww.from_cbor(raw[6]),
             Lww.from_cbor(raw[7], BucketQuotas.from_cbor),
+            Lww.from_cbor(raw[8], _tag_set) if len(raw) > 8 else Lww(0, None),
         )
+
+
+def _tag_set(raw) -> tuple | None:
+    return None if raw is None else tuple((t[0], t[1]) for t in raw)
 
 
 @dataclass(frozen=True)

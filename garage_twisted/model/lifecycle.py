@@ -2,7 +2,8 @@
 
 A bucket's ``lifecycle_config`` register holds a list of rule dicts
 (:func:`rule_matches` reads them): ``enabled``, a filter (``prefix``,
-``size_gt``, ``size_lt``), and actions: ``expire_days`` / ``expire_date``
+``size_gt``, ``size_lt``, ``tags``: [key, value] pairs the object must all
+have), and actions: ``expire_days`` / ``expire_date``
 (``YYYY-MM-DD``, UTC midnight) hide the object behind a delete marker;
 ``abort_mpu_days`` aborts multipart uploads started that many days ago.
 
@@ -42,11 +43,15 @@ def _date_ms(value: str) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
 
 
-def rule_matches(rule: dict, key: str, size: int | None) -> bool:
-    """Whether ``rule`` applies to an object (``size`` None: an upload)."""
+def rule_matches(rule: dict, key: str, size: int | None, tags: tuple = ()) -> bool:
+    """Whether ``rule`` applies to an object (``size`` None: an upload,
+    which no rule filtering on tags applies to) with ``tags``."""
     if not rule.get("enabled"):
         return False
     if rule.get("prefix") and not key.startswith(rule["prefix"]):
+        return False
+    wanted = rule.get("tags")
+    if wanted and (size is None or not {tuple(t) for t in wanted} <= set(tags)):
         return False
     if size is not None:
         if rule.get("size_gt") is not None and not size > rule["size_gt"]:
@@ -70,7 +75,8 @@ def actions_for(obj: Object, rules: list, now_ms: int) -> list:
     data = obj.last_data_version()
     if data is not None:
         size = data.data.meta.size
-        if any(rule_matches(r, obj.key, size) and expired(r, data.timestamp, now_ms)
+        tags = data.tag_set
+        if any(rule_matches(r, obj.key, size, tags) and expired(r, data.timestamp, now_ms)
                for r in rules):
             marker = ObjectVersion(secrets.token_bytes(32),
                                    max(now_ms, obj.max_timestamp() + 1), STATE_COMPLETE,

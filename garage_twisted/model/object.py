@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from garage_twisted.model.mpu import MultipartUpload
 from garage_twisted.model.version import Version
 from garage_twisted.table.schema import Entry, TableSchema
-from garage_twisted.util.crdt import merge_values
+from garage_twisted.util.crdt import Lww, merge_values
 from garage_twisted.util.frozen import builder
 
 INLINE_THRESHOLD = 3072
@@ -64,6 +64,9 @@ class ObjectVersionMeta:
     checksum: tuple | None = None
     # SSE-C: base64 MD5 of the customer key the data is encrypted with.
     encryption: str | None = None
+    # The tag set given when the version was written ((key, value), ...,
+    # sorted by key); ObjectVersion.tags holds later changes.
+    tags: tuple = ()
 
     @property
     def checksum_type(self) -> str | None:
@@ -75,18 +78,26 @@ class ObjectVersionMeta:
     def to_cbor(self):
         raw = [[list(h) for h in self.headers], self.size, self.etag]
         # Optional fields only when set: plain versions keep their encoding.
-        if self.checksum is not None or self.encryption is not None:
+        if self.checksum is not None or self.encryption is not None or self.tags:
             raw.append(None if self.checksum is None else list(self.checksum))
-        if self.encryption is not None:
+        if self.encryption is not None or self.tags:
             raw.append(self.encryption)
+        if self.tags:
+            raw.append([list(t) for t in self.tags])
         return raw
 
     @classmethod
     def from_cbor(cls, raw) -> "ObjectVersionMeta":
         checksum = tuple(raw[3]) if len(raw) > 3 and raw[3] is not None else None
         encryption = raw[4] if len(raw) > 4 else None
+        tags = tags_from_plain(raw[5]) if len(raw) > 5 else ()
         return _build_meta(tuple([(h[0], h[1]) for h in raw[0]]), int(raw[1]), raw[2],
-                           checksum, encryption)
+                           checksum, encryption, tags)
+
+
+def tags_from_plain(raw) -> tuple | None:
+    """A tag set from its stored form (lists), or None."""
+    return None if raw is None else tuple((t[0], t[1]) for t in raw)
 
 
 @dataclass(frozen=True)
@@ -130,9 +141,20 @@ class ObjectVersion:
     upload_headers: tuple = ()
     # Complete: the data.
     data: ObjectVersionData | None = None
+    # Complete: the tag set as changed after the write (PutObjectTagging,
+    # DeleteObjectTagging), an Lww of a tag set; None: the write's own
+    # (data.meta.tags).
+    tags: Lww | None = None
 
     def cmp_key(self):
         return (self.timestamp, self.uuid)
+
+    @property
+    def tag_set(self) -> tuple:
+        """The version's tags now."""
+        if self.tags is not None:
+            return self.tags.value
+        return self.data.meta.tags if self.data is not None and self.data.meta else ()
 
     @property
     def is_complete(self) -> bool:
@@ -158,11 +180,15 @@ class ObjectVersion:
         if other.state == STATE_ABORTED:
             return other
         if self.state == STATE_COMPLETE:
-            if other.state == STATE_COMPLETE and other.data != self.data:
+            if other.state != STATE_COMPLETE:
+                return self
+            chosen = self
+            if other.data != self.data:
                 # Two different completions of one uuid cannot happen through
                 # the API; keep a deterministic choice.
-                return self if merge_values(self.data, other.data) is self.data else other
-            return self
+                chosen = self if merge_values(self.data, other.data) is self.data else other
+            tags = _merge_tags(self.tags, other.tags)
+            return chosen if tags is chosen.tags else replace(chosen, tags=tags)
         return other if other.state == STATE_COMPLETE else self
 
     def to_cbor(self):
@@ -172,7 +198,11 @@ class ObjectVersion:
             body = self.data.to_cbor()
         else:
             body = None
-        return [self.uuid, self.timestamp, self.state, body]
+        raw = [self.uuid, self.timestamp, self.state, body]
+        # Versions whose tags never changed keep their encoding.
+        if self.tags is not None and self.state == STATE_COMPLETE:
+            raw.append(self.tags.to_cbor())
+        return raw
 
     @classmethod
     def from_cbor(cls, raw) -> "ObjectVersion":
@@ -181,9 +211,18 @@ class ObjectVersion:
             return cls(uuid, timestamp, state, bool(body[0]),
                        tuple((h[0], h[1]) for h in body[1]))
         if state == STATE_COMPLETE:
+            tags = Lww.from_cbor(raw[4], tags_from_plain) if len(raw) > 4 else None
             return _build_version(uuid, timestamp, state, False, (),
-                                  ObjectVersionData.from_cbor(body))
+                                  ObjectVersionData.from_cbor(body), tags)
         return cls(uuid, timestamp, state)
+
+
+def _merge_tags(mine: Lww | None, theirs: Lww | None) -> Lww | None:
+    if theirs is None:
+        return mine
+    if mine is None:
+        return theirs
+    return mine.merge(theirs)
 
 
 @dataclass(frozen=True)

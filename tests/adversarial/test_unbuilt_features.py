@@ -59,10 +59,9 @@ class UnbuiltFeatureTests(TestCase):
         self.assertEqual(caught.exception.response["Error"]["Code"], "404")
 
     async def test_object_write_options_are_not_dropped(self):
-        """Tags, Object Lock, SSE-S3 and another storage class: refused by
+        """Object Lock, SSE-S3 and another storage class: refused by
         PutObject, CopyObject and CreateMultipartUpload, nothing written."""
-        for options in ({"Tagging": "project=x"},
-                        {"StorageClass": "GLACIER"},
+        for options in ({"StorageClass": "GLACIER"},
                         {"ObjectLockMode": "COMPLIANCE",
                          "ObjectLockRetainUntilDate": "2040-01-01T00:00:00Z"},
                         {"ObjectLockLegalHoldStatus": "ON"},
@@ -128,14 +127,12 @@ class UnbuiltFeatureTests(TestCase):
         await self.call("head_bucket", Bucket="empty")
         await self.assertKept()
 
-    async def test_browser_post_asking_for_tags_or_glacier_stores_nothing(self):
-        """A signed POST policy allowing ``tagging`` or a GLACIER storage
-        class is refused like the headers (501), nothing stored."""
+    async def test_browser_post_asking_for_glacier_stores_nothing(self):
+        """A signed POST policy allowing a GLACIER storage class is refused
+        like the header (501), nothing stored."""
         pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(pool.closeCachedConnections)
-        for field, value in (("tagging", "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value>"
-                                         "</Tag></TagSet></Tagging>"),
-                             ("x-amz-storage-class", "GLACIER")):
+        for field, value in (("x-amz-storage-class", "GLACIER"),):
             post = await self.call("generate_presigned_post", Bucket="bkt", Key="posted",
                                    Fields={field: value}, Conditions=[{field: value}],
                                    ExpiresIn=300)

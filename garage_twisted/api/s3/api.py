@@ -33,6 +33,7 @@ from garage_twisted.api.s3 import listing as list_ops
 from garage_twisted.api.s3 import multipart as mpu_ops
 from garage_twisted.api.s3 import post as post_ops
 from garage_twisted.api.s3 import put as put_ops
+from garage_twisted.api.s3 import tagging as tagging_ops
 from garage_twisted.api.s3 import unbuilt
 from garage_twisted.api.s3 import website as website_ops
 from garage_twisted.api.s3.auth import authenticate
@@ -72,6 +73,12 @@ HANDLERS = {
     "DeleteObjects": (delete_ops.delete_objects, WRITE),
     "CopyObject": (copy_ops.copy_object, WRITE),
     "UploadPartCopy": (copy_ops.upload_part_copy, WRITE),
+    "GetObjectTagging": (tagging_ops.get_object_tagging, READ),
+    "PutObjectTagging": (tagging_ops.put_object_tagging, WRITE),
+    "DeleteObjectTagging": (tagging_ops.delete_object_tagging, WRITE),
+    "GetBucketTagging": (tagging_ops.get_bucket_tagging, OWNER),
+    "PutBucketTagging": (tagging_ops.put_bucket_tagging, OWNER),
+    "DeleteBucketTagging": (tagging_ops.delete_bucket_tagging, OWNER),
     "PutBucketCors": (cors_ops.put_bucket_cors, OWNER),
     "GetBucketCors": (cors_ops.get_bucket_cors, OWNER),
     "DeleteBucketCors": (cors_ops.delete_bucket_cors, OWNER),

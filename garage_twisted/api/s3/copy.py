@@ -7,7 +7,8 @@ and its ``block_ref`` rows take references on them (so deleting the source
 later frees nothing the copy uses). An inline source is copied inline.
 
 ``x-amz-metadata-directive``: ``COPY`` (default; the source's headers) or
-``REPLACE`` (this request's). Copying an object onto itself needs
+``REPLACE`` (this request's); ``x-amz-tagging-directive`` likewise for the
+tags (``REPLACE`` takes ``x-amz-tagging``). Copying an object onto itself needs
 ``REPLACE``, as S3 requires. ``x-amz-copy-source-if-*`` conditions are
 evaluated on the source (412 PreconditionFailed). The ETag is the source's
 (same bytes). The copy is written as an upload is: an "uploading" version
@@ -19,7 +20,7 @@ visible.
 
 from urllib.parse import unquote
 
-from garage_twisted.api.s3 import errors, preconditions
+from garage_twisted.api.s3 import errors, preconditions, tagging
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import READ, RequestContext, respond
 from garage_twisted.api.s3.encryption import (
@@ -85,6 +86,11 @@ async def copy_object(ctx: RequestContext) -> bytes:
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect "
             "location or encryption attributes.")
+    tag_directive = (ctx.header(b"x-amz-tagging-directive") or "COPY").upper()
+    if tag_directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument("Unknown tagging directive.")
+    tags = src.tag_set if tag_directive == "COPY" else \
+        tagging.from_header(ctx.header(b"x-amz-tagging")) or ()
     meta = src.data.meta
     await check_quotas(ctx, dest_key, meta.size)
     headers = meta.headers if directive == "COPY" else extract_object_headers(ctx.request)
@@ -93,14 +99,14 @@ async def copy_object(ctx: RequestContext) -> bytes:
     if src_sse is not None or dest_sse is not None:
         # Encrypted on one side: the bytes are decrypted and stored anew
         # (blocks cannot be shared between keys).
-        version = await _copy_bytes(ctx, src, src_sse, dest_key, headers, dest_sse)
+        version = await _copy_bytes(ctx, src, src_sse, dest_key, headers, dest_sse, tags)
         for name, value in dest_sse.response_headers() if dest_sse is not None else ():
             ctx.request.setHeader(name, value)
         parts = [element("ETag", f'"{version.data.meta.etag}"'),
                  element("LastModified", iso8601(version.timestamp))]
         ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
         return respond(ctx.request, document("CopyObjectResult", parts))
-    new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum)
+    new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum, tags=tags)
     if src.data.kind == DATA_INLINE:
         data = ObjectVersionData(DATA_INLINE, new_meta, inline=src.data.inline)
         version = await publish_inline(ctx, dest_key, data)
@@ -121,10 +127,11 @@ async def _source_blocks(ctx, src) -> list:
     return record.sorted_blocks()
 
 
-async def _copy_bytes(ctx, src, src_sse, dest_key, headers, dest_sse):
+async def _copy_bytes(ctx, src, src_sse, dest_key, headers, dest_sse, tags):
     size = src.data.meta.size
     reader = _SourceReader(ctx, src, await _source_blocks(ctx, src), 0, size - 1, src_sse)
-    return await store_object(ctx, dest_key, headers, BodyChecks(), reader, sse=dest_sse)
+    return await store_object(ctx, dest_key, headers, BodyChecks(), reader, sse=dest_sse,
+                              tags=tags)
 
 
 async def _copy_blocks(ctx, src, dest_key, new_meta) -> ObjectVersion:

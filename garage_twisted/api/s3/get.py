@@ -96,6 +96,9 @@ def _set_object_headers(request, version, meta, sse=None):
     for name, value in meta.headers:
         if name in HEADERS_RETURNED or name.startswith("x-amz-meta-"):
             request.setHeader(name.encode("latin-1"), header_value(value))
+    tags = version.tag_set
+    if tags:
+        request.setHeader(b"x-amz-tagging-count", b"%d" % len(tags))
 
 
 def _apply_overrides(ctx: RequestContext):

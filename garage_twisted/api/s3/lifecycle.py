@@ -2,9 +2,10 @@
 
 Supported, as Garage: ``Expiration`` (``Days`` or ``Date``) and
 ``AbortIncompleteMultipartUpload`` (``DaysAfterInitiation``), filtered by
-prefix and object size (``Filter`` with ``Prefix``,
-``ObjectSizeGreaterThan``, ``ObjectSizeLessThan``, or ``And`` of them; the
-old top-level ``Prefix`` too). Transitions and noncurrent-version actions
+prefix, object size and tags (``Filter`` with ``Prefix``,
+``ObjectSizeGreaterThan``, ``ObjectSizeLessThan``, ``Tag``, or ``And`` of
+them; the old top-level ``Prefix`` too; a rule filtering on tags cannot
+abort uploads, as AWS). Transitions and noncurrent-version actions
 (there are no storage classes nor versioning here) answer
 ``NotImplemented``. The rules are applied by the daily
 :class:`~garage_twisted.model.lifecycle.LifecycleWorker`.
@@ -16,9 +17,12 @@ from datetime import date
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.bucket_config import BucketConfigOps
+from garage_twisted.api.s3.tagging import checked
 from garage_twisted.api.s3.xml import children, document, element, local_name, parse_document
 
 MAX_BODY = 256 * 1024
+# Tags in one rule's filter (AWS allows up to the object limit).
+MAX_FILTER_TAGS = 10
 MAX_RULES = 1000
 UNSUPPORTED = {"Transition", "NoncurrentVersionTransition", "NoncurrentVersionExpiration"}
 MAX_ID_LENGTH = 255
@@ -70,7 +74,12 @@ def _filter(rule: dict, node) -> None:
         elif name == "ObjectSizeLessThan":
             rule["size_lt"] = _positive_int(child, "ObjectSizeLessThan")
         elif name == "Tag":
-            raise errors.NotImplemented("lifecycle filters on tags are not supported")
+            fields = children(child)
+            if "Key" not in fields:
+                raise errors.MalformedXML("a lifecycle filter's Tag needs a Key")
+            rule.setdefault("tags", []).append(
+                [fields["Key"].text or "", fields["Value"].text or ""
+                 if "Value" in fields else ""])
 
 
 def parse_lifecycle(body: bytes) -> list:
@@ -113,6 +122,12 @@ def parse_lifecycle(body: bytes) -> list:
                                           "DaysAfterInitiation")
             rule["abort_mpu_days"] = _positive_int(abort["DaysAfterInitiation"],
                                                    "DaysAfterInitiation")
+        if rule.get("tags"):
+            rule["tags"] = [list(t) for t in checked(map(tuple, rule["tags"]),
+                                                        MAX_FILTER_TAGS)]
+            if rule["abort_mpu_days"] is not None:
+                raise errors.InvalidRequest("AbortIncompleteMultipartUpload cannot be "
+                                            "specified with Tags.")
         if rule["expire_days"] is None and rule["expire_date"] is None and \
                 rule["abort_mpu_days"] is None:
             raise errors.MalformedXML("a lifecycle Rule needs at least one action")
@@ -137,6 +152,9 @@ def lifecycle_xml(rules: list) -> bytes:
             conditions.append(element("ObjectSizeGreaterThan", rule["size_gt"]))
         if rule.get("size_lt") is not None:
             conditions.append(element("ObjectSizeLessThan", rule["size_lt"]))
+        for key, value in rule.get("tags") or ():
+            conditions.append("<Tag>" + element("Key", key) + element("Value", value)
+                              + "</Tag>")
         if rule.get("top_level_prefix"):
             inner += element("Prefix", rule["prefix"])
         elif len(conditions) > 1:

@@ -19,7 +19,7 @@ import defusedxml.ElementTree as SafeET
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import errors, listing, preconditions
+from garage_twisted.api.s3 import errors, listing, preconditions, tagging
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
 from garage_twisted.api.s3 import checksum_of_parts
 from garage_twisted.api.s3.body_digests import BodyChecks
@@ -52,9 +52,11 @@ SSE_MD5_HEADER = "x-garage-sse-c-key-md5"
 # Where an upload keeps its x-amz-checksum-algorithm and -type.
 CHECKSUM_ALGORITHM_HEADER = "x-garage-checksum-algorithm"
 CHECKSUM_TYPE_HEADER = "x-garage-checksum-type"
+# Where an upload keeps the tags its object will have (x-amz-tagging form).
+TAGGING_HEADER = "x-garage-tagging"
 # The upload's own headers, none of which the object keeps.
 _UPLOAD_ONLY_HEADERS = frozenset({SSE_MD5_HEADER, CHECKSUM_ALGORITHM_HEADER,
-                                  CHECKSUM_TYPE_HEADER})
+                                  CHECKSUM_TYPE_HEADER, TAGGING_HEADER})
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 
 
@@ -131,6 +133,9 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
     if len(key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are at most 1024 bytes")
     headers = extract_object_headers(ctx.request)
+    tags = tagging.from_header(ctx.header(b"x-amz-tagging"))
+    if tags:
+        headers = tuple(sorted(headers + ((TAGGING_HEADER, tagging.to_header(tags)),)))
     sse = key_for_write(ctx)
     if sse is not None:
         # Every part must come with this key; the MD5 waits in the upload's
@@ -437,8 +442,10 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
                 final = final.with_part_checksum(number, part.checksum)
     await check_quotas(ctx, ctx.endpoint.key, total)
     etag = _composite_etag(wanted)
-    key_md5 = dict(version.upload_headers).get(SSE_MD5_HEADER)
-    meta = ObjectVersionMeta(object_headers(version), total, etag, checksum, key_md5)
+    upload_headers = dict(version.upload_headers)
+    key_md5 = upload_headers.get(SSE_MD5_HEADER)
+    tags = tagging.from_header(upload_headers.get(TAGGING_HEADER)) or ()
+    meta = ObjectVersionMeta(object_headers(version), total, etag, checksum, key_md5, tags)
     await _complete_into_new_version(ctx, mpu, version, final, meta)
     return _complete_result(ctx, etag, checksum)
 

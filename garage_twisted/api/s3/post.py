@@ -26,7 +26,7 @@ import time
 from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from garage_twisted.api.s3 import cors, errors, sigv4, unbuilt
+from garage_twisted.api.s3 import cors, errors, sigv4, tagging, unbuilt
 from garage_twisted.api.s3.body import raw_body_reader
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import WRITE, RequestContext, respond
@@ -211,11 +211,15 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
     # for forms, SSE-KMS nowhere.
     if any(name.startswith(PREFIX) for name in fields):
         raise errors.NotImplemented("SSE-C is not supported on browser POST uploads")
+    # The form's tagging field is a <Tagging> document (not x-amz-tagging's
+    # query form).
+    tags = tagging.from_xml(fields["tagging"].encode()) if fields.get("tagging") else ()
     checks = BodyChecks(content_md5=fields.get("content-md5"))
     version = await store_object(ctx, object_key, _object_headers(raw, part), checks,
                                  _FileReader(reader), size_check=policy.check_length,
                                  before_complete=lambda size: check_quotas(ctx, object_key,
-                                                                           size))
+                                                                           size),
+                                 tags=tags)
     # The rest of the form (the closing boundary, fields after the file).
     while await reader.next_part() is not None:
         pass

@@ -46,7 +46,7 @@ from dataclasses import replace
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import conditional_writes, errors
+from garage_twisted.api.s3 import conditional_writes, errors, tagging
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
@@ -139,6 +139,7 @@ async def put_object(ctx: RequestContext) -> bytes:
     if len(key.encode()) > 1024:
         raise errors.KeyTooLongError("object keys are at most 1024 bytes")
     headers = extract_object_headers(ctx.request)
+    tags = tagging.from_header(ctx.header(b"x-amz-tagging")) or ()
     checks = BodyChecks.from_request(ctx)
     payload = PayloadReader(ctx)
     declared = payload.declared_length()
@@ -149,7 +150,7 @@ async def put_object(ctx: RequestContext) -> bytes:
     try:
         version = await store_object(
             ctx, key, headers, checks, payload, sse=sse, claim=claim,
-            before_complete=lambda size: before_publish(ctx, key, size))
+            before_complete=lambda size: before_publish(ctx, key, size), tags=tags)
     except BaseException:
         if claim is not None:
             await conditional_writes.release(ctx, key, claim)
@@ -187,15 +188,16 @@ async def check_quotas(ctx: RequestContext, key: str, size: int) -> None:
             f"would add {size_diff} bytes.")
 
 
-def version_meta(headers, size: int, checks: BodyChecks, sse) -> ObjectVersionMeta:
+def version_meta(headers, size: int, checks: BodyChecks, sse, tags=()) -> ObjectVersionMeta:
     """The metadata of a new version (a random ETag when encrypted)."""
     return ObjectVersionMeta(headers, size, checks.etag() if sse is None else random_etag(),
-                             checks.stored_checksum(), None if sse is None else sse.key_md5)
+                             checks.stored_checksum(), None if sse is None else sse.key_md5,
+                             tags)
 
 
 async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: BodyChecks,
                        payload, size_check=None, sse=None, claim=None,
-                       before_complete=None) -> ObjectVersion:
+                       before_complete=None, tags=()) -> ObjectVersion:
     """Store ``payload`` (``read() -> bytes``, ``b""`` at the end, then
     ``trailers``) as the new version of ``key`` in ``ctx.bucket_id``.
 
@@ -207,6 +209,7 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         write's claim): the object completes it (or aborts it on failure).
     :param before_complete: ``async before_complete(size)`` raises if the
         object must not be published after all (``If-Match``, quotas).
+    :param tags: the new version's tag set (``tagging.py``).
     :returns: the complete version.
     """
     blocks = iter_blocks(payload, ctx.api.block_size)
@@ -221,7 +224,7 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
             size_check(len(first))
         if before_complete is not None:
             await before_complete(len(first))
-        meta = version_meta(headers, len(first), checks, sse)
+        meta = version_meta(headers, len(first), checks, sse, tags)
         data = ObjectVersionData(DATA_INLINE, meta,
                                  inline=first if sse is None else sse.encrypt(first))
         if claim is not None:
@@ -242,11 +245,12 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
             hash_ = block_hash(stored)
             if writer.holds_block(nodes, hash_):
                 return await _put_small(ctx, key, headers, checks, payload, first, stored,
-                                        hash_, uuid, nodes, size_check, sse, before_complete)
+                                        hash_, uuid, nodes, size_check, sse, before_complete,
+                                        tags)
     ctx.checks = checks
     return await _save_blocks(ctx, key, headers, checks, payload,
                               _chain(first, second, blocks), size_check, sse, claim,
-                              before_complete)
+                              before_complete, tags)
 
 
 async def publish_inline(ctx: RequestContext, key: str, data) -> ObjectVersion:
@@ -285,7 +289,7 @@ def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersio
 
 
 async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uuid, nodes,
-                     size_check, sse, before_complete) -> ObjectVersion:
+                     size_check, sse, before_complete, tags) -> ObjectVersion:
     """A one-block object in one round trip (``model/small_put.py``)."""
     checks.update(data)
     checks.verify(getattr(payload, "trailers", {}))
@@ -293,7 +297,7 @@ async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uu
         size_check(len(data))
     if before_complete is not None:
         await before_complete(len(data))
-    meta = version_meta(headers, len(data), checks, sse)
+    meta = version_meta(headers, len(data), checks, sse, tags)
     started = now_msec(ctx.api.clock)
     timestamp = provisional_timestamp(ctx, key)
     block = VersionBlock(hash_, len(data))
@@ -335,7 +339,7 @@ async def abort_versions(ctx, key: str, written) -> None:
 
 async def _save_blocks(ctx, key, headers, checks, payload, blocks,
                        size_check=None, sse=None, claim=None,
-                       before_complete=None) -> ObjectVersion:
+                       before_complete=None, tags=()) -> ObjectVersion:
     model = ctx.api.model
     announced = None  # the uploading version's write, when not a claim's
     started = now_msec(ctx.api.clock)
@@ -361,7 +365,7 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
                                                       written, started)
         if before_complete is not None:
             await before_complete(size)
-        meta = version_meta(headers, size, checks, sse)
+        meta = version_meta(headers, size, checks, sse, tags)
         complete = ObjectVersion(
             uuid, timestamp, STATE_COMPLETE,
             data=ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_hash),

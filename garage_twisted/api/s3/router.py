@@ -30,6 +30,8 @@ IMPLEMENTED = frozenset({
     "DeleteBucketLifecycle", "PutBucketWebsite", "GetBucketWebsite", "DeleteBucketWebsite",
     "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
+    "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging",
+    "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging",
 })
 
 # Query keywords that select a bucket sub-resource, with the endpoint name

@@ -4,7 +4,7 @@ An S3 request asks for features through headers, query parameters and a few
 XML elements. When one asks for something this node lacks, the whole
 request is refused, never half done: once a bucket was created without the
 Object Lock it asked for, an object asked as GLACIER was stored as
-STANDARD, tags were dropped, and a ``versionId`` read or deleted the
+STANDARD, tags were dropped (tags are built now), and a ``versionId`` read or deleted the
 current object. A feature AWS offers and this node lacks answers 501
 NotImplemented, naming it; a value AWS itself rejects gets AWS's error (an
 unknown storage class: 400 InvalidStorageClass).
@@ -15,8 +15,7 @@ form fields, with the values that ask for nothing unbuilt),
 the body elements of DeleteObjects and CreateBucket. What is deliberately
 accepted and ignored, with why, is in :data:`IGNORED`, so that every
 request field AWS defines for the operations this node serves is decided
-here once. Operations this node does not serve at all (``?tagging``,
-``?object-lock``, ``PutBucketVersioning``...) are not listed: the router
+here once. Operations this node does not serve at all (``?object-lock``, ``PutBucketVersioning``...) are not listed: the router
 names them and the dispatcher answers 501 (:data:`.router.IMPLEMENTED`).
 
 Where it runs: :func:`check_request` in the dispatcher, once the request is
@@ -38,7 +37,8 @@ OBJECT_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload", "
 CHECKSUMMED = frozenset({"PutObject", "UploadPart", "CompleteMultipartUpload"})
 # Operations addressing one object version (versionId is theirs).
 OBJECT_READS_DELETES = frozenset({"GetObject", "HeadObject", "DeleteObject",
-                                  "GetObjectAttributes"})
+                                  "GetObjectAttributes", "GetObjectTagging",
+                                  "PutObjectTagging", "DeleteObjectTagging"})
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,6 @@ _LOCK = "Object Lock"
 _KMS = "server-side encryption with KMS keys (SSE-KMS)"
 
 REFUSED = (
-    Refused("x-amz-tagging", "object tagging", OBJECT_WRITES, frozenset({""})),
-    Refused("tagging", "object tagging", frozenset({"PostObject"}), frozenset({""})),
     Refused("x-amz-object-lock-mode", _LOCK, OBJECT_WRITES),
     Refused("x-amz-object-lock-retain-until-date", _LOCK, OBJECT_WRITES),
     Refused("x-amz-object-lock-legal-hold", _LOCK + " legal holds", OBJECT_WRITES,
@@ -134,8 +132,6 @@ IGNORED = {
     "x-amz-source-expected-bucket-owner": "accounts do not exist here",
     "x-amz-request-payer": "nothing is charged",
     "x-amz-bypass-governance-retention": "no object is under retention: nothing to bypass",
-    "x-amz-tagging-directive": "no object has tags: COPY copies none, REPLACE without "
-                               "x-amz-tagging sets none",
     "x-amz-object-annotation-directive": "no object has annotations",
     "x-amz-optional-object-attributes": "RestoreStatus: no object is archived",
     "x-amz-transition-default-minimum-object-size": "transitions are refused in the "

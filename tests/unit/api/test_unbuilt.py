@@ -20,10 +20,9 @@ class CheckRequestTests(TestCase):
         return caught.exception
 
     def test_unbuilt_object_write_headers_are_501(self):
-        """Tags, Object Lock, SSE-S3/KMS and appends on any object write are
-        501 NotImplemented naming the header."""
+        """Object Lock, SSE-S3/KMS and appends on any object write are 501
+        NotImplemented naming the header (tags are built)."""
         cases = [
-            {"x_amz_tagging": "a=b"},
             {"x_amz_object_lock_mode": "GOVERNANCE"},
             {"x_amz_object_lock_retain_until_date": "2030-01-01T00:00:00Z"},
             {"x_amz_object_lock_legal_hold": "ON"},
@@ -132,7 +131,8 @@ class BodyAndFormTests(TestCase):
 
     def test_post_form_fields(self):
         unbuilt.check_form({"key": "k", "acl": "public-read", "x-amz-storage-class": "STANDARD"})
-        for fields in ({"tagging": "<Tagging/>"}, {"x-amz-storage-class": "GLACIER"},
+        unbuilt.check_form({"key": "k", "tagging": "<Tagging/>"})  # tags are built
+        for fields in ({"x-amz-storage-class": "GLACIER"},
                        {"x-amz-server-side-encryption": "AES256"},
                        {"x-amz-object-lock-mode": "COMPLIANCE"}):
             with self.assertRaises(errors.NotImplemented):
@@ -153,7 +153,7 @@ class CoverageTests(TestCase):
             "x-amz-copy-source", "x-amz-copy-source-range", "x-amz-metadata-directive",
             "x-amz-checksum-mode", "x-amz-checksum-type", "x-amz-sdk-checksum-algorithm",
             "x-amz-website-redirect-location", "x-amz-object-attributes", "x-amz-max-parts",
-            "x-amz-part-number-marker",
+            "x-amz-part-number-marker", "x-amz-tagging", "x-amz-tagging-directive",
         }
         built_prefixes = ("x-amz-copy-source-if-", "x-amz-server-side-encryption-customer-",
                           "x-amz-copy-source-server-side-encryption-customer-",
