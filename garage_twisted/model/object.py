@@ -4,10 +4,23 @@ Partition hash = bucket id (so a bucket's keys are listed from one partition),
 sort key = the object key as UTF-8. An object holds its versions sorted by
 ``(timestamp, uuid)``; each is *uploading*, *complete* (data, or a delete
 marker) or *aborted*. Merge (as Garage): union of versions, per-version state
-merge (aborted > complete > uploading), then every version older than the
-newest complete one is dropped, except pending multipart uploads (uploading
-and multipart): unlike Garage, a PutObject that completes while a multipart
-upload of the same key runs does not kill the upload (AWS keeps it).
+merge (aborted > complete > uploading), then what is below the newest
+complete version is dropped (:func:`_kept` says exactly what stays), except
+pending multipart uploads (uploading and multipart): unlike Garage, a
+PutObject that completes while a multipart upload of the same key runs does
+not kill the upload (AWS keeps it).
+
+Bucket versioning (being built, issue 25; no request can enable it yet)
+keeps every version: a complete version written while versioning is
+Enabled is *versioned* (a version of its own, retained below newer ones);
+the null version (unversioned or Suspended writes) is replaced only by a
+newer null version; a version deleted by id leaves a small *deletion
+record* (aborted and versioned), so that a replica that missed the deletion
+cannot bring it back, and an entry holding nothing else is a tombstone the
+table's GC collects. Every state change of a version moves forward
+(uploading, complete, deleted), and no such change lowers what the merge
+keeps: tests/unit/model/test_object_merge.py checks the CRDT laws over such
+histories.
 
 A version's timestamp is taken when its upload starts, but an upload whose
 version ended below a complete one moves to a new version above it before
@@ -145,6 +158,14 @@ class ObjectVersion:
     # DeleteObjectTagging), an Lww of a tag set; None: the write's own
     # (data.meta.tags).
     tags: Lww | None = None
+    # Complete: written while the bucket's versioning was Enabled, so a
+    # version of its own (its id is its uuid) that newer writes do not
+    # replace. Aborted: the record of such a version permanently deleted.
+    # False: the "null" version (unversioned or Suspended buckets).
+    versioned: bool = False
+    # Aborted and versioned (a deletion record): the deleted version was
+    # the null version (older null versions stay replaced).
+    was_null: bool = False
 
     def cmp_key(self):
         return (self.timestamp, self.uuid)
@@ -174,11 +195,41 @@ class ObjectVersion:
         """An uploading multipart version: kept below newer complete ones."""
         return self.state == STATE_UPLOADING and self.multipart
 
+    @property
+    def is_retained(self) -> bool:
+        """A version of its own, or the record of one deleted: newer
+        versions never make the merge drop it."""
+        return self.versioned and self.state != STATE_UPLOADING
+
+    @property
+    def is_purged(self) -> bool:
+        """The record of a version permanently deleted (DeleteObject with a
+        versionId), kept so that a replica that missed the deletion does not
+        bring the version back."""
+        return self.versioned and self.state == STATE_ABORTED
+
+    @property
+    def is_settled(self) -> bool:
+        """Complete, or deleted for good: the versions below it that are
+        neither (uploads) are over."""
+        return self.state == STATE_COMPLETE or self.is_purged
+
+    @property
+    def holds_null_line(self) -> bool:
+        """The null version, or the record of its deletion: older null
+        versions are replaced."""
+        return (self.state == STATE_COMPLETE and not self.versioned) or \
+            (self.is_purged and self.was_null)
+
     def merge_state(self, other: "ObjectVersion") -> "ObjectVersion":
-        if self.state == STATE_ABORTED:
-            return self
-        if other.state == STATE_ABORTED:
-            return other
+        if self.state == STATE_ABORTED or other.state == STATE_ABORTED:
+            aborted = self if self.state == STATE_ABORTED else other
+            # A deletion record stays one (and says what it deleted).
+            versioned = self.versioned or other.versioned
+            was_null = self.was_null or other.was_null
+            if aborted.versioned == versioned and aborted.was_null == was_null:
+                return aborted
+            return replace(aborted, versioned=versioned, was_null=was_null)
         if self.state == STATE_COMPLETE:
             if other.state != STATE_COMPLETE:
                 return self
@@ -199,9 +250,15 @@ class ObjectVersion:
         else:
             body = None
         raw = [self.uuid, self.timestamp, self.state, body]
-        # Versions whose tags never changed keep their encoding.
-        if self.tags is not None and self.state == STATE_COMPLETE:
-            raw.append(self.tags.to_cbor())
+        # Versions whose tags never changed (and null versions) keep their
+        # encoding.
+        tags = self.tags if self.state == STATE_COMPLETE else None
+        if tags is not None or self.versioned:
+            raw.append(None if tags is None else tags.to_cbor())
+        if self.versioned:
+            raw.append(True)
+        if self.was_null:
+            raw.append(True)
         return raw
 
     @classmethod
@@ -210,11 +267,14 @@ class ObjectVersion:
         if state == STATE_UPLOADING:
             return cls(uuid, timestamp, state, bool(body[0]),
                        tuple((h[0], h[1]) for h in body[1]))
+        versioned = len(raw) > 5 and bool(raw[5])
+        was_null = len(raw) > 6 and bool(raw[6])
         if state == STATE_COMPLETE:
-            tags = Lww.from_cbor(raw[4], tags_from_plain) if len(raw) > 4 else None
+            tags = Lww.from_cbor(raw[4], tags_from_plain) \
+                if len(raw) > 4 and raw[4] is not None else None
             return _build_version(uuid, timestamp, state, False, (),
-                                  ObjectVersionData.from_cbor(body), tags)
-        return cls(uuid, timestamp, state)
+                                  ObjectVersionData.from_cbor(body), tags, versioned, False)
+        return cls(uuid, timestamp, state, versioned=versioned, was_null=was_null)
 
 
 def _merge_tags(mine: Lww | None, theirs: Lww | None) -> Lww | None:
@@ -261,21 +321,17 @@ class Object(Entry):
                 changed = True
         if not changed:
             return self
-        versions = [by_key[k] for k in sorted(by_key)]
-        for i in range(len(versions) - 1, -1, -1):
-            if versions[i].is_complete:
-                # Pending multipart uploads below it stay: they complete
-                # later, above it (or are aborted, then dropped).
-                versions = [v for v in versions[:i] if v.is_pending_multipart] + versions[i:]
-                break
-        return replace(self, versions=tuple(versions))
+        return replace(self, versions=tuple(_kept([by_key[k] for k in sorted(by_key)])))
 
     def is_tombstone(self) -> bool:
-        return (
-            len(self.versions) == 1
-            and self.versions[0].is_complete
-            and self.versions[0].data.kind == DATA_DELETE_MARKER
-        )
+        """Nothing left but a null delete marker, or records of deleted
+        versions: the table's GC may remove the row once every replica has
+        it."""
+        versions = self.versions
+        if len(versions) == 1 and versions[0].is_complete and not versions[0].versioned \
+                and versions[0].data.kind == DATA_DELETE_MARKER:
+            return True
+        return bool(versions) and all(v.is_purged for v in versions)
 
     def to_cbor(self):
         return [self.bucket_id, self.key, [v.to_cbor() for v in self.versions]]
@@ -284,6 +340,34 @@ class Object(Entry):
     def from_cbor(cls, raw) -> "Object":
         decode = ObjectVersion.from_cbor
         return _build_object(bytes(raw[0]), raw[1], tuple([decode(v) for v in raw[2]]))
+
+
+def _kept(versions: list) -> list:
+    """The versions (sorted) a merged entry keeps.
+
+    The *settled line* is the newest version complete or deleted for good;
+    the *null line* the newest null version (or the record of its
+    deletion). Kept: everything at or above the settled line; below it,
+    versions of their own and deletion records (:attr:`ObjectVersion.
+    is_retained`), the null version if it is at the null line, and pending
+    multipart uploads. So an unversioned bucket keeps, as Garage, what is at
+    or above its newest complete version; a versioned bucket every version;
+    and a state change of one version (uploading, complete, deleted) never
+    lowers a line: the merge is a CRDT whatever order replicas meet in.
+    """
+    settled = null_line = None
+    for i in range(len(versions) - 1, -1, -1):
+        version = versions[i]
+        if settled is None and version.is_settled:
+            settled = i
+        if version.holds_null_line:
+            null_line = i
+            break
+    if settled is None:
+        return versions
+    return [v for i, v in enumerate(versions)
+            if i >= settled or v.is_retained or v.is_pending_multipart
+            or (i == null_line and v.is_complete)]
 
 
 # Decoding builds these without their __init__ (util/frozen.py): a listing

@@ -112,17 +112,26 @@ def provisional_timestamp(ctx: RequestContext, key: str) -> int:
 
 def is_kept(seen: Object, uuid: bytes, timestamp: int) -> bool:
     """Whether version ``(timestamp, uuid)`` (not a multipart upload's) is
-    still in ``seen``: then no complete version is above it (the merge drops
-    every such version older than the newest complete one)."""
+    still in ``seen`` with no complete version above it. (The merge drops an
+    upload below a complete version; a complete version of its own stays
+    below newer ones, ``model/object.py``: presence alone is not enough.)"""
     mine = (timestamp, uuid)
-    return any(v.cmp_key() == mine for v in seen.versions)
+    present = False
+    for version in seen.versions:
+        key = version.cmp_key()
+        if key == mine:
+            present = True
+        elif key > mine and version.is_complete:
+            return False
+    return present
 
 
 def above_complete(seen: Object) -> int:
     """The timestamp a version moving above every complete version of
-    ``seen`` takes: just above the newest complete one, so that uploads
-    started after it (still uploading, above) stay in place."""
-    return max((v.timestamp for v in seen.versions if v.is_complete), default=0) + 1
+    ``seen`` takes: just above the newest settled one (complete, or deleted
+    for good), so that uploads started after it (still uploading, above)
+    stay in place."""
+    return max((v.timestamp for v in seen.versions if v.is_settled), default=0) + 1
 
 
 async def next_timestamp(ctx: RequestContext, key: str) -> int:

@@ -4,6 +4,7 @@ associative, idempotent) with them."""
 
 import itertools
 import random
+from dataclasses import replace
 
 from twisted.trial.unittest import TestCase
 
@@ -11,6 +12,7 @@ from garage_twisted.model.object import (
     DATA_INLINE, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object, ObjectVersion,
     ObjectVersionData, ObjectVersionMeta,
 )
+from garage_twisted.util.crdt import Lww
 
 BUCKET = b"b" * 32
 
@@ -95,3 +97,103 @@ class PendingMultipartTests(TestCase):
         self.assertEqual(missed_abort.merge(saw_abort).versions,
                          saw_abort.merge(missed_abort).versions)
         self.assertTrue(missed_abort.merge(saw_abort).versions[0].is_pending_multipart)
+
+
+def _versioned(uuid: bytes, timestamp: int) -> ObjectVersion:
+    return replace(_complete(uuid, timestamp), versioned=True)
+
+
+def _purged(uuid: bytes, timestamp: int) -> ObjectVersion:
+    return ObjectVersion(uuid, timestamp, STATE_ABORTED, versioned=True)
+
+
+class VersionedRetentionTests(TestCase):
+    def uuids(self, entry) -> list:
+        return [v.uuid[:1] for v in entry.versions]
+
+    def test_versions_of_their_own_stay_below_newer_ones(self):
+        merged = _obj(_versioned(b"a" * 32, 100)).merge(_obj(_versioned(b"b" * 32, 200)))
+        merged = merged.merge(_obj(_versioned(b"c" * 32, 300)))
+        self.assertEqual(self.uuids(merged), [b"a", b"b", b"c"])
+        self.assertEqual(merged.last_data_version().uuid, b"c" * 32)
+
+    def test_the_null_version_stays_until_a_newer_null_one(self):
+        """Versioning enabled over an existing object: that object (the null
+        version) stays below the new versions; a write while Suspended (a
+        newer null version) replaces it, and only it."""
+        entry = _obj(_complete(b"n" * 32, 100)).merge(_obj(_versioned(b"v" * 32, 200)))
+        self.assertEqual(self.uuids(entry), [b"n", b"v"])
+        entry = entry.merge(_obj(_complete(b"m" * 32, 300)))
+        self.assertEqual(self.uuids(entry), [b"v", b"m"])
+
+    def test_a_deleted_version_leaves_its_record(self):
+        entry = _obj(_versioned(b"a" * 32, 100), _versioned(b"b" * 32, 200))
+        entry = entry.merge(_obj(_purged(b"a" * 32, 100)))
+        self.assertEqual([(v.uuid[:1], v.is_purged) for v in entry.versions],
+                         [(b"a", True), (b"b", False)])
+        self.assertFalse(entry.is_tombstone())
+        # A replica that missed the deletion does not bring the version back.
+        stale = _obj(_versioned(b"a" * 32, 100))
+        self.assertTrue(entry.merge(stale).versions[0].is_purged)
+        self.assertTrue(stale.merge(entry).versions[0].is_purged)
+        entry = entry.merge(_obj(_purged(b"b" * 32, 200)))
+        self.assertTrue(entry.is_tombstone())
+        # A version's own delete marker is a version: kept, listed.
+        marker = replace(_complete(b"d" * 32, 300), versioned=True,
+                         data=ObjectVersionData.delete_marker())
+        self.assertFalse(_obj(marker).is_tombstone())
+
+    def test_deleting_the_null_version_brings_no_older_one_back(self):
+        """n1 replaced by n2, then n2 deleted by id: whatever order a replica
+        learns these in, n1 stays replaced."""
+        n1, n2 = _obj(_complete(b"1" * 32, 100)), _obj(_complete(b"2" * 32, 200))
+        deleted = _obj(replace(_purged(b"2" * 32, 200), was_null=True))
+        for x, y, z in itertools.permutations((n1, n2, deleted)):
+            merged = x.merge(y).merge(z)
+            self.assertEqual([(v.uuid[:1], v.is_purged) for v in merged.versions],
+                             [(b"2", True)])
+            self.assertIsNone(merged.last_data_version())
+
+    def test_encoding(self):
+        for version in (_versioned(b"a" * 32, 1), _purged(b"a" * 32, 1),
+                        replace(_purged(b"a" * 32, 1), was_null=True),
+                        replace(_versioned(b"a" * 32, 1), tags=Lww(5, (("k", "v"),)))):
+            self.assertEqual(ObjectVersion.from_cbor(version.to_cbor()), version)
+        self.assertEqual(len(_complete(b"a" * 32, 1).to_cbor()), 4)
+
+    def test_crdt_laws_with_versions_of_their_own(self):
+        """Each uuid follows one history, as the API writes it: uploading,
+        then complete (null or a version of its own), then for a version of
+        its own maybe deleted; or uploading then aborted."""
+        rng = random.Random(25)
+        keys = [(t, bytes([u]) * 32) for t in (100, 200, 300, 400) for u in (1, 2)]
+        fates = {k: rng.choice(("null", "null-deleted", "own", "own-deleted", "aborted"))
+                 for k in keys}
+
+        def version(key) -> ObjectVersion:
+            fate = fates[key]
+            steps = [ObjectVersion(key[1], key[0], STATE_UPLOADING)]
+            if fate == "aborted":
+                steps.append(ObjectVersion(key[1], key[0], STATE_ABORTED))
+            else:
+                null = fate.startswith("null")
+                steps.append(_complete(key[1], key[0]) if null
+                             else _versioned(key[1], key[0]))
+                if fate.endswith("-deleted"):
+                    steps.append(replace(_purged(key[1], key[0]), was_null=null))
+            return rng.choice(steps)
+
+        def entry() -> Object:
+            chosen = rng.sample(keys, rng.randint(1, 4))
+            result = _obj(version(chosen[0]))
+            for key in chosen[1:]:
+                result = result.merge(_obj(version(key)))
+            return result
+
+        for _ in range(400):
+            a, b, c = entry(), entry(), entry()
+            self.assertEqual(a.merge(b).versions, b.merge(a).versions)
+            self.assertEqual(a.merge(a).versions, a.versions)
+            expected = a.merge(b).merge(c).versions
+            for x, y, z in itertools.permutations((a, b, c)):
+                self.assertEqual(x.merge(y).merge(z).versions, expected)
