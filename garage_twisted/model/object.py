@@ -379,6 +379,8 @@ _build_object = builder(Object)
 
 FILTER_IS_DATA = "is_data"
 FILTER_IS_UPLOADING = "is_uploading"
+# Rows holding a complete version (data or delete marker): ListObjectVersions.
+FILTER_HAS_VERSIONS = "has_versions"
 
 
 class ObjectTableSchema(TableSchema):
@@ -402,6 +404,8 @@ class ObjectTableSchema(TableSchema):
             return entry.last_data_version() is not None
         if entry_filter == FILTER_IS_UPLOADING:
             return any(v.is_uploading for v in entry.versions)
+        if entry_filter == FILTER_HAS_VERSIONS:
+            return any(v.is_complete for v in entry.versions)
         return True
 
     def updated(self, tx, old: Object | None, new: Object | None) -> None:

@@ -35,6 +35,7 @@ from garage_twisted.api.s3 import post as post_ops
 from garage_twisted.api.s3 import put as put_ops
 from garage_twisted.api.s3 import tagging as tagging_ops
 from garage_twisted.api.s3 import unbuilt
+from garage_twisted.api.s3 import versions as versions_ops
 from garage_twisted.api.s3 import website as website_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
@@ -65,6 +66,7 @@ HANDLERS = {
     "DeleteBucket": (bucket_ops.delete_bucket, OWNER),
     "ListObjectsV2": (list_ops.list_objects_v2, READ),
     "ListObjects": (list_ops.list_objects_v1, READ),
+    "ListObjectVersions": (versions_ops.list_object_versions, READ),
     "GetObject": (get_ops.get_object, READ),
     "HeadObject": (get_ops.head_object, READ),
     "GetObjectAttributes": (attributes_ops.get_object_attributes, READ),

@@ -132,7 +132,7 @@ async def walk(ctx: RequestContext, prefix: str, delimiter: str | None,
             exclusive = cursor
 
 
-def _max_keys(query) -> int:
+def max_keys_of(query) -> int:
     raw = query.get("max-keys")
     if raw is None:
         return DEFAULT_MAX_KEYS
@@ -187,7 +187,7 @@ async def list_objects_v2(ctx: RequestContext) -> bytes:
     query = ctx.endpoint.query
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter") or None
-    max_keys = _max_keys(query)
+    max_keys = max_keys_of(query)
     enc = encoder(query)
     token = query.get("continuation-token")
     start_after = query.get("start-after")
@@ -222,7 +222,7 @@ async def list_objects_v1(ctx: RequestContext) -> bytes:
     query = ctx.endpoint.query
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter") or None
-    max_keys = _max_keys(query)
+    max_keys = max_keys_of(query)
     enc = encoder(query)
     marker = query.get("marker")
     result = await walk(ctx, prefix, delimiter, max_keys, marker)

@@ -23,7 +23,7 @@ IMPLEMENTED = frozenset({
     "ListBuckets", "CreateBucket", "HeadBucket", "DeleteBucket",
     "GetBucketLocation", "PutObject", "GetObject", "HeadObject",
     "DeleteObject", "DeleteObjects", "ListObjectsV2", "ListObjects", "CopyObject",
-    "GetObjectAttributes",
+    "GetObjectAttributes", "ListObjectVersions",
     "GetBucketVersioning", "GetBucketAcl", "UploadPartCopy",
     "PutBucketCors", "GetBucketCors", "DeleteBucketCors", "Options", "PostObject",
     "PutBucketLifecycleConfiguration", "GetBucketLifecycleConfiguration",
