@@ -33,6 +33,9 @@ beyond it with one ``503 SlowDown`` and closes them.
 Private Twisted 26.10.0 names relied on (Twisted is pinned):
 ``HTTPChannel._send100Continue``, ``HTTPChannel._command`` / ``_path`` /
 ``_version`` (request line, valid until ``allContentReceived``),
+``FileDescriptor.dataBuffer`` / ``offset`` / ``_tempDataLen`` (what a
+response still has queued: the send-stall timer spares a reader that
+drains it, however slowly),
 ``HTTPChannel.allHeadersReceived`` / ``allContentReceived`` /
 ``requestDone`` (overridden), ``HTTPChannel._waitingForTransport`` (the
 client is not reading our response), ``Request._parsePOSTFormSubmission``.
@@ -549,6 +552,17 @@ class StreamingSite(server.Site):
         pass
 
 
+def _queued_bytes(request) -> int:
+    """Bytes of our response still waiting in the transport's write buffer
+    (Twisted 26.10.0's FileDescriptor: ``dataBuffer``, ``offset``,
+    ``_tempDataLen``); 0 for a transport without them."""
+    transport = getattr(getattr(request, "channel", None), "transport", None)
+    if transport is None:
+        return 0
+    return (len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+            + getattr(transport, "_tempDataLen", 0))
+
+
 class ClientGone(Exception):
     """The client closed the connection while a response was streaming."""
 
@@ -570,6 +584,7 @@ class ResponseStreamer:
         self._clock = getattr(site, "clock", None)
         self._stall_timeout = getattr(getattr(site, "limits", None), "send_stall_timeout", None)
         self._stall_timer = None
+        self._queued_when_armed = 0
         request.registerProducer(self, True)
         request.notifyFinish().addErrback(lambda _: self.stopProducing())
 
@@ -592,6 +607,7 @@ class ResponseStreamer:
         Also once the client has gone: the channel stops its producer
         before the request learns of the loss, and a request finished with
         a producer still registered logs an error."""
+        self._cancel_stall_timer()
         request = self._request
         if request.producer is not self:
             return
@@ -605,7 +621,11 @@ class ResponseStreamer:
         self._paused = True
         if self._clock is not None and self._stall_timeout is not None \
                 and self._stall_timer is None:
-            self._stall_timer = self._clock.callLater(self._stall_timeout, self._stalled)
+            self._arm_stall_timer()
+
+    def _arm_stall_timer(self) -> None:
+        self._queued_when_armed = _queued_bytes(self._request)
+        self._stall_timer = self._clock.callLater(self._stall_timeout, self._stalled)
 
     def resumeProducing(self):
         self._paused = False
@@ -626,6 +646,12 @@ class ResponseStreamer:
         self._stall_timer = None
         channel = self._request.channel
         if channel is None or self._gone:
+            return
+        if _queued_bytes(self._request) < self._queued_when_armed:
+            # Slow, but reading: Twisted resumes a producer only once its
+            # whole buffer (a block and more) has drained, which a slow
+            # honest reader may take longer than the stall to do.
+            self._arm_stall_timer()
             return
         site = channel.site
         site.timeouts["response"] = site.timeouts.get("response", 0) + 1

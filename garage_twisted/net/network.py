@@ -34,7 +34,7 @@ from garage_twisted.net.connection import PeerConnection
 from garage_twisted.net.interfaces import IPeerNetwork
 from garage_twisted.net.errors import CallTimeout, PeerDisconnected, RemoteError, RpcError
 from garage_twisted.net.mux import IncomingCall, PRIO_NORMAL, Reply
-from garage_twisted.util.address_budget import AddressBudget
+from garage_twisted.util.address_budget import AddressBudget, address_key
 from garage_twisted.util.metrics import MetricRegistry
 
 MAX_PENDING_HANDSHAKES = 128
@@ -93,9 +93,10 @@ class Network:
         # Every open connection, authenticated or not.
         self._live: set[PeerConnection] = set()
         # Accepted connections still in their handshake, and their address,
-        # counted per client (an IPv4 address or an IPv6 /64).
+        # counted per host (not per /64: peers may share one).
         self._pending: dict[PeerConnection, str] = {}
-        self.pending_budget = AddressBudget(max_pending, max_pending_per_address)
+        self.pending_budget = AddressBudget(max_pending, max_pending_per_address,
+                                            key=address_key)
         self._refusal_logged_at = None
         # Calls to and from other nodes, per endpoint path (a fixed set).
         self.metrics = MetricRegistry()

@@ -29,16 +29,32 @@ def client_key(address: str) -> str:
     return str(ip)
 
 
+def address_key(address: str) -> str:
+    """``address`` as one host: ``::ffff:a.b.c.d`` is ``a.b.c.d``, an IPv6
+    address itself (peers of one /64 are distinct machines)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
 class AddressBudget:
     """Open items counted against ``total`` and ``per_client``.
 
     :param total: at most this many at once.
-    :param per_client: at most this many from one client (:func:`client_key`).
+    :param per_client: at most this many from one client.
+    :param key: what client an address counts as (:func:`client_key`, an
+        IPv6 /64 for HTTP clients; :func:`address_key` for the RPC port,
+        where nodes of one network must not share a share).
     """
 
-    def __init__(self, total: int, per_client: int):
+    def __init__(self, total: int, per_client: int, key=None):
         self.total = total
         self.per_client = per_client
+        self._key = key or client_key
         self.open = 0
         self.refused = 0
         self._by_client: dict[str, int] = {}
@@ -46,7 +62,7 @@ class AddressBudget:
     def admit(self, address: str) -> bool:
         """Count one more from ``address``; ``False`` (nothing counted) if
         it would pass a cap."""
-        key = client_key(address)
+        key = self._key(address)
         held = self._by_client.get(key, 0)
         if self.open >= self.total or held >= self.per_client:
             self.refused += 1
@@ -57,7 +73,7 @@ class AddressBudget:
 
     def release(self, address: str) -> None:
         """One from ``address`` ended (it was admitted)."""
-        key = client_key(address)
+        key = self._key(address)
         self.open -= 1
         held = self._by_client.pop(key) - 1
         if held:
@@ -65,4 +81,4 @@ class AddressBudget:
 
     def held_by(self, address: str) -> int:
         """How many ``address``'s client holds."""
-        return self._by_client.get(client_key(address), 0)
+        return self._by_client.get(self._key(address), 0)

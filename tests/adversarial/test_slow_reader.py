@@ -107,6 +107,26 @@ class SendStallTests(_SiteCase):
         self.assertEqual(self.resource.outcome, ["client gone"])
 
 
+    def test_a_slow_reader_draining_the_buffer_is_not_cut(self):
+        """Twisted resumes a paused producer only once its whole buffer has
+        drained: a client reading steadily but slowly stays paused longer
+        than the stall, and is not cut while the buffer shrinks; once it
+        stops reading, it is."""
+        channel, transport = self.connect()
+        channel.dataReceived(GET)
+        queued = 1 << 20
+        transport.dataBuffer, transport.offset = b"q" * queued, 0
+        channel.pauseProducing()
+        for _ in range(4):
+            queued -= 200_000  # read during the period
+            transport.dataBuffer = b"q" * queued
+            self.clock.advance(limits.SEND_STALL_TIMEOUT)
+            self.assertFalse(transport.disconnected)
+        self.clock.advance(limits.SEND_STALL_TIMEOUT)  # nothing read since
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(self.site.timeouts, {"response": 1})
+
+
 class BodyRateTests(_SiteCase):
     stream = True
 

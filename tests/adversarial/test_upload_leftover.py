@@ -58,3 +58,23 @@ class UploadLeftoverTests(TestCase):
             self.fail("the leftover upload was not aborted again")
         got = await in_thread(s3.get_object, Bucket=BUCKET, Key="k")
         self.assertEqual(await in_thread(got["Body"].read), b"object")
+
+        # A leftover newer than the live upload, met on the page that
+        # resumes inside the key (the key marker's own uploads), is hidden
+        # too; one whose row the read does not find is hidden, not aborted.
+        entry = await model.object_table.get(bucket_id, b"k")
+        live_version = next(v for v in entry.versions if v.uuid.hex() == live)
+        later, unknown = os.urandom(32), os.urandom(32)
+        await model.mpu_table.insert(MultipartUpload.new(
+            later, live_version.timestamp + 1, bucket_id, "k", deleted=True))
+        await model.object_table.insert(Object(bucket_id, "k", (
+            ObjectVersion(later, live_version.timestamp + 1, STATE_UPLOADING, multipart=True),
+            ObjectVersion(unknown, live_version.timestamp + 2, STATE_UPLOADING,
+                          multipart=True))))
+        first = await in_thread(s3.list_multipart_uploads, Bucket=BUCKET, MaxUploads=1)
+        self.assertEqual([u["UploadId"] for u in first["Uploads"]], [live])
+        rest = await in_thread(s3.list_multipart_uploads, Bucket=BUCKET,
+                               KeyMarker="k", UploadIdMarker=live)
+        self.assertEqual(rest.get("Uploads", []), [])
+        entry = await model.object_table.get(bucket_id, b"k")
+        self.assertIn(unknown, [v.uuid for v in entry.versions if v.is_uploading])

@@ -444,6 +444,9 @@ async def publish_rows(ctx: RequestContext, key: str, rows: Version, meta,
                              rows, written, started)
     except BaseException:
         await abort_versions(ctx, key, written)
+        # The references live apart from the version's rows: released
+        # explicitly, in case the rows never landed to cascade.
+        await release_rows(ctx, key, rows, [uuid for uuid, _ in written])
         raise
 
 

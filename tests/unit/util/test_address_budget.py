@@ -2,7 +2,7 @@
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from garage_twisted.util.address_budget import AddressBudget, client_key
+from garage_twisted.util.address_budget import AddressBudget, address_key, client_key
 
 
 class ClientKeyTests(SynchronousTestCase):
@@ -28,3 +28,14 @@ class AddressBudgetTests(SynchronousTestCase):
         budget.release("192.0.2.1")
         self.assertEqual(budget.held_by("192.0.2.1"), 1)
         self.assertTrue(budget.admit("192.0.2.3"))
+
+
+class AddressKeyTests(SynchronousTestCase):
+    def test_rpc_peers_count_per_host(self):
+        """On the RPC port peers of one /64 are distinct machines."""
+        self.assertEqual(address_key("::ffff:192.0.2.7"), "192.0.2.7")
+        self.assertEqual(address_key("2001:db8::1"), "2001:db8::1")
+        budget = AddressBudget(total=10, per_client=1, key=address_key)
+        self.assertTrue(budget.admit("2001:db8::1"))
+        self.assertTrue(budget.admit("2001:db8::2"))
+        self.assertFalse(budget.admit("2001:db8::1"))
