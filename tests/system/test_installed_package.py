@@ -14,6 +14,19 @@ import garage_twisted
 
 
 class InstalledPackageTests(TestCase):
+    def help_of(self, script: str) -> str:
+        """``script --help`` of the installed package, run outside the tree
+        with nothing on PYTHONPATH."""
+        path = os.path.join(os.path.dirname(sys.executable), script)
+        if not os.path.exists(path):
+            raise SkipTest(f"no {script} beside {sys.executable}")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        with tempfile.TemporaryDirectory() as elsewhere:
+            out = subprocess.run([path, "--help"], cwd=elsewhere, env=env,
+                                 capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout
+
     def test_the_suite_imports_the_installed_package(self):
         source = os.environ.get("GARAGE_TWISTED_SOURCE")
         if not source:
@@ -24,25 +37,10 @@ class InstalledPackageTests(TestCase):
         self.assertIn("site-packages", here.split(os.sep))
 
     def test_twistd_lists_garage_from_the_installed_dropin(self):
-        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
-        if not os.path.exists(twistd):
-            raise SkipTest(f"no twistd beside {sys.executable}")
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        with tempfile.TemporaryDirectory() as elsewhere:
-            out = subprocess.run([twistd, "--help"], cwd=elsewhere, env=env,
-                                 capture_output=True, text=True, timeout=60)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        commands = [line.split()[0] for line in out.stdout.split("Commands:")[1].splitlines()
+        out = self.help_of("twistd")
+        commands = [line.split()[0] for line in out.split("Commands:")[1].splitlines()
                     if line.strip()]
         self.assertIn("garage", commands)
 
     def test_the_garage_command_runs_from_the_installed_package(self):
-        garage = os.path.join(os.path.dirname(sys.executable), "garage")
-        if not os.path.exists(garage):
-            raise SkipTest(f"no garage script beside {sys.executable}")
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        with tempfile.TemporaryDirectory() as elsewhere:
-            out = subprocess.run([garage, "--help"], cwd=elsewhere, env=env,
-                                 capture_output=True, text=True, timeout=60)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("bucket", out.stdout)
+        self.assertIn("bucket", self.help_of("garage"))

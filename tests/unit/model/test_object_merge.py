@@ -27,6 +27,16 @@ def _obj(*versions) -> Object:
     return Object(BUCKET, "k", tuple(sorted(versions, key=ObjectVersion.cmp_key)))
 
 
+def _random_entry(rng, keys, version, most: int) -> Object:
+    """An entry of 1 to ``most`` of ``keys``, each ``version(key)``, built
+    by merging as a store does (so already filtered)."""
+    chosen = rng.sample(keys, rng.randint(1, most))
+    result = _obj(version(chosen[0]))
+    for key in chosen[1:]:
+        result = result.merge(_obj(version(key)))
+    return result
+
+
 class PendingMultipartTests(TestCase):
     def test_put_completed_later_keeps_a_pending_multipart_upload(self):
         upload = ObjectVersion(b"m" * 32, 100, STATE_UPLOADING, multipart=True)
@@ -64,20 +74,10 @@ class PendingMultipartTests(TestCase):
             state = rng.choice((STATE_UPLOADING, fate[key]))
             if state == STATE_COMPLETE:
                 return _complete(key[1], key[0])
-            if state == STATE_UPLOADING:
-                return ObjectVersion(key[1], key[0], state)
             return ObjectVersion(key[1], key[0], state)
 
-        def entry() -> Object:
-            chosen = rng.sample(keys, rng.randint(1, 3))
-            # Built by merging, as a store does, so it is already filtered.
-            result = _obj(version(chosen[0]))
-            for key in chosen[1:]:
-                result = result.merge(_obj(version(key)))
-            return result
-
         for _ in range(400):
-            a, b, c = entry(), entry(), entry()
+            a, b, c = (_random_entry(rng, keys, version, 3) for _ in range(3))
             self.assertEqual(a.merge(b).versions, b.merge(a).versions)
             self.assertEqual(a.merge(b).merge(c).versions, a.merge(b.merge(c)).versions)
             self.assertEqual(a.merge(a).versions, a.versions)
@@ -183,15 +183,8 @@ class VersionedRetentionTests(TestCase):
                     steps.append(replace(_purged(key[1], key[0]), was_null=null))
             return rng.choice(steps)
 
-        def entry() -> Object:
-            chosen = rng.sample(keys, rng.randint(1, 4))
-            result = _obj(version(chosen[0]))
-            for key in chosen[1:]:
-                result = result.merge(_obj(version(key)))
-            return result
-
         for _ in range(400):
-            a, b, c = entry(), entry(), entry()
+            a, b, c = (_random_entry(rng, keys, version, 4) for _ in range(3))
             self.assertEqual(a.merge(b).versions, b.merge(a).versions)
             self.assertEqual(a.merge(a).versions, a.versions)
             expected = a.merge(b).merge(c).versions
