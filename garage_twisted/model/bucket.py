@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from garage_twisted.model.permission import BucketKeyPerm
 from garage_twisted.table.schema import EMPTY_PARTITION, Entry, TableSchema
-from garage_twisted.util.crdt import CrdtMap, Deletable, Lww, LwwMap
+from garage_twisted.util.crdt import Bool, CrdtMap, Deletable, Lww, LwwMap
 
 
 def generate_bucket_id() -> bytes:
@@ -48,6 +48,13 @@ class BucketParams:
     # None or a tag set ((key, value), ... sorted by key). Rows written
     # before it existed decode with Lww(0, None).
     tags_config: Lww = Lww(0, None)
+    # None (never set), "Enabled" or "Suspended".
+    versioning: Lww = Lww(0, None)
+    # Object Lock: once enabled, for good (it keeps versioning Enabled).
+    object_lock_enabled: Bool = Bool(False)
+    # None, or the default retention of new versions: [mode, days, years]
+    # (one of days and years None).
+    object_lock_config: Lww = Lww(0, None)
 
     @classmethod
     def new(cls, now_ms: int) -> "BucketParams":
@@ -55,6 +62,7 @@ class BucketParams:
             now_ms, CrdtMap(), LwwMap(), LwwMap(),
             Lww(now_ms, None), Lww(now_ms, None), Lww(now_ms, None),
             Lww(now_ms, BucketQuotas()), Lww(now_ms, None),
+            Lww(0, None), Bool(False), Lww(0, None),
         )
 
     def merge(self, other: "BucketParams") -> "BucketParams":
@@ -68,6 +76,9 @@ class BucketParams:
             self.lifecycle_config.merge(other.lifecycle_config),
             self.quotas.merge(other.quotas),
             self.tags_config.merge(other.tags_config),
+            self.versioning.merge(other.versioning),
+            self.object_lock_enabled.merge(other.object_lock_enabled),
+            self.object_lock_config.merge(other.object_lock_config),
         )
 
     def to_cbor(self):
@@ -81,6 +92,9 @@ class BucketParams:
             self.lifecycle_config.to_cbor(),
             self.quotas.to_cbor(),
             self.tags_config.to_cbor(),
+            self.versioning.to_cbor(),
+            self.object_lock_enabled.to_cbor(),
+            self.object_lock_config.to_cbor(),
         ]
 
     @classmethod
@@ -95,7 +109,25 @@ class BucketParams:
             Lww.from_cbor(raw[6]),
             Lww.from_cbor(raw[7], BucketQuotas.from_cbor),
             Lww.from_cbor(raw[8], _tag_set) if len(raw) > 8 else Lww(0, None),
+            Lww.from_cbor(raw[9]) if len(raw) > 9 else Lww(0, None),
+            Bool.from_cbor(raw[10]) if len(raw) > 10 else Bool(False),
+            Lww.from_cbor(raw[11], _lock_config) if len(raw) > 11 else Lww(0, None),
         )
+
+    @property
+    def versioning_state(self) -> str | None:
+        """None (never set), "Enabled" or "Suspended"; a bucket with Object
+        Lock is Enabled whatever its register says."""
+        return "Enabled" if self.object_lock_enabled.value else self.versioning.value
+
+    @property
+    def versioned_writes(self) -> bool:
+        """Whether new writes create versions of their own."""
+        return self.versioning_state == "Enabled"
+
+
+def _lock_config(raw) -> tuple | None:
+    return None if raw is None else tuple(raw)
 
 
 def _tag_set(raw) -> tuple | None:

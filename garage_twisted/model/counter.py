@@ -29,11 +29,16 @@ def object_counts(obj) -> list:
     """``[objects, bytes, uploads]`` an object entry accounts for."""
     if obj is None:
         return [0, 0, 0]
-    data = obj.last_data_version()
-    uploads = sum(1 for v in obj.versions if v.is_uploading)
-    if data is None:
-        return [0, 0, uploads]
-    return [1, data.data.meta.size, uploads]
+    objects = size = uploads = 0
+    # Every stored version counts (a versioned bucket keeps several); an
+    # unversioned entry holds at most one.
+    for version in obj.versions:
+        if version.is_data:
+            objects += 1
+            size += version.data.meta.size
+        elif version.is_uploading:
+            uploads += 1
+    return [objects, size, uploads]
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from garage_twisted.model import errors
 from garage_twisted.model.bucket import Bucket, BucketAlias
 from garage_twisted.model.garage import GarageModel
 from garage_twisted.model.key import Key
-from garage_twisted.model.object import FILTER_IS_DATA, FILTER_IS_UPLOADING
+from garage_twisted.model.object import FILTER_NOT_EMPTY
 from garage_twisted.model.permission import BucketKeyPerm
 from garage_twisted.table.schema import EMPTY_PARTITION
-from garage_twisted.util.crdt import Lww
+from garage_twisted.util.crdt import Bool, Lww
 from garage_twisted.util.errors import QuorumError
 from garage_twisted.util.time import now_msec
 
@@ -176,10 +176,12 @@ class ModelHelper:
         return buckets
 
     async def create_bucket(self, name: str | None, owner: Key | None = None,
-                      local_alias_of: Key | None = None) -> Bucket:
+                      local_alias_of: Key | None = None, object_lock: bool = False) -> Bucket:
         """Create a bucket with a global alias ``name`` (or none).
 
         :param owner: a key that gets read, write and owner rights.
+        :param object_lock: with Object Lock (and so versioning) on from the
+            start.
         :raises errors.BucketAlreadyOwnedByYou: ``owner`` already owns it.
         :raises errors.BucketAlreadyExists: the name belongs to another bucket.
         """
@@ -195,6 +197,10 @@ class ModelHelper:
                             f"bucket {name} already exists and is yours")
                     raise errors.BucketAlreadyExists(f"bucket name {name} is not available")
         bucket = Bucket.new(self.now())
+        if object_lock:
+            bucket = bucket.with_params(_replace(
+                bucket.params, object_lock_enabled=Bool(True),
+                versioning=bucket.params.versioning.update(self.now(), "Enabled")))
         await self.model.bucket_table.insert(bucket)
         if name is not None:
             await self.set_global_alias(bucket.bucket_id, name)
@@ -204,12 +210,11 @@ class ModelHelper:
         return bucket
 
     async def is_bucket_empty(self, bucket_id: bytes) -> bool:
-        for entry_filter in (FILTER_IS_DATA, FILTER_IS_UPLOADING):
-            found = await self.model.object_table.get_range(
-                bucket_id, None, entry_filter, limit=1)
-            if found:
-                return False
-        return True
+        # Data, uploads, and every version of its own (delete markers and
+        # versions under Object Lock included) keep a bucket.
+        found = await self.model.object_table.get_range(
+            bucket_id, None, FILTER_NOT_EMPTY, limit=1)
+        return not found
 
     async def delete_bucket(self, bucket_id: bytes):
         """Delete an empty bucket, its aliases and its permissions."""
@@ -294,6 +299,17 @@ class ModelHelper:
         register = getattr(params, name)
         await self.model.bucket_table.insert(bucket.with_params(_replace(
             params, **{name: register.update(self.now(), value)})))
+
+    async def set_object_lock(self, bucket_id: bytes, default_retention) -> None:
+        """Turn Object Lock on for good (versioning Enabled with it), with
+        ``default_retention`` ``(mode, days, years)`` or None."""
+        bucket = await self.get_existing_bucket(bucket_id)
+        params = bucket.params
+        now = self.now()
+        await self.model.bucket_table.insert(bucket.with_params(_replace(
+            params, object_lock_enabled=Bool(True),
+            versioning=params.versioning.update(now, "Enabled"),
+            object_lock_config=params.object_lock_config.update(now, default_retention))))
 
     async def bucket_counts(self, bucket_id: bytes) -> list:
         """``[objects, bytes, unfinished uploads]`` of a bucket, from the

@@ -10,8 +10,8 @@ pending multipart uploads (uploading and multipart): unlike Garage, a
 PutObject that completes while a multipart upload of the same key runs does
 not kill the upload (AWS keeps it).
 
-Bucket versioning (being built, issue 25; no request can enable it yet)
-keeps every version: a complete version written while versioning is
+Bucket versioning (PutBucketVersioning, ``api/s3/versioning.py``) keeps
+every version: a complete version written while versioning is
 Enabled is *versioned* (a version of its own, retained below newer ones);
 the null version (unversioned or Suspended writes) is replaced only by a
 newer null version; a version deleted by id leaves a small *deletion
@@ -108,6 +108,15 @@ class ObjectVersionMeta:
                            checksum, encryption, tags)
 
 
+NULL_VERSION_ID = "null"
+
+
+def version_id_of(version) -> str:
+    """The id S3 clients know ``version`` by: its uuid in hex if it is a
+    version of its own (written under Enabled versioning), else ``null``."""
+    return version.uuid.hex() if version.versioned else NULL_VERSION_ID
+
+
 def tags_from_plain(raw) -> tuple | None:
     """A tag set from its stored form (lists), or None."""
     return None if raw is None else tuple((t[0], t[1]) for t in raw)
@@ -166,6 +175,10 @@ class ObjectVersion:
     # Aborted and versioned (a deletion record): the deleted version was
     # the null version (older null versions stay replaced).
     was_null: bool = False
+    # Complete: Object Lock retention, an Lww of ``(mode, until_ms)`` or
+    # None (model/object_lock.py), and legal hold, an Lww of a bool.
+    retention: Lww | None = None
+    legal_hold: Lww | None = None
 
     def cmp_key(self):
         return (self.timestamp, self.uuid)
@@ -239,7 +252,12 @@ class ObjectVersion:
                 # the API; keep a deterministic choice.
                 chosen = self if merge_values(self.data, other.data) is self.data else other
             tags = _merge_tags(self.tags, other.tags)
-            return chosen if tags is chosen.tags else replace(chosen, tags=tags)
+            retention = _merge_tags(self.retention, other.retention)
+            legal_hold = _merge_tags(self.legal_hold, other.legal_hold)
+            if tags is chosen.tags and retention is chosen.retention and \
+                    legal_hold is chosen.legal_hold:
+                return chosen
+            return replace(chosen, tags=tags, retention=retention, legal_hold=legal_hold)
         return other if other.state == STATE_COMPLETE else self
 
     def to_cbor(self):
@@ -250,15 +268,15 @@ class ObjectVersion:
         else:
             body = None
         raw = [self.uuid, self.timestamp, self.state, body]
-        # Versions whose tags never changed (and null versions) keep their
-        # encoding.
-        tags = self.tags if self.state == STATE_COMPLETE else None
-        if tags is not None or self.versioned:
-            raw.append(None if tags is None else tags.to_cbor())
-        if self.versioned:
-            raw.append(True)
-        if self.was_null:
-            raw.append(True)
+        # Optional fields, trailing ones left out when unset: plain versions
+        # keep their encoding.
+        complete = self.state == STATE_COMPLETE
+        tail = [_plain(self.tags if complete else None), self.versioned or None,
+                self.was_null or None, _plain(self.retention if complete else None),
+                _plain(self.legal_hold if complete else None)]
+        while tail and tail[-1] is None:
+            tail.pop()
+        raw += tail
         return raw
 
     @classmethod
@@ -272,9 +290,22 @@ class ObjectVersion:
         if state == STATE_COMPLETE:
             tags = Lww.from_cbor(raw[4], tags_from_plain) \
                 if len(raw) > 4 and raw[4] is not None else None
+            retention = Lww.from_cbor(raw[7], _retention_from_plain) \
+                if len(raw) > 7 and raw[7] is not None else None
+            legal_hold = Lww.from_cbor(raw[8], bool) \
+                if len(raw) > 8 and raw[8] is not None else None
             return _build_version(uuid, timestamp, state, False, (),
-                                  ObjectVersionData.from_cbor(body), tags, versioned, False)
+                                  ObjectVersionData.from_cbor(body), tags, versioned, False,
+                                  retention, legal_hold)
         return cls(uuid, timestamp, state, versioned=versioned, was_null=was_null)
+
+
+def _plain(register: Lww | None):
+    return None if register is None else register.to_cbor()
+
+
+def _retention_from_plain(raw) -> tuple | None:
+    return None if raw is None else (raw[0], int(raw[1]))
 
 
 def _merge_tags(mine: Lww | None, theirs: Lww | None) -> Lww | None:
@@ -304,6 +335,28 @@ class Object(Entry):
         for version in reversed(self.versions):
             if version.is_complete:
                 return version if version.is_data else None
+        return None
+
+    def latest_version(self) -> ObjectVersion | None:
+        """The newest complete version (data or delete marker), if any."""
+        for version in reversed(self.versions):
+            if version.is_complete:
+                return version
+        return None
+
+    def find_version(self, version_id: str) -> ObjectVersion | None:
+        """The complete version S3 clients know as ``version_id``: ``null``
+        (the newest null version), or a version of its own by its uuid in
+        hex (:func:`version_id_of`)."""
+        if version_id == NULL_VERSION_ID:
+            for version in reversed(self.versions):
+                if version.holds_null_line:
+                    return version if version.is_complete else None
+            return None
+        for version in self.versions:
+            if version.versioned and version.is_complete and \
+                    version.uuid.hex() == version_id:
+                return version
         return None
 
     def max_timestamp(self) -> int:
@@ -381,6 +434,9 @@ FILTER_IS_DATA = "is_data"
 FILTER_IS_UPLOADING = "is_uploading"
 # Rows holding a complete version (data or delete marker): ListObjectVersions.
 FILTER_HAS_VERSIONS = "has_versions"
+# Rows that keep a bucket from being deleted: data, uploads, or versions of
+# their own (delete markers included, as AWS).
+FILTER_NOT_EMPTY = "not_empty"
 
 
 class ObjectTableSchema(TableSchema):
@@ -406,6 +462,9 @@ class ObjectTableSchema(TableSchema):
             return any(v.is_uploading for v in entry.versions)
         if entry_filter == FILTER_HAS_VERSIONS:
             return any(v.is_complete for v in entry.versions)
+        if entry_filter == FILTER_NOT_EMPTY:
+            return any(v.is_data or v.is_uploading or (v.is_complete and v.versioned)
+                       for v in entry.versions)
         return True
 
     def updated(self, tx, old: Object | None, new: Object | None) -> None:

@@ -212,8 +212,7 @@ class S3Boto3Tests(_Boto3Calls):
     async def test_unimplemented_operation(self):
         """An operation this node does not implement answers 501 NotImplemented."""
         await self.call("create_bucket", Bucket="nnn")
-        await self.assertS3Error("NotImplemented", "get_object_lock_configuration",
-                                 Bucket="nnn")
+        await self.assertS3Error("NotImplemented", "get_bucket_replication", Bucket="nnn")
 
     async def test_presigned_get(self):
         """A presigned GET URL serves the object to a client without credentials."""

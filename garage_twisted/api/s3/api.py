@@ -31,10 +31,12 @@ from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3 import listing as list_ops
 from garage_twisted.api.s3 import multipart as mpu_ops
+from garage_twisted.api.s3 import object_lock as lock_ops
 from garage_twisted.api.s3 import post as post_ops
 from garage_twisted.api.s3 import put as put_ops
 from garage_twisted.api.s3 import tagging as tagging_ops
 from garage_twisted.api.s3 import unbuilt
+from garage_twisted.api.s3 import versioning as versioning_ops
 from garage_twisted.api.s3 import versions as versions_ops
 from garage_twisted.api.s3 import website as website_ops
 from garage_twisted.api.s3.auth import authenticate
@@ -61,7 +63,14 @@ CONNECTION_RATE = (1000.0, 2000.0)
 HANDLERS = {
     "HeadBucket": (bucket_ops.head_bucket, READ),
     "GetBucketLocation": (bucket_ops.get_bucket_location, READ),
-    "GetBucketVersioning": (bucket_ops.get_bucket_versioning, READ),
+    "GetBucketVersioning": (versioning_ops.get_bucket_versioning, READ),
+    "PutBucketVersioning": (versioning_ops.put_bucket_versioning, OWNER),
+    "GetObjectLockConfiguration": (lock_ops.get_object_lock_configuration, READ),
+    "PutObjectLockConfiguration": (lock_ops.put_object_lock_configuration, OWNER),
+    "GetObjectRetention": (lock_ops.get_object_retention, READ),
+    "PutObjectRetention": (lock_ops.put_object_retention, WRITE),
+    "GetObjectLegalHold": (lock_ops.get_object_legal_hold, READ),
+    "PutObjectLegalHold": (lock_ops.put_object_legal_hold, WRITE),
     "GetBucketAcl": (bucket_ops.get_bucket_acl, READ),
     "DeleteBucket": (bucket_ops.delete_bucket, OWNER),
     "ListObjectsV2": (list_ops.list_objects_v2, READ),
@@ -312,6 +321,8 @@ class S3Api:
         # object's checksum header on an error would check the error's body
         # against it (boto3 then fails with a TypeError, not the error).
         errors.keep_error_headers(request.responseHeaders)
+        for name, value in error.headers:
+            request.setHeader(name, value)
         request.setResponseCode(error.status)
         request.setHeader(b"content-type", b"application/xml")
         request.setHeader(b"content-length", b"%d" % len(body))

@@ -111,8 +111,9 @@ async def create_bucket(ctx: RequestContext, body: bytes) -> bytes:
         raise errors.BucketAlreadyExists(f"bucket name {name} is not available")
     if not key.params.allow_create_bucket.value:
         raise errors.AccessDenied("this key is not allowed to create buckets")
+    lock = (ctx.header(b"x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
     try:
-        await api.helper.create_bucket(name, owner=key)
+        await api.helper.create_bucket(name, owner=key, object_lock=lock)
     except model_errors.BucketAlreadyOwnedByYou:
         # A concurrent CreateBucket of this key took the name first.
         pass
@@ -146,11 +147,6 @@ async def get_bucket_location(ctx: RequestContext) -> bytes:
 async def delete_bucket(ctx: RequestContext) -> bytes:
     await ctx.api.helper.delete_bucket(ctx.bucket_id)
     return respond(ctx.request, status=204)
-
-
-async def get_bucket_versioning(ctx: RequestContext) -> bytes:
-    """Versioning is never enabled (Garage's answer: no ``Status``)."""
-    return respond(ctx.request, document("VersioningConfiguration", []))
 
 
 async def get_bucket_acl(ctx: RequestContext) -> bytes:

@@ -40,10 +40,24 @@ class RequestContext:
     bucket_id: bytes | None = None
     bucket: Any = None
     checks: Any = None
+    # Fields every complete version this request writes gets: versioned,
+    # retention, legal_hold (api/s3/versioning.py sets them).
+    write_fields: dict = field(default_factory=dict)
     # Lower-case name -> first value, made on the first header() call: a
     # PUT asks for about twenty headers, and Twisted's lookups normalize
     # the name each time. Request headers do not change once received.
     _headers: dict | None = field(default=None, repr=False)
+
+    @property
+    def versioning(self) -> str | None:
+        """The bucket's versioning: None (never set), Enabled, Suspended."""
+        params = self.bucket.params if self.bucket is not None else None
+        return None if params is None else params.versioning_state
+
+    @property
+    def versioned_writes(self) -> bool:
+        """Whether the versions this request writes are versions of their own."""
+        return self.versioning == "Enabled"
 
     def header(self, name: bytes) -> str | None:
         """First value of a request header (``name`` in lower case),

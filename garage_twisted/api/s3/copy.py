@@ -20,7 +20,7 @@ visible.
 
 from urllib.parse import unquote
 
-from garage_twisted.api.s3 import errors, preconditions, tagging
+from garage_twisted.api.s3 import errors, preconditions, tagging, version_fields
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import READ, RequestContext, respond
 from garage_twisted.api.s3.encryption import (
@@ -30,9 +30,10 @@ from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import (
     check_quotas, publish_inline, publish_rows, store_object,
 )
+from garage_twisted.api.s3.versioning import check_version_id, set_version_header
 from garage_twisted.api.s3.xml import document, element, iso8601
 from garage_twisted.model.object import (
-    DATA_INLINE, ObjectVersion, ObjectVersionData, ObjectVersionMeta,
+    DATA_INLINE, ObjectVersion, ObjectVersionData, ObjectVersionMeta, version_id_of,
 )
 from garage_twisted.model.version import Version
 
@@ -56,14 +57,22 @@ async def source_version(ctx: RequestContext, header: str):
     """``(bucket id, key, object version)`` of a copy source the key may read,
     after its ``x-amz-copy-source-if-*`` conditions."""
     bucket_name, key, version_id = parse_copy_source(header)
+    if version_id is not None:
+        check_version_id(version_id, "x-amz-copy-source")
     bucket_id, _ = await ctx.api.bucket_for(ctx, bucket_name, READ)
     obj = await ctx.api.model.object_table.get(bucket_id, key.encode())
-    version = None if obj is None else obj.last_data_version()
-    if version is None:
-        raise errors.NoSuchKey("The specified key does not exist.", extra={"Key": key})
-    if version_id is not None and version_id not in ("null", version.uuid.hex()):
-        raise errors.NoSuchVersion("The specified version does not exist.",
-                                   extra={"Key": key, "VersionId": version_id})
+    if version_id is None:
+        version = None if obj is None else obj.last_data_version()
+        if version is None:
+            raise errors.NoSuchKey("The specified key does not exist.", extra={"Key": key})
+    else:
+        version = None if obj is None else obj.find_version(version_id)
+        if version is None:
+            raise errors.NoSuchVersion("The specified version does not exist.",
+                                       extra={"Key": key, "VersionId": version_id})
+        if not version.is_data:
+            raise errors.InvalidRequest("The source of a copy request may not specifically "
+                                        "refer to a delete marker by version id.")
     outcome = preconditions.evaluate(lambda name: ctx.header(name.encode()),
                                   version.data.meta.etag, version.timestamp,
                                   prefix="x-amz-copy-source-")
@@ -92,6 +101,7 @@ async def copy_object(ctx: RequestContext) -> bytes:
     tags = src.tag_set if tag_directive == "COPY" else \
         tagging.from_header(ctx.header(b"x-amz-tagging")) or ()
     meta = src.data.meta
+    version_fields.prepare_write(ctx)
     await check_quotas(ctx, dest_key, meta.size)
     headers = meta.headers if directive == "COPY" else extract_object_headers(ctx.request)
     src_sse = key_for_read(ctx, meta, COPY_PREFIX)
@@ -104,7 +114,7 @@ async def copy_object(ctx: RequestContext) -> bytes:
             ctx.request.setHeader(name, value)
         parts = [element("ETag", f'"{version.data.meta.etag}"'),
                  element("LastModified", iso8601(version.timestamp))]
-        ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
+        _set_copy_headers(ctx, src, version)
         return respond(ctx.request, document("CopyObjectResult", parts))
     new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum, tags=tags)
     if src.data.kind == DATA_INLINE:
@@ -114,8 +124,13 @@ async def copy_object(ctx: RequestContext) -> bytes:
         version = await _copy_blocks(ctx, src, dest_key, new_meta)
     parts = [element("ETag", f'"{meta.etag}"'),
              element("LastModified", iso8601(version.timestamp))]
-    ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
+    _set_copy_headers(ctx, src, version)
     return respond(ctx.request, document("CopyObjectResult", parts))
+
+
+def _set_copy_headers(ctx: RequestContext, src, version) -> None:
+    ctx.request.setHeader(b"x-amz-copy-source-version-id", version_id_of(src).encode())
+    set_version_header(ctx, version)
 
 
 async def _source_blocks(ctx, src) -> list:
@@ -227,7 +242,7 @@ async def upload_part_copy(ctx: RequestContext) -> bytes:
     dest_sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
     for name, value in dest_sse.response_headers() if dest_sse is not None else ():
         ctx.request.setHeader(name, value)
-    ctx.request.setHeader(b"x-amz-copy-source-version-id", src.uuid.hex().encode())
+    ctx.request.setHeader(b"x-amz-copy-source-version-id", version_id_of(src).encode())
     parts = [element("ETag", f'"{etag}"'), element("LastModified", iso8601(timestamp))]
     if checksum is not None:
         parts.append(element(checksum[0].xml_element, checksum[1]))

@@ -18,10 +18,13 @@ class S3Error(GarageError):
     status = 500
 
     def __init__(self, message: str = "", resource: str | None = None,
-                 extra: dict | None = None):
+                 extra: dict | None = None, headers: tuple = ()):
         super().__init__(message or self.code)
         self.resource = resource
         self.extra = dict(extra or {})
+        # ((name, value), ...) bytes: response headers that qualify the
+        # error (a delete marker's x-amz-delete-marker and version id).
+        self.headers = tuple(headers)
 
 
 def _error(name: str, status: int, doc: str = ""):
@@ -78,6 +81,9 @@ MetadataTooLarge = _error("MetadataTooLarge", 400)
 MissingContentLength = _error("MissingContentLength", 411)
 InvalidPart = _error("InvalidPart", 400)
 InvalidPartOrder = _error("InvalidPartOrder", 400)
+InvalidBucketState = _error("InvalidBucketState", 409)
+ObjectLockConfigurationNotFoundError = _error("ObjectLockConfigurationNotFoundError", 404)
+NoSuchObjectLockConfiguration = _error("NoSuchObjectLockConfiguration", 404)
 
 
 _FROM_MODEL = {

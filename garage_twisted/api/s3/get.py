@@ -15,8 +15,10 @@ from garage_twisted.api.s3 import errors, preconditions
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import key_for_read
 from garage_twisted.api.s3.metadata import header_value
-from garage_twisted.api.s3.xml import http_date
+from garage_twisted.api.s3.versioning import find_readable, set_version_header
+from garage_twisted.api.s3.xml import http_date, iso8601
 from garage_twisted.model.object import DATA_INLINE
+from garage_twisted.model.object_lock import has_legal_hold, retention_of
 
 HEADERS_RETURNED = {
     "content-type", "cache-control", "content-disposition", "content-encoding",
@@ -25,13 +27,11 @@ HEADERS_RETURNED = {
 
 
 async def load_version(ctx: RequestContext):
-    """The visible version of the addressed key (NoSuchKey if none)."""
+    """The version of the addressed key the request reads: the one its
+    ``versionId`` names, else the latest (``versioning.find_readable``
+    says what is answered when there is none)."""
     obj = await ctx.api.model.object_table.get(ctx.bucket_id, ctx.endpoint.key.encode())
-    version = None if obj is None else obj.last_data_version()
-    if version is None:
-        raise errors.NoSuchKey("The specified key does not exist.",
-                               extra={"Key": ctx.endpoint.key})
-    return version
+    return find_readable(ctx, obj, ctx.endpoint.key)
 
 
 def parse_range(value: str, size: int):
@@ -99,6 +99,14 @@ def _set_object_headers(request, version, meta, sse=None):
     tags = version.tag_set
     if tags:
         request.setHeader(b"x-amz-tagging-count", b"%d" % len(tags))
+    retention = retention_of(version)
+    if retention is not None:
+        request.setHeader(b"x-amz-object-lock-mode", retention[0].encode())
+        request.setHeader(b"x-amz-object-lock-retain-until-date",
+                          iso8601(retention[1]).encode())
+    if version.legal_hold is not None:
+        request.setHeader(b"x-amz-object-lock-legal-hold",
+                          b"ON" if has_legal_hold(version) else b"OFF")
 
 
 def _apply_overrides(ctx: RequestContext):
@@ -254,6 +262,7 @@ async def head_object(ctx: RequestContext, version=None) -> bytes:
     sse = key_for_read(ctx, meta)
     part = await _part_range(ctx, version, record)
     _set_object_headers(request, version, meta, sse)
+    set_version_header(ctx, version)
     _set_checksum_header(ctx, meta)
     _apply_overrides(ctx)
     if part is not None:
@@ -288,6 +297,7 @@ async def get_object(ctx: RequestContext, status: int | None = None, version=Non
     if range_header is not None and status is None:
         byte_range = parse_range(range_header, size)
     _set_object_headers(request, version, meta, sse)
+    set_version_header(ctx, version)
     _set_checksum_header(ctx, meta)
     _apply_overrides(ctx)
     if part is not None:

@@ -19,7 +19,8 @@ import defusedxml.ElementTree as SafeET
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import errors, listing, preconditions, tagging
+from garage_twisted.api.s3 import errors, listing, preconditions, tagging, version_fields
+from garage_twisted.api.s3.versioning import set_version_header
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
 from garage_twisted.api.s3 import checksum_of_parts
 from garage_twisted.api.s3.body_digests import BodyChecks
@@ -56,7 +57,8 @@ CHECKSUM_TYPE_HEADER = "x-garage-checksum-type"
 TAGGING_HEADER = "x-garage-tagging"
 # The upload's own headers, none of which the object keeps.
 _UPLOAD_ONLY_HEADERS = frozenset({SSE_MD5_HEADER, CHECKSUM_ALGORITHM_HEADER,
-                                  CHECKSUM_TYPE_HEADER, TAGGING_HEADER})
+                                  CHECKSUM_TYPE_HEADER, TAGGING_HEADER}) | \
+    version_fields.UPLOAD_HEADERS
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 
 
@@ -136,6 +138,9 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
     tags = tagging.from_header(ctx.header(b"x-amz-tagging"))
     if tags:
         headers = tuple(sorted(headers + ((TAGGING_HEADER, tagging.to_header(tags)),)))
+    lock = version_fields.upload_headers(ctx)
+    if lock:
+        headers = tuple(sorted(headers + lock))
     sse = key_for_write(ctx)
     if sse is not None:
         # Every part must come with this key; the MD5 waits in the upload's
@@ -400,6 +405,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
         if _composite_etag(wanted) != done.data.meta.etag:
             raise
         meta = done.data.meta
+        set_version_header(ctx, done)
         return _complete_result(ctx, meta.etag, meta.checksum if "-" in meta.etag and
                                 meta.checksum is not None else None)
     wanted = _parse_complete(body)
@@ -445,8 +451,11 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     upload_headers = dict(version.upload_headers)
     key_md5 = upload_headers.get(SSE_MD5_HEADER)
     tags = tagging.from_header(upload_headers.get(TAGGING_HEADER)) or ()
+    ctx.write_fields = version_fields.version_fields(
+        ctx, *version_fields.from_upload_headers(upload_headers))
     meta = ObjectVersionMeta(object_headers(version), total, etag, checksum, key_md5, tags)
-    await _complete_into_new_version(ctx, mpu, version, final, meta)
+    published = await _complete_into_new_version(ctx, mpu, version, final, meta)
+    set_version_header(ctx, published)
     return _complete_result(ctx, etag, checksum)
 
 

@@ -26,7 +26,7 @@ import time
 from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from garage_twisted.api.s3 import cors, errors, sigv4, tagging, unbuilt
+from garage_twisted.api.s3 import cors, errors, sigv4, tagging, unbuilt, version_fields
 from garage_twisted.api.s3.body import raw_body_reader
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import WRITE, RequestContext, respond
@@ -34,6 +34,7 @@ from garage_twisted.api.s3.encryption import PREFIX
 from garage_twisted.api.s3.form import MAX_FIELD, MAX_FIELDS, FormReader, boundary_of
 from garage_twisted.api.s3.metadata import DEFAULT_CONTENT_TYPE, STORED_HEADERS
 from garage_twisted.api.s3.put import MAX_OBJECT_SIZE, check_quotas, store_object
+from garage_twisted.api.s3.versioning import set_version_header
 from garage_twisted.api.s3.xml import document, element
 
 ALWAYS_ALLOWED = {"policy", "x-amz-signature", "file"}
@@ -214,6 +215,7 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
     # The form's tagging field is a <Tagging> document (not x-amz-tagging's
     # query form).
     tags = tagging.from_xml(fields["tagging"].encode()) if fields.get("tagging") else ()
+    version_fields.prepare_write(ctx, fields.get)
     checks = BodyChecks(content_md5=fields.get("content-md5"))
     version = await store_object(ctx, object_key, _object_headers(raw, part), checks,
                                  _FileReader(reader), size_check=policy.check_length,
@@ -225,6 +227,7 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
         pass
     etag = f'"{version.data.meta.etag}"'
     request.setHeader(b"etag", etag.encode())
+    set_version_header(ctx, version)
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect and urlsplit(redirect).scheme in ("http", "https"):
         parts = urlsplit(redirect)

@@ -46,18 +46,18 @@ from dataclasses import replace
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import conditional_writes, errors, tagging
+from garage_twisted.api.s3 import conditional_writes, errors, tagging, version_fields
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.encryption import key_for_write, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
+from garage_twisted.api.s3.versioning import set_version_header
 from garage_twisted.block.data import DataBlock, block_hash
 from garage_twisted.block.manager import BLOCK_GC_DELAY_MS
-from garage_twisted.model.counter import object_counts
 from garage_twisted.model.block_ref import BlockRef
 from garage_twisted.model.object import (
-    DATA_FIRST_BLOCK, DATA_INLINE, INLINE_THRESHOLD, STATE_ABORTED, STATE_COMPLETE,
+    NULL_VERSION_ID, DATA_FIRST_BLOCK, DATA_INLINE, INLINE_THRESHOLD, STATE_ABORTED, STATE_COMPLETE,
     STATE_UPLOADING, Object, ObjectVersion, ObjectVersionData, ObjectVersionMeta,
 )
 from garage_twisted.model.small_put import MAX_SMALL
@@ -155,6 +155,8 @@ async def put_object(ctx: RequestContext) -> bytes:
     if declared is not None and declared > MAX_OBJECT_SIZE:
         raise errors.EntityTooLarge("objects sent in one PUT are at most 5 GiB")
     sse = key_for_write(ctx)
+    version_fields.require_integrity(ctx)
+    version_fields.prepare_write(ctx)
     claim = await conditional_writes.claim_for_put(ctx, key)
     try:
         version = await store_object(
@@ -182,9 +184,13 @@ async def check_quotas(ctx: RequestContext, key: str, size: int) -> None:
     if quotas is None or (quotas.max_objects is None and quotas.max_size is None):
         return
     counts = await ctx.api.helper.bucket_counts(ctx.bucket_id)
-    previous = object_counts(await ctx.api.model.object_table.get(ctx.bucket_id,
-                                                                 key.encode()))
-    objects_diff, size_diff = 1 - previous[0], size - previous[1]
+    objects_diff, size_diff = 1, size
+    if not ctx.versioned_writes:
+        # The null version is replaced: it counts no more.
+        existing = await ctx.api.model.object_table.get(ctx.bucket_id, key.encode())
+        replaced = None if existing is None else existing.find_version(NULL_VERSION_ID)
+        if replaced is not None and replaced.is_data:
+            objects_diff, size_diff = 0, size - replaced.data.meta.size
     if quotas.max_objects is not None and objects_diff > 0 and \
             counts[0] + objects_diff > quotas.max_objects:
         raise errors.AccessDenied(f"Object quota is reached, maximum objects for this "
@@ -237,7 +243,8 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         data = ObjectVersionData(DATA_INLINE, meta,
                                  inline=first if sse is None else sse.encrypt(first))
         if claim is not None:
-            version = ObjectVersion(claim.uuid, claim.timestamp, STATE_COMPLETE, data=data)
+            version = ObjectVersion(claim.uuid, claim.timestamp, STATE_COMPLETE, data=data,
+                                    **ctx.write_fields)
             await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (version,)))
             return version
         return await publish_inline(ctx, key, data)
@@ -267,11 +274,13 @@ async def publish_inline(ctx: RequestContext, key: str, data) -> ObjectVersion:
     ``key``; returns its version."""
     timestamp = provisional_timestamp(ctx, key)
     for _ in range(RENEW_ATTEMPTS):
-        version = ObjectVersion(new_uuid(), timestamp, STATE_COMPLETE, data=data)
+        version = ObjectVersion(new_uuid(), timestamp, STATE_COMPLETE, data=data,
+                                **ctx.write_fields)
         seen = await ctx.api.model.object_table.insert_and_read(
             Object(ctx.bucket_id, key, (version,)))
         if is_kept(seen, version.uuid, timestamp):
             return version
+        await retire(ctx, key, version)
         # A complete version was above: written again just above it (this
         # copy is older, and dropped by the merge everywhere).
         timestamp = above_complete(seen)
@@ -290,6 +299,7 @@ def _put_response(ctx: RequestContext, checks: BodyChecks, version: ObjectVersio
                   sse=None) -> bytes:
     request = ctx.request
     request.setHeader(b"etag", f'"{version.data.meta.etag}"'.encode())
+    set_version_header(ctx, version)
     for name, value in sse.response_headers() if sse is not None else ():
         request.setHeader(name, value)
     for name, value in checks.response_headers():
@@ -313,7 +323,7 @@ async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uu
     written = [(uuid, timestamp)]
     try:
         complete = ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=ObjectVersionData(
-            DATA_FIRST_BLOCK, meta, first_block=hash_))
+            DATA_FIRST_BLOCK, meta, first_block=hash_), **ctx.write_fields)
         seen = await ctx.api.small_writer.put(
             nodes, Object(ctx.bucket_id, key, (complete,)),
             Version.new(uuid, ctx.bucket_id, key).with_block(0, 0, block),
@@ -321,6 +331,7 @@ async def _put_small(ctx, key, headers, checks, payload, data, stored, hash_, uu
         if is_kept(seen, uuid, timestamp):
             return complete
         # A complete version was above: the upload moves above it.
+        await retire(ctx, key, complete)
         rows = rows_of(ctx, key, [(0, 0, block)])
         uuid, timestamp = await renew_version(ctx, key, headers, seen, rows, written, started)
         complete = replace(complete, uuid=uuid, timestamp=timestamp)
@@ -378,7 +389,7 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
         complete = ObjectVersion(
             uuid, timestamp, STATE_COMPLETE,
             data=ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_hash),
-        )
+            **ctx.write_fields)
         if claim is not None:
             # A conditional write's claim settled who may write; it
             # completes in place (see conditional_writes.py).
@@ -440,7 +451,8 @@ async def publish_rows(ctx: RequestContext, key: str, rows: Version, meta,
                                                   written, started)
         data = ObjectVersionData(DATA_FIRST_BLOCK, meta, first_block=first_block)
         return await publish(ctx, key, meta.headers,
-                             ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=data),
+                             ObjectVersion(uuid, timestamp, STATE_COMPLETE, data=data,
+                                           **ctx.write_fields),
                              rows, written, started)
     except BaseException:
         await abort_versions(ctx, key, written)
@@ -464,9 +476,20 @@ async def publish(ctx, key, headers, complete, rows: Version, written, started):
             Object(ctx.bucket_id, key, (complete,)))
         if is_kept(seen, complete.uuid, complete.timestamp):
             return complete
+        await retire(ctx, key, complete)
         uuid, timestamp = await renew_version(ctx, key, headers, seen, rows, written, started)
         complete = replace(complete, uuid=uuid, timestamp=timestamp)
     raise errors.SlowDown("The key is being written too fast; retry.")
+
+
+async def retire(ctx, key: str, complete: ObjectVersion) -> None:
+    """Withdraw ``complete``, a version just written complete that a newer
+    one overtook, before its upload moves above: a version of its own would
+    otherwise stay, below, after its rows are released (the merge drops a
+    null version by itself). Its deletion record keeps it withdrawn."""
+    if complete.versioned:
+        await ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, (
+            ObjectVersion(complete.uuid, complete.timestamp, STATE_ABORTED, versioned=True),)))
 
 
 async def renew_version(ctx, key, headers, seen, rows: Version, written, started) -> tuple:

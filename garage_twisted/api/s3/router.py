@@ -32,6 +32,8 @@ IMPLEMENTED = frozenset({
     "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
     "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging",
     "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging",
+    "PutBucketVersioning", "GetObjectLockConfiguration", "PutObjectLockConfiguration",
+    "GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold",
 })
 
 # Query keywords that select a bucket sub-resource, with the endpoint name

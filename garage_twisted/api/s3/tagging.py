@@ -27,6 +27,7 @@ from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.bucket_config import BucketConfigOps
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.get import load_version
+from garage_twisted.api.s3.versioning import set_version_header
 from garage_twisted.api.s3.xml import children, document, element, local_name, parse_document
 from garage_twisted.model.object import Object
 from garage_twisted.util.crdt import Lww
@@ -122,6 +123,7 @@ def to_header(tags: tuple) -> str:
 
 async def get_object_tagging(ctx: RequestContext) -> bytes:
     version = await load_version(ctx)
+    set_version_header(ctx, version)
     return respond(ctx.request, to_xml(version.tag_set))
 
 
@@ -137,7 +139,7 @@ async def delete_object_tagging(ctx: RequestContext) -> bytes:
 
 
 async def _set_object_tags(ctx: RequestContext, tags: tuple) -> None:
-    """Set the current version's tags (its ``tags`` register: the last
+    """Set the tags of the version addressed (the latest by default) (its ``tags`` register: the last
     change wins, on every replica). A version replaced meanwhile keeps its
     change, and goes as it would have."""
     version = await load_version(ctx)
@@ -145,6 +147,7 @@ async def _set_object_tags(ctx: RequestContext, tags: tuple) -> None:
     register = Lww(now, tags) if version.tags is None else version.tags.update(now, tags)
     await ctx.api.model.object_table.insert(
         Object(ctx.bucket_id, ctx.endpoint.key, (replace(version, tags=register),)))
+    set_version_header(ctx, version)
 
 
 # PUT/GET/DELETE of the bucket's tags_config.

@@ -4,18 +4,17 @@ An S3 request asks for features through headers, query parameters and a few
 XML elements. When one asks for something this node lacks, the whole
 request is refused, never half done: once a bucket was created without the
 Object Lock it asked for, an object asked as GLACIER was stored as
-STANDARD, tags were dropped (tags are built now), and a ``versionId`` read or deleted the
-current object. A feature AWS offers and this node lacks answers 501
+STANDARD, tags were dropped, and a ``versionId`` read or deleted the current
+object (tags and versions are built now). A feature AWS offers and this node lacks answers 501
 NotImplemented, naming it; a value AWS itself rejects gets AWS's error (an
 unknown storage class: 400 InvalidStorageClass).
 
 Every decision is in the tables of this module: :data:`REFUSED` (headers and
 form fields, with the values that ask for nothing unbuilt),
-:data:`STORAGE_CLASSES`, :data:`REFUSED_QUERY`, the ``versionId`` rule, and
-the body elements of DeleteObjects and CreateBucket. What is deliberately
+:data:`STORAGE_CLASSES`, :data:`REFUSED_QUERY`, and the body elements of DeleteObjects and CreateBucket. What is deliberately
 accepted and ignored, with why, is in :data:`IGNORED`, so that every
 request field AWS defines for the operations this node serves is decided
-here once. Operations this node does not serve at all (``?object-lock``, ``PutBucketVersioning``...) are not listed: the router
+here once. Operations this node does not serve at all (``?replication``...) are not listed: the router
 names them and the dispatcher answers 501 (:data:`.router.IMPLEMENTED`).
 
 Where it runs: :func:`check_request` in the dispatcher, once the request is
@@ -27,7 +26,6 @@ writing anything. All are pure functions of the request's fields.
 """
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from garage_twisted.api.s3 import errors
 
@@ -35,10 +33,6 @@ from garage_twisted.api.s3 import errors
 OBJECT_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload", "PostObject"})
 # Operations whose body an x-amz-checksum-* header covers.
 CHECKSUMMED = frozenset({"PutObject", "UploadPart", "CompleteMultipartUpload"})
-# Operations addressing one object version (versionId is theirs).
-OBJECT_READS_DELETES = frozenset({"GetObject", "HeadObject", "DeleteObject",
-                                  "GetObjectAttributes", "GetObjectTagging",
-                                  "PutObjectTagging", "DeleteObjectTagging"})
 
 
 @dataclass(frozen=True)
@@ -59,18 +53,12 @@ _LOCK = "Object Lock"
 _KMS = "server-side encryption with KMS keys (SSE-KMS)"
 
 REFUSED = (
-    Refused("x-amz-object-lock-mode", _LOCK, OBJECT_WRITES),
-    Refused("x-amz-object-lock-retain-until-date", _LOCK, OBJECT_WRITES),
-    Refused("x-amz-object-lock-legal-hold", _LOCK + " legal holds", OBJECT_WRITES,
-            frozenset({"OFF"})),
     Refused("x-amz-object-lock-event-hold", _LOCK + " event holds", OBJECT_WRITES,
             frozenset({"OFF"})),
     Refused("x-amz-object-lock-event-hold-duration-days", _LOCK + " event holds",
             OBJECT_WRITES),
     Refused("x-amz-object-lock-event-hold-duration-years", _LOCK + " event holds",
             OBJECT_WRITES),
-    Refused("x-amz-bucket-object-lock-enabled", _LOCK, frozenset({"CreateBucket"}),
-            frozenset({"FALSE"})),
     # SSE-C is built (encryption.py); no server-managed key is: the blocks of
     # an object sent with AES256 would sit in clear on disk.
     Refused("x-amz-server-side-encryption",
@@ -88,7 +76,8 @@ REFUSED = (
     Refused("x-amz-if-match-size", "conditional deletes", frozenset({"DeleteObject"})),
     Refused("x-amz-if-match-initiated-time", "conditional aborts of multipart uploads",
             frozenset({"AbortMultipartUpload"})),
-    Refused("x-amz-mfa", "MFA delete", frozenset({"DeleteObject", "DeleteObjects"})),
+    Refused("x-amz-mfa", "MFA delete", frozenset({"DeleteObject", "DeleteObjects",
+                                                  "PutBucketVersioning"})),
     Refused("x-amz-mp-object-size", "the object size check of CompleteMultipartUpload",
             frozenset({"CompleteMultipartUpload"})),
     Refused("x-amz-bucket-namespace", "account-regional bucket namespaces",
@@ -112,10 +101,6 @@ STORAGE_CLASSES = frozenset({
     "FSX_OPENZFS", "FSX_ONTAP",
 })
 
-# The version id of every object in a bucket without versioning (AWS's
-# answer for such objects): it names the current version, which is built.
-NULL_VERSION = "null"
-
 # Accepted and ignored, with why (Garage ignores them all too).
 IGNORED = {
     "x-amz-acl": "ACLs do not exist here (keys' bucket permissions do); ignoring a grant "
@@ -131,7 +116,8 @@ IGNORED = {
     "x-amz-expected-bucket-owner": "accounts do not exist here",
     "x-amz-source-expected-bucket-owner": "accounts do not exist here",
     "x-amz-request-payer": "nothing is charged",
-    "x-amz-bypass-governance-retention": "no object is under retention: nothing to bypass",
+    "x-amz-bucket-object-lock-token": "a token AWS asks for only when replication is "
+                                      "configured, which it never is here",
     "x-amz-object-annotation-directive": "no object has annotations",
     "x-amz-optional-object-attributes": "RestoreStatus: no object is archived",
     "x-amz-transition-default-minimum-object-size": "transitions are refused in the "
@@ -176,28 +162,6 @@ def check_storage_class(value: str | None, name: str = "x-amz-storage-class") ->
                            f"{STORAGE_CLASS_BUILT})", name, value)
 
 
-def check_version_id(value: str | None, where: str = "versionId") -> None:
-    """Refuse a version other than the current one ("null").
-
-    :raises errors.NotImplemented: any other version id.
-    """
-    if value is not None and value != NULL_VERSION:
-        raise errors.NotImplemented(
-            f"A parameter you provided implies functionality that is not implemented: "
-            f"object versioning ({where}={value[:100]}; only the current version, "
-            f"\"{NULL_VERSION}\", exists)")
-
-
-def _copy_source_version(copy_source: str | None) -> str | None:
-    if copy_source is None:
-        return None
-    _, _, query = copy_source.partition("?")
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name == "versionId":
-            return value
-    return None
-
-
 def check_headers(operation: str, header) -> None:
     """Refuse the headers (or form fields) of ``operation`` that ask for
     something unbuilt; ``header(lower-case name) -> str or None``.
@@ -221,11 +185,6 @@ def check_request(operation: str, query: dict, header) -> None:
     :raises errors.S3Error: NotImplemented, or AWS's error for the value.
     """
     check_headers(operation, header)
-    if operation in OBJECT_READS_DELETES:
-        check_version_id(query.get("versionId"))
-    elif operation in ("CopyObject", "UploadPartCopy"):
-        check_version_id(_copy_source_version(header("x-amz-copy-source")),
-                         "x-amz-copy-source versionId")
     for (refused_operation, name), feature in REFUSED_QUERY.items():
         if refused_operation == operation and name in query:
             raise errors.NotImplemented(
@@ -241,13 +200,12 @@ def check_form(fields: dict) -> None:
 
 def check_delete_entry(fields: dict) -> None:
     """Refuse one ``<Object>`` of a DeleteObjects document (child element
-    name -> text) naming a version or a condition; the handler calls it on
-    every entry before deleting any.
+    name -> text) naming a condition; the handler calls it on every entry
+    before deleting any.
 
-    :raises errors.NotImplemented: ``VersionId`` other than "null", or a
-        conditional delete (``ETag``, ``LastModifiedTime``, ``Size``).
+    :raises errors.NotImplemented: a conditional delete (``ETag``,
+        ``LastModifiedTime``, ``Size``).
     """
-    check_version_id(fields.get("VersionId"), "<VersionId>")
     for name in ("ETag", "LastModifiedTime", "Size"):
         if name in fields:
             raise errors.NotImplemented(

@@ -16,21 +16,13 @@ that version of the key. A truncated page names where it ended in
 ``NextKeyMarker`` and, when it ended on a version, ``NextVersionIdMarker``.
 """
 
-import re
-
 from garage_twisted.api.s3 import errors, listing
 from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.versioning import check_version_id
 from garage_twisted.api.s3.xml import document, element, iso8601
-from garage_twisted.model.object import DATA_DELETE_MARKER, FILTER_HAS_VERSIONS
-
-NULL_VERSION_ID = "null"
-_VERSION_ID = re.compile(r"[0-9a-f]{64}")
-
-
-def version_id(version) -> str:
-    """The id S3 clients know ``version`` by."""
-    return version.uuid.hex() if version.versioned else NULL_VERSION_ID
-
+from garage_twisted.model.object import (
+    DATA_DELETE_MARKER, FILTER_HAS_VERSIONS, NULL_VERSION_ID, version_id_of,
+)
 
 def _listed_versions(show_null_markers: bool):
     """``entries(obj)`` for :func:`listing.walk`: ``(version, is_latest)``
@@ -77,11 +69,9 @@ async def list_object_versions(ctx: RequestContext) -> bytes:
         if key_marker is None:
             raise errors.InvalidArgument("A version-id marker cannot be specified without a "
                                          "key marker.")
-        if version_id_marker != NULL_VERSION_ID and \
-                not _VERSION_ID.fullmatch(version_id_marker):
-            raise errors.InvalidArgument("Invalid version id specified")
+        check_version_id(version_id_marker, "version-id-marker")
     params = ctx.bucket.params if ctx.bucket is not None else None
-    show_null_markers = getattr(params, "versioning", None) is not None
+    show_null_markers = params is not None and params.versioning_state is not None
     entries = _listed_versions(show_null_markers)
     resume = None if version_id_marker is None else _after(version_id_marker, entries)
     result = await listing.walk(ctx, prefix, delimiter, max_keys, key_marker,
@@ -99,10 +89,10 @@ async def list_object_versions(ctx: RequestContext) -> bytes:
     if result.truncated:
         parts.append(element("NextKeyMarker", enc(result.last_returned)))
         if result.last_entry is not None:
-            parts.append(element("NextVersionIdMarker", version_id(result.last_entry[0])))
+            parts.append(element("NextVersionIdMarker", version_id_of(result.last_entry[0])))
     owner = listing.owner_xml(ctx)
     for key, (version, latest) in result.contents:
-        common = (element("Key", enc(key)) + element("VersionId", version_id(version))
+        common = (element("Key", enc(key)) + element("VersionId", version_id_of(version))
                   + element("IsLatest", "true" if latest else "false")
                   + element("LastModified", iso8601(version.timestamp)))
         if version.data.kind == DATA_DELETE_MARKER:

@@ -22,8 +22,7 @@ class ParseEndpointTests(TestCase):
         later), never CreateBucket."""
         for keyword, operation in (("publicAccessBlock", "PutPublicAccessBlock"),
                                    ("ownershipControls", "PutBucketOwnershipControls"),
-                                   ("metrics", "PutBucketMetricsConfiguration"),
-                                   ("versioning", "PutBucketVersioning")):
+                                   ("metrics", "PutBucketMetricsConfiguration")):
             endpoint = parse_endpoint("PUT", "b", None, {keyword: ""})
             self.assertEqual(endpoint.name, operation)
             self.assertFalse(endpoint.implemented)

@@ -20,12 +20,9 @@ class CheckRequestTests(TestCase):
         return caught.exception
 
     def test_unbuilt_object_write_headers_are_501(self):
-        """Object Lock, SSE-S3/KMS and appends on any object write are 501
-        NotImplemented naming the header (tags are built)."""
+        """SSE-S3/KMS and appends on any object write are 501
+        NotImplemented naming the header (tags and Object Lock are built)."""
         cases = [
-            {"x_amz_object_lock_mode": "GOVERNANCE"},
-            {"x_amz_object_lock_retain_until_date": "2030-01-01T00:00:00Z"},
-            {"x_amz_object_lock_legal_hold": "ON"},
             {"x_amz_server_side_encryption": "AES256"},
             {"x_amz_server_side_encryption": "aws:kms"},
             {"x_amz_server_side_encryption_aws_kms_key_id": "k"},
@@ -61,21 +58,22 @@ class CheckRequestTests(TestCase):
             self.assertEqual((error.status, error.code), (400, "InvalidStorageClass"))
             self.assertEqual(error.extra["StorageClassRequested"], "FROZEN")
 
-    def test_bucket_object_lock(self):
-        self.refused(errors.NotImplemented, "CreateBucket",
-                     x_amz_bucket_object_lock_enabled="true")
+    def test_object_lock_is_built(self):
+        """Object Lock on buckets and writes passes (the handlers check it)."""
+        check("CreateBucket", x_amz_bucket_object_lock_enabled="true")
+        for operation in ("PutObject", "CopyObject", "CreateMultipartUpload"):
+            check(operation, x_amz_object_lock_mode="GOVERNANCE",
+                  x_amz_object_lock_retain_until_date="2030-01-01T00:00:00Z",
+                  x_amz_object_lock_legal_hold="ON")
+        self.refused(errors.NotImplemented, "PutObject", x_amz_object_lock_event_hold="ON")
 
-    def test_version_ids(self):
-        """Only "null" (the current version of an unversioned object) passes,
-        in the query of reads and deletes and in a copy source."""
+    def test_version_ids_are_left_to_the_handlers(self):
+        """Versions are built: any versionId passes here (the handlers
+        answer InvalidArgument or NoSuchVersion)."""
         for operation in ("GetObject", "HeadObject", "DeleteObject", "GetObjectAttributes"):
-            check(operation, {"versionId": "null"})
-            self.refused(errors.NotImplemented, operation, {"versionId": "3HL4kqtJlcpXro"})
+            check(operation, {"versionId": "3HL4kqtJlcpXro"})
         for operation in ("CopyObject", "UploadPartCopy"):
-            check(operation, x_amz_copy_source="/b/k?versionId=null")
-            check(operation, x_amz_copy_source="/b/k%3FversionId%3Dx")  # a key with '?'
-            self.refused(errors.NotImplemented, operation,
-                         x_amz_copy_source="/b/k?versionId=abc")
+            check(operation, x_amz_copy_source="/b/k?versionId=abc")
 
     def test_conditional_deletes_and_mfa(self):
         for headers in ({"if_match": '"e"'}, {"x_amz_if_match_size": "3"},
@@ -118,7 +116,8 @@ class BodyAndFormTests(TestCase):
     def test_delete_entries(self):
         unbuilt.check_delete_entry({"Key": "k"})
         unbuilt.check_delete_entry({"Key": "k", "VersionId": "null"})
-        for extra in ({"VersionId": "v1"}, {"ETag": '"e"'}, {"Size": "3"},
+        unbuilt.check_delete_entry({"Key": "k", "VersionId": "v1"})  # versions are built
+        for extra in ({"ETag": '"e"'}, {"Size": "3"},
                       {"LastModifiedTime": "x"}):
             with self.assertRaises(errors.NotImplemented):
                 unbuilt.check_delete_entry({"Key": "k", **extra})
@@ -134,7 +133,7 @@ class BodyAndFormTests(TestCase):
         unbuilt.check_form({"key": "k", "tagging": "<Tagging/>"})  # tags are built
         for fields in ({"x-amz-storage-class": "GLACIER"},
                        {"x-amz-server-side-encryption": "AES256"},
-                       {"x-amz-object-lock-mode": "COMPLIANCE"}):
+                       {"x-amz-object-lock-event-hold": "ON"}):
             with self.assertRaises(errors.NotImplemented):
                 unbuilt.check_form({"key": "k", **fields})
 
@@ -154,6 +153,9 @@ class CoverageTests(TestCase):
             "x-amz-checksum-mode", "x-amz-checksum-type", "x-amz-sdk-checksum-algorithm",
             "x-amz-website-redirect-location", "x-amz-object-attributes", "x-amz-max-parts",
             "x-amz-part-number-marker", "x-amz-tagging", "x-amz-tagging-directive",
+            "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
+            "x-amz-object-lock-legal-hold", "x-amz-bypass-governance-retention",
+            "x-amz-bucket-object-lock-enabled",
         }
         built_prefixes = ("x-amz-copy-source-if-", "x-amz-server-side-encryption-customer-",
                           "x-amz-copy-source-server-side-encryption-customer-",
