@@ -19,6 +19,7 @@ PUTs to a bucket with Object Lock must carry ``Content-MD5`` or an
 from datetime import datetime, timezone
 
 from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.checksum_algorithms import ChecksumAlgorithm
 from garage_twisted.api.s3.context import RequestContext
 from garage_twisted.model.object_lock import MODES, default_retention
 from garage_twisted.util.crdt import Lww
@@ -146,9 +147,8 @@ def require_integrity(ctx: RequestContext) -> None:
         return
     if ctx.header(b"content-md5") is not None:
         return
-    headers = ctx._headers or {}
-    if any(name.startswith("x-amz-checksum-") and name != "x-amz-checksum-type"
-           for name in headers):
+    if any(ctx.header(algorithm.header.encode()) is not None
+           for algorithm in ChecksumAlgorithm):
         return
     trailer = (ctx.header(b"x-amz-trailer") or "").lower()
     if "x-amz-checksum-" in trailer:
