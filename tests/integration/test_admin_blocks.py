@@ -12,7 +12,7 @@ from garage_twisted.model.object import STATE_ABORTED, STATE_UPLOADING, Object, 
 from garage_twisted.model.version import Version, VersionBlock
 from garage_twisted.util.crdt import Bool
 from tests.integration.test_s3_boto3 import _Boto3Calls
-from tests.support.node import start_with_s3_client
+from tests.support.node import in_thread, start_with_s3_client
 
 BLOCK = 64 * 1024
 BUCKET = "blocks"
@@ -99,7 +99,8 @@ class AdminBlocksTests(_Boto3Calls):
         self.assertEqual(info["refcount"], 2)
         result = await purge_blocks(self.api, [hashes[1].hex()])
         self.assertEqual(result, {"blocksPurged": 1, "objectsDeleted": 1, "uploadsDeleted": 0,
-                                  "versionsDeleted": 1, "blockRefsPurged": 2})
+                                  "versionsDeleted": 1, "blockRefsPurged": 2,
+                                  "versionsLocked": 0})
         self.assertEqual(self.model.block_manager.refcount(hashes[1]), 0)
 
     async def test_purge_shared_block(self):
@@ -111,7 +112,8 @@ class AdminBlocksTests(_Boto3Calls):
         result = await purge_blocks(self.api, [shared.hex()])
         self.assertEqual(json.loads(json.dumps(result)), result)
         self.assertEqual(result, {"blocksPurged": 1, "objectsDeleted": 1, "uploadsDeleted": 1,
-                                  "versionsDeleted": 2, "blockRefsPurged": 2})
+                                  "versionsDeleted": 2, "blockRefsPurged": 2,
+                                  "versionsLocked": 0})
         self.assertEqual(self.model.block_manager.refcount(shared), 0)
         await self.assertS3Error("NoSuchKey", "get_object", Bucket=BUCKET, Key="big")
         listed = await self.call("list_objects_v2", Bucket=BUCKET)
@@ -129,7 +131,8 @@ class AdminBlocksTests(_Boto3Calls):
         # Done already: a second purge finds nothing left to delete.
         again = await purge_blocks(self.api, [shared.hex()])
         self.assertEqual(again, {"blocksPurged": 1, "objectsDeleted": 0, "uploadsDeleted": 0,
-                                 "versionsDeleted": 0, "blockRefsPurged": 0})
+                                 "versionsDeleted": 0, "blockRefsPurged": 0,
+                                 "versionsLocked": 0})
 
     async def test_purge_object_block_keeps_upload(self):
         """A block only the object uses takes the object away and leaves the
@@ -137,7 +140,8 @@ class AdminBlocksTests(_Boto3Calls):
         _, hashes = await self.object_blocks("big")
         result = await purge_blocks(self.api, [hashes[1].hex()])
         self.assertEqual(result, {"blocksPurged": 1, "objectsDeleted": 1, "uploadsDeleted": 0,
-                                  "versionsDeleted": 1, "blockRefsPurged": 1})
+                                  "versionsDeleted": 1, "blockRefsPurged": 1,
+                                  "versionsLocked": 0})
         await self.assertS3Error("NoSuchKey", "get_object", Bucket=BUCKET, Key="big")
         uploads = await self.call("list_multipart_uploads", Bucket=BUCKET)
         self.assertEqual([u["UploadId"] for u in uploads["Uploads"]], [self.upload_id])
@@ -157,7 +161,8 @@ class AdminBlocksTests(_Boto3Calls):
         result = await purge_blocks(self.api, [hashes[2].hex()])
         # The current object version and the unfinished one.
         self.assertEqual(result, {"blocksPurged": 1, "objectsDeleted": 2, "uploadsDeleted": 0,
-                                  "versionsDeleted": 2, "blockRefsPurged": 2})
+                                  "versionsDeleted": 2, "blockRefsPurged": 2,
+                                  "versionsLocked": 0})
         obj = await self.model.object_table.get(self.bucket_id, b"big")
         self.assertEqual([v.state for v in obj.versions if v.uuid == uuid], [STATE_ABORTED])
         self.assertIsNone(obj.last_data_version())
@@ -199,3 +204,39 @@ class AdminBlocksTests(_Boto3Calls):
         self.assertEqual(self.model.block_manager.refcount(hashes[0]), 2)
         empty = await purge_blocks(self.api, [])
         self.assertEqual(set(empty.values()), {0})
+
+
+class PurgeUnderObjectLockTests(_Boto3Calls):
+    """PurgeBlocks is no way around Object Lock: a locked version keeps its
+    rows and references; in a versioned bucket an unlocked version whose
+    block is purged is deleted for good (not hidden behind a marker, which
+    would leave it listed without its data)."""
+
+    timeout = 120
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, BLOCK)
+        self.api = self.fixture.node.admin_api
+        self.model = self.fixture.node.model
+        await self.call("create_bucket", Bucket="locked", ObjectLockEnabledForBucket=True)
+        self.bucket_id = await self.fixture.node.helper.resolve_bucket("locked", self.key)
+
+    async def _blocks(self, version_id: str) -> list:
+        version = await self.model.version_table.get(bytes.fromhex(version_id), b"")
+        return [block.hash.hex() for _, block in version.sorted_blocks()]
+
+    async def test_locked_version_kept_unlocked_one_deleted(self):
+        body = os.urandom(2 * BLOCK)
+        locked = await self.call("put_object", Bucket="locked", Key="k", Body=body,
+                                 ObjectLockMode="COMPLIANCE",
+                                 ObjectLockRetainUntilDate="2099-01-01T00:00:00Z")
+        plain = await self.call("put_object", Bucket="locked", Key="k",
+                                Body=os.urandom(2 * BLOCK))
+        result = await purge_blocks(self.api, await self._blocks(locked["VersionId"])
+                                    + await self._blocks(plain["VersionId"]))
+        self.assertEqual((result["versionsLocked"], result["objectsDeleted"]), (2, 1))
+        got = await self.call("get_object", Bucket="locked", Key="k",
+                              VersionId=locked["VersionId"])
+        self.assertEqual(await in_thread(got["Body"].read), body)
+        listed = await self.call("list_object_versions", Bucket="locked")
+        self.assertEqual([v["VersionId"] for v in listed["Versions"]], [locked["VersionId"]])

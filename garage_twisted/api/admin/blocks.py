@@ -15,7 +15,11 @@ cluster-wide fan-out wrap them in ``{"success": {node: ...}, "error": {...}}``.
   version referencing one is deleted, with the object version (a delete
   marker hides it, or an unfinished PutObject is aborted) or the multipart
   upload (aborted as AbortMultipartUpload does) it belongs to, and every
-  reference to the block is marked deleted.
+  reference to the block is marked deleted. A version under Object Lock
+  (retention or legal hold, ``model/object_lock.py``) is left whole, its
+  references included, and counted in ``versionsLocked``: no admin call
+  deletes what COMPLIANCE retention protects (a block whose every holder
+  is lost stays missing, and is reported by resync as before).
 
 Invariants: nothing is overwritten. Every deletion is the insert of a
 tombstone state the CRDT merges let win (a deleted ``Bool``, an aborted
@@ -37,9 +41,11 @@ from garage_twisted.model.mpu import MultipartUpload
 from garage_twisted.model.object import (
     STATE_ABORTED, STATE_COMPLETE, Object, ObjectVersion, ObjectVersionData,
 )
+from garage_twisted.model.object_lock import is_protected
 from garage_twisted.model.version import Version
 from garage_twisted.table.data import HASH_SIZE, prefix_end
 from garage_twisted.util.crdt import Bool
+from garage_twisted.util.time import now_msec
 
 # Garage reads at most this many references of one block for GetBlockInfo.
 MAX_INFO_REFS = 10000
@@ -229,6 +235,15 @@ async def _purge_owner(model, version, counts: dict) -> None:
         counts["objectsDeleted"] += 1
         return
     current = next((v for v in reversed(obj.versions) if v.is_complete), None)
+    if mine.is_complete and (mine.versioned or current is not mine):
+        # A version of its own, or the null version below them: deleted for
+        # good, as DeleteObject with its versionId (a marker would leave it
+        # listed without its data).
+        await model.object_table.insert(Object(bucket_id, key, (ObjectVersion(
+            mine.uuid, mine.timestamp, STATE_ABORTED, versioned=True,
+            was_null=not mine.versioned),)))
+        counts["objectsDeleted"] += 1
+        return
     if current is not None and current.uuid == version.uuid:
         # Just above the lost version, as Garage: an upload started after it
         # stays newer than the marker and may still complete.
@@ -236,6 +251,15 @@ async def _purge_owner(model, version, counts: dict) -> None:
                                data=ObjectVersionData.delete_marker())
         await model.object_table.insert(Object(bucket_id, key, (marker,)))
         counts["objectsDeleted"] += 1
+
+
+async def _is_locked(model, version, now_ms: int) -> bool:
+    """Whether the object version ``version`` (a version row) belongs to is
+    protected by Object Lock."""
+    obj = await model.object_table.get(version.bucket_id, version.key.encode())
+    mine = None if obj is None else next(
+        (v for v in obj.versions if v.uuid == version.uuid and v.is_complete), None)
+    return mine is not None and is_protected(mine, now_ms)
 
 
 async def purge_blocks(api, body) -> dict:
@@ -254,10 +278,16 @@ async def purge_blocks(api, body) -> dict:
     blocks = check_purge(body)
     model = api.helper.model
     counts = {"blocksPurged": len(blocks), "objectsDeleted": 0, "uploadsDeleted": 0,
-              "versionsDeleted": 0, "blockRefsPurged": 0}
+              "versionsDeleted": 0, "blockRefsPurged": 0, "versionsLocked": 0}
     for block in blocks:
         async for ref in _block_refs(model, block, PURGE_PAGE):
             version = await model.version_table.get(ref.version, b"")
+            if version is not None and await _is_locked(model, version,
+                                                        now_msec(api.clock)):
+                log.warn("PurgeBlocks: version {uuid} of {key} is under Object Lock: kept",
+                         uuid=version.uuid.hex(), key=version.key)
+                counts["versionsLocked"] += 1
+                continue
             if version is not None:
                 await _purge_owner(model, version, counts)
                 # Written here rather than left to the cascades above, which
