@@ -3,9 +3,36 @@
 A bucket's ``lifecycle_config`` register holds a list of rule dicts
 (:func:`rule_matches` reads them): ``enabled``, a filter (``prefix``,
 ``size_gt``, ``size_lt``, ``tags``: [key, value] pairs the object must all
-have), and actions: ``expire_days`` / ``expire_date``
-(``YYYY-MM-DD``, UTC midnight) hide the object behind a delete marker;
-``abort_mpu_days`` aborts multipart uploads started that many days ago.
+have), and actions:
+
+- ``expire_days`` / ``expire_date`` (``YYYY-MM-DD``, UTC midnight): the
+  current version, if it holds data, is hidden behind a delete marker of
+  the bucket's kind (versioning Enabled: a version of its own, so the data
+  stays as a noncurrent version; Suspended or never set: the null marker,
+  which replaces the null version). A delete marker left alone (no other
+  version of the key) and itself that old is removed, as AWS does;
+- ``expire_delete_marker``: a delete marker left alone is removed whatever
+  its age (AWS's ``ExpiredObjectDeleteMarker``; never with tag or size
+  filters, which the XML parser refuses);
+- ``noncurrent_days`` (and ``newer_noncurrent``): a noncurrent version,
+  data or delete marker, is deleted for good that many days after it became
+  noncurrent (the timestamp of the next newer complete version), unless it
+  is one of the ``newer_noncurrent`` newest noncurrent versions;
+- ``abort_mpu_days`` aborts multipart uploads started that many days ago.
+
+A version is deleted for good as DeleteObject with a versionId does: a
+deletion record takes its place (``model/object.py``). Object Lock: no
+rule ever removes a version :func:`~garage_twisted.model.object_lock.
+is_protected` keeps; a delete marker is still added above a protected
+current version (it removes nothing). Filters apply to each version with
+its own size and tags; a delete marker has size 0 and no tags. Marker
+removal and noncurrent expiration act only in buckets that have had
+versioning (in others, older versions do not exist and a lone null marker
+is a tombstone the table collects).
+
+Ages count in whole days of 24 hours from the version's timestamp (AWS
+rounds the due time up to the next UTC midnight; this worker runs once a
+day, so a version goes at most a day earlier than on AWS).
 
 :class:`LifecycleWorker` walks the local object table once a day, in
 batches (its cursor and the day of its last pass are persisted, so a
@@ -25,8 +52,9 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from garage_twisted.model.object import (
-    STATE_ABORTED, STATE_COMPLETE, Object, ObjectVersion, ObjectVersionData,
+    NULL_VERSION_ID, STATE_ABORTED, STATE_COMPLETE, Object, ObjectVersion, ObjectVersionData,
 )
+from garage_twisted.model.object_lock import is_protected
 from garage_twisted.table.schema import EMPTY_PARTITION
 from garage_twisted.util import codec
 from garage_twisted.util.time import now_msec, rfc3339_msec
@@ -69,27 +97,93 @@ def expired(rule: dict, version_ms: int, now_ms: int) -> bool:
     return False
 
 
-def actions_for(obj: Object, rules: list, now_ms: int) -> list:
-    """Object entries to insert for ``obj`` under ``rules`` (maybe none)."""
+def _size_and_tags(version: ObjectVersion) -> tuple:
+    """What a rule's filter sees of a complete version: a delete marker
+    has size 0 (AWS's example expires markers with ObjectSizeLessThan 1)
+    and no tags."""
+    if version.is_data:
+        return version.data.meta.size, version.tag_set
+    return 0, ()
+
+
+def _deletion_record(version: ObjectVersion) -> ObjectVersion:
+    """What deletes ``version`` for good (as DeleteObject with its id)."""
+    return ObjectVersion(version.uuid, version.timestamp, STATE_ABORTED, versioned=True,
+                         was_null=not version.versioned)
+
+
+def actions_for(obj: Object, rules: list, now_ms: int, versioning: str | None = None) -> list:
+    """Object entries to insert for ``obj`` under ``rules`` (maybe none).
+
+    :param versioning: the bucket's versioning state (``BucketParams.
+        versioning_state``): None (never set), "Enabled" or "Suspended".
+    """
     out = []
-    data = obj.last_data_version()
-    if data is not None:
-        size = data.data.meta.size
-        tags = data.tag_set
-        if any(rule_matches(r, obj.key, size, tags) and expired(r, data.timestamp, now_ms)
+    key = obj.key
+    complete = [v for v in obj.versions if v.is_complete]
+    latest = complete[-1] if complete else None
+    if latest is not None and latest.is_data:
+        size, tags = _size_and_tags(latest)
+        if any(rule_matches(r, key, size, tags) and expired(r, latest.timestamp, now_ms)
                for r in rules):
-            marker = ObjectVersion(secrets.token_bytes(32),
-                                   max(now_ms, obj.max_timestamp() + 1), STATE_COMPLETE,
-                                   data=ObjectVersionData.delete_marker())
-            out.append(Object(obj.bucket_id, obj.key, (marker,)))
+            marker = _expiration_marker(obj, versioning, now_ms)
+            if marker is not None:
+                out.append(Object(obj.bucket_id, key, (marker,)))
+    elif latest is not None and versioning is not None and len(complete) == 1:
+        # An expired object delete marker: nothing left behind it.
+        if any(rule_matches(r, key, 0) and (r.get("expire_delete_marker")
+                                            or expired(r, latest.timestamp, now_ms))
+               for r in rules):
+            out.append(Object(obj.bucket_id, key, (_deletion_record(latest),)))
+    if versioning is not None and len(complete) > 1:
+        out += [Object(obj.bucket_id, key, (_deletion_record(v),))
+                for v in _expired_noncurrent(obj, complete, rules, now_ms)]
     for version in obj.versions:
         if not (version.is_uploading and version.multipart):
             continue
-        if any(rule_matches(r, obj.key, None) and r.get("abort_mpu_days") is not None
+        if any(rule_matches(r, key, None) and r.get("abort_mpu_days") is not None
                and now_ms - version.timestamp >= r["abort_mpu_days"] * DAY_MS
                for r in rules):
-            out.append(Object(obj.bucket_id, obj.key,
+            out.append(Object(obj.bucket_id, key,
                               (ObjectVersion(version.uuid, version.timestamp, STATE_ABORTED),)))
+    return out
+
+
+def _expiration_marker(obj: Object, versioning: str | None, now_ms: int):
+    """The delete marker that expires ``obj``'s current version, or None.
+
+    With versioning Enabled it is a version of its own and deletes nothing,
+    so Object Lock does not stop it. Otherwise it is the null marker, which
+    replaces the null version: not while Object Lock protects that one.
+    """
+    versioned = versioning == "Enabled"
+    if not versioned:
+        null = obj.find_version(NULL_VERSION_ID)
+        if null is not None and is_protected(null, now_ms):
+            return None
+    return ObjectVersion(secrets.token_bytes(32), max(now_ms, obj.max_timestamp() + 1),
+                         STATE_COMPLETE, data=ObjectVersionData.delete_marker(),
+                         versioned=versioned)
+
+
+def _expired_noncurrent(obj: Object, complete: list, rules: list, now_ms: int) -> list:
+    """The noncurrent versions (all of ``complete``, oldest first, but the
+    last) that a NoncurrentVersionExpiration rule deletes now."""
+    out = []
+    last = len(complete) - 1
+    for i, version in enumerate(complete[:-1]):
+        # Noncurrent since its successor was written; ``newer`` noncurrent
+        # versions stand between it and the current one.
+        since = complete[i + 1].timestamp
+        newer = last - 1 - i
+        size, tags = _size_and_tags(version)
+        if is_protected(version, now_ms):
+            continue
+        if any(rule_matches(r, obj.key, size, tags) and r.get("noncurrent_days") is not None
+               and now_ms - since >= r["noncurrent_days"] * DAY_MS
+               and newer >= (r.get("newer_noncurrent") or 0)
+               for r in rules):
+            out.append(version)
     return out
 
 
@@ -145,6 +239,7 @@ class LifecycleWorker:
             (self.state.day if self.state.cursor is None and self.state.day >= 0 else None)
         self.expired = 0
         self.aborted = 0
+        self.deleted = 0
         self.variables = {"lifecycle-last-completed": WorkerVariable(
             lambda: "never" if self.last_completed is None else
             rfc3339_msec(self.last_completed * DAY_MS)[:len("YYYY-MM-DD")])}
@@ -155,11 +250,14 @@ class LifecycleWorker:
     def work(self, now_ms: int | None = None):
         return defer.ensureDeferred(self._work(now_ms))
 
-    def _rules(self, bucket_id: bytes, cache: dict):
+    def _rules(self, bucket_id: bytes, cache: dict) -> tuple:
+        """``(rules, versioning state)`` of a bucket (rules None: none, or
+        no such bucket)."""
         if bucket_id not in cache:
             bucket = self.model.bucket_table.data.read_entry(EMPTY_PARTITION, bucket_id)
             params = None if bucket is None else bucket.params
-            cache[bucket_id] = None if params is None else params.lifecycle_config.value
+            cache[bucket_id] = (None, None) if params is None else \
+                (params.lifecycle_config.value, params.versioning_state)
         return cache[bucket_id]
 
     async def _work(self, now_ms):
@@ -178,13 +276,16 @@ class LifecycleWorker:
         cache, inserts = {}, []
         for _, raw in rows:
             obj = data.schema.decode_entry(raw)
-            rules = self._rules(obj.bucket_id, cache)
+            rules, versioning = self._rules(obj.bucket_id, cache)
             if rules and self.is_leader(obj.partition_hash()):
-                inserts += actions_for(obj, rules, now)
+                inserts += actions_for(obj, rules, now, versioning)
         if inserts:
             await self.model.object_table.insert_many(inserts)
             for entry in inserts:
-                if entry.versions[0].state == STATE_ABORTED:
+                version = entry.versions[0]
+                if version.is_purged:
+                    self.deleted += 1
+                elif version.state == STATE_ABORTED:
                     self.aborted += 1
                 else:
                     self.expired += 1
@@ -201,4 +302,4 @@ class LifecycleWorker:
 
     def status(self) -> dict:
         return {"last_pass_day": self.state.day, "in_progress": self.state.cursor is not None,
-                "expired": self.expired, "aborted": self.aborted}
+                "expired": self.expired, "aborted": self.aborted, "deleted": self.deleted}

@@ -1,4 +1,7 @@
-"""Lifecycle rules through boto3, applied by the worker run at a later date."""
+"""Lifecycle rules through boto3, applied by the worker run at a later date
+(versioned buckets and Object Lock included)."""
+
+from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
 from twisted.internet import reactor
@@ -117,3 +120,99 @@ class LifecycleTests(TestCase):
         ids = [r["ID"] for r in got["Rules"]]
         self.assertEqual(len(set(ids)), 2)
         self.assertTrue(all(ids))
+
+
+class VersionedLifecycleTests(TestCase):
+    """Lifecycle rules on versioned buckets and Object Lock, through boto3."""
+
+    timeout = 90
+
+    async def setUp(self):
+        self.fixture, self.key, self.s3 = await start_with_s3_client(self, 64 * 1024)
+
+    async def call(self, method, **kwargs):
+        return await in_thread(getattr(self.s3, method), **kwargs)
+
+    async def run_worker(self, days_later):
+        return await LifecycleTests.run_worker(self, days_later)
+
+    async def versions(self, bucket, prefix) -> list:
+        """``(key, version id, is latest, is a delete marker)``, oldest first
+        (each list is newest first; LastModified orders across the two)."""
+        listed = await self.call("list_object_versions", Bucket=bucket, Prefix=prefix)
+        out = []
+        for name, marker in (("Versions", False), ("DeleteMarkers", True)):
+            for i, v in enumerate(listed.get(name, [])):
+                out.append(((v["Key"], v["LastModified"], -i),
+                            (v["Key"], v["VersionId"], v["IsLatest"], marker)))
+        return [v for _, v in sorted(out, key=lambda item: item[0])]
+
+    async def put(self, bucket, key, body=b"x", **extra) -> str:
+        return (await self.call("put_object", Bucket=bucket, Key=key, Body=body,
+                                **extra))["VersionId"]
+
+    async def test_noncurrent_versions_and_delete_markers(self):
+        await self.call("create_bucket", Bucket="kept")
+        await self.call("put_bucket_versioning", Bucket="kept",
+                        VersioningConfiguration={"Status": "Enabled"})
+        rules = [{"ID": "noncurrent", "Status": "Enabled", "Filter": {"Prefix": "docs/"},
+                  "NoncurrentVersionExpiration": {"NoncurrentDays": 1,
+                                                  "NewerNoncurrentVersions": 1}},
+                 {"ID": "markers", "Status": "Enabled", "Filter": {"Prefix": "gone/"},
+                  "Expiration": {"ExpiredObjectDeleteMarker": True}},
+                 {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
+                  "Expiration": {"Days": 1}}]
+        await self.call("put_bucket_lifecycle_configuration", Bucket="kept",
+                        LifecycleConfiguration={"Rules": rules})
+        got = await self.call("get_bucket_lifecycle_configuration", Bucket="kept")
+        self.assertEqual(got["Rules"], rules)
+        docs = [await self.put("kept", "docs/a", b"%d" % n) for n in range(4)]
+        tmp = await self.put("kept", "tmp/x")
+        gone = await self.put("kept", "gone/k")
+        await self.call("delete_object", Bucket="kept", Key="gone/k")
+        await self.call("delete_object", Bucket="kept", Key="gone/k", VersionId=gone)
+        worker = await self.run_worker(2)
+        # The two newest of docs/a stay (current, and one noncurrent kept).
+        self.assertEqual(await self.versions("kept", "docs/"),
+                         [("docs/a", docs[2], False, False), ("docs/a", docs[3], True, False)])
+        got = await self.call("get_object", Bucket="kept", Key="docs/a", VersionId=docs[2])
+        self.assertEqual(await in_thread(got["Body"].read), b"2")
+        # tmp/x expired behind a marker of its own; its data is still there.
+        (data, marker) = await self.versions("kept", "tmp/")
+        self.assertEqual((data[1:], marker[2:]), ((tmp, False, False), (True, True)))
+        with self.assertRaises(ClientError):
+            await self.call("get_object", Bucket="kept", Key="tmp/x")
+        await self.call("get_object", Bucket="kept", Key="tmp/x", VersionId=tmp)
+        # The marker left alone went.
+        self.assertEqual(await self.versions("kept", "gone/"), [])
+        self.assertEqual(worker.status()["deleted"], 3)
+        self.assertEqual(worker.status()["expired"], 1)
+
+    async def test_object_lock_keeps_versions(self):
+        await self.call("create_bucket", Bucket="locked", ObjectLockEnabledForBucket=True)
+        await self.call("put_bucket_lifecycle_configuration", Bucket="locked",
+                        LifecycleConfiguration={"Rules": [
+                            {"ID": "all", "Status": "Enabled", "Filter": {},
+                             "Expiration": {"Days": 1},
+                             "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}]})
+        held = await self.put("locked", "k", b"held", ObjectLockLegalHoldStatus="ON")
+        plain = await self.put("locked", "k", b"plain")
+        until = datetime.now(timezone.utc) + timedelta(days=30)
+        retained = await self.put("locked", "k", b"retained", ObjectLockMode="GOVERNANCE",
+                                  ObjectLockRetainUntilDate=until)
+        await self.run_worker(2)
+        # The current version, though retained, expired behind a marker
+        # (which removes nothing); the unprotected noncurrent one went.
+        listed = await self.versions("locked", "k")
+        self.assertEqual([v[1:] for v in listed[:2]],
+                         [(held, False, False), (retained, False, False)])
+        self.assertEqual(listed[2][2:], (True, True))
+        await self.run_worker(4)
+        # Noncurrent for two days, but held and retained: both stay.
+        self.assertEqual([v[1] for v in await self.versions("locked", "k")][:2],
+                         [held, retained])
+        await self.call("put_object_legal_hold", Bucket="locked", Key="k", VersionId=held,
+                        LegalHold={"Status": "OFF"})
+        await self.run_worker(5)
+        self.assertEqual([v[1] for v in await self.versions("locked", "k")][:1], [retained])
+        self.assertNotIn(plain, [v[1] for v in await self.versions("locked", "k")])

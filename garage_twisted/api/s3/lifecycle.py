@@ -1,14 +1,21 @@
 """Put/Get/DeleteBucketLifecycleConfiguration: the rules' XML form.
 
-Supported, as Garage: ``Expiration`` (``Days`` or ``Date``) and
+Supported, as AWS: ``Expiration`` (``Days``, ``Date``, or
+``ExpiredObjectDeleteMarker`` alone), ``NoncurrentVersionExpiration``
+(``NoncurrentDays``, maybe ``NewerNoncurrentVersions``) and
 ``AbortIncompleteMultipartUpload`` (``DaysAfterInitiation``), filtered by
 prefix, object size and tags (``Filter`` with ``Prefix``,
 ``ObjectSizeGreaterThan``, ``ObjectSizeLessThan``, ``Tag``, or ``And`` of
-them; the old top-level ``Prefix`` too; a rule filtering on tags cannot
-abort uploads, as AWS). Transitions and noncurrent-version actions
-(there are no storage classes nor versioning here) answer
-``NotImplemented``. The rules are applied by the daily
-:class:`~garage_twisted.model.lifecycle.LifecycleWorker`.
+them; the old top-level ``Prefix`` too). Checked as AWS answers: day counts
+are positive integers (InvalidArgument); ``ExpiredObjectDeleteMarker``
+beside ``Days`` or ``Date`` is MalformedXML; a rule filtering on tags
+cannot abort uploads nor expire delete markers, one filtering on size
+cannot expire delete markers (InvalidRequest); ``NewerNoncurrentVersions``
+needs a ``Filter`` (InvalidRequest, "Lifecycle V2"). ``Transition`` and
+``NoncurrentVersionTransition`` answer ``NotImplemented``: there are no
+storage classes here. The rules are applied by the daily
+:class:`~garage_twisted.model.lifecycle.LifecycleWorker`, which documents
+what each action does (versioned buckets and Object Lock included).
 """
 
 import re
@@ -24,8 +31,14 @@ MAX_BODY = 256 * 1024
 # Tags in one rule's filter (AWS allows up to the object limit).
 MAX_FILTER_TAGS = 10
 MAX_RULES = 1000
-UNSUPPORTED = {"Transition", "NoncurrentVersionTransition", "NoncurrentVersionExpiration"}
+# No storage classes here, so nothing to transition to.
+UNSUPPORTED = {"Transition": "transitions between storage classes",
+               "NoncurrentVersionTransition": "transitions of noncurrent versions between "
+                                              "storage classes"}
 MAX_ID_LENGTH = 255
+# The rule dict's fields that are actions (a rule needs one).
+ACTIONS = ("expire_days", "expire_date", "expire_delete_marker", "noncurrent_days",
+           "abort_mpu_days")
 # An expiration date is a day: midnight UTC, as S3 requires.
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(T00:00:00(\.0+)?(Z|\+00:00))?")
 
@@ -62,6 +75,45 @@ def _positive_int(node, what: str, minimum: int = 1) -> int:
     return value
 
 
+def _boolean(node, what: str) -> bool:
+    text = (node.text or "").strip()
+    if text not in ("true", "false"):
+        raise errors.MalformedXML(f"{what} must be true or false")
+    return text == "true"
+
+
+def _expiration(rule: dict, node) -> None:
+    expiration = children(node)
+    if "ExpiredObjectDeleteMarker" in expiration:
+        if "Days" in expiration or "Date" in expiration:
+            raise errors.MalformedXML("ExpiredObjectDeleteMarker cannot be specified with "
+                                      "Days or Date in a Lifecycle Expiration Policy")
+        rule["expire_delete_marker"] = _boolean(expiration["ExpiredObjectDeleteMarker"],
+                                                "ExpiredObjectDeleteMarker")
+    elif "Days" in expiration:
+        rule["expire_days"] = _positive_int(expiration["Days"],
+                                            "'Days' for Expiration action")
+    elif "Date" in expiration:
+        rule["expire_date"] = _expiration_date(expiration["Date"])
+    else:
+        raise errors.MalformedXML("Expiration needs Days, Date or ExpiredObjectDeleteMarker")
+
+
+def _noncurrent_expiration(rule: dict, node, has_filter: bool) -> None:
+    fields = children(node)
+    if "NoncurrentDays" not in fields:
+        raise errors.MalformedXML("NoncurrentVersionExpiration needs NoncurrentDays")
+    rule["noncurrent_days"] = _positive_int(
+        fields["NoncurrentDays"], "'NoncurrentDays' for NoncurrentVersionExpiration action")
+    if "NewerNoncurrentVersions" in fields:
+        if not has_filter:
+            raise errors.InvalidRequest("NewerNoncurrentVersions element can only be used "
+                                        "in Lifecycle V2.")
+        rule["newer_noncurrent"] = _positive_int(
+            fields["NewerNoncurrentVersions"],
+            "'NewerNoncurrentVersions' for NoncurrentVersionExpiration action")
+
+
 def _filter(rule: dict, node) -> None:
     for child in node:
         name = local_name(child.tag)
@@ -91,14 +143,16 @@ def parse_lifecycle(body: bytes) -> list:
         parts = children(node)
         for name in parts:
             if name in UNSUPPORTED:
-                raise errors.NotImplemented(f"lifecycle {name} is not supported")
+                raise errors.NotImplemented(f"lifecycle {name} is not supported: there are "
+                                            f"no {UNSUPPORTED[name]} here")
         status = (parts["Status"].text or "").strip() if "Status" in parts else None
         if status not in ("Enabled", "Disabled"):
             raise errors.MalformedXML("each Rule needs a Status of Enabled or Disabled")
         rule = {"id": _rule_id(parts),
                 "enabled": status == "Enabled", "prefix": None, "size_gt": None,
                 "size_lt": None, "expire_days": None, "expire_date": None,
-                "abort_mpu_days": None}
+                "expire_delete_marker": None, "noncurrent_days": None,
+                "newer_noncurrent": None, "abort_mpu_days": None}
         if "Filter" in parts:
             _filter(rule, parts["Filter"])
         elif "Prefix" in parts:
@@ -106,15 +160,10 @@ def parse_lifecycle(body: bytes) -> list:
             rule["prefix"] = parts["Prefix"].text or ""
             rule["top_level_prefix"] = True
         if "Expiration" in parts:
-            expiration = children(parts["Expiration"])
-            if "ExpiredObjectDeleteMarker" in expiration and len(expiration) == 1:
-                raise errors.NotImplemented("ExpiredObjectDeleteMarker is not supported")
-            if "Days" in expiration:
-                rule["expire_days"] = _positive_int(expiration["Days"], "Expiration Days")
-            elif "Date" in expiration:
-                rule["expire_date"] = _expiration_date(expiration["Date"])
-            else:
-                raise errors.MalformedXML("Expiration needs Days or Date")
+            _expiration(rule, parts["Expiration"])
+        if "NoncurrentVersionExpiration" in parts:
+            _noncurrent_expiration(rule, parts["NoncurrentVersionExpiration"],
+                                   "Filter" in parts)
         if "AbortIncompleteMultipartUpload" in parts:
             abort = children(parts["AbortIncompleteMultipartUpload"])
             if "DaysAfterInitiation" not in abort:
@@ -128,8 +177,14 @@ def parse_lifecycle(body: bytes) -> list:
             if rule["abort_mpu_days"] is not None:
                 raise errors.InvalidRequest("AbortIncompleteMultipartUpload cannot be "
                                             "specified with Tags.")
-        if rule["expire_days"] is None and rule["expire_date"] is None and \
-                rule["abort_mpu_days"] is None:
+            if rule["expire_delete_marker"] is not None:
+                raise errors.InvalidRequest("ExpiredObjectDeleteMarker cannot be specified "
+                                            "with Tags.")
+        if rule["expire_delete_marker"] is not None and \
+                (rule["size_gt"] is not None or rule["size_lt"] is not None):
+            raise errors.InvalidRequest("ExpiredObjectDeleteMarker cannot be specified with "
+                                        "Object Size.")
+        if all(rule[action] is None for action in ACTIONS):
             raise errors.MalformedXML("a lifecycle Rule needs at least one action")
         rules.append(rule)
     if not rules or len(rules) > MAX_RULES:
@@ -167,6 +222,16 @@ def lifecycle_xml(rules: list) -> bytes:
         elif rule.get("expire_date") is not None:
             inner += "<Expiration>" + element("Date", rule["expire_date"] + "T00:00:00Z") + \
                 "</Expiration>"
+        elif rule.get("expire_delete_marker") is not None:
+            inner += "<Expiration>" + element(
+                "ExpiredObjectDeleteMarker",
+                "true" if rule["expire_delete_marker"] else "false") + "</Expiration>"
+        if rule.get("noncurrent_days") is not None:
+            inner += "<NoncurrentVersionExpiration>" + element("NoncurrentDays",
+                                                               rule["noncurrent_days"])
+            if rule.get("newer_noncurrent") is not None:
+                inner += element("NewerNoncurrentVersions", rule["newer_noncurrent"])
+            inner += "</NoncurrentVersionExpiration>"
         if rule.get("abort_mpu_days") is not None:
             inner += ("<AbortIncompleteMultipartUpload>"
                       + element("DaysAfterInitiation", rule["abort_mpu_days"])

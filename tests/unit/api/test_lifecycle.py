@@ -78,3 +78,80 @@ class TagFilterTests(TestCase):
                        "<Tag><Key>a</Key><Value>2</Value></Tag></And>")
         with self.assertRaises(errors.MalformedXML):
             self.rules("<Tag><Value>1</Value></Tag>")
+
+
+class VersionActionTests(TestCase):
+    """NoncurrentVersionExpiration and ExpiredObjectDeleteMarker, checked
+    and given back as AWS does."""
+
+    def rules(self, actions: str, filter_xml: str = "<Filter><Prefix>p/</Prefix></Filter>"):
+        return parse_lifecycle(
+            ("<LifecycleConfiguration><Rule><ID>r</ID>" + filter_xml
+             + "<Status>Enabled</Status>" + actions + "</Rule></LifecycleConfiguration>")
+            .encode())
+
+    def test_parsed_and_given_back(self):
+        from garage_twisted.api.s3.lifecycle import lifecycle_xml
+
+        (rule,) = self.rules("<Expiration><ExpiredObjectDeleteMarker>true"
+                             "</ExpiredObjectDeleteMarker></Expiration>"
+                             "<NoncurrentVersionExpiration><NoncurrentDays>30</NoncurrentDays>"
+                             "<NewerNoncurrentVersions>3</NewerNoncurrentVersions>"
+                             "</NoncurrentVersionExpiration>")
+        self.assertEqual((rule["expire_delete_marker"], rule["noncurrent_days"],
+                          rule["newer_noncurrent"], rule["expire_days"]), (True, 30, 3, None))
+        xml = lifecycle_xml([rule])
+        self.assertIn(b"<Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker>"
+                      b"</Expiration><NoncurrentVersionExpiration><NoncurrentDays>30"
+                      b"</NoncurrentDays><NewerNoncurrentVersions>3</NewerNoncurrentVersions>"
+                      b"</NoncurrentVersionExpiration>", xml)
+        self.assertEqual(parse_lifecycle(xml), [rule])
+        (alone,) = self.rules("<NoncurrentVersionExpiration><NoncurrentDays>1"
+                              "</NoncurrentDays></NoncurrentVersionExpiration>")
+        self.assertEqual((alone["noncurrent_days"], alone["newer_noncurrent"]), (1, None))
+        self.assertEqual(parse_lifecycle(lifecycle_xml([alone])), [alone])
+        (off,) = self.rules("<Expiration><ExpiredObjectDeleteMarker>false"
+                            "</ExpiredObjectDeleteMarker></Expiration>")
+        self.assertIs(off["expire_delete_marker"], False)
+        self.assertEqual(parse_lifecycle(lifecycle_xml([off])), [off])
+
+    def test_refused_as_aws(self):
+        marker = "<ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker>"
+        cases = [
+            (errors.MalformedXML, f"<Expiration><Days>1</Days>{marker}</Expiration>", None),
+            (errors.MalformedXML,
+             f"<Expiration><Date>2030-01-01T00:00:00Z</Date>{marker}</Expiration>", None),
+            (errors.MalformedXML, "<Expiration><ExpiredObjectDeleteMarker>yes"
+                                  "</ExpiredObjectDeleteMarker></Expiration>", None),
+            (errors.MalformedXML, "<NoncurrentVersionExpiration/>", None),
+            (errors.MalformedXML, "<NoncurrentVersionExpiration><NewerNoncurrentVersions>1"
+                                  "</NewerNoncurrentVersions></NoncurrentVersionExpiration>",
+             None),
+            (errors.InvalidArgument, "<NoncurrentVersionExpiration><NoncurrentDays>0"
+                                     "</NoncurrentDays></NoncurrentVersionExpiration>", None),
+            (errors.InvalidArgument, "<NoncurrentVersionExpiration><NoncurrentDays>x"
+                                     "</NoncurrentDays></NoncurrentVersionExpiration>", None),
+            (errors.InvalidArgument, "<NoncurrentVersionExpiration><NoncurrentDays>1"
+                                     "</NoncurrentDays><NewerNoncurrentVersions>0"
+                                     "</NewerNoncurrentVersions>"
+                                     "</NoncurrentVersionExpiration>", None),
+            (errors.InvalidRequest, "<NoncurrentVersionExpiration><NoncurrentDays>1"
+                                    "</NoncurrentDays><NewerNoncurrentVersions>1"
+                                    "</NewerNoncurrentVersions>"
+                                    "</NoncurrentVersionExpiration>", "<Prefix>p/</Prefix>"),
+            (errors.InvalidRequest, f"<Expiration>{marker}</Expiration>",
+             "<Filter><Tag><Key>a</Key><Value>b</Value></Tag></Filter>"),
+            (errors.InvalidRequest, f"<Expiration>{marker}</Expiration>",
+             "<Filter><ObjectSizeGreaterThan>1</ObjectSizeGreaterThan></Filter>"),
+            (errors.NotImplemented, "<Transition><Days>1</Days><StorageClass>GLACIER"
+                                    "</StorageClass></Transition>", None),
+            (errors.NotImplemented, "<NoncurrentVersionTransition><NoncurrentDays>1"
+                                    "</NoncurrentDays><StorageClass>GLACIER</StorageClass>"
+                                    "</NoncurrentVersionTransition>", None),
+        ]
+        for error, actions, filter_xml in cases:
+            args = (actions,) if filter_xml is None else (actions, filter_xml)
+            with self.assertRaises(error, msg=actions) as caught:
+                self.rules(*args)
+            if error is errors.NotImplemented:
+                self.assertIn("storage classes", str(caught.exception))
