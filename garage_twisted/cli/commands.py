@@ -181,6 +181,21 @@ async def find_bucket(client, pattern: str) -> dict:
     return await client.call("GetBucketInfo", {"search": pattern})
 
 
+def _versioning_text(state) -> str:
+    return "never enabled (unversioned)" if state is None else state.lower()
+
+
+def _object_lock_text(lock) -> str:
+    if not lock or not lock.get("enabled"):
+        return "disabled"
+    default = lock.get("defaultRetention")
+    if default is None:
+        return "enabled, no default retention"
+    period = (f"{default['days']} day(s)" if default.get("days") is not None
+              else f"{default['years']} year(s)")
+    return f"enabled, default retention {default['mode']} for {period}"
+
+
 def _print_bucket(info: dict, out):
     print(f"Bucket: {info['id']}", file=out)
     print(f"Created: {info['created']}", file=out)
@@ -190,6 +205,8 @@ def _print_bucket(info: dict, out):
     print(f"Unfinished uploads: {info['unfinishedUploads']}", file=out)
     print("", file=out)
     print(f"Website access: {str(info['websiteAccess']).lower()}", file=out)
+    print(f"Versioning: {_versioning_text(info.get('versioning'))}", file=out)
+    print(f"Object Lock: {_object_lock_text(info.get('objectLock'))}", file=out)
     quotas = info["quotas"]
     if quotas.get("maxSize") is not None or quotas.get("maxObjects") is not None:
         max_size, max_objects = quotas.get("maxSize"), quotas.get("maxObjects")
@@ -267,6 +284,17 @@ async def bucket_set_quotas(client, args, out):
                                       "number of objects")}
     info = await client.call("UpdateBucket", {"id": info["id"]}, {"quotas": new})
     _print_bucket(info, out)
+
+
+async def bucket_versioning(client, args, out):
+    info = await find_bucket(client, args.bucket)
+    status = {"enable": "Enabled", "suspend": "Suspended"}[args.state]
+    try:
+        info = await client.call("UpdateBucket", {"id": info["id"]}, {"versioning": status})
+    except CliError as e:
+        raise CliError(f"the versioning of bucket {args.bucket} was not changed: {e}") from None
+    print(f"Versioning of bucket {args.bucket} is now {info['versioning'].lower()}.",
+          file=out)
 
 
 async def bucket_delete(client, args, out):

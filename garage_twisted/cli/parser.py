@@ -180,6 +180,12 @@ def _bucket_verbs(bucket) -> None:
                    help="suffix appended to request paths ending in / (default index.html)")
     p.add_argument("-e", "--error-document",
                    help="document returned when an error occurs (optional)")
+    p = _leaf(bucket, "versioning", "enable or suspend the versioning of a bucket (not in "
+              "Garage: S3's PutBucketVersioning, for an operator)", commands.bucket_versioning)
+    p.add_argument("bucket", help="bucket name")
+    p.add_argument("state", choices=("enable", "suspend"),
+                   help="enable: every write keeps a version of its own; suspend: new "
+                        "writes replace the null version (refused with Object Lock)")
     p = _leaf(bucket, "set-quotas", "set the quotas of a bucket", commands.bucket_set_quotas)
     p.add_argument("bucket", help="bucket name")
     p.add_argument("--max-size", help="maximum size of the bucket (e.g. 500M, 10G, 2GiB), "

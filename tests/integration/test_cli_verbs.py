@@ -70,6 +70,12 @@ VERBS = [
      "is now served"),
     ("bucket website --deny bk1", "is no longer served"),
     ("bucket website bk1", "!give --allow or --deny"),
+    ("bucket info bk1", "Versioning: never enabled (unversioned)\nObject Lock: disabled"),
+    ("bucket versioning bk1 enable", "Versioning of bucket bk1 is now enabled."),
+    ("bucket info bk1", "Versioning: enabled\n"),
+    ("bucket versioning bk1 suspend", "Versioning of bucket bk1 is now suspended."),
+    ("bucket info bk1", "Versioning: suspended\n"),
+    ("bucket versioning no-such-bucket enable", "!"),
     ("bucket set-quotas bk1 --max-size 10G --max-objects 1000",
      "Quotas: max size 10.0 GB (10000000000 B), max objects 1000"),
     ("bucket set-quotas bk1 --max-size 2GiB", "max size 2.1 GB (2147483648 B), max objects 1000"),
@@ -199,3 +205,24 @@ class CliVerbTests(TestCase):
             else:
                 out = await self.garage(line)
                 self.assertIn(expected, out, f"{line}:\n{out}")
+
+    async def test_object_lock_bucket(self):
+        """``bucket info`` shows an Object Lock bucket's lock and default
+        retention; ``bucket versioning ... suspend`` is refused with one line
+        saying why, and ``enable`` keeps it Enabled."""
+        helper = self.fixture.node.helper
+        bucket = await helper.create_bucket("locked", object_lock=True)
+        out = await self.garage("bucket info locked")
+        self.assertIn("Versioning: enabled\nObject Lock: enabled, no default retention\n", out)
+        await helper.set_object_lock(bucket.bucket_id, ("COMPLIANCE", None, 2))
+        out = await self.garage("bucket info locked")
+        self.assertIn("Object Lock: enabled, default retention COMPLIANCE for 2 year(s)\n", out)
+        with self.assertRaises(CliError) as raised:
+            await self.garage("bucket versioning locked suspend")
+        message = str(raised.exception)
+        self.assertNotIn("\n", message)
+        self.assertIn("the versioning of bucket locked was not changed: the bucket has "
+                      "Object Lock enabled", message)
+        self.assertIn("Versioning: enabled\n", await self.garage("bucket info locked"))
+        out = await self.garage("bucket versioning locked enable")
+        self.assertIn("Versioning of bucket locked is now enabled.", out)

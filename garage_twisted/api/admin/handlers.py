@@ -10,6 +10,9 @@ from dataclasses import replace
 
 from garage_twisted.api.admin import errors, objects, render
 from garage_twisted.api.admin.node_ops import cluster_statistics
+from garage_twisted.api.s3 import errors as s3_errors
+from garage_twisted.api.s3 import versioning
+from garage_twisted.model import errors as model_errors
 from garage_twisted.model.bucket import BucketQuotas
 from garage_twisted.model.helper import ModelHelper
 from garage_twisted.net.keys import NodeKeyError, parse_peer_address
@@ -169,32 +172,70 @@ async def create_bucket(api, query, body):
     return await _bucket_info(api, bucket)
 
 
+def _versioning_of(body) -> str | None:
+    """The versioning UpdateBucket's body asks for (``"Enabled"`` or
+    ``"Suspended"``, as S3's PutBucketVersioning), or None to keep it.
+
+    Garage has no versioning: this field, next to ``websiteAccess`` and
+    ``quotas``, is ours; GetBucketInfo answers it under the same name.
+    """
+    value = body.get("versioning")
+    if value is not None and value not in (versioning.ENABLED, versioning.SUSPENDED):
+        raise errors.BadRequest(f'versioning must be "{versioning.ENABLED}" or '
+                                f'"{versioning.SUSPENDED}", not {value!r}')
+    return value
+
+
 async def update_bucket(api, query, body):
     helper = api.helper
     bucket_id = render.parse_bucket_id(_require(query.get("id"), "id"))
     bucket = await helper.get_existing_bucket(bucket_id)
-    params = bucket.params
-    now = helper.now()
+    # Every field is read and checked before anything is written: a refused
+    # request changes nothing.
+    changes = {}  # BucketParams register -> its new value
     if body.get("websiteAccess") is not None:
         access = body["websiteAccess"]
+        changes["website_config"] = None
         if access.get("enabled"):
-            config = {"index_document": _require(access.get("indexDocument"),
-                                                 "websiteAccess.indexDocument"),
-                      "error_document": access.get("errorDocument")}
-        else:
-            config = None
-        params = replace(params, website_config=params.website_config.update(now, config))
+            changes["website_config"] = {
+                "index_document": _require(access.get("indexDocument"),
+                                           "websiteAccess.indexDocument"),
+                "error_document": access.get("errorDocument")}
     if body.get("quotas") is not None:
-        quotas = body["quotas"]
-        params = replace(params, quotas=params.quotas.update(
-            now, BucketQuotas(quotas.get("maxSize"), quotas.get("maxObjects"))))
-    await helper.model.bucket_table.insert(bucket.with_params(params))
+        wanted = body["quotas"]
+        changes["quotas"] = BucketQuotas(wanted.get("maxSize"), wanted.get("maxObjects"))
+    status = _versioning_of(body)
+    if status is not None:
+        try:
+            await versioning.set_versioning(helper, bucket_id, status)
+        except s3_errors.InvalidBucketState:
+            raise errors.InvalidBucketState(
+                "the bucket has Object Lock enabled: its versioning stays Enabled and "
+                "cannot be suspended") from None
+        bucket = await helper.get_existing_bucket(bucket_id)
+    if changes:
+        params, now = bucket.params, helper.now()
+        params = replace(params, **{name: getattr(params, name).update(now, value)
+                                    for name, value in changes.items()})
+        await helper.model.bucket_table.insert(bucket.with_params(params))
     bucket = await helper.get_existing_bucket(bucket.bucket_id)
     return await _bucket_info(api, bucket)
 
 
 async def delete_bucket(api, query, body):
-    await api.helper.delete_bucket(render.parse_bucket_id(_require(query.get("id"), "id")))
+    bucket_id = render.parse_bucket_id(_require(query.get("id"), "id"))
+    try:
+        await api.helper.delete_bucket(bucket_id)
+    except model_errors.BucketNotEmpty as e:
+        bucket = await api.helper.get_bucket(bucket_id)
+        if bucket is None or bucket.params.versioning_state is None:
+            raise
+        # Versions of their own keep the bucket while no object shows (the
+        # object count and ListObjects see current versions only): say so.
+        raise errors.BucketNotEmpty(
+            f"{e.message}: its versioning is {bucket.params.versioning_state}, and every "
+            "version (noncurrent versions and delete markers included) must be deleted "
+            "by its version id first (S3 ListObjectVersions lists them)") from None
     return None
 
 

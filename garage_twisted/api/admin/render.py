@@ -93,6 +93,21 @@ def bucket_info(bucket, keys: dict, stats: dict) -> dict:
         "unfinishedMultipartUploadParts": 0,
         "unfinishedMultipartUploadBytes": 0,
         "quotas": {"maxSize": quotas.max_size, "maxObjects": quotas.max_objects},
+        # Not in Garage (it has no versioning): null (never set), "Enabled"
+        # or "Suspended", as S3's GetBucketVersioning; UpdateBucket sets it.
+        "versioning": params.versioning_state,
+        "objectLock": object_lock(params),
+    }
+
+
+def object_lock(params) -> dict:
+    """Whether a bucket has Object Lock, and the default retention of new
+    versions (S3's ObjectLockConfiguration, in the admin API's case)."""
+    default = params.object_lock_config.value
+    return {
+        "enabled": bool(params.object_lock_enabled.value),
+        "defaultRetention": None if default is None else {
+            "mode": default[0], "days": default[1], "years": default[2]},
     }
 
 

@@ -41,6 +41,8 @@ GARAGE_HELP = {
     ("bucket", "deny"): ["--key", "--read", "--write", "--owner"],
     ("bucket", "website"): ["--allow", "--deny", "-i", "--index-document", "-e",
                             "--error-document"],
+    # Not Garage's (it has no versioning): S3's PutBucketVersioning.
+    ("bucket", "versioning"): ["BUCKET", "enable", "suspend"],
     ("bucket", "set-quotas"): ["--max-size", "--max-objects"],
     ("bucket", "cleanup-incomplete-uploads"): ["--older-than", "BUCKET"],
     ("bucket", "inspect-object"): ["BUCKET", "KEY"],
