@@ -17,5 +17,5 @@ class SmokeTests(TestCase):
     async def test_every_client_against_a_fresh_node(self):
         out, err, code = await run(sys.executable, SCRIPT, "--start-node", check=False)
         self.assertEqual(code, 0, out + err)
-        self.assertIn("\n12 passed, 0 failed", "\n" + out)
+        self.assertIn("\n16 passed, 0 failed", "\n" + out)
         self.assertNotIn("FAIL", out)
