@@ -163,7 +163,7 @@ def _expiration_marker(obj: Object, versioning: str | None, now_ms: int):
             return None
     return ObjectVersion(secrets.token_bytes(32), max(now_ms, obj.max_timestamp() + 1),
                          STATE_COMPLETE, data=ObjectVersionData.delete_marker(),
-                         versioned=versioned)
+                         versioned=versioned, suspended=versioning == "Suspended")
 
 
 def _expired_noncurrent(obj: Object, complete: list, rules: list, now_ms: int) -> list:

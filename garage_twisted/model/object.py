@@ -179,6 +179,10 @@ class ObjectVersion:
     # None (model/object_lock.py), and legal hold, an Lww of a bool.
     retention: Lww | None = None
     legal_hold: Lww | None = None
+    # Complete null version written while versioning was Suspended: a
+    # version S3 lists, so its delete marker is no internal tombstone (it
+    # keeps the bucket from being deleted, and the GC from collecting it).
+    suspended: bool = False
 
     def cmp_key(self):
         return (self.timestamp, self.uuid)
@@ -273,7 +277,8 @@ class ObjectVersion:
         complete = self.state == STATE_COMPLETE
         tail = [_plain(self.tags if complete else None), self.versioned or None,
                 self.was_null or None, _plain(self.retention if complete else None),
-                _plain(self.legal_hold if complete else None)]
+                _plain(self.legal_hold if complete else None),
+                (self.suspended and complete) or None]
         while tail and tail[-1] is None:
             tail.pop()
         raw += tail
@@ -294,9 +299,10 @@ class ObjectVersion:
                 if len(raw) > 7 and raw[7] is not None else None
             legal_hold = Lww.from_cbor(raw[8], bool) \
                 if len(raw) > 8 and raw[8] is not None else None
+            suspended = len(raw) > 9 and bool(raw[9])
             return _build_version(uuid, timestamp, state, False, (),
                                   ObjectVersionData.from_cbor(body), tags, versioned, False,
-                                  retention, legal_hold)
+                                  retention, legal_hold, suspended)
         return cls(uuid, timestamp, state, versioned=versioned, was_null=was_null)
 
 
@@ -377,12 +383,13 @@ class Object(Entry):
         return replace(self, versions=tuple(_kept([by_key[k] for k in sorted(by_key)])))
 
     def is_tombstone(self) -> bool:
-        """Nothing left but a null delete marker, or records of deleted
+        """Nothing left but a null delete marker (of a bucket without
+        versioning), or records of deleted
         versions: the table's GC may remove the row once every replica has
         it."""
         versions = self.versions
         if len(versions) == 1 and versions[0].is_complete and not versions[0].versioned \
-                and versions[0].data.kind == DATA_DELETE_MARKER:
+                and not versions[0].suspended and versions[0].data.kind == DATA_DELETE_MARKER:
             return True
         return bool(versions) and all(v.is_purged for v in versions)
 
@@ -434,8 +441,9 @@ FILTER_IS_DATA = "is_data"
 FILTER_IS_UPLOADING = "is_uploading"
 # Rows holding a complete version (data or delete marker): ListObjectVersions.
 FILTER_HAS_VERSIONS = "has_versions"
-# Rows that keep a bucket from being deleted: data, uploads, or versions of
-# their own (delete markers included, as AWS).
+# Rows that keep a bucket from being deleted: data, uploads, or versions
+# S3 lists (delete markers of their own or of Suspended versioning
+# included, as AWS).
 FILTER_NOT_EMPTY = "not_empty"
 
 
@@ -463,7 +471,8 @@ class ObjectTableSchema(TableSchema):
         if entry_filter == FILTER_HAS_VERSIONS:
             return any(v.is_complete for v in entry.versions)
         if entry_filter == FILTER_NOT_EMPTY:
-            return any(v.is_data or v.is_uploading or (v.is_complete and v.versioned)
+            return any(v.is_data or v.is_uploading
+                       or (v.is_complete and (v.versioned or v.suspended))
                        for v in entry.versions)
         return True
 

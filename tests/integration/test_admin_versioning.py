@@ -180,9 +180,6 @@ class AdminVersioningTests(TestCase):
         code, _ = await self.delete_bucket()
         self.assertEqual(code, 200)
 
-    test_delete_refused_with_a_suspended_null_delete_marker.todo = (
-        "model/object.py: a Suspended bucket's null delete marker does not keep it")
-
     async def test_unversioned_bucket_deletes_after_its_objects(self):
         """A bucket whose versioning was never set goes once its objects are
         deleted, as in Garage (the null delete markers left do not count)."""

@@ -72,7 +72,8 @@ async def delete_key(ctx: RequestContext, key: str, version_id: str | None = Non
     timestamp = now if existing is None else max(now, existing.max_timestamp() + 1)
     marker = ObjectVersion(new_uuid(), timestamp, STATE_COMPLETE,
                            data=ObjectVersionData.delete_marker(),
-                           versioned=ctx.versioned_writes)
+                           versioned=ctx.versioned_writes,
+                           suspended=ctx.versioning == "Suspended")
     await table.insert(Object(ctx.bucket_id, key, (marker,)))
     if not shown:
         return Deleted()

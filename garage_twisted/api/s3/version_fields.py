@@ -2,7 +2,8 @@
 
 Every complete version a request writes (PutObject, POST, CopyObject,
 CompleteMultipartUpload) is a version of its own when the bucket's
-versioning is Enabled (``api/s3/versioning.py``), and carries the Object
+versioning is Enabled (``api/s3/versioning.py``), a null version marked
+``suspended`` when it is Suspended, and carries the Object
 Lock the write asks for (``x-amz-object-lock-mode`` with
 ``-retain-until-date``, both or neither, and ``-legal-hold``: headers, or
 fields of a browser POST) or else the bucket's default retention
@@ -122,6 +123,8 @@ def version_fields(ctx: RequestContext, retention=None, hold=None) -> dict:
     fields = {}
     if ctx.versioned_writes:
         fields["versioned"] = True
+    elif ctx.versioning == "Suspended":
+        fields["suspended"] = True
     params = ctx.bucket.params
     now = now_msec(ctx.api.clock)
     if retention is None and params.object_lock_enabled.value:

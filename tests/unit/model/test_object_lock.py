@@ -130,3 +130,19 @@ class FindAndCountTests(TestCase):
                      _version(b"o" * 32, 200, size=5), _marker(b"m" * 32, 300))
         self.assertEqual(object_counts(entry), [2, 8, 0])
         self.assertEqual(object_counts(None), [0, 0, 0])
+
+
+class SuspendedNullVersionTests(TestCase):
+    def test_a_suspended_null_marker_is_no_tombstone(self):
+        """A null delete marker written while versioning is Suspended is a
+        version S3 lists: it keeps its entry (and bucket); one written in a
+        bucket that never had versioning is an internal tombstone."""
+        internal = _marker(b"m" * 32, 1, versioned=False)
+        listed = replace(internal, suspended=True)
+        self.assertTrue(_obj(internal).is_tombstone())
+        self.assertFalse(_obj(listed).is_tombstone())
+        self.assertEqual(ObjectVersion.from_cbor(listed.to_cbor()), listed)
+        self.assertEqual(len(internal.to_cbor()), 4)
+        deleted = _obj(listed).merge(_obj(ObjectVersion(b"m" * 32, 1, STATE_ABORTED,
+                                                        versioned=True, was_null=True)))
+        self.assertTrue(deleted.is_tombstone())
