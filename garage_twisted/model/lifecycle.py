@@ -30,6 +30,10 @@ removal and noncurrent expiration act only in buckets that have had
 versioning (in others, older versions do not exist and a lone null marker
 is a tombstone the table collects).
 
+Whatever a bucket's rules, every pass also aborts uploads (not multipart)
+still uploading a day after they started (:func:`stale_uploads`): the
+leftovers of a node that crashed mid-write.
+
 Ages count in whole days of 24 hours from the version's timestamp (AWS
 rounds the due time up to the next UTC midnight; this worker runs once a
 day, so a version goes at most a day earlier than on AWS).
@@ -147,6 +151,24 @@ def actions_for(obj: Object, rules: list, now_ms: int, versioning: str | None = 
             out.append(Object(obj.bucket_id, key,
                               (ObjectVersion(version.uuid, version.timestamp, STATE_ABORTED),)))
     return out
+
+
+# A PutObject, copy or completion lasts minutes: an upload (not multipart)
+# still uploading after this long was left by a node that crashed or lost
+# its client mid-write. The upload of a version of its own is kept below
+# newer versions until aborted (model/object.py), so nothing else ever
+# removes it; a null one below a complete version is dropped by the merge.
+STALE_UPLOAD_MS = DAY_MS
+
+
+def stale_uploads(obj: Object, now_ms: int) -> list:
+    """Object entries aborting ``obj``'s left-over uploads (any bucket,
+    lifecycle rules or not)."""
+    stale = tuple(ObjectVersion(v.uuid, v.timestamp, STATE_ABORTED, versioned=v.versioned)
+                  for v in obj.versions
+                  if v.is_uploading and not v.multipart
+                  and now_ms - v.timestamp >= STALE_UPLOAD_MS)
+    return [Object(obj.bucket_id, obj.key, stale)] if stale else []
 
 
 def _expiration_marker(obj: Object, versioning: str | None, now_ms: int):
@@ -276,9 +298,12 @@ class LifecycleWorker:
         cache, inserts = {}, []
         for _, raw in rows:
             obj = data.schema.decode_entry(raw)
+            if not self.is_leader(obj.partition_hash()):
+                continue
             rules, versioning = self._rules(obj.bucket_id, cache)
-            if rules and self.is_leader(obj.partition_hash()):
+            if rules:
                 inserts += actions_for(obj, rules, now, versioning)
+            inserts += stale_uploads(obj, now)
         if inserts:
             await self.model.object_table.insert_many(inserts)
             for entry in inserts:

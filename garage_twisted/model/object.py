@@ -17,7 +17,13 @@ the null version (unversioned or Suspended writes) is replaced only by a
 newer null version; a version deleted by id leaves a small *deletion
 record* (aborted and versioned), so that a replica that missed the deletion
 cannot bring it back, and an entry holding nothing else is a tombstone the
-table's GC collects. Every state change of a version moves forward
+table's GC collects. The upload of a version of its own is kept too, below
+newer versions, until it completes or is aborted (its abort is such a
+record): were a replica to drop it below a newer version, the cascade would
+delete its block list there, while the upload completes on the replicas
+that had not seen the newer one yet (an acknowledged version without its
+data). Uploads left by a crash are aborted by the lifecycle worker after a
+day (``model/lifecycle.py``). Every state change of a version moves forward
 (uploading, complete, deleted), and no such change lowers what the merge
 keeps: tests/unit/model/test_object_merge.py checks the CRDT laws over such
 histories.
@@ -169,7 +175,8 @@ class ObjectVersion:
     tags: Lww | None = None
     # Complete: written while the bucket's versioning was Enabled, so a
     # version of its own (its id is its uuid) that newer writes do not
-    # replace. Aborted: the record of such a version permanently deleted.
+    # replace. Uploading: the upload of such a version. Aborted: the record
+    # of such a version (or upload) permanently deleted.
     # False: the "null" version (unversioned or Suspended buckets).
     versioned: bool = False
     # Aborted and versioned (a deletion record): the deleted version was
@@ -214,9 +221,11 @@ class ObjectVersion:
 
     @property
     def is_retained(self) -> bool:
-        """A version of its own, or the record of one deleted: newer
-        versions never make the merge drop it."""
-        return self.versioned and self.state != STATE_UPLOADING
+        """A version of its own (or the upload of one, or the record of one
+        deleted): newer versions never make the merge drop it. An upload
+        too: a replica that dropped it below a newer version would delete
+        its block list, and the upload may still complete on the others."""
+        return self.versioned
 
     @property
     def is_purged(self) -> bool:
@@ -287,10 +296,10 @@ class ObjectVersion:
     @classmethod
     def from_cbor(cls, raw) -> "ObjectVersion":
         uuid, timestamp, state, body = bytes(raw[0]), int(raw[1]), raw[2], raw[3]
+        versioned = len(raw) > 5 and bool(raw[5])
         if state == STATE_UPLOADING:
             return cls(uuid, timestamp, state, bool(body[0]),
-                       tuple((h[0], h[1]) for h in body[1]))
-        versioned = len(raw) > 5 and bool(raw[5])
+                       tuple((h[0], h[1]) for h in body[1]), versioned=versioned)
         was_null = len(raw) > 6 and bool(raw[6])
         if state == STATE_COMPLETE:
             tags = Lww.from_cbor(raw[4], tags_from_plain) \

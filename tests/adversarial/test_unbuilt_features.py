@@ -5,7 +5,10 @@ bucket without a lock, ``x-amz-tagging`` was dropped, ``GLACIER`` was
 stored as STANDARD, a ``versionId`` read the current object and, in a
 DeleteObjects document, deleted it. Each such request now answers 501
 NotImplemented (or AWS's own error for a value AWS rejects) and changes
-nothing. Requests through boto3, as a client would send them.
+nothing. Tags, versions and Object Lock are built since (issue 25): what
+they are asked for where they cannot apply (a lock on a bucket without
+one, a malformed version id) is still refused whole. Requests through
+boto3, as a client would send them.
 """
 
 import hashlib
@@ -52,24 +55,24 @@ class UnbuiltFeatureTests(TestCase):
         got = await self.call("get_object", Bucket="bkt", Key="kept")
         self.assertEqual(await in_thread(got["Body"].read), BODY)
 
-    async def test_bucket_with_object_lock_is_not_created(self):
-        await self.refused("create_bucket", Bucket="locked", ObjectLockEnabledForBucket=True)
-        with self.assertRaises(ClientError) as caught:
-            await self.call("head_bucket", Bucket="locked")
-        self.assertEqual(caught.exception.response["Error"]["Code"], "404")
-
     async def test_object_write_options_are_not_dropped(self):
-        """Object Lock, SSE-S3 and another storage class: refused by
-        PutObject, CopyObject and CreateMultipartUpload, nothing written."""
-        for options in ({"StorageClass": "GLACIER"},
-                        {"ObjectLockMode": "COMPLIANCE",
-                         "ObjectLockRetainUntilDate": "2040-01-01T00:00:00Z"},
-                        {"ObjectLockLegalHoldStatus": "ON"},
-                        {"ServerSideEncryption": "AES256"}):
-            await self.refused("put_object", Bucket="bkt", Key="new", Body=b"x", **options)
+        """SSE-S3 and another storage class (501), Object Lock on a bucket
+        without it (400 InvalidRequest, as AWS): refused by PutObject,
+        CopyObject and CreateMultipartUpload, nothing written."""
+        for options, status, code in (
+                ({"StorageClass": "GLACIER"}, 501, "NotImplemented"),
+                ({"ObjectLockMode": "COMPLIANCE",
+                  "ObjectLockRetainUntilDate": "2040-01-01T00:00:00Z"}, 400, "InvalidRequest"),
+                ({"ObjectLockLegalHoldStatus": "ON"}, 400, "InvalidRequest"),
+                ({"ServerSideEncryption": "AES256"}, 501, "NotImplemented")):
+            kinds = dict(status=status, code=code)
+            await self.refused("put_object", Bucket="bkt", Key="new", Body=b"x", **options,
+                               **kinds)
             await self.refused("copy_object", Bucket="bkt", Key="new",
-                               CopySource={"Bucket": "bkt", "Key": "kept"}, **options)
-            await self.refused("create_multipart_upload", Bucket="bkt", Key="new", **options)
+                               CopySource={"Bucket": "bkt", "Key": "kept"}, **options,
+                               **kinds)
+            await self.refused("create_multipart_upload", Bucket="bkt", Key="new", **options,
+                               **kinds)
             await self.assertAbsent("new")
         uploads = await self.call("list_multipart_uploads", Bucket="bkt")
         self.assertEqual(uploads.get("Uploads", []), [])
@@ -82,26 +85,38 @@ class UnbuiltFeatureTests(TestCase):
                         StorageClass="STANDARD")
 
     async def test_version_ids_other_than_null(self):
-        """GET, HEAD, DELETE and a copy source naming a version are refused;
-        the object stays; "null" (its version id in AWS without versioning)
-        still works."""
+        """GET, HEAD, DELETE and a copy source naming a malformed version are
+        400 InvalidArgument, one that does not exist 404 NoSuchVersion (a
+        DELETE of it 204); the object stays; "null" (its version id in a
+        bucket without versioning) reads it."""
         version = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
-        await self.refused("get_object", Bucket="bkt", Key="kept", VersionId=version)
-        await self.refused("head_object", Bucket="bkt", Key="kept", VersionId=version)
-        await self.refused("delete_object", Bucket="bkt", Key="kept", VersionId=version)
+        malformed = dict(status=400, code="InvalidArgument")
+        await self.refused("get_object", Bucket="bkt", Key="kept", VersionId=version,
+                           **malformed)
+        await self.refused("head_object", Bucket="bkt", Key="kept", VersionId=version,
+                           **malformed)
+        await self.refused("delete_object", Bucket="bkt", Key="kept", VersionId=version,
+                           **malformed)
         await self.refused("copy_object", Bucket="bkt", Key="copy",
-                           CopySource={"Bucket": "bkt", "Key": "kept", "VersionId": version})
+                           CopySource={"Bucket": "bkt", "Key": "kept", "VersionId": version},
+                           **malformed)
+        unknown = "ab" * 32
+        await self.refused("get_object", Bucket="bkt", Key="kept", VersionId=unknown,
+                           status=404, code="NoSuchVersion")
+        await self.call("delete_object", Bucket="bkt", Key="kept", VersionId=unknown)
         await self.assertAbsent("copy")
         await self.assertKept()
         got = await self.call("get_object", Bucket="bkt", Key="kept", VersionId="null")
         self.assertEqual(await in_thread(got["Body"].read), BODY)
 
     async def test_delete_objects_naming_a_version_deletes_nothing(self):
-        """One entry with a <VersionId> refuses the whole batch: the plain
-        entry beside it is not deleted either."""
+        """One entry with a malformed <VersionId> (400) or a condition
+        (501) refuses the whole batch: the plain entry beside it is not
+        deleted either."""
         await self.call("put_object", Bucket="bkt", Key="other", Body=b"o")
         await self.refused("delete_objects", Bucket="bkt", Delete={"Objects": [
-            {"Key": "other"}, {"Key": "kept", "VersionId": "v1"}]})
+            {"Key": "other"}, {"Key": "kept", "VersionId": "v1"}]},
+                           status=400, code="InvalidArgument")
         await self.refused("delete_objects", Bucket="bkt", Delete={"Objects": [
             {"Key": "kept", "ETag": '"abc"'}]})
         await self.assertKept()

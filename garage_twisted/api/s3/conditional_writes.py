@@ -85,7 +85,8 @@ async def claim_for_put(ctx, key: str):
         now = now_msec(ctx.api.clock)
         timestamp = max(now, (obj.max_timestamp() + 1) if obj is not None else 0)
         claim = ObjectVersion(secrets.token_bytes(32), timestamp, STATE_UPLOADING,
-                              upload_headers=((EXCLUSIVE, "*"),))
+                              upload_headers=((EXCLUSIVE, "*"),),
+                              versioned=ctx.versioned_writes)
         await table.insert(Object(ctx.bucket_id, key, (claim,)))
         while True:
             obj = await table.get(ctx.bucket_id, key.encode())
@@ -136,4 +137,5 @@ async def check_before_complete(ctx, key: str) -> None:
 async def release(ctx, key: str, claim) -> None:
     """Abort a claim (its writer lost or failed)."""
     await ctx.api.model.object_table.insert(Object(
-        ctx.bucket_id, key, (ObjectVersion(claim.uuid, claim.timestamp, STATE_ABORTED),)))
+        ctx.bucket_id, key, (ObjectVersion(claim.uuid, claim.timestamp, STATE_ABORTED,
+                                           versioned=claim.versioned),)))

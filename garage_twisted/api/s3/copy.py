@@ -90,7 +90,10 @@ async def copy_object(ctx: RequestContext) -> bytes:
     directive = (ctx.header(b"x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument("x-amz-metadata-directive must be COPY or REPLACE")
-    if directive == "COPY" and src_bucket == ctx.bucket_id and src_key == dest_key:
+    # Onto itself unchanged: refused, unless a version is named (restoring
+    # an older version by copying it over the key, as AWS documents).
+    if directive == "COPY" and src_bucket == ctx.bucket_id and src_key == dest_key and \
+            parse_copy_source(ctx.header(b"x-amz-copy-source"))[2] is None:
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect "

@@ -345,7 +345,10 @@ async def abort_versions(ctx, key: str, written) -> None:
     """Abort the versions an upload created, and release their rows (a
     version some node never had as uploading gets no cascade there)."""
     model = ctx.api.model
-    aborted = tuple(ObjectVersion(u, t, STATE_ABORTED) for u, t in written)
+    # The abort of a version of its own is its deletion record: retained as
+    # its upload was (model/object.py), whatever order replicas meet in.
+    aborted = tuple(ObjectVersion(u, t, STATE_ABORTED, versioned=ctx.versioned_writes)
+                    for u, t in written)
     writes = [model.object_table.insert(Object(ctx.bucket_id, key, aborted))]
     writes += [model.version_table.insert(Version.new(u, ctx.bucket_id, key, deleted=True))
                for u, _ in written]
@@ -367,7 +370,8 @@ async def _save_blocks(ctx, key, headers, checks, payload, blocks,
         uuid, timestamp = claim.uuid, claim.timestamp
     else:
         uuid, timestamp = new_uuid(), provisional_timestamp(ctx, key)
-        uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
+        uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers,
+                                  versioned=ctx.versioned_writes)
         announced = model.object_table.insert_and_read(Object(ctx.bucket_id, key, (uploading,)))
     written = [(uuid, timestamp)]  # every version this upload created
     block_list = []
@@ -422,7 +426,8 @@ async def stage_version(ctx, key: str, headers, rows: Version, uuid: bytes,
     ``key``, all at once; returns the object as the write quorum holds it."""
     model = ctx.api.model
     version = replace(rows, uuid=uuid)
-    uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers)
+    uploading = ObjectVersion(uuid, timestamp, STATE_UPLOADING, upload_headers=headers,
+                              versioned=ctx.versioned_writes)
     refs = [BlockRef(block.hash, uuid, Bool(False)) for _, block in version.sorted_blocks()]
     results = await defer.gatherResults(
         [model.object_table.insert_and_read(Object(ctx.bucket_id, key, (uploading,))),
@@ -525,8 +530,17 @@ async def renew_version(ctx, key, headers, seen, rows: Version, written, started
     # A replaced version may never have been stored anywhere (dropped by the
     # merge as older), or been dropped (and its rows deleted) before all its
     # references were written: its rows and references are released
-    # explicitly, now that the new ones hold the blocks.
-    await release_rows(ctx, key, rows, replaced)
+    # explicitly, now that the new ones hold the blocks. The upload of a
+    # version of its own stays in the entry until aborted (model/object.py):
+    # aborted here.
+    stamps = dict(written)
+    aborted = sorted((ObjectVersion(u, stamps[u], STATE_ABORTED,
+                                    versioned=ctx.versioned_writes) for u in replaced),
+                     key=ObjectVersion.cmp_key)
+    await defer.gatherResults(
+        [defer.ensureDeferred(release_rows(ctx, key, rows, replaced)),
+         ctx.api.model.object_table.insert(Object(ctx.bucket_id, key, tuple(aborted)))],
+        consumeErrors=True).addErrback(lambda failure: failure.value.subFailure)
     return uuid, timestamp
 
 

@@ -7,11 +7,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.db.memory import MemoryStore
 from garage_twisted.model.lifecycle import (
-    DAY_MS, STATE_KEY, LifecycleProgress, LifecycleWorker, actions_for,
+    DAY_MS, STALE_UPLOAD_MS, STATE_KEY, LifecycleProgress, LifecycleWorker, actions_for,
+    stale_uploads,
 )
 from garage_twisted.model.object import (
-    DATA_DELETE_MARKER, DATA_INLINE, STATE_ABORTED, STATE_COMPLETE, Object, ObjectVersion,
-    ObjectVersionData, ObjectVersionMeta,
+    DATA_DELETE_MARKER, DATA_INLINE, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object,
+    ObjectVersion, ObjectVersionData, ObjectVersionMeta,
 )
 from garage_twisted.util import codec
 from garage_twisted.util.crdt import Lww
@@ -236,3 +237,21 @@ class ExpiredDeleteMarkerTests(SynchronousTestCase):
     def test_a_null_marker_in_a_bucket_never_versioned_is_left_to_the_gc(self):
         obj = _obj(_marker(1, NOW - 2 * DAY_MS, versioned=False))
         self.assertEqual(actions_for(obj, [_rule(expire_delete_marker=True)], NOW), [])
+
+
+class StaleUploadTests(SynchronousTestCase):
+    def test_uploads_left_a_day_are_aborted_whatever_the_rules(self):
+        """The upload of a version of its own stays below newer versions
+        until aborted; one left by a crashed write is aborted after a day
+        (multipart uploads are the rules' business)."""
+        now = 100 * 24 * 3600 * 1000
+        left = ObjectVersion(b"l" * 32, now - STALE_UPLOAD_MS, STATE_UPLOADING, versioned=True)
+        fresh = ObjectVersion(b"f" * 32, now - 1000, STATE_UPLOADING, versioned=True)
+        multipart = ObjectVersion(b"m" * 32, 1, STATE_UPLOADING, multipart=True)
+        obj = Object(b"b" * 32, "k", (multipart, left, fresh))
+        (entry,) = stale_uploads(obj, now)
+        self.assertEqual([(v.uuid, v.state) for v in entry.versions],
+                         [(b"l" * 32, STATE_ABORTED)])
+        merged = obj.merge(entry)
+        self.assertTrue(next(v for v in merged.versions if v.uuid == b"l" * 32).is_purged)
+        self.assertEqual(stale_uploads(Object(b"b" * 32, "k", (fresh,)), now), [])

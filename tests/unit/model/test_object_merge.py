@@ -167,14 +167,20 @@ class VersionedRetentionTests(TestCase):
         its own maybe deleted; or uploading then aborted."""
         rng = random.Random(25)
         keys = [(t, bytes([u]) * 32) for t in (100, 200, 300, 400) for u in (1, 2)]
-        fates = {k: rng.choice(("null", "null-deleted", "own", "own-deleted", "aborted"))
+        fates = {k: rng.choice(("null", "null-deleted", "own", "own-deleted", "aborted",
+                                "own-aborted"))
                  for k in keys}
 
         def version(key) -> ObjectVersion:
             fate = fates[key]
-            steps = [ObjectVersion(key[1], key[0], STATE_UPLOADING)]
-            if fate == "aborted":
-                steps.append(ObjectVersion(key[1], key[0], STATE_ABORTED))
+            # The upload of a version of its own is one too (kept below
+            # newer versions until it completes or is aborted).
+            steps = [ObjectVersion(key[1], key[0], STATE_UPLOADING,
+                                   versioned=fate.startswith("own"))]
+            if fate.endswith("aborted"):
+                # Aborted as it was uploaded (put.abort_versions).
+                steps.append(ObjectVersion(key[1], key[0], STATE_ABORTED,
+                                           versioned=fate.startswith("own")))
             else:
                 null = fate.startswith("null")
                 steps.append(_complete(key[1], key[0]) if null
