@@ -619,12 +619,9 @@ class ClusterVersioningTests(_Calls, TestCase):
     async def test_listing_ten_thousand_versions_pages_in_order(self):
         """10,000 versions over 1,000 keys (10 each, the newest of every
         tenth key a delete marker), paged with KeyMarker/VersionIdMarker at
-        MaxKeys 1000 and 7 over all of them, and at MaxKeys 1 over the
-        1,000 versions under ``a/``, each size through another node.
-        (10,000 one-version pages cost ~30 s on two cores, more than the
-        rest of this test; at size 1 every version is a page boundary, so
-        the 1,000 under ``a/`` already cross every kind of boundary: within
-        a key, between keys, at a marker.)
+        MaxKeys 1000, 7 and 1 over all of them (the issue's acceptance;
+        10,000 one-version pages cost ~30 s on two cores), each size
+        through another node.
 
         The versions are inserted into the object table directly, as
         versioned writes store them (inline, ``versioned=True``), in a
@@ -645,7 +642,7 @@ class ClusterVersioningTests(_Calls, TestCase):
             await self.nodes[0].model.object_table.insert_many(entries[start:start + 100])
 
         for client, size, prefix in ((self.clients[1], 1000, ""), (self.clients[2], 7, ""),
-                                     (self.clients[0], 1, "a/")):
+                                     (self.clients[0], 1, "")):
             want = [e for e in expected if e[0].startswith(prefix)]
             got = await in_thread(_page_through, client, size, prefix)
             self.assertEqual(len(got), len(want), size)
