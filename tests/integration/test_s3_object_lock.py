@@ -555,3 +555,39 @@ class ComplianceTests(_LockedBucket, TestCase):
         await self.call("delete_object", Bucket=LOCKED, Key="k",
                         VersionId=deleted["VersionId"])
         self.assertEqual(await self.body("k"), b"complied")
+
+
+class BrowserPostTests(_LockedBucket, TestCase):
+    """A browser POST carries Object Lock in its form fields, as AWS: the
+    version it makes is locked; on a bucket without Object Lock the form is
+    refused and nothing is stored."""
+
+    async def post(self, bucket: str, key: str, fields: dict):
+        post = await self.call("generate_presigned_post", Bucket=bucket, Key=key,
+                               Fields=fields, Conditions=[{k: v} for k, v in fields.items()],
+                               ExpiresIn=300)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        response = await treq.post(post["url"], data=list(post["fields"].items()),
+                                   files={"file": ("f", "text/plain", b"posted")}, pool=pool)
+        return response.code, await treq.content(response), response.headers
+
+    async def test_post_with_lock_fields(self):
+        until = (datetime.now(timezone.utc) + timedelta(days=2)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        fields = {"x-amz-object-lock-mode": "COMPLIANCE",
+                  "x-amz-object-lock-retain-until-date": until,
+                  "x-amz-object-lock-legal-hold": "ON"}
+        code, _, headers = await self.post(LOCKED, "posted", fields)
+        self.assertEqual(code, 204)
+        version_id = headers.getRawHeaders(b"x-amz-version-id")[0].decode()
+        head = await self.call("head_object", Bucket=LOCKED, Key="posted",
+                               VersionId=version_id)
+        self.assertEqual((head["ObjectLockMode"], head["ObjectLockLegalHoldStatus"]),
+                         ("COMPLIANCE", "ON"))
+        await self.assertError(403, "AccessDenied", "delete_object", Bucket=LOCKED,
+                               Key="posted", VersionId=version_id)
+        code, content, _ = await self.post(PLAIN, "posted", fields)
+        self.assertEqual(code, 400, content)
+        self.assertIn(b"<Code>InvalidRequest</Code>", content)
+        await self.assertError(404, "404", "head_object", Bucket=PLAIN, Key="posted")
