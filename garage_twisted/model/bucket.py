@@ -55,6 +55,16 @@ class BucketParams:
     # None, or the default retention of new versions: [mode, days, years]
     # (one of days and years None).
     object_lock_config: Lww = Lww(0, None)
+    # Access (issue 26): None or the bucket policy's JSON text; None or a
+    # canned ACL name; None or the four PublicAccessBlock flags
+    # [BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy,
+    # RestrictPublicBuckets].
+    policy: Lww = Lww(0, None)
+    acl: Lww = Lww(0, None)
+    public_access_block: Lww = Lww(0, None)
+    # None, or the default server-side encryption of new objects (plain
+    # data: the SSE-S3 module defines it).
+    encryption_config: Lww = Lww(0, None)
 
     @classmethod
     def new(cls, now_ms: int) -> "BucketParams":
@@ -63,6 +73,7 @@ class BucketParams:
             Lww(now_ms, None), Lww(now_ms, None), Lww(now_ms, None),
             Lww(now_ms, BucketQuotas()), Lww(now_ms, None),
             Lww(0, None), Bool(False), Lww(0, None),
+            Lww(0, None), Lww(0, None), Lww(0, None), Lww(0, None),
         )
 
     def merge(self, other: "BucketParams") -> "BucketParams":
@@ -79,6 +90,10 @@ class BucketParams:
             self.versioning.merge(other.versioning),
             self.object_lock_enabled.merge(other.object_lock_enabled),
             self.object_lock_config.merge(other.object_lock_config),
+            self.policy.merge(other.policy),
+            self.acl.merge(other.acl),
+            self.public_access_block.merge(other.public_access_block),
+            self.encryption_config.merge(other.encryption_config),
         )
 
     def to_cbor(self):
@@ -95,6 +110,10 @@ class BucketParams:
             self.versioning.to_cbor(),
             self.object_lock_enabled.to_cbor(),
             self.object_lock_config.to_cbor(),
+            self.policy.to_cbor(),
+            self.acl.to_cbor(),
+            self.public_access_block.to_cbor(),
+            self.encryption_config.to_cbor(),
         ]
 
     @classmethod
@@ -112,6 +131,10 @@ class BucketParams:
             Lww.from_cbor(raw[9]) if len(raw) > 9 else Lww(0, None),
             Bool.from_cbor(raw[10]) if len(raw) > 10 else Bool(False),
             Lww.from_cbor(raw[11], _lock_config) if len(raw) > 11 else Lww(0, None),
+            Lww.from_cbor(raw[12]) if len(raw) > 12 else Lww(0, None),
+            Lww.from_cbor(raw[13]) if len(raw) > 13 else Lww(0, None),
+            Lww.from_cbor(raw[14], _flags) if len(raw) > 14 else Lww(0, None),
+            Lww.from_cbor(raw[15]) if len(raw) > 15 else Lww(0, None),
         )
 
     @property
@@ -124,6 +147,10 @@ class BucketParams:
     def versioned_writes(self) -> bool:
         """Whether new writes create versions of their own."""
         return self.versioning_state == "Enabled"
+
+
+def _flags(raw) -> tuple | None:
+    return None if raw is None else tuple(bool(flag) for flag in raw)
 
 
 def _lock_config(raw) -> tuple | None:

@@ -190,6 +190,9 @@ class ObjectVersion:
     # version S3 lists, so its delete marker is no internal tombstone (it
     # keeps the bucket from being deleted, and the GC from collecting it).
     suspended: bool = False
+    # Complete: the object's canned ACL (issue 26), an Lww of its name, or
+    # None (private, the default).
+    acl: Lww | None = None
 
     def cmp_key(self):
         return (self.timestamp, self.uuid)
@@ -267,10 +270,12 @@ class ObjectVersion:
             tags = _merge_tags(self.tags, other.tags)
             retention = _merge_tags(self.retention, other.retention)
             legal_hold = _merge_tags(self.legal_hold, other.legal_hold)
+            acl = _merge_tags(self.acl, other.acl)
             if tags is chosen.tags and retention is chosen.retention and \
-                    legal_hold is chosen.legal_hold:
+                    legal_hold is chosen.legal_hold and acl is chosen.acl:
                 return chosen
-            return replace(chosen, tags=tags, retention=retention, legal_hold=legal_hold)
+            return replace(chosen, tags=tags, retention=retention, legal_hold=legal_hold,
+                           acl=acl)
         return other if other.state == STATE_COMPLETE else self
 
     def to_cbor(self):
@@ -287,7 +292,8 @@ class ObjectVersion:
         tail = [_plain(self.tags if complete else None), self.versioned or None,
                 self.was_null or None, _plain(self.retention if complete else None),
                 _plain(self.legal_hold if complete else None),
-                (self.suspended and complete) or None]
+                (self.suspended and complete) or None,
+                _plain(self.acl if complete else None)]
         while tail and tail[-1] is None:
             tail.pop()
         raw += tail
@@ -309,9 +315,10 @@ class ObjectVersion:
             legal_hold = Lww.from_cbor(raw[8], bool) \
                 if len(raw) > 8 and raw[8] is not None else None
             suspended = len(raw) > 9 and bool(raw[9])
+            acl = Lww.from_cbor(raw[10]) if len(raw) > 10 and raw[10] is not None else None
             return _build_version(uuid, timestamp, state, False, (),
                                   ObjectVersionData.from_cbor(body), tags, versioned, False,
-                                  retention, legal_hold, suspended)
+                                  retention, legal_hold, suspended, acl)
         return cls(uuid, timestamp, state, versioned=versioned, was_null=was_null)
 
 

@@ -73,6 +73,7 @@ class RegisterTests(TestCase):
             _version(b"a" * 32, 1, versioned=False, legal_hold=Lww(4, False)),
             _version(b"a" * 32, 1, tags=Lww(2, (("k", "v"),)),
                      retention=Lww(3, ("GOVERNANCE", NOW)), legal_hold=Lww(4, True)),
+            _version(b"a" * 32, 1, acl=Lww(5, "public-read")),
         ):
             self.assertEqual(ObjectVersion.from_cbor(version.to_cbor()), version)
         # A version without registers keeps its old, shorter encoding.
