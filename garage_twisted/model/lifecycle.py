@@ -161,13 +161,17 @@ def actions_for(obj: Object, rules: list, now_ms: int, versioning: str | None = 
 STALE_UPLOAD_MS = DAY_MS
 
 
-def stale_uploads(obj: Object, now_ms: int) -> list:
+def stale_uploads(obj: Object, now_ms: int, upload_over=lambda upload_id: False) -> list:
     """Object entries aborting ``obj``'s left-over uploads (any bucket,
-    lifecycle rules or not)."""
+    lifecycle rules or not): uploads (not multipart) a day old, and
+    multipart uploads that are over (``upload_over(upload_id)``: its
+    ``mpu`` row is deleted) though their version came back as pending from
+    a replica that missed the abort (``model/object.py``)."""
     stale = tuple(ObjectVersion(v.uuid, v.timestamp, STATE_ABORTED, versioned=v.versioned)
                   for v in obj.versions
-                  if v.is_uploading and not v.multipart
-                  and now_ms - v.timestamp >= STALE_UPLOAD_MS)
+                  if v.is_uploading and (
+                      upload_over(v.uuid) if v.multipart
+                      else now_ms - v.timestamp >= STALE_UPLOAD_MS))
     return [Object(obj.bucket_id, obj.key, stale)] if stale else []
 
 
@@ -272,6 +276,13 @@ class LifecycleWorker:
     def work(self, now_ms: int | None = None):
         return defer.ensureDeferred(self._work(now_ms))
 
+    def _upload_over(self, upload_id: bytes) -> bool:
+        """Whether this node's ``mpu`` row says the upload is over (a row
+        this node does not hold says nothing: left to ListMultipartUploads,
+        which aborts such leftovers again too)."""
+        row = self.model.mpu_table.data.read_entry(upload_id, b"")
+        return row is not None and row.deleted.value
+
     def _rules(self, bucket_id: bytes, cache: dict) -> tuple:
         """``(rules, versioning state)`` of a bucket (rules None: none, or
         no such bucket)."""
@@ -303,7 +314,7 @@ class LifecycleWorker:
             rules, versioning = self._rules(obj.bucket_id, cache)
             if rules:
                 inserts += actions_for(obj, rules, now, versioning)
-            inserts += stale_uploads(obj, now)
+            inserts += stale_uploads(obj, now, self._upload_over)
         if inserts:
             await self.model.object_table.insert_many(inserts)
             for entry in inserts:

@@ -255,3 +255,15 @@ class StaleUploadTests(SynchronousTestCase):
         merged = obj.merge(entry)
         self.assertTrue(next(v for v in merged.versions if v.uuid == b"l" * 32).is_purged)
         self.assertEqual(stale_uploads(Object(b"b" * 32, "k", (fresh,)), now), [])
+
+    def test_multipart_uploads_over_are_aborted_again(self):
+        """A pending multipart version whose upload is over (its mpu row
+        deleted: a replica that missed the abort brought it back) is
+        aborted; a live one is left to the rules."""
+        now = 100 * 24 * 3600 * 1000
+        over = ObjectVersion(b"o" * 32, 1, STATE_UPLOADING, multipart=True)
+        live = ObjectVersion(b"l" * 32, 2, STATE_UPLOADING, multipart=True)
+        obj = Object(b"b" * 32, "k", (over, live))
+        (entry,) = stale_uploads(obj, now, lambda upload_id: upload_id == b"o" * 32)
+        self.assertEqual([(v.uuid, v.state) for v in entry.versions],
+                         [(b"o" * 32, STATE_ABORTED)])
