@@ -260,7 +260,7 @@ class GarageNode(MultiService):
             self.helper, self.block_manager, config.s3_api.s3_region,
             config.s3_api.root_domain, config.block_size, threads.run,
             ResponseStreamer, reactor, layout_problem=self._layout_problem,
-            small_writer=small_writer)
+            small_writer=small_writer, allow_sigv2=config.s3_api.allow_sigv2)
         self.s3_api = s3
         web = None if config.s3_web is None else WebApi(s3, config.s3_web.root_domain)
         # Every node has the admin core, listener or not: it answers the

@@ -115,6 +115,8 @@ class S3ApiConfig:
     api_bind_addr: BindAddress | None
     s3_region: str = "garage"
     root_domain: str | None = None
+    # SigV2 signatures accepted (api/s3/sigv2.py); false refuses them 400.
+    allow_sigv2: bool = True
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,7 @@ def _s3_api(table: dict) -> S3ApiConfig:
         None if bind is None else parse_address(bind, "s3_api.api_bind_addr", True),
         _typed(table, "s3_region", str, "s3_api.s3_region", "garage"),
         _typed(table, "root_domain", str, "s3_api.root_domain"),
+        allow_sigv2=_typed(table, "allow_sigv2", bool, "s3_api.allow_sigv2", True),
     )
 
 

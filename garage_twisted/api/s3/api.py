@@ -125,13 +125,16 @@ class S3Api:
     :param small_writer: the node's
         :class:`~garage_twisted.model.small_put.SmallObjectWriter` (small
         objects in one round trip), or ``None`` (two round trips).
+    :param allow_sigv2: ``[s3_api] allow_sigv2``: whether SigV2 signatures
+        are accepted (else they are refused 400).
     """
 
     log = Logger()
 
     def __init__(self, helper, block_manager, region: str, root_domain: str | None,
                  block_size: int, run_in_thread, make_streamer, clock,
-                 layout_problem=lambda: None, small_writer=None):
+                 layout_problem=lambda: None, small_writer=None,
+                 allow_sigv2: bool = True):
         self.helper = helper
         self.model = helper.model
         self.block_manager = block_manager
@@ -143,6 +146,7 @@ class S3Api:
         self.clock = clock
         self.layout_problem = layout_problem
         self.small_writer = small_writer
+        self.allow_sigv2 = allow_sigv2
         self.metrics = RequestMetrics()
         # Requests per second and burst allowed on one client connection:
         # far above what a client waiting for its answers reaches, a bound

@@ -3,9 +3,12 @@
 The form carries the key, a base64 JSON policy, its SigV4 signature
 (``x-amz-algorithm``, ``x-amz-credential``, ``x-amz-date``,
 ``x-amz-signature``: the HMAC of the base64 policy with the key's signing
-key) and the file, last. The request itself is not signed: the policy is the
-authorization. It must not have expired, and every form field (except
-``policy``, ``x-amz-signature``, ``file`` and ``x-ignore-*``) must satisfy
+key) or its SigV2 signature (``AWSAccessKeyId``, ``signature``:
+``base64(HMAC-SHA1(secret, policy))``, unless ``[s3_api] allow_sigv2 =
+false``), and the file, last. The request itself is not signed: the policy
+is the authorization. It must not have expired, and every form field (except
+``policy``, ``x-amz-signature``, ``file``, ``x-ignore-*``, and SigV2's
+``AWSAccessKeyId`` and ``signature``) must satisfy
 its conditions, each condition being matched by a field: ``{"field":
 "value"}`` / ``["eq", "$field", "value"]``, ``["starts-with", "$field",
 "prefix"]``, ``["content-length-range", min, max]`` (checked on the bytes
@@ -26,7 +29,8 @@ import time
 from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from garage_twisted.api.s3 import cors, errors, sigv4, tagging, unbuilt, version_fields
+from garage_twisted.api.s3 import cors, errors, sigv2, sigv4, tagging, unbuilt, version_fields
+from garage_twisted.api.s3.auth import check_sigv2_allowed, key_of
 from garage_twisted.api.s3.body import raw_body_reader
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import WRITE, RequestContext, respond
@@ -38,6 +42,9 @@ from garage_twisted.api.s3.versioning import set_version_header
 from garage_twisted.api.s3.xml import document, element
 
 ALWAYS_ALLOWED = {"policy", "x-amz-signature", "file"}
+# A SigV2 form's signature fields, which its policy need not name (AWS's
+# SigV2 POST documentation exempts them).
+SIGV2_FIELDS = frozenset({"awsaccesskeyid", "signature"})
 
 
 class Policy:
@@ -134,7 +141,11 @@ async def _read_fields(reader: FormReader):
 
 
 async def _authorize(api, fields: dict):
-    """The key whose signature the policy carries."""
+    """``(key whose signature the policy carries, fields its conditions
+    need not name)``."""
+    if "x-amz-algorithm" not in fields and "x-amz-signature" not in fields and \
+            ("awsaccesskeyid" in fields or "signature" in fields):
+        return await _authorize_v2(api, fields), SIGV2_FIELDS
     for name in ("policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date",
                  "x-amz-signature"):
         if name not in fields:
@@ -150,15 +161,25 @@ async def _authorize(api, fields: dict):
             f"the region '{region}' is wrong; expecting '{api.region}'")
     if not fields["x-amz-date"].startswith(date):
         raise errors.InvalidArgument("x-amz-date does not match the credential's date")
-    key = await api.helper.get_key(access_key)
-    if key is None:
-        raise errors.InvalidAccessKeyId(
-            "The AWS Access Key Id you provided does not exist in our records.")
+    key = await key_of(api, access_key)
     expected = hmac.new(sigv4.signing_key(key.params.secret_key, date, region),
                         fields["policy"].encode(), "sha256").hexdigest()
     if not hmac.compare_digest(expected, fields["x-amz-signature"].lower()):
         raise errors.SignatureDoesNotMatch(
             "The request signature we calculated does not match the signature you provided.")
+    return key, frozenset()
+
+
+async def _authorize_v2(api, fields: dict):
+    """The key whose SigV2 signature (``AWSAccessKeyId``, ``signature``) the
+    policy carries."""
+    check_sigv2_allowed(api)
+    for name, shown in (("awsaccesskeyid", "AWSAccessKeyId"), ("policy", "policy"),
+                        ("signature", "signature")):
+        if not fields.get(name):
+            raise errors.InvalidArgument(f"Bucket POST must contain a field named '{shown}'")
+    key = await key_of(api, fields["awsaccesskeyid"])
+    sigv2.verify_policy(fields["policy"], fields["signature"], key.params.secret_key)
     return key
 
 
@@ -183,7 +204,7 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
                         boundary_of(None if content_type is None
                                     else content_type.decode("latin-1")))
     fields, raw, part = await _read_fields(reader)
-    key = await _authorize(api, fields)
+    key, unchecked = await _authorize(api, fields)
     ctx = RequestContext(api, request, endpoint, key, None, request_id)
     ctx.bucket_id, ctx.bucket = await api.bucket_for(ctx, endpoint.bucket, WRITE)
     cors.add_response_headers(request, ctx.bucket)
@@ -196,10 +217,11 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
         raise errors.InvalidArgument(
             f"the form's bucket field {fields['bucket']!r} is not the bucket of the URL "
             f"{endpoint.bucket!r}")
+    checked = {name: value for name, value in fields.items() if name not in unchecked}
     if "bucket" in policy.fields:
-        policy.check({**fields, "bucket": endpoint.bucket})
+        policy.check({**checked, "bucket": endpoint.bucket})
     else:
-        policy.check(fields)
+        policy.check(checked)
     if "key" not in fields:
         raise errors.InvalidArgument("Bucket POST must contain a field named 'key'")
     object_key = fields["key"]
