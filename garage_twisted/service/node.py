@@ -30,6 +30,7 @@ from twisted.logger import Logger
 from garage_twisted.api.admin.api import AdminApi
 from garage_twisted.api.admin.metrics import BlockMetrics, TableMetrics
 from garage_twisted.api.s3.api import S3Api, S3Resource
+from garage_twisted.api.s3.sse_s3 import Keyring
 from garage_twisted.api.web.server import WebApi
 from garage_twisted.api.limits import ADMIN_MAX_CONNECTIONS, ConnectionBudget, ConnectionCaps
 from garage_twisted.api.streaming import ResponseStreamer, StreamingSite
@@ -260,7 +261,9 @@ class GarageNode(MultiService):
             self.helper, self.block_manager, config.s3_api.s3_region,
             config.s3_api.root_domain, config.block_size, threads.run,
             ResponseStreamer, reactor, layout_problem=self._layout_problem,
-            small_writer=small_writer, allow_sigv2=config.s3_api.allow_sigv2)
+            small_writer=small_writer, allow_sigv2=config.s3_api.allow_sigv2,
+            sse_s3=Keyring.from_secrets(config.s3_api.sse_s3_secret,
+                                        config.s3_api.sse_s3_old_secrets))
         self.s3_api = s3
         web = None if config.s3_web is None else WebApi(s3, config.s3_web.root_domain)
         # Every node has the admin core, listener or not: it answers the

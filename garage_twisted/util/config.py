@@ -4,7 +4,8 @@ Key names are Garage's (``metadata_dir``, ``rpc_secret``, ``[s3_api]``...).
 Secrets may come inline, from a file (``*_file``, which must not be readable
 by others unless ``allow_world_readable_secrets = true``), or from the
 environment (``GARAGE_RPC_SECRET``, ``GARAGE_ADMIN_TOKEN``,
-``GARAGE_METRICS_TOKEN``). Every user mistake raises :class:`ConfigError`
+``GARAGE_METRICS_TOKEN``, ``GARAGE_SSE_S3_SECRET``,
+``GARAGE_SSE_S3_OLD_SECRETS``). Every user mistake raises :class:`ConfigError`
 with one readable line; nothing here prints a traceback.
 """
 
@@ -117,6 +118,10 @@ class S3ApiConfig:
     root_domain: str | None = None
     # SigV2 signatures accepted (api/s3/sigv2.py); false refuses them 400.
     allow_sigv2: bool = True
+    # SSE-S3 (api/s3/sse_s3.py): the secret the master key derives from
+    # (None: SSE-S3 off), and earlier ones that still unwrap old objects.
+    sse_s3_secret: bytes | None = field(default=None, repr=False)
+    sse_s3_old_secrets: tuple = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -325,7 +330,9 @@ def parse_config(text: str, base_dir: str = ".",
         disable_scrub=bool(_typed(raw, "disable_scrub", bool, default=False)),
         metadata_snapshots_dir=None if raw.get("metadata_snapshots_dir") is None else
         os.path.join(base_dir, _typed(raw, "metadata_snapshots_dir", str)),
-        s3_api=_s3_api(_section(raw, "s3_api")),
+        s3_api=_s3_api(_section(raw, "s3_api"), secrets, rpc_secret_hex,
+                       [os.path.join(base_dir, metadata_dir)]
+                       + [os.path.join(base_dir, d.path) for d in data_dirs]),
         s3_web=_s3_web(raw),
         admin=_admin(raw, secrets),
     )
@@ -349,14 +356,74 @@ def _data_dirs(value) -> list:
     return dirs
 
 
-def _s3_api(table: dict) -> S3ApiConfig:
+def _s3_api(table: dict, secrets: _Secrets, rpc_secret_hex: str,
+            protected_dirs: list) -> S3ApiConfig:
     bind = table.get("api_bind_addr")
+    current, old = _sse_s3_secrets(table, secrets, rpc_secret_hex, protected_dirs)
     return S3ApiConfig(
         None if bind is None else parse_address(bind, "s3_api.api_bind_addr", True),
         _typed(table, "s3_region", str, "s3_api.s3_region", "garage"),
         _typed(table, "root_domain", str, "s3_api.root_domain"),
         allow_sigv2=_typed(table, "allow_sigv2", bool, "s3_api.allow_sigv2", True),
+        sse_s3_secret=current,
+        sse_s3_old_secrets=old,
     )
+
+
+_SSE_S3_SECRET_HINT = "64 hexadecimal characters (generate one with: openssl rand -hex 32)"
+
+
+def _sse_s3_secrets(table: dict, secrets: _Secrets, rpc_secret_hex: str,
+                    protected_dirs: list) -> tuple:
+    """``(current secret or None, (old secrets...))`` of SSE-S3.
+
+    A secret is 32 random bytes in hex, as ``rpc_secret``, and must differ
+    from it (a node that joined with an invitation keeps ``rpc_secret`` in
+    ``metadata_dir``). A secret file inside ``metadata_dir`` or a
+    ``data_dir`` is refused: the key would sit on the disks it protects.
+    Old secrets: a TOML list, or one string of secrets separated by
+    spaces, commas or newlines (their file, ``$GARAGE_SSE_S3_OLD_SECRETS``).
+    """
+    for key in ("sse_s3_secret_file", "sse_s3_old_secrets_file"):
+        path = _typed(table, key, str, "s3_api." + key)
+        if path is None:
+            continue
+        real = os.path.realpath(os.path.join(secrets.base_dir, path))
+        for directory in protected_dirs:
+            if os.path.commonpath([real, os.path.realpath(directory)]) == \
+                    os.path.realpath(directory):
+                raise ConfigError(f"s3_api.{key} {path} is inside {directory}: keep the "
+                                  "SSE-S3 secret off the disks it protects")
+    current = secrets.read(table, "sse_s3_secret", "GARAGE_SSE_S3_SECRET",
+                           "s3_api.sse_s3_secret")
+    inline_old = table.get("sse_s3_old_secrets")
+    if isinstance(inline_old, list):
+        if not all(isinstance(s, str) for s in inline_old):
+            raise ConfigError("s3_api.sse_s3_old_secrets must be a list of strings")
+        if "sse_s3_old_secrets_file" in table or \
+                secrets.environ.get("GARAGE_SSE_S3_OLD_SECRETS") is not None:
+            raise ConfigError("s3_api.sse_s3_old_secrets: set only one of "
+                              "sse_s3_old_secrets, sse_s3_old_secrets_file and "
+                              "$GARAGE_SSE_S3_OLD_SECRETS")
+        old = list(inline_old)
+    else:
+        text = secrets.read(table, "sse_s3_old_secrets", "GARAGE_SSE_S3_OLD_SECRETS",
+                            "s3_api.sse_s3_old_secrets")
+        old = [] if text is None else re.split(r"[\s,]+", text.strip())
+        old = [s for s in old if s]
+    if current is None and old:
+        raise ConfigError("s3_api.sse_s3_old_secrets needs a current sse_s3_secret")
+    for value, what in [(current, "sse_s3_secret")] + \
+            [(s, "sse_s3_old_secrets") for s in old]:
+        if value is None:
+            continue
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise ConfigError(f"s3_api.{what}: each secret must be {_SSE_S3_SECRET_HINT}")
+        if value.lower() == rpc_secret_hex.lower():
+            raise ConfigError(f"s3_api.{what} must not be rpc_secret (which a node may "
+                              "keep in metadata_dir)")
+    return (None if current is None else bytes.fromhex(current),
+            tuple(bytes.fromhex(s) for s in old if s.lower() != (current or "").lower()))
 
 
 def _s3_web(raw: dict):

@@ -56,7 +56,7 @@ class UnbuiltFeatureTests(TestCase):
         self.assertEqual(await in_thread(got["Body"].read), BODY)
 
     async def test_object_write_options_are_not_dropped(self):
-        """SSE-S3 and another storage class (501), Object Lock on a bucket
+        """SSE-KMS and another storage class (501), Object Lock on a bucket
         without it (400 InvalidRequest, as AWS): refused by PutObject,
         CopyObject and CreateMultipartUpload, nothing written."""
         for options, status, code in (
@@ -64,7 +64,7 @@ class UnbuiltFeatureTests(TestCase):
                 ({"ObjectLockMode": "COMPLIANCE",
                   "ObjectLockRetainUntilDate": "2040-01-01T00:00:00Z"}, 400, "InvalidRequest"),
                 ({"ObjectLockLegalHoldStatus": "ON"}, 400, "InvalidRequest"),
-                ({"ServerSideEncryption": "AES256"}, 501, "NotImplemented")):
+                ({"ServerSideEncryption": "aws:kms"}, 501, "NotImplemented")):
             kinds = dict(status=status, code=code)
             await self.refused("put_object", Bucket="bkt", Key="new", Body=b"x", **options,
                                **kinds)

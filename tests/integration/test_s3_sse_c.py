@@ -84,8 +84,9 @@ class SseCTests(TestCase):
         self.assertEqual(await self.code("head_object", Bucket="secret", Key="mp"), 400)
 
     async def test_server_managed_encryption_requests(self):
-        """SSE-KMS and SSE-S3 (AES256) are refused (501) rather than stored in
-        clear, with SSE-C too; nothing is written."""
+        """SSE-KMS, and SSE-S3 (AES256) on a node without its secret, are
+        refused (501) rather than stored in clear; AES256 with SSE-C is
+        AWS's 400; nothing is written."""
         with self.assertRaises(ClientError) as caught:
             await self.call("put_object", Bucket="secret", Key="k", Body=b"x",
                             ServerSideEncryption="aws:kms")
@@ -94,9 +95,11 @@ class SseCTests(TestCase):
             await self.call("create_multipart_upload", Bucket="secret", Key="k",
                             ServerSideEncryption="aws:kms")
         self.assertEqual(caught.exception.response["Error"]["Code"], "NotImplemented")
+        # SSE-S3 on a node without its secret (test_s3_sse_s3.py has one).
         self.assertEqual(await self.code("put_object", Bucket="secret", Key="k", Body=b"x",
                                          ServerSideEncryption="AES256"), 501)
+        # Both kinds at once: AWS's 400.
         self.assertEqual(await self.code("put_object", Bucket="secret", Key="k", Body=b"x",
-                                         ServerSideEncryption="AES256", **sse()), 501)
+                                         ServerSideEncryption="AES256", **sse()), 400)
         listed = await self.call("list_objects_v2", Bucket="secret")
         self.assertEqual(listed["KeyCount"], 0)

@@ -27,6 +27,7 @@ block_size = {block_size}
 [s3_api]
 api_bind_addr = "127.0.0.1:0"
 s3_region = "garage"
+{s3_extra}
 {admin_section}"""
 
 
@@ -38,7 +39,9 @@ class NodeFixture:
 
     def __init__(self, testcase, base: str, block_size: int, apply_layout: bool = True,
                  rpc_secret: str | None = None, extra: str = "",
-                 rpc_bind: str = "127.0.0.1:0", replication_factor: int = 1):
+                 rpc_bind: str = "127.0.0.1:0", replication_factor: int = 1,
+                 s3_extra: str = ""):
+        self.s3_extra = s3_extra
         self.apply_layout = apply_layout
         self.replication_factor = replication_factor
         self.rpc_secret = rpc_secret or secrets.token_hex(32)
@@ -55,11 +58,13 @@ class NodeFixture:
     async def start(cls, testcase, block_size: int = 1 << 20, base: str | None = None,
                     apply_layout: bool = True, rpc_secret: str | None = None,
                     extra: str = "", rpc_bind: str = "127.0.0.1:0",
-                    replication_factor: int = 1):
+                    replication_factor: int = 1, s3_extra: str = ""):
         """Start a node; ``extra`` is added to the top of its TOML configuration
-        (``bootstrap_peers = [...]``), ``rpc_secret`` shared by a cluster's nodes."""
+        (``bootstrap_peers = [...]``), ``s3_extra`` to its ``[s3_api]``,
+        ``rpc_secret`` shared by a cluster's nodes."""
         fixture = cls(testcase, base or os.path.abspath(testcase.mktemp()), block_size,
-                      apply_layout, rpc_secret, extra, rpc_bind, replication_factor)
+                      apply_layout, rpc_secret, extra, rpc_bind, replication_factor,
+                      s3_extra)
         await fixture.boot()
         return fixture
 
@@ -68,7 +73,7 @@ class NodeFixture:
             base=self.base, rpc_secret=self.rpc_secret, extra=self.extra,
             rpc_bind=self.rpc_bind, replication_factor=self.replication_factor,
             admin_token=self.admin_token, block_size=self.block_size,
-            admin_section=self.admin_section())
+            admin_section=self.admin_section(), s3_extra=self.s3_extra)
         config = parse_config(text, base_dir=self.base, environ={})
         self.node = GarageNode(config, reactor)
         self.node.startService()

@@ -23,6 +23,7 @@ from twisted.web import resource, server
 
 from garage_twisted.api.s3 import attributes as attributes_ops
 from garage_twisted.api.s3 import bucket as bucket_ops
+from garage_twisted.api.s3 import bucket_encryption as encryption_ops
 from garage_twisted.api.s3 import copy as copy_ops
 from garage_twisted.api.s3 import cors as cors_ops
 from garage_twisted.api.s3 import delete as delete_ops
@@ -99,6 +100,9 @@ HANDLERS = {
     "PutBucketWebsite": (website_ops.put_bucket_website, OWNER),
     "GetBucketWebsite": (website_ops.get_bucket_website, OWNER),
     "DeleteBucketWebsite": (website_ops.delete_bucket_website, OWNER),
+    "PutBucketEncryption": (encryption_ops.put_bucket_encryption, OWNER),
+    "GetBucketEncryption": (encryption_ops.get_bucket_encryption, OWNER),
+    "DeleteBucketEncryption": (encryption_ops.delete_bucket_encryption, OWNER),
     "CreateMultipartUpload": (mpu_ops.create_multipart_upload, WRITE),
     "UploadPart": (mpu_ops.upload_part, WRITE),
     "CompleteMultipartUpload": (mpu_ops.complete_multipart_upload, WRITE),
@@ -125,6 +129,8 @@ class S3Api:
     :param small_writer: the node's
         :class:`~garage_twisted.model.small_put.SmallObjectWriter` (small
         objects in one round trip), or ``None`` (two round trips).
+    :param sse_s3: the SSE-S3 :class:`~garage_twisted.api.s3.sse_s3.Keyring`,
+        or ``None`` (no secret configured: SSE-S3 answers 501).
     :param allow_sigv2: ``[s3_api] allow_sigv2``: whether SigV2 signatures
         are accepted (else they are refused 400).
     """
@@ -133,7 +139,7 @@ class S3Api:
 
     def __init__(self, helper, block_manager, region: str, root_domain: str | None,
                  block_size: int, run_in_thread, make_streamer, clock,
-                 layout_problem=lambda: None, small_writer=None,
+                 layout_problem=lambda: None, small_writer=None, sse_s3=None,
                  allow_sigv2: bool = True):
         self.helper = helper
         self.model = helper.model
@@ -146,6 +152,7 @@ class S3Api:
         self.clock = clock
         self.layout_problem = layout_problem
         self.small_writer = small_writer
+        self.sse_s3 = sse_s3
         self.allow_sigv2 = allow_sigv2
         self.metrics = RequestMetrics()
         # Requests per second and burst allowed on one client connection:

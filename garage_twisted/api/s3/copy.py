@@ -11,21 +11,28 @@ later frees nothing the copy uses). An inline source is copied inline.
 tags (``REPLACE`` takes ``x-amz-tagging``). Copying an object onto itself needs
 ``REPLACE``, as S3 requires. ``x-amz-copy-source-if-*`` conditions are
 evaluated on the source (412 PreconditionFailed). The ETag is the source's
-(same bytes). The copy is written as an upload is: an "uploading" version
-with its rows and its blocks' references, then "complete", above any
-version completed meanwhile (the last write to complete wins,
-``put.publish``); a failure aborts it, so a half-made copy is never
-visible.
+(same bytes).
+
+Encryption: the destination is encrypted as this request (or the
+destination bucket's default) asks, whatever the source was. Between two
+SSE-S3 objects the blocks are shared and so is the data key, wrapped anew
+with the current master key (copying an object onto itself with
+``x-amz-server-side-encryption`` moves it to the current key: rotation).
+Any other copy where either side is encrypted decrypts and stores the
+bytes anew (blocks cannot be shared between keys).
+
+The copy is written as an upload is: an "uploading" version with its rows
+and its blocks' references, then "complete", above any version completed
+meanwhile (the last write to complete wins, ``put.publish``); a failure
+aborts it, so a half-made copy is never visible.
 """
 
 from urllib.parse import unquote
 
-from garage_twisted.api.s3 import errors, preconditions, tagging, version_fields
+from garage_twisted.api.s3 import errors, preconditions, sse_s3, tagging, version_fields
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import READ, RequestContext, respond
-from garage_twisted.api.s3.encryption import (
-    COPY_PREFIX, CustomerKey, key_for_read, key_for_write,
-)
+from garage_twisted.api.s3.encryption import COPY_PREFIX, key_for_read, key_for_write
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import (
     check_quotas, publish_inline, publish_rows, store_object,
@@ -91,9 +98,11 @@ async def copy_object(ctx: RequestContext) -> bytes:
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument("x-amz-metadata-directive must be COPY or REPLACE")
     # Onto itself unchanged: refused, unless a version is named (restoring
-    # an older version by copying it over the key, as AWS documents).
+    # an older version by copying it over the key, as AWS documents) or the
+    # encryption is given (encrypting an object in place, as AWS allows).
     if directive == "COPY" and src_bucket == ctx.bucket_id and src_key == dest_key and \
-            parse_copy_source(ctx.header(b"x-amz-copy-source"))[2] is None:
+            parse_copy_source(ctx.header(b"x-amz-copy-source"))[2] is None and \
+            ctx.header(b"x-amz-server-side-encryption") is None:
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect "
@@ -109,7 +118,11 @@ async def copy_object(ctx: RequestContext) -> bytes:
     headers = meta.headers if directive == "COPY" else extract_object_headers(ctx.request)
     src_sse = key_for_read(ctx, meta, COPY_PREFIX)
     dest_sse = key_for_write(ctx)
-    if src_sse is not None or dest_sse is not None:
+    if isinstance(src_sse, sse_s3.ManagedKey) and isinstance(dest_sse, sse_s3.ManagedKey):
+        # Both SSE-S3: the source's blocks under its own data key, wrapped
+        # anew (the fresh key key_for_write made is not used).
+        dest_sse = sse_s3.keyring_of(ctx).rewrap(src_sse)
+    elif src_sse is not None or dest_sse is not None:
         # Encrypted on one side: the bytes are decrypted and stored anew
         # (blocks cannot be shared between keys).
         version = await _copy_bytes(ctx, src, src_sse, dest_key, headers, dest_sse, tags)
@@ -119,7 +132,8 @@ async def copy_object(ctx: RequestContext) -> bytes:
                  element("LastModified", iso8601(version.timestamp))]
         _set_copy_headers(ctx, src, version)
         return respond(ctx.request, document("CopyObjectResult", parts))
-    new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum, tags=tags)
+    new_meta = ObjectVersionMeta(headers, meta.size, meta.etag, meta.checksum,
+                                 None if dest_sse is None else dest_sse.meta_value, tags)
     if src.data.kind == DATA_INLINE:
         data = ObjectVersionData(DATA_INLINE, new_meta, inline=src.data.inline)
         version = await publish_inline(ctx, dest_key, data)
@@ -127,6 +141,8 @@ async def copy_object(ctx: RequestContext) -> bytes:
         version = await _copy_blocks(ctx, src, dest_key, new_meta)
     parts = [element("ETag", f'"{meta.etag}"'),
              element("LastModified", iso8601(version.timestamp))]
+    for name, value in dest_sse.response_headers() if dest_sse is not None else ():
+        ctx.request.setHeader(name, value)
     _set_copy_headers(ctx, src, version)
     return respond(ctx.request, document("CopyObjectResult", parts))
 
@@ -239,12 +255,8 @@ async def upload_part_copy(ctx: RequestContext) -> bytes:
     else:
         first, last = parse_copy_range(ctx.header(b"x-amz-copy-source-range"), size)
     reader = _SourceReader(ctx, src, await _source_blocks(ctx, src), first, last, src_sse)
+    # record_part names the upload's encryption in the answer, as AWS.
     etag, timestamp, checksum = await record_part(ctx, reader)
-    # The upload's own key, checked by record_part: AWS names it in the
-    # answer of a part written encrypted.
-    dest_sse = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
-    for name, value in dest_sse.response_headers() if dest_sse is not None else ():
-        ctx.request.setHeader(name, value)
     ctx.request.setHeader(b"x-amz-copy-source-version-id", version_id_of(src).encode())
     parts = [element("ETag", f'"{etag}"'), element("LastModified", iso8601(timestamp))]
     if checksum is not None:

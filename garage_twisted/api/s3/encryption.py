@@ -11,21 +11,24 @@ plain bytes. The ETag of an encrypted object is random (an MD5 of the plain
 bytes would tell about them), as S3. Object metadata (content type,
 ``x-amz-meta-*``) is stored in clear; this is documented.
 
-Server-managed encryption (``x-amz-server-side-encryption``, ``aws:kms`` or
-``AES256``) is not built: :mod:`.unbuilt` answers 501 before any handler
-runs, rather than storing in clear what the client asked to encrypt at rest.
+Server-managed keys: ``x-amz-server-side-encryption: AES256`` (or the
+bucket's default encryption) is SSE-S3 (:mod:`.sse_s3`), whose data keys
+have the interface of :class:`CustomerKey`; the write and read paths take
+either from :func:`key_for_write` and :func:`key_for_read`. SSE-KMS
+(``aws:kms``) is not built: :mod:`.unbuilt` answers 501 before any handler
+runs, rather than storing in clear what the client asked to encrypt.
 """
 
 import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from garage_twisted.api.s3 import errors, unbuilt
+from garage_twisted.api.s3 import errors, sse_s3, unbuilt
 
 PREFIX = "x-amz-server-side-encryption-customer-"
 COPY_PREFIX = "x-amz-copy-source-server-side-encryption-customer-"
@@ -36,8 +39,16 @@ OVERHEAD = NONCE + 16
 
 @dataclass(frozen=True)
 class CustomerKey:
-    key: bytes
+    key: bytes = field(repr=False)
     key_md5: str  # base64, as in the headers
+    # The ETag of an SSE-C object is random (an MD5 of the plain bytes
+    # would tell about them), as S3.
+    hides_etag = True
+
+    @property
+    def meta_value(self) -> str:
+        """What the version's ``encryption`` field keeps: the key's MD5."""
+        return self.key_md5
 
     @classmethod
     def from_headers(cls, header, prefix: str = PREFIX) -> "CustomerKey | None":
@@ -80,34 +91,67 @@ class CustomerKey:
                 (b"x-amz-server-side-encryption-customer-key-md5", self.key_md5.encode())]
 
 
-def key_for_write(ctx) -> "CustomerKey | None":
-    """The SSE-C key a write asks to encrypt with, if any; a request for
-    server-managed encryption is checked (see the module docstring).
+def key_for_write(ctx, header=None):
+    """The key a new object is encrypted with: SSE-C's (the customer's), a
+    new SSE-S3 data key (``x-amz-server-side-encryption: AES256``, or the
+    bucket's default encryption when the request asks for none), or None.
 
-    :raises errors.NotImplemented: SSE-S3 or SSE-KMS asked.
-    :raises errors.InvalidArgument: malformed SSE-C headers.
+    :param header: ``header(lower-case name) -> str or None`` (a browser
+        POST's form fields); the request's headers by default.
+    :raises errors.NotImplemented: SSE-KMS asked, or SSE-S3 on a node
+        without its secret.
+    :raises errors.InvalidArgument: malformed SSE-C headers, an unknown
+        method, or both SSE-C and a server-managed method.
     """
-    given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
-    check_managed_encryption(ctx.header(b"x-amz-server-side-encryption"))
-    return given
+    if header is None:
+        def header(name):
+            return ctx.header(name.encode())
+    given = CustomerKey.from_headers(header)
+    method = header("x-amz-server-side-encryption")
+    if method is not None:
+        check_managed_encryption(method)
+        if given is not None:
+            raise errors.InvalidArgument(
+                "Server Side Encryption with Customer provided key is incompatible with the "
+                "encryption method specified", extra={
+                    "ArgumentName": "x-amz-server-side-encryption", "ArgumentValue": method})
+        return sse_s3.keyring_of(ctx).new_key()
+    if given is not None:
+        return given
+    if bucket_default(ctx) is not None:
+        return sse_s3.keyring_of(ctx).new_key()
+    return None
 
 
-def check_managed_encryption(method: str | None) -> None:
-    """Refuse ``x-amz-server-side-encryption: method`` (see the module
-    docstring): :mod:`.unbuilt` already did for requests it saw; this keeps
-    the write paths safe on their own."""
+def bucket_default(ctx) -> str | None:
+    """The algorithm of the bucket's default encryption (``AES256``), or None."""
+    bucket = getattr(ctx, "bucket", None)
+    config = None if bucket is None else bucket.params.encryption_config.value
+    return None if not config else config.get("algorithm")
+
+
+def check_managed_encryption(method: str) -> None:
+    """Accept ``x-amz-server-side-encryption: AES256`` only: SSE-KMS is
+    refused (:mod:`.unbuilt` already did for requests it saw; this keeps
+    the write paths safe on their own), anything else is AWS's 400."""
     unbuilt.check_headers("PutObject", {"x-amz-server-side-encryption": method}.get)
+    if method != sse_s3.ALGORITHM:
+        raise errors.InvalidArgument(
+            "The encryption method specified is not supported",
+            extra={"ArgumentName": "x-amz-server-side-encryption", "ArgumentValue": method})
 
 
-def key_for_read(ctx, meta, prefix: str = PREFIX) -> "CustomerKey | None":
-    """The key to read an object with ``meta``, checked against its MD5."""
+def key_for_read(ctx, meta, prefix: str = PREFIX):
+    """The key to read an object with ``meta``: the customer's, checked
+    against its MD5 (SSE-C), or its unwrapped data key (SSE-S3, which
+    needs no request headers); None for a plain object."""
     given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()), prefix)
     stored = getattr(meta, "encryption", None)
-    if stored is None:
+    if stored is None or sse_s3.is_managed(stored):
         if given is not None:
             raise errors.InvalidRequest("The encryption parameters are not applicable to "
                                         "this object.")
-        return None
+        return None if stored is None else sse_s3.keyring_of(ctx).unwrap(stored)
     if given is None:
         raise errors.InvalidRequest("The object was stored using a form of Server Side "
                                     "Encryption. The correct parameters must be provided to "

@@ -90,6 +90,8 @@ MalformedPolicy = _error("MalformedPolicy", 400)
 MalformedACLError = _error("MalformedACLError", 400)
 ObjectLockConfigurationNotFoundError = _error("ObjectLockConfigurationNotFoundError", 404)
 NoSuchObjectLockConfiguration = _error("NoSuchObjectLockConfiguration", 404)
+ServerSideEncryptionConfigurationNotFoundError = _error(
+    "ServerSideEncryptionConfigurationNotFoundError", 404)
 
 
 _FROM_MODEL = {

@@ -19,7 +19,9 @@ import defusedxml.ElementTree as SafeET
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import errors, listing, preconditions, tagging, version_fields
+from garage_twisted.api.s3 import (
+    errors, listing, preconditions, sse_s3, tagging, version_fields,
+)
 from garage_twisted.api.s3.versioning import set_version_header
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
 from garage_twisted.api.s3 import checksum_of_parts
@@ -28,11 +30,11 @@ from garage_twisted.api.s3.checksum_algorithms import (
     ChecksumAlgorithm, algorithm_named, algorithm_of_header,
 )
 from garage_twisted.api.s3.context import RequestContext, int_argument, respond
-from garage_twisted.api.s3.encryption import CustomerKey, key_for_write, random_etag
+from garage_twisted.api.s3.encryption import CustomerKey, key_for_write
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import (
-    RENEW_ATTEMPTS, check_quotas, new_uuid, next_timestamp, publish_inline, publish_rows,
-    save_stream,
+    RENEW_ATTEMPTS, check_quotas, new_uuid, next_timestamp, object_etag, publish_inline,
+    publish_rows, save_stream,
 )
 from garage_twisted.api.s3.xml import document, element, iso8601
 from garage_twisted.model.mpu import MpuPart, MultipartUpload
@@ -50,13 +52,17 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_COMPLETE_BODY = 1 << 20
 # Where an SSE-C upload keeps its key's MD5 until it completes.
 SSE_MD5_HEADER = "x-garage-sse-c-key-md5"
+# Where an SSE-S3 upload keeps its data key, wrapped (sse_s3.py), from its
+# creation (every part is encrypted with it) until completion moves it to
+# the object's metadata.
+SSE_S3_HEADER = "x-garage-sse-s3-key"
 # Where an upload keeps its x-amz-checksum-algorithm and -type.
 CHECKSUM_ALGORITHM_HEADER = "x-garage-checksum-algorithm"
 CHECKSUM_TYPE_HEADER = "x-garage-checksum-type"
 # Where an upload keeps the tags its object will have (x-amz-tagging form).
 TAGGING_HEADER = "x-garage-tagging"
 # The upload's own headers, none of which the object keeps.
-_UPLOAD_ONLY_HEADERS = frozenset({SSE_MD5_HEADER, CHECKSUM_ALGORITHM_HEADER,
+_UPLOAD_ONLY_HEADERS = frozenset({SSE_MD5_HEADER, SSE_S3_HEADER, CHECKSUM_ALGORITHM_HEADER,
                                   CHECKSUM_TYPE_HEADER, TAGGING_HEADER}) | \
     version_fields.UPLOAD_HEADERS
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
@@ -142,10 +148,12 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
     if lock:
         headers = tuple(sorted(headers + lock))
     sse = key_for_write(ctx)
-    if sse is not None:
+    if isinstance(sse, CustomerKey):
         # Every part must come with this key; the MD5 waits in the upload's
         # headers until completion moves it to the object's metadata.
         headers = tuple(sorted(headers + ((SSE_MD5_HEADER, sse.key_md5),)))
+    elif sse is not None:
+        headers = tuple(sorted(headers + ((SSE_S3_HEADER, sse.meta_value),)))
     checksum = _requested_checksum(ctx)
     if checksum is not None:
         headers = tuple(sorted(headers + ((CHECKSUM_ALGORITHM_HEADER, checksum[0].value),
@@ -161,7 +169,13 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
         element("Bucket", ctx.endpoint.bucket), element("Key", key),
         element("UploadId", upload_id.hex())])
     _set_checksum_headers(ctx, checksum)
+    _set_sse_headers(ctx, sse)
     return respond(ctx.request, body)
+
+
+def _set_sse_headers(ctx: RequestContext, sse) -> None:
+    for name, value in sse.response_headers() if sse is not None else ():
+        ctx.request.setHeader(name, value)
 
 
 def _part_number(ctx: RequestContext) -> int:
@@ -177,9 +191,16 @@ def _part_number(ctx: RequestContext) -> int:
 
 
 def upload_key(ctx: RequestContext, version):
-    """The SSE-C key a part of this upload must come with (checked), or None."""
-    stored = dict(version.upload_headers).get(SSE_MD5_HEADER)
+    """The key the parts of this upload are encrypted with: the SSE-C key
+    a part must come with (checked), the upload's SSE-S3 data key, or None."""
+    headers = dict(version.upload_headers)
+    stored = headers.get(SSE_MD5_HEADER)
     given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    if SSE_S3_HEADER in headers:
+        if given is not None:
+            raise errors.InvalidRequest("This upload was created with SSE-S3: its parts "
+                                        "take no SSE-C parameters")
+        return sse_s3.keyring_of(ctx).unwrap(headers[SSE_S3_HEADER])
     if stored is None:
         if given is not None:
             raise errors.InvalidRequest("This upload was not created with SSE-C parameters")
@@ -219,10 +240,12 @@ async def record_part(ctx: RequestContext, payload, checks=None) -> tuple:
         await model.version_table.insert(
             Version.new(part_uuid, ctx.bucket_id, ctx.endpoint.key, deleted=True))
         raise
-    etag = checks.etag() if sse is None else random_etag()
+    etag = object_etag(checks, sse)
     part_checksum = None if wanted is None else checks.checksum_value
     finished = MpuPart(part_uuid, etag, size, part_checksum)
     timestamp = await _record_finished(ctx, mpu, number, finished)
+    # As AWS, the answer names the encryption the part was written with.
+    _set_sse_headers(ctx, sse)
     return etag, timestamp, None if wanted is None else (wanted[0], part_checksum)
 
 
@@ -406,6 +429,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
             raise
         meta = done.data.meta
         set_version_header(ctx, done)
+        _set_sse_s3_header(ctx, meta)
         return _complete_result(ctx, meta.etag, meta.checksum if "-" in meta.etag and
                                 meta.checksum is not None else None)
     wanted = _parse_complete(body)
@@ -449,14 +473,22 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     await check_quotas(ctx, ctx.endpoint.key, total)
     etag = _composite_etag(wanted)
     upload_headers = dict(version.upload_headers)
-    key_md5 = upload_headers.get(SSE_MD5_HEADER)
+    encryption = upload_headers.get(SSE_MD5_HEADER) or upload_headers.get(SSE_S3_HEADER)
     tags = tagging.from_header(upload_headers.get(TAGGING_HEADER)) or ()
     ctx.write_fields = version_fields.version_fields(
         ctx, *version_fields.from_upload_headers(upload_headers))
-    meta = ObjectVersionMeta(object_headers(version), total, etag, checksum, key_md5, tags)
+    meta = ObjectVersionMeta(object_headers(version), total, etag, checksum, encryption, tags)
     published = await _complete_into_new_version(ctx, mpu, version, final, meta)
     set_version_header(ctx, published)
+    _set_sse_s3_header(ctx, meta)
     return _complete_result(ctx, etag, checksum)
+
+
+def _set_sse_s3_header(ctx: RequestContext, meta) -> None:
+    """``x-amz-server-side-encryption: AES256`` on the completion of an
+    SSE-S3 object (its data key is not needed to say so)."""
+    if sse_s3.is_managed(meta.encryption):
+        ctx.request.setHeader(*sse_s3.RESPONSE_HEADER)
 
 
 async def _complete_into_new_version(ctx: RequestContext, mpu, version, rows: Version,

@@ -34,7 +34,7 @@ from garage_twisted.api.s3.auth import check_sigv2_allowed, key_of
 from garage_twisted.api.s3.body import raw_body_reader
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import WRITE, RequestContext, respond
-from garage_twisted.api.s3.encryption import PREFIX
+from garage_twisted.api.s3.encryption import PREFIX, key_for_write
 from garage_twisted.api.s3.form import MAX_FIELD, MAX_FIELDS, FormReader, boundary_of
 from garage_twisted.api.s3.metadata import DEFAULT_CONTENT_TYPE, STORED_HEADERS
 from garage_twisted.api.s3.put import MAX_OBJECT_SIZE, check_quotas, store_object
@@ -234,13 +234,15 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
     # for forms, SSE-KMS nowhere.
     if any(name.startswith(PREFIX) for name in fields):
         raise errors.NotImplemented("SSE-C is not supported on browser POST uploads")
+    # SSE-S3: the x-amz-server-side-encryption field, or the bucket's default.
+    sse = key_for_write(ctx, fields.get)
     # The form's tagging field is a <Tagging> document (not x-amz-tagging's
     # query form).
     tags = tagging.from_xml(fields["tagging"].encode()) if fields.get("tagging") else ()
     version_fields.prepare_write(ctx, fields.get)
     checks = BodyChecks(content_md5=fields.get("content-md5"))
     version = await store_object(ctx, object_key, _object_headers(raw, part), checks,
-                                 _FileReader(reader), size_check=policy.check_length,
+                                 _FileReader(reader), sse=sse, size_check=policy.check_length,
                                  before_complete=lambda size: check_quotas(ctx, object_key,
                                                                            size),
                                  tags=tags)
@@ -249,6 +251,8 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
         pass
     etag = f'"{version.data.meta.etag}"'
     request.setHeader(b"etag", etag.encode())
+    for name, value in sse.response_headers() if sse is not None else ():
+        request.setHeader(name, value)
     set_version_header(ctx, version)
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect and urlsplit(redirect).scheme in ("http", "https"):

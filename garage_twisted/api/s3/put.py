@@ -204,10 +204,16 @@ async def check_quotas(ctx: RequestContext, key: str, size: int) -> None:
 
 
 def version_meta(headers, size: int, checks: BodyChecks, sse, tags=()) -> ObjectVersionMeta:
-    """The metadata of a new version (a random ETag when encrypted)."""
-    return ObjectVersionMeta(headers, size, checks.etag() if sse is None else random_etag(),
-                             checks.stored_checksum(), None if sse is None else sse.key_md5,
+    """The metadata of a new version (a random ETag under SSE-C)."""
+    return ObjectVersionMeta(headers, size, object_etag(checks, sse),
+                             checks.stored_checksum(), None if sse is None else sse.meta_value,
                              tags)
+
+
+def object_etag(checks: BodyChecks, sse) -> str:
+    """The MD5 of the plain bytes, or a random ETag for a key that hides
+    it (SSE-C; SSE-S3 keeps the MD5, as AWS)."""
+    return random_etag() if sse is not None and sse.hides_etag else checks.etag()
 
 
 async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: BodyChecks,
@@ -219,7 +225,8 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
     :param size_check: ``size_check(size)`` raises if the final size is not
         allowed (browser POST policies); called before the version is
         published.
-    :param sse: a ``CustomerKey`` to encrypt the object with (SSE-C), or None.
+    :param sse: the key to encrypt the object with (an SSE-C ``CustomerKey``
+        or an SSE-S3 ``ManagedKey``), or None.
     :param claim: an *uploading* version already written (a conditional
         write's claim): the object completes it (or aborts it on failure).
     :param before_complete: ``async before_complete(size)`` raises if the
@@ -569,8 +576,9 @@ async def save_stream(ctx, version_uuid: bytes, key: str, part_number: int, bloc
 
     :param checks: the :class:`BodyChecks` fed with the payload; the
         caller verifies them.
-    :param sse: a :class:`~garage_twisted.api.s3.encryption.CustomerKey`:
-        blocks are encrypted (and named by what is stored), sizes stay plain.
+    :param sse: a :class:`~garage_twisted.api.s3.encryption.CustomerKey` or
+        :class:`~garage_twisted.api.s3.sse_s3.ManagedKey`: blocks are
+        encrypted (and named by what is stored), sizes stay plain.
     :param block_list: a list receiving ``(part, offset, VersionBlock)`` of
         every block stored.
     :returns: ``(size, first block hash)``.

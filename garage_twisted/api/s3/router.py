@@ -33,6 +33,7 @@ IMPLEMENTED = frozenset({
     "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging",
     "GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging",
     "PutBucketVersioning", "GetObjectLockConfiguration", "PutObjectLockConfiguration",
+    "PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
     "GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold",
 })
 

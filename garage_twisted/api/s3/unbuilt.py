@@ -40,13 +40,22 @@ class Refused:
     """A header (or form field) asking for ``feature`` on ``operations``.
 
     ``harmless`` lists the values (compared upper-cased, stripped) that ask
-    for nothing this node lacks, e.g. a legal hold ``OFF``.
+    for nothing this node lacks, e.g. a legal hold ``OFF``. When ``only``
+    is given, just those values (compared the same way) are refused: the
+    header is built for others, whose handler checks them.
     """
 
     name: str
     feature: str
     operations: frozenset
     harmless: frozenset = frozenset()
+    only: frozenset | None = None
+
+    def refuses(self, value: str) -> bool:
+        wanted = value.strip().upper()
+        if self.only is not None:
+            return wanted in self.only
+        return wanted not in self.harmless
 
 
 _LOCK = "Object Lock"
@@ -59,11 +68,12 @@ REFUSED = (
             OBJECT_WRITES),
     Refused("x-amz-object-lock-event-hold-duration-years", _LOCK + " event holds",
             OBJECT_WRITES),
-    # SSE-C is built (encryption.py); no server-managed key is: the blocks of
-    # an object sent with AES256 would sit in clear on disk.
+    # SSE-C and SSE-S3 (AES256) are built (encryption.py, sse_s3.py); keys
+    # in a KMS are not: the object would sit in clear, or under a key the
+    # client did not ask for.
     Refused("x-amz-server-side-encryption",
-            "server-side encryption with server-managed keys (SSE-S3, SSE-KMS; SSE-C is "
-            "implemented)", OBJECT_WRITES),
+            _KMS + " (SSE-S3, x-amz-server-side-encryption: AES256, and SSE-C are "
+            "implemented)", OBJECT_WRITES, only=frozenset({"AWS:KMS", "AWS:KMS:DSSE"})),
     Refused("x-amz-server-side-encryption-aws-kms-key-id", _KMS, OBJECT_WRITES),
     Refused("x-amz-server-side-encryption-context", _KMS, OBJECT_WRITES),
     Refused("x-amz-server-side-encryption-bucket-key-enabled", "S3 Bucket Keys (SSE-KMS)",
@@ -170,7 +180,7 @@ def check_headers(operation: str, header) -> None:
     """
     for rule in _BY_OPERATION.get(operation, ()):
         value = header(rule.name)
-        if value is not None and value.strip().upper() not in rule.harmless:
+        if value is not None and rule.refuses(value):
             raise _not_implemented(rule.feature, rule.name, value)
     if operation in OBJECT_WRITES:
         check_storage_class(header("x-amz-storage-class"))

@@ -20,11 +20,12 @@ class CheckRequestTests(TestCase):
         return caught.exception
 
     def test_unbuilt_object_write_headers_are_501(self):
-        """SSE-S3/KMS and appends on any object write are 501
-        NotImplemented naming the header (tags and Object Lock are built)."""
+        """SSE-KMS and appends on any object write are 501
+        NotImplemented naming the header (tags, Object Lock and SSE-S3 are
+        built)."""
         cases = [
-            {"x_amz_server_side_encryption": "AES256"},
             {"x_amz_server_side_encryption": "aws:kms"},
+            {"x_amz_server_side_encryption": "aws:kms:dsse"},
             {"x_amz_server_side_encryption_aws_kms_key_id": "k"},
             {"x_amz_server_side_encryption_bucket_key_enabled": "true"},
         ]
@@ -36,6 +37,13 @@ class CheckRequestTests(TestCase):
                 self.assertEqual(error.extra["Header"], name.replace("_", "-"))
                 self.assertIn("not implemented", error.message)
         self.refused(errors.NotImplemented, "PutObject", x_amz_write_offset_bytes="0")
+
+    def test_sse_s3_passes_to_the_handlers(self):
+        """AES256 (SSE-S3) is built; another value than AWS's is left to the
+        handler (400 InvalidArgument there, encryption.py)."""
+        for operation in ("PutObject", "CopyObject", "CreateMultipartUpload", "PostObject"):
+            check(operation, x_amz_server_side_encryption="AES256")
+            check(operation, x_amz_server_side_encryption="rot13")
 
     def test_values_that_ask_for_nothing_pass(self):
         """Legal hold OFF, lock disabled, empty tags, STANDARD: nothing
@@ -131,8 +139,9 @@ class BodyAndFormTests(TestCase):
     def test_post_form_fields(self):
         unbuilt.check_form({"key": "k", "acl": "public-read", "x-amz-storage-class": "STANDARD"})
         unbuilt.check_form({"key": "k", "tagging": "<Tagging/>"})  # tags are built
+        unbuilt.check_form({"key": "k", "x-amz-server-side-encryption": "AES256"})
         for fields in ({"x-amz-storage-class": "GLACIER"},
-                       {"x-amz-server-side-encryption": "AES256"},
+                       {"x-amz-server-side-encryption": "aws:kms"},
                        {"x-amz-object-lock-event-hold": "ON"}):
             with self.assertRaises(errors.NotImplemented):
                 unbuilt.check_form({"key": "k", **fields})
