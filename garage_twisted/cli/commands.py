@@ -196,6 +196,40 @@ def _object_lock_text(lock) -> str:
     return f"enabled, default retention {default['mode']} for {period}"
 
 
+_BLOCK_FLAGS = (("blockPublicAcls", "BlockPublicAcls"), ("ignorePublicAcls", "IgnorePublicAcls"),
+                ("blockPublicPolicy", "BlockPublicPolicy"),
+                ("restrictPublicBuckets", "RestrictPublicBuckets"))
+
+
+def _block_text(block) -> str:
+    if block is None:
+        return "none"
+    on = [name for field, name in _BLOCK_FLAGS if block.get(field)]
+    return ", ".join(on) if on else "set, every flag off"
+
+
+def _print_public(info: dict, out):
+    """``Public: no``, or ``Public: yes, because`` and one line per reason."""
+    public = info.get("public") or {}
+    if not public.get("isPublic"):
+        print("Public: no", file=out)
+        return
+    print("Public: yes, because", file=out)
+    for reason in public.get("reasons") or []:
+        print(f"  {reason}", file=out)
+
+
+def _print_access(info: dict, out):
+    """Who besides the bucket's keys may act on it (bucket policy, ACL,
+    PublicAccessBlock: not in Garage)."""
+    has_policy = info.get("policy") is not None
+    print(f"Policy: {'set (garage bucket policy BUCKET get)' if has_policy else 'none'}",
+          file=out)
+    print(f"ACL: {info.get('acl') or 'none'}", file=out)
+    print(f"Public access block: {_block_text(info.get('publicAccessBlock'))}", file=out)
+    _print_public(info, out)
+
+
 def _print_bucket(info: dict, out):
     print(f"Bucket: {info['id']}", file=out)
     print(f"Created: {info['created']}", file=out)
@@ -207,6 +241,7 @@ def _print_bucket(info: dict, out):
     print(f"Website access: {str(info['websiteAccess']).lower()}", file=out)
     print(f"Versioning: {_versioning_text(info.get('versioning'))}", file=out)
     print(f"Object Lock: {_object_lock_text(info.get('objectLock'))}", file=out)
+    _print_access(info, out)
     quotas = info["quotas"]
     if quotas.get("maxSize") is not None or quotas.get("maxObjects") is not None:
         max_size, max_objects = quotas.get("maxSize"), quotas.get("maxObjects")
@@ -295,6 +330,48 @@ async def bucket_versioning(client, args, out):
         raise CliError(f"the versioning of bucket {args.bucket} was not changed: {e}") from None
     print(f"Versioning of bucket {args.bucket} is now {info['versioning'].lower()}.",
           file=out)
+
+
+def _read_policy(path: str) -> str:
+    """The policy text of ``FILE`` (``-``: standard input), as given."""
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        # newline="": the text exactly as in the file, CRLF included.
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CliError(f"cannot read the policy from {path}: {e}") from None
+
+
+async def bucket_policy_set(client, args, out):
+    text = _read_policy(args.file)
+    info = await find_bucket(client, args.bucket)
+    try:
+        info = await client.call("PutBucketPolicy", {"id": info["id"]}, {"policy": text})
+    except CliError as e:
+        raise CliError(f"the policy of bucket {args.bucket} was not set: {e}") from None
+    print(f"The policy of bucket {args.bucket} is set.", file=out)
+    _print_public(info, out)
+
+
+async def bucket_policy_get(client, args, out):
+    info = await find_bucket(client, args.bucket)
+    try:
+        text = (await client.call("GetBucketPolicy", {"id": info["id"]}))["policy"]
+    except CliError as e:
+        raise CliError(f"cannot get the policy of bucket {args.bucket}: {e}") from None
+    # As it was put, byte for byte (S3's GetBucketPolicy answers the same).
+    out.write(text if text.endswith("\n") else text + "\n")
+
+
+async def bucket_policy_delete(client, args, out):
+    info = await find_bucket(client, args.bucket)
+    had = info.get("policy") is not None
+    info = await client.call("DeleteBucketPolicy", {"id": info["id"]}, method="POST")
+    print(f"The policy of bucket {args.bucket} is deleted." if had else
+          f"Bucket {args.bucket} had no policy.", file=out)
+    _print_public(info, out)
 
 
 async def bucket_delete(client, args, out):

@@ -186,6 +186,7 @@ def _bucket_verbs(bucket) -> None:
     p.add_argument("state", choices=("enable", "suspend"),
                    help="enable: every write keeps a version of its own; suspend: new "
                         "writes replace the null version (refused with Object Lock)")
+    _policy_verb(bucket)
     p = _leaf(bucket, "set-quotas", "set the quotas of a bucket", commands.bucket_set_quotas)
     p.add_argument("bucket", help="bucket name")
     p.add_argument("--max-size", help="maximum size of the bucket (e.g. 500M, 10G, 2GiB), "
@@ -201,6 +202,23 @@ def _bucket_verbs(bucket) -> None:
               "version", maintenance_verbs.bucket_inspect_object)
     p.add_argument("bucket", help="bucket name or id")
     p.add_argument("key", help="key of the object")
+
+
+def _policy_verb(bucket) -> None:
+    """``bucket policy BUCKET set FILE|get|delete`` (not in Garage: S3's
+    Put/Get/DeleteBucketPolicy, for an operator, unbound by the policy)."""
+    text = ("set, show or delete the policy of a bucket (not in Garage: S3's bucket "
+            "policies, for an operator; the way out of a policy that locks every key out)")
+    policy = bucket.add_parser("policy", help=text, description=text)
+    policy.add_argument("bucket", metavar="BUCKET", help="bucket name")
+    actions = policy.add_subparsers(dest="policy_action", required=True, metavar="ACTION")
+    p = _leaf(actions, "set", "put a bucket policy (JSON, AWS's policy language: the "
+              "subset in docs/s3.rst), replacing any", commands.bucket_policy_set)
+    p.add_argument("file", metavar="FILE", help="file holding the policy, or - for "
+                   "standard input")
+    _leaf(actions, "get", "print the bucket's policy as it was put",
+          commands.bucket_policy_get)
+    _leaf(actions, "delete", "delete the bucket's policy", commands.bucket_policy_delete)
 
 
 def _key_verbs(key) -> None:

@@ -8,7 +8,9 @@ user gives it.
 """
 
 import io
+import json
 import os
+import sys
 
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
@@ -76,6 +78,12 @@ VERBS = [
     ("bucket versioning bk1 suspend", "Versioning of bucket bk1 is now suspended."),
     ("bucket info bk1", "Versioning: suspended\n"),
     ("bucket versioning no-such-bucket enable", "!"),
+    ("bucket info bk1", "Policy: none\nACL: none\nPublic access block: none\nPublic: no\n"),
+    ("bucket policy bk1 get", "!cannot get the policy of bucket bk1: the bucket has no policy"),
+    ("bucket policy bk1 delete", "Bucket bk1 had no policy.\nPublic: no"),
+    ("bucket policy bk1 set /no/such/policy.json",
+     "!cannot read the policy from /no/such/policy.json"),
+    ("bucket policy no-such-bucket get", "!"),
     ("bucket set-quotas bk1 --max-size 10G --max-objects 1000",
      "Quotas: max size 10.0 GB (10000000000 B), max objects 1000"),
     ("bucket set-quotas bk1 --max-size 2GiB", "max size 2.1 GB (2147483648 B), max objects 1000"),
@@ -173,7 +181,7 @@ class CliVerbTests(TestCase):
                 base=fixture.base, rpc_secret=fixture.rpc_secret, extra=fixture.extra,
                 rpc_bind=fixture.rpc_bind, replication_factor=fixture.replication_factor,
                 admin_token=fixture.admin_token, block_size=fixture.block_size,
-                admin_section=fixture.admin_section()))
+                admin_section=fixture.admin_section(), s3_extra=fixture.s3_extra))
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(self.pool.closeCachedConnections)
 
@@ -226,3 +234,69 @@ class CliVerbTests(TestCase):
         self.assertIn("Versioning: enabled\n", await self.garage("bucket info locked"))
         out = await self.garage("bucket versioning locked enable")
         self.assertIn("Versioning of bucket locked is now enabled.", out)
+
+    async def test_bucket_policy(self):
+        """``bucket policy BUCKET set FILE|-``, ``get`` (the text as put),
+        ``delete``; ``bucket info`` shows the policy's presence, the ACL, the
+        PublicAccessBlock flags and whether the bucket is public and why; a
+        refused policy is one line naming what is wrong."""
+        helper = self.fixture.node.helper
+        bucket = await helper.create_bucket("pub")
+        text = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pub/public/*"}]}, indent=2)
+        path = os.path.join(self.fixture.base, "policy.json")
+        with open(path, "w", newline="") as f:
+            f.write(text.replace("\n", "\r\n"))
+        out = await self.garage(f"bucket policy pub set {path}")
+        self.assertEqual(out, "The policy of bucket pub is set.\nPublic: yes, because\n"
+                         "  bucket policy statement 'PublicRead' allows s3:GetObject to "
+                         "everyone\n")
+        self.assertEqual(await self.garage("bucket policy pub get"),
+                         text.replace("\n", "\r\n") + "\n")
+        self.patch(sys, "stdin", io.StringIO(text))
+        await self.garage("bucket policy pub set -")
+        self.assertEqual(await self.garage("bucket policy pub get"), text + "\n")
+        self.assertEqual((await helper.get_existing_bucket(bucket.bucket_id))
+                         .params.policy.value, text)
+
+        await helper.set_bucket_config(bucket.bucket_id, "acl", "public-read-write")
+        out = await self.garage("bucket info pub")
+        self.assertIn("Policy: set (garage bucket policy BUCKET get)\n"
+                      "ACL: public-read-write\n"
+                      "Public access block: none\n"
+                      "Public: yes, because\n"
+                      "  bucket policy statement 'PublicRead' allows s3:GetObject to "
+                      "everyone\n"
+                      "  bucket ACL public-read-write lets everyone list and write objects "
+                      "in it\n", out)
+        await helper.set_bucket_config(bucket.bucket_id, "public_access_block",
+                                       (False, True, True, False))
+        out = await self.garage("bucket info pub")
+        self.assertIn("Public access block: IgnorePublicAcls, BlockPublicPolicy\n"
+                      "Public: yes, because\n  bucket policy statement 'PublicRead'", out)
+        self.assertNotIn("bucket ACL", out)
+        with self.assertRaises(CliError) as raised:
+            await self.garage(f"bucket policy pub set {path}")
+        self.assertIn("the policy of bucket pub was not set: the bucket's "
+                      "PublicAccessBlock (BlockPublicPolicy) refuses public policies",
+                      str(raised.exception))
+        self.assertNotIn("\n", str(raised.exception))
+        await helper.set_bucket_config(bucket.bucket_id, "public_access_block",
+                                       (False, False, False, False))
+        self.assertIn("Public access block: set, every flag off\n",
+                      await self.garage("bucket info pub"))
+
+        with open(path, "w") as f:
+            f.write(json.dumps({"Statement": [{
+                "Effect": "Allow", "NotPrincipal": {"AWS": "*"}, "Action": "s3:*",
+                "Resource": "arn:aws:s3:::pub/*"}]}))
+        with self.assertRaises(CliError) as raised:
+            await self.garage(f"bucket policy pub set {path}")
+        self.assertIn("the policy of bucket pub was not set: NotPrincipal is not supported",
+                      str(raised.exception))
+        out = await self.garage("bucket policy pub delete")
+        self.assertEqual(out, "The policy of bucket pub is deleted.\nPublic: yes, because\n"
+                         "  bucket ACL public-read-write lets everyone list and write "
+                         "objects in it\n")
+        self.assertIn("Policy: none\n", await self.garage("bucket info pub"))

@@ -8,7 +8,8 @@ names and shapes follow Garage's ``garage-admin-v2`` OpenAPI document.
 import re
 from dataclasses import replace
 
-from garage_twisted.api.admin import errors, objects, render
+from garage_twisted.api.admin import errors, objects, policies, render
+from garage_twisted.api.admin.bucket_info import bucket_info as _bucket_info
 from garage_twisted.api.admin.node_ops import cluster_statistics
 from garage_twisted.api.s3 import errors as s3_errors
 from garage_twisted.api.s3 import versioning
@@ -17,8 +18,6 @@ from garage_twisted.model.bucket import BucketQuotas
 from garage_twisted.model.helper import ModelHelper
 from garage_twisted.net.keys import NodeKeyError, parse_peer_address
 from garage_twisted.rpc.layout import NodeRole
-
-STATS_BATCH = 1000
 
 
 def _require(value, what):
@@ -90,34 +89,6 @@ async def delete_key(api, query, body):
 
 
 # -- buckets ------------------------------------------------------------
-
-async def _bucket_stats(api, bucket_id) -> dict:
-    """Objects, bytes and unfinished uploads, counted by walking the bucket.
-
-    A walk costs a read of the bucket's object rows, in batches that yield
-    to the reactor; per-bucket counters kept up to date by the object table
-    replace it when the counter tables exist.
-    """
-    table = api.helper.model.object_table
-    stats = {"objects": 0, "bytes": 0, "unfinished_uploads": 0}
-    cursor = None
-    while True:
-        batch = await table.get_range(bucket_id, cursor, None, limit=STATS_BATCH)
-        for obj in batch:
-            version = obj.last_data_version()
-            if version is not None:
-                stats["objects"] += 1
-                stats["bytes"] += version.data.meta.size
-            stats["unfinished_uploads"] += sum(1 for v in obj.versions if v.is_uploading)
-        if len(batch) < STATS_BATCH:
-            return stats
-        cursor = batch[-1].sort_key() + b"\x00"
-
-
-async def _bucket_info(api, bucket):
-    keys = {k.key_id: k for k in await api.helper.list_keys()}
-    return render.bucket_info(bucket, keys, await _bucket_stats(api, bucket.bucket_id))
-
 
 async def list_buckets(api, query, body):
     out = []
@@ -452,4 +423,8 @@ ENDPOINTS = {
     "DenyBucketKey": ("POST", deny_bucket_key),
     "AddBucketAlias": ("POST", add_bucket_alias),
     "RemoveBucketAlias": ("POST", remove_bucket_alias),
+    # Not in Garage (policies.py).
+    "GetBucketPolicy": ("GET", policies.get_bucket_policy),
+    "PutBucketPolicy": ("POST", policies.put_bucket_policy),
+    "DeleteBucketPolicy": ("POST", policies.delete_bucket_policy),
 }

@@ -4,6 +4,9 @@ the ids its requests carry."""
 import re
 
 from garage_twisted.api.admin import errors
+from garage_twisted.api.s3 import access
+from garage_twisted.api.s3 import errors as s3_errors
+from garage_twisted.api.s3.policy import load_policy
 from garage_twisted.util.time import rfc3339_msec
 
 
@@ -97,6 +100,7 @@ def bucket_info(bucket, keys: dict, stats: dict) -> dict:
         # or "Suspended", as S3's GetBucketVersioning; UpdateBucket sets it.
         "versioning": params.versioning_state,
         "objectLock": object_lock(params),
+        **access_fields(bucket),
     }
 
 
@@ -108,6 +112,36 @@ def object_lock(params) -> dict:
         "enabled": bool(params.object_lock_enabled.value),
         "defaultRetention": None if default is None else {
             "mode": default[0], "days": default[1], "years": default[2]},
+    }
+
+
+def access_fields(bucket) -> dict:
+    """Who besides the bucket's keys may act on it (not in Garage, which has
+    neither policies nor ACLs): its bucket policy's text, canned ACL,
+    PublicAccessBlock flags, and whether it is public, with one sentence per
+    reason (``access.public_reasons``: a public policy statement or a public
+    ACL that PublicAccessBlock does not hold back)."""
+    params = bucket.params
+    flags = params.public_access_block.value
+    text = params.policy.value
+    try:
+        policy = None if text is None else load_policy(text)
+    except s3_errors.MalformedPolicy:
+        # A stored policy this node cannot read (written by a newer node):
+        # S3 here refuses every request on the bucket while it stays, so
+        # its ACL makes nothing public through this node either.
+        reasons = []
+    else:
+        reasons = list(access.public_reasons(access.BucketAccess(
+            policy=policy, bucket_acl=params.acl.value,
+            block=access.PublicAccessBlock.from_flags(flags))))
+    return {
+        "policy": params.policy.value,
+        "acl": params.acl.value,
+        "publicAccessBlock": None if flags is None else dict(zip(
+            ("blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy",
+             "restrictPublicBuckets"), (bool(flag) for flag in flags))),
+        "public": {"isPublic": bool(reasons), "reasons": reasons},
     }
 
 
