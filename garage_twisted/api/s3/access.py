@@ -257,6 +257,9 @@ class Decision:
     allowed: bool
     reason: str
     iam_action: str = ""
+    # Refused by a Deny statement (nothing can allow it: the website
+    # endpoint, whose own grant is the website flag, asks this).
+    explicit_deny: bool = False
 
 
 def iam_action(action: str, version_id: str | None = None) -> str:
@@ -290,7 +293,7 @@ def decide(principal: Principal, key_right: bool, request: AccessRequest,
             if statement.effect == DENY:
                 if statement.applies(key_id, action, arns, context):
                     return Decision(False, f"{iam} refused by an explicit Deny: bucket policy "
-                                    f"statement {statement.label}", iam)
+                                    f"statement {statement.label}", iam, explicit_deny=True)
             elif allow is None and not keyed and \
                     statement.applies(key_id, action, arns, context):
                 allow = statement

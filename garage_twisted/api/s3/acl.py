@@ -25,8 +25,9 @@ PublicAccessBlock (Put/Get/DeletePublicAccessBlock): ``BlockPublicAcls``
 refuses public ACLs (403 AccessDenied) on Put*Acl and on writes with
 ``x-amz-acl``; ``IgnorePublicAcls`` makes public ACLs grant nothing;
 ``BlockPublicPolicy`` refuses a public bucket policy; ``RestrictPublicBuckets``
-makes a public policy grant nothing to anonymous requests (``access.py``
-applies the last two flags and the ACL grants).
+makes a public policy grant nothing to anonymous requests nor to keys without
+permissions on the bucket (``access.py`` applies the last two flags and the
+ACL grants).
 """
 
 from dataclasses import replace
@@ -181,18 +182,29 @@ def object_acl_fields(ctx: RequestContext, header=None) -> dict:
 
 
 def _acl_document(ctx: RequestContext, canned: str | None) -> bytes:
-    owner = ctx.api_key
-    owner_id = owner.key_id if owner is not None else "anonymous"
-    owner_name = owner.params.name.value if owner is not None and owner.params else ""
-    owner_xml = element("ID", owner_id) + element("DisplayName", owner_name)
-    grants = ['<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-              'xsi:type="CanonicalUser">' + owner_xml + "</Grantee>"
-              + element("Permission", "FULL_CONTROL") + "</Grant>"]
+    """The grants as they are: the request's key with its rights on the
+    bucket (as Garage answers), then the public grants of ``canned``."""
+    key = ctx.api_key
+    grants = []
+    owner = ""
+    if key is not None:
+        name = key.params.name.value if key.params is not None else ""
+        perm = ctx.bucket.key_permissions(key.key_id)
+        owner = element("ID", key.key_id) + element("DisplayName", name)
+        grantee = ('<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+                   'xsi:type="CanonicalUser">' + owner + "</Grantee>")
+        if perm.allow_owner:
+            rights = ["FULL_CONTROL"]
+        else:
+            rights = (["READ", "READ_ACP"] if perm.allow_read else []) + \
+                (["WRITE"] if perm.allow_write else [])
+        grants += ["<Grant>" + grantee + element("Permission", right) + "</Grant>"
+                   for right in rights]
     for uri, permission in GRANTS.get(canned or PRIVATE, ()):
         grants.append('<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
                       'xsi:type="Group">' + element("URI", uri) + "</Grantee>"
                       + element("Permission", permission) + "</Grant>")
-    return document("AccessControlPolicy", ["<Owner>" + owner_xml + "</Owner>",
+    return document("AccessControlPolicy", ["<Owner>" + owner + "</Owner>",
                                             "<AccessControlList>" + "".join(grants)
                                             + "</AccessControlList>"])
 

@@ -21,9 +21,12 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from garage_twisted.api.s3 import acl as acl_ops
 from garage_twisted.api.s3 import attributes as attributes_ops
+from garage_twisted.api.s3 import authorization
 from garage_twisted.api.s3 import bucket as bucket_ops
 from garage_twisted.api.s3 import bucket_encryption as encryption_ops
+from garage_twisted.api.s3 import bucket_policy as policy_ops
 from garage_twisted.api.s3 import copy as copy_ops
 from garage_twisted.api.s3 import cors as cors_ops
 from garage_twisted.api.s3 import delete as delete_ops
@@ -72,7 +75,17 @@ HANDLERS = {
     "PutObjectRetention": (lock_ops.put_object_retention, WRITE),
     "GetObjectLegalHold": (lock_ops.get_object_legal_hold, READ),
     "PutObjectLegalHold": (lock_ops.put_object_legal_hold, WRITE),
-    "GetBucketAcl": (bucket_ops.get_bucket_acl, READ),
+    "GetBucketAcl": (acl_ops.get_bucket_acl, READ),
+    "PutBucketAcl": (acl_ops.put_bucket_acl, OWNER),
+    "GetObjectAcl": (acl_ops.get_object_acl, READ),
+    "PutObjectAcl": (acl_ops.put_object_acl, WRITE),
+    "GetPublicAccessBlock": (acl_ops.get_public_access_block, OWNER),
+    "PutPublicAccessBlock": (acl_ops.put_public_access_block, OWNER),
+    "DeletePublicAccessBlock": (acl_ops.delete_public_access_block, OWNER),
+    "GetBucketPolicy": (policy_ops.get_bucket_policy, OWNER),
+    "PutBucketPolicy": (policy_ops.put_bucket_policy, OWNER),
+    "DeleteBucketPolicy": (policy_ops.delete_bucket_policy, OWNER),
+    "GetBucketPolicyStatus": (policy_ops.get_bucket_policy_status, OWNER),
     "DeleteBucket": (bucket_ops.delete_bucket, OWNER),
     "ListObjectsV2": (list_ops.list_objects_v2, READ),
     "ListObjects": (list_ops.list_objects_v1, READ),
@@ -214,7 +227,12 @@ class S3Api:
             if endpoint.name == "PostObject":
                 # Browser uploads: the signed policy in the form authorizes.
                 return await post_ops.post_object(self, request, endpoint, request_id)
-            api_key, auth = await authenticate(self, request, raw_path, raw_query)
+            if authorization.is_anonymous(request, raw_query):
+                # Served exactly as far as the bucket's policy and ACLs
+                # allow (authorization.py).
+                api_key, auth = None, None
+            else:
+                api_key, auth = await authenticate(self, request, raw_path, raw_query)
             ctx = RequestContext(self, request, endpoint, api_key, auth, request_id)
             return await self._dispatch(ctx)
         except (BodyIncomplete, ClientGone, defer.CancelledError) as e:
@@ -268,6 +286,9 @@ class S3Api:
         if not ctx.endpoint.implemented:
             raise errors.NotImplemented(f"{name} is not implemented by this server")
         unbuilt.check_request(name, ctx.endpoint.query, lambda h: ctx.header(h.encode()))
+        if name in ("ListBuckets", "CreateBucket") and ctx.api_key is None:
+            raise errors.AccessDenied("Anonymous requests cannot list or create buckets: "
+                                      "sign your requests")
         if name == "ListBuckets":
             return await bucket_ops.list_buckets(ctx)
         if name == "CreateBucket":
@@ -281,23 +302,35 @@ class S3Api:
         return await handler(ctx)
 
     async def _resolve_bucket(self, ctx: RequestContext, right: str):
-        ctx.bucket_id, ctx.bucket = await self.bucket_for(ctx, ctx.endpoint.bucket, right)
+        endpoint = ctx.endpoint
+        if endpoint.name == "DeleteObjects":
+            # Decided key by key by the handler (authorization.py).
+            ctx.bucket_id, ctx.bucket = await self.find_bucket(ctx, endpoint.bucket)
+            return
+        ctx.bucket_id, ctx.bucket = await self.bucket_for(
+            ctx, endpoint.bucket, right, endpoint.name, endpoint.key,
+            endpoint.query.get("versionId"))
 
-    async def bucket_for(self, ctx: RequestContext, name: str, right: str):
-        """``(bucket id, bucket)`` named ``name`` for the request's key, which
-        must have ``right`` on it (NoSuchBucket, AccessDenied otherwise)."""
+    async def find_bucket(self, ctx: RequestContext, name: str):
+        """``(bucket id, bucket)`` named ``name`` for the request's key
+        (NoSuchBucket if none)."""
         bucket_id = await self.helper.resolve_bucket(name, ctx.api_key)
         bucket = None if bucket_id is None else await self.helper.get_bucket(bucket_id)
         if bucket is None:
             raise errors.NoSuchBucket("The specified bucket does not exist",
                                       extra={"BucketName": name})
-        perm = bucket.key_permissions(ctx.api_key.key_id)
-        allowed = {READ: perm.allow_read, WRITE: perm.allow_write,
-                   OWNER: perm.allow_owner}[right]
-        if not allowed:
-            raise errors.AccessDenied(
-                f"Access denied: key {ctx.api_key.key_id} has no {right} "
-                f"permission on bucket {name}")
+        return bucket_id, bucket
+
+    async def bucket_for(self, ctx: RequestContext, name: str, right: str,
+                         action: str | None = None, key: str | None = None,
+                         version_id: str | None = None):
+        """``(bucket id, bucket)`` named ``name``, on which the request may
+        do ``action`` (the endpoint's by default; ``key`` for object
+        actions): the key's ``right`` on it, or the bucket's policy and
+        ACLs (NoSuchBucket, AccessDenied otherwise)."""
+        bucket_id, bucket = await self.find_bucket(ctx, name)
+        await authorization.authorize(ctx, bucket, name, right, action or ctx.endpoint.name,
+                                      key, version_id)
         return bucket_id, bucket
 
     async def _drain(self, request) -> None:

@@ -14,7 +14,7 @@ URL-safe base64) and ``prefix``.
 import defusedxml.ElementTree as SafeET
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import errors, unbuilt
+from garage_twisted.api.s3 import acl, errors, unbuilt
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.listing import decode_token, encode_token
 from garage_twisted.api.s3.xml import document, element, iso8601, local_name
@@ -112,8 +112,11 @@ async def create_bucket(ctx: RequestContext, body: bytes) -> bytes:
     if not key.params.allow_create_bucket.value:
         raise errors.AccessDenied("this key is not allowed to create buckets")
     lock = (ctx.header(b"x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
+    canned = acl.requested_acl(lambda header: ctx.header(header.encode()))
     try:
-        await api.helper.create_bucket(name, owner=key, object_lock=lock)
+        created = await api.helper.create_bucket(name, owner=key, object_lock=lock)
+        if canned not in (None, acl.PRIVATE):
+            await api.helper.set_bucket_config(created.bucket_id, "acl", canned)
     except model_errors.BucketAlreadyOwnedByYou:
         # A concurrent CreateBucket of this key took the name first.
         pass
@@ -147,25 +150,3 @@ async def get_bucket_location(ctx: RequestContext) -> bytes:
 async def delete_bucket(ctx: RequestContext) -> bytes:
     await ctx.api.helper.delete_bucket(ctx.bucket_id)
     return respond(ctx.request, status=204)
-
-
-async def get_bucket_acl(ctx: RequestContext) -> bytes:
-    """The request's key and its rights on the bucket, as Garage reports them
-    (ACLs cannot be changed: permissions are set with ``garage bucket allow``)."""
-    key = ctx.api_key
-    perm = ctx.bucket.key_permissions(key.key_id)
-    params = key.params
-    name = params.name.value if params is not None else ""
-    grantee = ('<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-               'xsi:type="CanonicalUser">' + element("DisplayName", name)
-               + element("ID", key.key_id) + "</Grantee>")
-    if perm.allow_owner:
-        rights = ["FULL_CONTROL"]
-    else:
-        rights = (["READ", "READ_ACP"] if perm.allow_read else []) + \
-            (["WRITE"] if perm.allow_write else [])
-    grants = "".join("<Grant>" + grantee + element("Permission", right) + "</Grant>"
-                     for right in rights)
-    return respond(ctx.request, document("AccessControlPolicy",
-                                         ["<AccessControlList>" + grants +
-                                          "</AccessControlList>"]))

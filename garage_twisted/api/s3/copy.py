@@ -66,7 +66,8 @@ async def source_version(ctx: RequestContext, header: str):
     bucket_name, key, version_id = parse_copy_source(header)
     if version_id is not None:
         check_version_id(version_id, "x-amz-copy-source")
-    bucket_id, _ = await ctx.api.bucket_for(ctx, bucket_name, READ)
+    bucket_id, _ = await ctx.api.bucket_for(ctx, bucket_name, READ, "CopySource", key,
+                                            version_id)
     obj = await ctx.api.model.object_table.get(bucket_id, key.encode())
     if version_id is None:
         version = None if obj is None else obj.last_data_version()

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import errors, unbuilt, versioning
+from garage_twisted.api.s3 import authorization, errors, unbuilt, versioning
 from garage_twisted.api.s3.body import read_small_body
-from garage_twisted.api.s3.context import RequestContext, respond
+from garage_twisted.api.s3.context import WRITE, RequestContext, respond
 from garage_twisted.api.s3.put import new_uuid
 from garage_twisted.api.s3.xml import document, element, local_name, parse_document
 from garage_twisted.model.object import (
@@ -103,7 +103,7 @@ def bypasses_governance(ctx: RequestContext) -> bool:
     value = ctx.header(b"x-amz-bypass-governance-retention")
     if value is None or value.strip().lower() != "true":
         return False
-    if not ctx.bucket.key_permissions(ctx.api_key.key_id).allow_owner:
+    if ctx.api_key is None or not ctx.bucket.key_permissions(ctx.api_key.key_id).allow_owner:
         raise errors.AccessDenied("Bypassing governance retention needs owner rights on "
                                   "the bucket")
     return True
@@ -159,6 +159,10 @@ async def delete_objects(ctx: RequestContext) -> bytes:
         try:
             if len(key.encode()) > 1024:
                 raise errors.KeyTooLongError("object keys are at most 1024 bytes")
+            # Each key is its own decision (a policy may allow deleting
+            # some keys of the bucket and not others).
+            await authorization.authorize(ctx, ctx.bucket, ctx.endpoint.bucket, WRITE,
+                                          "DeleteObjects", key, version_id)
             results[i] = await delete_key(ctx, key, version_id, bypass)
         except errors.S3Error as e:
             results[i] = (e.code, str(e))

@@ -179,6 +179,9 @@ def _prefixes_xml(prefixes, enc) -> list:
 
 def owner_xml(ctx, name: str = "Owner") -> str:
     key = ctx.api_key
+    if key is None:
+        # An anonymous listing (a public bucket): no key to name.
+        return f"<{name}>" + element("ID", "") + element("DisplayName", "") + f"</{name}>"
     return (f"<{name}>" + element("ID", key.key_id)
             + element("DisplayName", key.params.name.value) + f"</{name}>")
 

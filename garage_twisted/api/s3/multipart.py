@@ -20,7 +20,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.api.s3 import (
-    errors, listing, preconditions, sse_s3, tagging, version_fields,
+    acl, errors, listing, preconditions, sse_s3, tagging, version_fields,
 )
 from garage_twisted.api.s3.versioning import set_version_header
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks, read_small_body
@@ -43,6 +43,7 @@ from garage_twisted.model.object import (
     ObjectVersion, ObjectVersionData, ObjectVersionMeta,
 )
 from garage_twisted.model.version import Version
+from garage_twisted.util.crdt import Lww
 from garage_twisted.util.time import now_msec
 
 log = Logger()
@@ -61,9 +62,11 @@ CHECKSUM_ALGORITHM_HEADER = "x-garage-checksum-algorithm"
 CHECKSUM_TYPE_HEADER = "x-garage-checksum-type"
 # Where an upload keeps the tags its object will have (x-amz-tagging form).
 TAGGING_HEADER = "x-garage-tagging"
+# The canned ACL asked for at creation (x-amz-acl), kept until completion.
+ACL_HEADER = "x-garage-acl"
 # The upload's own headers, none of which the object keeps.
 _UPLOAD_ONLY_HEADERS = frozenset({SSE_MD5_HEADER, SSE_S3_HEADER, CHECKSUM_ALGORITHM_HEADER,
-                                  CHECKSUM_TYPE_HEADER, TAGGING_HEADER}) | \
+                                  CHECKSUM_TYPE_HEADER, TAGGING_HEADER, ACL_HEADER}) | \
     version_fields.UPLOAD_HEADERS
 _ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 
@@ -147,6 +150,9 @@ async def create_multipart_upload(ctx: RequestContext) -> bytes:
     lock = version_fields.upload_headers(ctx)
     if lock:
         headers = tuple(sorted(headers + lock))
+    canned = acl.object_acl_fields(ctx).get("acl")
+    if canned is not None:
+        headers = tuple(sorted(headers + ((ACL_HEADER, canned.value),)))
     sse = key_for_write(ctx)
     if isinstance(sse, CustomerKey):
         # Every part must come with this key; the MD5 waits in the upload's
@@ -477,6 +483,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     tags = tagging.from_header(upload_headers.get(TAGGING_HEADER)) or ()
     ctx.write_fields = version_fields.version_fields(
         ctx, *version_fields.from_upload_headers(upload_headers))
+    if ACL_HEADER in upload_headers:
+        ctx.write_fields["acl"] = Lww(now_msec(ctx.api.clock), upload_headers[ACL_HEADER])
     meta = ObjectVersionMeta(object_headers(version), total, etag, checksum, encryption, tags)
     published = await _complete_into_new_version(ctx, mpu, version, final, meta)
     set_version_header(ctx, published)

@@ -206,7 +206,8 @@ async def post_object(api, request, endpoint, request_id) -> bytes:
     fields, raw, part = await _read_fields(reader)
     key, unchecked = await _authorize(api, fields)
     ctx = RequestContext(api, request, endpoint, key, None, request_id)
-    ctx.bucket_id, ctx.bucket = await api.bucket_for(ctx, endpoint.bucket, WRITE)
+    ctx.bucket_id, ctx.bucket = await api.bucket_for(ctx, endpoint.bucket, WRITE,
+                                                     "PostObject", fields.get("key", ""))
     cors.add_response_headers(request, ctx.bucket)
     policy = Policy(fields["policy"], time.time() if api.clock is None else api.clock.seconds())
     # The object goes to the URL's bucket: that is the bucket the policy's

@@ -35,6 +35,9 @@ IMPLEMENTED = frozenset({
     "PutBucketVersioning", "GetObjectLockConfiguration", "PutObjectLockConfiguration",
     "PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
     "GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold",
+    "PutBucketAcl", "GetObjectAcl", "PutObjectAcl", "GetPublicAccessBlock",
+    "PutPublicAccessBlock", "DeletePublicAccessBlock", "GetBucketPolicy", "PutBucketPolicy",
+    "DeleteBucketPolicy", "GetBucketPolicyStatus",
 })
 
 # Query keywords that select a bucket sub-resource, with the endpoint name

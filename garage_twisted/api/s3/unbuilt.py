@@ -111,18 +111,15 @@ STORAGE_CLASSES = frozenset({
     "FSX_OPENZFS", "FSX_ONTAP",
 })
 
-# Accepted and ignored, with why (Garage ignores them all too).
+# Accepted and ignored, with why (Garage ignores them all too). ACL headers
+# (x-amz-acl, x-amz-grant-*) are built: api/s3/acl.py.
 IGNORED = {
-    "x-amz-acl": "ACLs do not exist here (keys' bucket permissions do); ignoring a grant "
-                 "never opens access. Garage ignores it; clients such as Mastodon send it.",
-    "acl": "the POST form's x-amz-acl",
-    "x-amz-grant-full-control": "ACLs, as x-amz-acl",
-    "x-amz-grant-read": "ACLs, as x-amz-acl",
-    "x-amz-grant-read-acp": "ACLs, as x-amz-acl",
-    "x-amz-grant-write": "ACLs, as x-amz-acl",
-    "x-amz-grant-write-acp": "ACLs, as x-amz-acl",
-    "x-amz-object-ownership": "without ACLs the bucket owner always owns (as "
-                              "BucketOwnerEnforced, AWS's default)",
+    "x-amz-confirm-remove-self-bucket-access": "a confirmation AWS asks of an account that "
+                                               "would deny itself; here the admin API (garage "
+                                               "bucket policy delete) always can undo it",
+    "x-amz-object-ownership": "the keys with owner rights own every object (as "
+                              "BucketOwnerEnforced, AWS's default); ACLs only add public "
+                              "grants (acl.py)",
     "x-amz-expected-bucket-owner": "accounts do not exist here",
     "x-amz-source-expected-bucket-owner": "accounts do not exist here",
     "x-amz-request-payer": "nothing is charged",

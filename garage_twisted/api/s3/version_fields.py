@@ -19,7 +19,7 @@ PUTs to a bucket with Object Lock must carry ``Content-MD5`` or an
 
 from datetime import datetime, timezone
 
-from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3 import acl, errors
 from garage_twisted.api.s3.checksum_algorithms import ChecksumAlgorithm
 from garage_twisted.api.s3.context import RequestContext
 from garage_twisted.model.object_lock import MODES, default_retention
@@ -142,6 +142,17 @@ def prepare_write(ctx: RequestContext, header=None) -> None:
     header = header or (lambda name: ctx.header(name.encode()))
     retention, hold = requested_lock(ctx, header)
     ctx.write_fields = version_fields(ctx, retention, hold)
+    ctx.write_fields.update(acl.object_acl_fields(ctx, _with_form_acl(header)))
+
+
+def _with_form_acl(header):
+    """``header`` where ``x-amz-acl`` is also a browser POST's ``acl`` field."""
+    def read(name: str):
+        value = header(name)
+        if value is None and name == "x-amz-acl":
+            value = header("acl")
+        return value
+    return read
 
 
 def require_integrity(ctx: RequestContext) -> None:

@@ -14,6 +14,10 @@ answers 301 there; a missing key whose ``key/`` + index exists answers 302
 to ``/key/``; otherwise a routing rule for 404, or the error document with
 status 404, or a plain 404 page. Objects are streamed as GetObject does
 (ranges, conditional requests), with the bucket's CORS headers.
+
+Access: the website flag makes a bucket's objects public, as in Garage; the
+bucket's policy can still refuse a read with an explicit Deny (403), which
+the access decision says (``api/s3/access.py``, action ``Website``).
 """
 
 import itertools
@@ -22,7 +26,7 @@ from urllib.parse import quote
 
 from twisted.logger import Logger
 
-from garage_twisted.api.s3 import cors, errors
+from garage_twisted.api.s3 import access, authorization, cors, errors
 from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.metrics import RequestMetrics
@@ -30,6 +34,7 @@ from garage_twisted.api.s3.router import Endpoint, decode_path, split_target
 from garage_twisted.api.streaming import ClientGone
 from garage_twisted.util.errors import QuorumError
 from garage_twisted.util.redact import redact_uri
+from garage_twisted.util.time import now_msec
 
 NOT_FOUND_PAGE = (b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
                   b"<body><h1>404 Not Found</h1></body></html>")
@@ -111,7 +116,7 @@ class WebApi:
             raw_path, _ = split_target(request.uri)
             # Not UTF-8 once decoded: 400, not a 404 for a key that cannot exist.
             path = decode_path(raw_path)
-            return await self._serve(request, method, name, bucket_id, config, path,
+            return await self._serve(request, method, name, bucket, config, path,
                                      request_id)
         except ClientGone:
             # Nobody is left to answer.
@@ -130,7 +135,26 @@ class WebApi:
                           code=e.code, error=str(e))
             return self._page(request, e.status, str(e).encode("utf-8", "replace"))
 
-    async def _serve(self, request, method, name, bucket_id, config, path, request_id):
+    def _check_not_denied(self, request, bucket, name: str, key: str) -> None:
+        """403 when the bucket's policy explicitly denies an anonymous read
+        of ``key``: the website flag makes a bucket public (as Garage), and
+        nothing but a Deny takes that back (``api/s3/access.py``)."""
+        if bucket.params.policy.value is None:
+            return
+        address = request.getClientAddress()
+        context = {"aws:SourceIp": getattr(address, "host", None),
+                   "aws:SecureTransport": bool(request.isSecure()),
+                   "aws:CurrentTime": now_msec(self.s3.clock),
+                   "aws:Referer": _header(request, b"referer"),
+                   "aws:UserAgent": _header(request, b"user-agent")}
+        decision = access.decide(access.ANONYMOUS, False,
+                                 access.AccessRequest("Website", name, key, context),
+                                 authorization.bucket_access(bucket))
+        if decision.explicit_deny:
+            raise errors.AccessDenied(f"Access Denied ({decision.reason})")
+
+    async def _serve(self, request, method, name, bucket, config, path, request_id):
+        bucket_id = bucket.bucket_id
         redirect_all = config.get("redirect_all")
         if redirect_all:
             protocol = redirect_all.get("protocol") or "http"
@@ -150,6 +174,7 @@ class WebApi:
             target = dict(version.data.meta.headers).get("x-amz-website-redirect-location")
             if target:
                 return self._redirect(request, 301, target)
+            self._check_not_denied(request, bucket, name, key)
             ctx = self._context(request, name, key, bucket_id, request_id)
             if method == "HEAD":
                 return await get_ops.head_object(ctx, version=version)
@@ -166,6 +191,7 @@ class WebApi:
             error_obj = await table.get(bucket_id, error_key.encode())
             error_version = None if error_obj is None else error_obj.last_data_version()
             if error_version is not None:
+                self._check_not_denied(request, bucket, name, error_key)
                 ctx = self._context(request, name, error_key, bucket_id, request_id)
                 if method == "HEAD":
                     await get_ops.head_object(ctx, version=error_version)
@@ -202,3 +228,8 @@ class WebApi:
         if rule.get("host"):
             location = f"{rule.get('protocol') or 'http'}://{rule['host']}{location}"
         return self._redirect(request, int(rule.get("code") or 301), location)
+
+
+def _header(request, name: bytes) -> str | None:
+    value = request.getHeader(name)
+    return None if value is None else value.decode("latin-1")

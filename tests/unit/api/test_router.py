@@ -20,7 +20,7 @@ class ParseEndpointTests(TestCase):
     def test_unsupported_subresources_are_named_not_taken_for_others(self):
         """A PUT with a sub-resource this node lacks is that operation (501
         later), never CreateBucket."""
-        for keyword, operation in (("publicAccessBlock", "PutPublicAccessBlock"),
+        for keyword, operation in (("replication", "PutBucketReplication"),
                                    ("ownershipControls", "PutBucketOwnershipControls"),
                                    ("metrics", "PutBucketMetricsConfiguration")):
             endpoint = parse_endpoint("PUT", "b", None, {keyword: ""})

@@ -164,7 +164,9 @@ class CoverageTests(TestCase):
             "x-amz-part-number-marker", "x-amz-tagging", "x-amz-tagging-directive",
             "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
             "x-amz-object-lock-legal-hold", "x-amz-bypass-governance-retention",
-            "x-amz-bucket-object-lock-enabled",
+            "x-amz-bucket-object-lock-enabled", "x-amz-acl", "x-amz-grant-full-control",
+            "x-amz-grant-read", "x-amz-grant-read-acp", "x-amz-grant-write",
+            "x-amz-grant-write-acp",
         }
         built_prefixes = ("x-amz-copy-source-if-", "x-amz-server-side-encryption-customer-",
                           "x-amz-copy-source-server-side-encryption-customer-",
