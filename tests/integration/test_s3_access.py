@@ -3,6 +3,8 @@ PublicAccessBlock and anonymous requests (issue 26), each also through
 another node of a three-node cluster."""
 
 import json
+import shutil
+import subprocess
 
 import treq
 from botocore.exceptions import ClientError
@@ -66,6 +68,13 @@ class AccessTests(TestCase):
             status, body = await self.anonymous(f"/{BUCKET}/private/c.txt", node)
             self.assertEqual(status, 403)
             self.assertIn(b"<Code>AccessDenied</Code>", body)
+        if shutil.which("curl") is not None:
+            # As a user would fetch it (curl is in Debian's base tools).
+            result = await in_thread(subprocess.run, [
+                "curl", "-sS", "-w", "\n%{http_code}",
+                f"{self.fixtures[1].endpoint}/{BUCKET}/public/b.txt"],
+                capture_output=True, timeout=30)
+            self.assertEqual(result.stdout, b"public/b.txt\n200")
         self.assertEqual((await self.anonymous(f"/{BUCKET}?list-type=2"))[0], 403)
         self.assertEqual((await self.anonymous("/"))[0], 403)
         self.assertEqual((await self.anonymous(f"/{BUCKET}/public/new", method="PUT"))[0],
