@@ -1,6 +1,7 @@
 """SSE-S3 through boto3 against a real node: PUT/GET/HEAD, ranges, parts,
 multipart, copies between encrypted and plain objects, bucket default
-encryption, browser POST, and rotation of the secret across restarts."""
+encryption, browser POST, rotation of the secret across restarts, and a
+3-node cluster."""
 
 import hashlib
 import os
@@ -11,6 +12,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
+from tests.support.cluster import boto3_clients, start_cluster
 from tests.support.node import NodeFixture, in_thread, start_with_s3_client
 
 BLOCK = 64 * 1024
@@ -96,6 +98,20 @@ class SseS3Tests(TestCase):
                                         SSECustomerAlgorithm="AES256",
                                         SSECustomerKey=os.urandom(32))
         self.assertEqual((status, code), (400, "InvalidRequest"))
+
+    async def test_sizes_around_a_block(self):
+        """An encrypted block holds 28 bytes less than a plain one (so that
+        what is stored is a whole block): every size around that edge,
+        SSE-S3 and SSE-C, reads back whole."""
+        customer = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": os.urandom(32)}
+        plain = BLOCK - 28
+        for size in (plain - 1, plain, plain + 1, BLOCK, 2 * plain, 2 * plain + 1):
+            for sse in (SSE, customer):
+                data = os.urandom(size)
+                await self.call("put_object", Bucket="enc", Key="edge", Body=data, **sse)
+                read = {} if sse is SSE else customer
+                _, body = await self.body(Bucket="enc", Key="edge", **read)
+                self.assertEqual(body, data, (size, sse is SSE))
 
     async def test_methods_other_than_aes256(self):
         """aws:kms stays 501; an unknown method is 400; SSE-C with AES256 400."""
@@ -318,3 +334,47 @@ class WithoutSecretTests(TestCase):
                             ServerSideEncryptionConfiguration=rule)
         self.assertEqual(caught.exception.response["Error"]["Code"], "NotImplemented")
         self.assertIn("sse_s3_secret", caught.exception.response["Error"]["Message"])
+
+
+class ClusterTests(TestCase):
+    timeout = 120
+
+    async def test_every_node_reads_and_writes(self):
+        """On a 3-node cluster (1 MiB blocks, replicated sealed): an SSE-S3
+        object written through one node reads whole and in ranges through
+        each; a bucket default set through one node encrypts writes through
+        another; a multipart upload spans nodes."""
+        fixtures, _ = await start_cluster(self, s3_extra=secret_config(SECRET))
+        key = await fixtures[0].create_key()
+        clients = boto3_clients(self, fixtures, key)
+        await in_thread(clients[0].create_bucket, Bucket="enc")
+        data = os.urandom(2 * MIB + 12345)
+        await in_thread(clients[0].put_object, Bucket="enc", Key="k", Body=data, **SSE)
+        for client in clients:
+            got = await in_thread(client.get_object, Bucket="enc", Key="k")
+            self.assertEqual(await in_thread(got["Body"].read), data)
+            self.assertEqual(got["ServerSideEncryption"], "AES256")
+            got = await in_thread(client.get_object, Bucket="enc", Key="k",
+                                  Range=f"bytes={MIB - 3}-{MIB + 3}")
+            self.assertEqual(await in_thread(got["Body"].read), data[MIB - 3:MIB + 4])
+        await in_thread(clients[0].put_bucket_encryption, Bucket="enc",
+                        ServerSideEncryptionConfiguration={"Rules": [{
+                            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        put = await in_thread(clients[2].put_object, Bucket="enc", Key="d", Body=data)
+        self.assertEqual(put["ServerSideEncryption"], "AES256")
+        upload = (await in_thread(clients[1].create_multipart_upload, Bucket="enc",
+                                  Key="mp"))["UploadId"]
+        parts = [os.urandom(5 * MIB), os.urandom(100)]
+        done = []
+        for number, (client, body) in enumerate(zip(clients[1:], parts), 1):
+            result = await in_thread(client.upload_part, Bucket="enc", Key="mp",
+                                     UploadId=upload, PartNumber=number, Body=body)
+            self.assertEqual(result["ServerSideEncryption"], "AES256")
+            done.append({"PartNumber": number, "ETag": result["ETag"]})
+        await in_thread(clients[0].complete_multipart_upload, Bucket="enc", Key="mp",
+                        UploadId=upload, MultipartUpload={"Parts": done})
+        for client in clients:
+            got = await in_thread(client.get_object, Bucket="enc", Key="mp")
+            self.assertEqual(await in_thread(got["Body"].read), b"".join(parts))
+            got = await in_thread(client.get_object, Bucket="enc", Key="d")
+            self.assertEqual(await in_thread(got["Body"].read), data)

@@ -8,22 +8,26 @@ from tests.support.node import NodeFixture, wait_connected, wait_converged, wait
 GB = 10 ** 9
 
 
-async def start_cluster(testcase, count: int = 3, extras: tuple = (), gateways: int = 0):
+async def start_cluster(testcase, count: int = 3, extras: tuple = (), gateways: int = 0,
+                        s3_extra: str = ""):
     """``count`` nodes, replication factor 3, one zone each, layout applied.
 
     :param extras: per node, TOML lines added to its configuration.
+    :param s3_extra: TOML lines added to every node's ``[s3_api]``.
     :param gateways: how many of the last nodes get a gateway role (no
         capacity) instead of a storage role.
     """
     secret = secrets.token_hex(32)
     extras = tuple(extras) + ("",) * (count - len(extras))
     first = await NodeFixture.start(testcase, rpc_secret=secret, apply_layout=False,
-                                    replication_factor=3, extra=extras[0])
+                                    replication_factor=3, extra=extras[0],
+                                    s3_extra=s3_extra)
     fixtures = [first]
     for i in range(1, count):
         fixtures.append(await NodeFixture.start(
             testcase, rpc_secret=secret, apply_layout=False, replication_factor=3,
-            extra=f'bootstrap_peers = ["{first.peer_address}"]\n{extras[i]}'))
+            extra=f'bootstrap_peers = ["{first.peer_address}"]\n{extras[i]}',
+            s3_extra=s3_extra))
     nodes = [f.node for f in fixtures]
     for a in nodes:
         for b in nodes:

@@ -75,13 +75,12 @@ class CustomerKey:
                                          "the hash that was provided.")
         return cls(raw, expected)
 
-    def encrypt(self, data: bytes) -> bytes:
-        nonce = os.urandom(NONCE)
-        return nonce + AESGCM(self.key).encrypt(nonce, data, None)
+    def encrypt(self, data: bytes):
+        return sse_s3.seal(AESGCM(self.key), data)
 
     def decrypt(self, blob: bytes) -> bytes:
         try:
-            return AESGCM(self.key).decrypt(bytes(blob[:NONCE]), bytes(blob[NONCE:]), None)
+            return sse_s3.unseal(AESGCM(self.key), blob)
         except (InvalidTag, ValueError):
             raise errors.AccessDenied("The stored data cannot be decrypted with the given "
                                       "key") from None
@@ -161,6 +160,17 @@ def key_for_read(ctx, meta, prefix: str = PREFIX):
         raise errors.InvalidRequest("The provided encryption key does not match the one the "
                                     "object was stored with.")
     return given
+
+
+def plain_block_size(block_size: int, sse) -> int:
+    """Plain bytes per block of an object encrypted with ``sse`` (or not):
+    ``OVERHEAD`` less than ``block_size``, so that what is stored is
+    ``block_size`` bytes, whole pages the block store writes and reads with
+    O_DIRECT (1 MiB + 28 bytes went through the page cache: a third more
+    CPU per byte stored)."""
+    if sse is None or block_size % 4096 or block_size <= OVERHEAD:
+        return block_size
+    return block_size - OVERHEAD
 
 
 def random_etag() -> str:

@@ -30,7 +30,7 @@ from garage_twisted.api.s3.checksum_algorithms import (
     ChecksumAlgorithm, algorithm_named, algorithm_of_header,
 )
 from garage_twisted.api.s3.context import RequestContext, int_argument, respond
-from garage_twisted.api.s3.encryption import CustomerKey, key_for_write
+from garage_twisted.api.s3.encryption import CustomerKey, key_for_write, plain_block_size
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.put import (
     RENEW_ATTEMPTS, check_quotas, new_uuid, next_timestamp, object_etag, publish_inline,
@@ -240,7 +240,9 @@ async def record_part(ctx: RequestContext, payload, checks=None) -> tuple:
         mpu.with_part(number, timestamp, MpuPart(part_uuid)))
     try:
         size, _ = await save_stream(ctx, part_uuid, ctx.endpoint.key, number,
-                                    iter_blocks(payload, ctx.api.block_size), checks, sse)
+                                    iter_blocks(payload,
+                                                plain_block_size(ctx.api.block_size, sse)),
+                                    checks, sse)
         checks.verify(getattr(payload, "trailers", {}))
     except BaseException:
         await model.version_table.insert(

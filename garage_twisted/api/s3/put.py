@@ -50,7 +50,7 @@ from garage_twisted.api.s3 import conditional_writes, errors, tagging, version_f
 from garage_twisted.api.s3.body import PayloadReader, iter_blocks
 from garage_twisted.api.s3.body_digests import BodyChecks
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.encryption import key_for_write, random_etag
+from garage_twisted.api.s3.encryption import key_for_write, plain_block_size, random_etag
 from garage_twisted.api.s3.metadata import extract_object_headers
 from garage_twisted.api.s3.versioning import set_version_header
 from garage_twisted.block.data import DataBlock, block_hash
@@ -234,7 +234,8 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
     :param tags: the new version's tag set (``tagging.py``).
     :returns: the complete version.
     """
-    blocks = iter_blocks(payload, ctx.api.block_size)
+    block_size = plain_block_size(ctx.api.block_size, sse)
+    blocks = iter_blocks(payload, block_size)
     first = await anext(blocks, b"")
     second = None
     if len(first) < INLINE_THRESHOLD:
@@ -257,7 +258,7 @@ async def store_object(ctx: RequestContext, key: str, headers: tuple, checks: Bo
         return await publish_inline(ctx, key, data)
     writer = ctx.api.small_writer
     if writer is not None and claim is None and second is None and \
-            len(first) <= MAX_SMALL and len(first) < ctx.api.block_size:
+            len(first) <= MAX_SMALL and len(first) < block_size:
         # One block, and small: in one message per replica if the object's
         # pieces all live on one node set with this node in it (the rows'
         # set is known before the block is named; the block's after).

@@ -46,6 +46,13 @@ RESPONSE_HEADER = (b"x-amz-server-side-encryption", ALGORITHM.encode())
 STORED_PREFIX = "sse-s3:"
 DATA_KEY_SIZE = 32
 NONCE = 12
+TAG = 16
+# Blocks at least this large are sealed into one buffer made for them:
+# ``nonce + ciphertext`` would allocate and copy the block once more, which
+# cost 0.7 ms per MiB (page faults of a fresh allocation) against 0.14 ms
+# for AES-GCM itself on the benchmark machine. Smaller ones stay bytes
+# (inline bodies go into metadata as they are).
+SEAL_INTO_MIN = 256 * 1024
 # The secrets master keys derive from: 32 bytes at least (rpc_secret's size).
 MIN_SECRET_SIZE = 32
 _SALT = b"garage-twisted sse-s3"
@@ -83,6 +90,28 @@ class MasterKey:
         """:raises InvalidTag: not a data key this master key wrapped."""
         return AESGCM(self.key).decrypt(blob[:NONCE], blob[NONCE:],
                                         _WRAP_AAD + self.key_id.encode())
+
+
+def seal(aead: AESGCM, data):
+    """``nonce + ciphertext + tag`` of ``data`` under a random nonce: bytes,
+    or a bytearray for blocks from ``SEAL_INTO_MIN`` bytes on."""
+    nonce = os.urandom(NONCE)
+    if len(data) < SEAL_INTO_MIN:
+        return nonce + aead.encrypt(nonce, data, None)
+    out = bytearray(NONCE + len(data) + TAG)
+    out[:NONCE] = nonce
+    aead.encrypt_into(nonce, data, None, memoryview(out)[NONCE:])
+    return out
+
+
+def unseal(aead: AESGCM, blob) -> bytes:
+    """The plain bytes of :func:`seal`'s output (no copy of ``blob``).
+
+    :raises InvalidTag: not sealed with this key, or altered.
+    :raises ValueError: too short to be sealed.
+    """
+    view = memoryview(blob)
+    return aead.decrypt(view[:NONCE], view[NONCE:], None)
 
 
 def is_managed(stored: str | None) -> bool:
@@ -164,13 +193,12 @@ class ManagedKey:
     def meta_value(self) -> str:
         return self.stored
 
-    def encrypt(self, data: bytes) -> bytes:
-        nonce = os.urandom(NONCE)
-        return nonce + AESGCM(self.key).encrypt(nonce, data, None)
+    def encrypt(self, data: bytes):
+        return seal(AESGCM(self.key), data)
 
     def decrypt(self, blob: bytes) -> bytes:
         try:
-            return AESGCM(self.key).decrypt(bytes(blob[:NONCE]), bytes(blob[NONCE:]), None)
+            return unseal(AESGCM(self.key), blob)
         except (InvalidTag, ValueError):
             # Block names are hashes of what is stored, checked on read:
             # this is a key that does not match its blocks.

@@ -129,6 +129,14 @@ class WrappingTests(SynchronousTestCase):
         self.assertNotEqual(key.encrypt(plain), stored)
         with self.assertRaises(errors.InternalError):
             self.keyring.new_key().decrypt(stored)
+        # A large block is sealed in one buffer (no copy): the same format.
+        big = os.urandom(sse_s3.SEAL_INTO_MIN + 5)
+        sealed = key.encrypt(big)
+        self.assertEqual(len(sealed), len(big) + 28)
+        self.assertEqual(key.decrypt(sealed), big)
+        self.assertEqual(key.decrypt(bytes(sealed)), big)
+        with self.assertRaises(errors.InternalError):
+            key.decrypt(sealed[:-1])
         self.assertEqual(key.response_headers(),
                          [(b"x-amz-server-side-encryption", b"AES256")])
         self.assertFalse(key.hides_etag)
