@@ -81,7 +81,8 @@ class ObjectVersionMeta:
     # The x-amz-checksum-* the client asked for: (header name, base64 value),
     # and for a multipart object its type too ("COMPOSITE" or "FULL_OBJECT").
     checksum: tuple | None = None
-    # SSE-C: base64 MD5 of the customer key the data is encrypted with.
+    # Encrypted data: SSE-C, the base64 MD5 of the customer key; SSE-S3,
+    # ``sse-s3:<key id>:<wrapped data key>`` (api/s3/sse_s3.py).
     encryption: str | None = None
     # The tag set given when the version was written ((key, value), ...,
     # sorted by key); ObjectVersion.tags holds later changes.
