@@ -234,3 +234,34 @@ class WebsiteDenyTests(TestCase):
                 "Sid": "Hide", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
                 "Resource": "arn:aws:s3:::site/secret/*"}]}))
         self.assertEqual((await self.get("/"), await self.get("/secret/x.html")), (200, 403))
+
+
+class VirtualHostAnonymousTests(TestCase):
+    """Anonymous requests addressed virtual-host style (``bucket.root``)
+    are decided as path-style ones."""
+
+    timeout = 60
+
+    async def setUp(self):
+        self.fixture = await NodeFixture.start(self, block_size=1 << 20,
+                                               s3_extra='root_domain = ".s3.test"')
+        key = await self.fixture.create_key()
+        self.s3 = self.fixture.boto3_client(key)
+        self.addCleanup(self.s3.close)
+        await in_thread(self.s3.create_bucket, Bucket="vhost")
+        for name in ("public/p", "private/q"):
+            await in_thread(self.s3.put_object, Bucket="vhost", Key=name, Body=b"x")
+        await in_thread(self.s3.put_bucket_policy, Bucket="vhost",
+                        Policy=_public_prefix_policy("vhost", "public/"))
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(self.pool.closeCachedConnections)
+
+    async def status(self, path: str) -> int:
+        response = await treq.get(self.fixture.endpoint + path,
+                                  headers={"Host": "vhost.s3.test"}, pool=self.pool)
+        await treq.content(response)
+        return response.code
+
+    async def test_public_prefix_by_virtual_host(self):
+        self.assertEqual((await self.status("/public/p"), await self.status("/private/q")),
+                         (200, 403))
