@@ -199,6 +199,7 @@ class StreamingRequest(server.Request):
     expects_continue = False
     _continue_pending = False
     _streaming = False
+    _started_early = False
 
     def gotLength(self, length):
         channel = self.channel
@@ -217,13 +218,20 @@ class StreamingRequest(server.Request):
 
     def start_early(self, command, path, version):
         """Render now, with the body still to come."""
+        self._started_early = True
         server.Request.requestReceived(self, command, path, version)
 
     def requestReceived(self, command, path, version):
         if self._streaming:
-            # The resource already runs; this only means the body ended.
             self.body_reader._end()
-            return
+            if self._started_early:
+                # The resource already runs; this only means the body ended.
+                return
+            # No body (Content-Length 0): rendered once the channel is done
+            # with the request. Rendered at its headers, a quick answer
+            # would come before the channel ends the request, the
+            # connection would close after it untold, and the client's
+            # next request on it fail (s3cmd's PUT ?acl after a copy did).
         super().requestReceived(command, path, version)
 
     def handleContentChunk(self, data):
@@ -428,7 +436,7 @@ class StreamingHTTPChannel(http.HTTPChannel):
             self._enter(_Phase.BODY)
         super().allHeadersReceived()
         request = self.requests[-1]
-        if getattr(request, "_streaming", False):
+        if getattr(request, "_streaming", False) and self.length != 0:
             request.start_early(self._command, self._path, self._version)
 
     def _send100Continue(self):

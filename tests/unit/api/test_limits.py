@@ -283,3 +283,32 @@ class CapsFromLimitTests(SynchronousTestCase):
         head, _, body = refusal_response().partition(b"\r\n\r\n")
         self.assertIn(b"Content-Length: %d" % len(body), head)
         self.assertTrue(body.startswith(b"<?xml"))
+
+
+class QuickAnswer(Resource):
+    """Answers every streamed PUT at once, without reading its body (as
+    CopyObject does: it has none)."""
+
+    isLeaf = True
+
+    def render_PUT(self, request):
+        return b"copied"
+
+
+class EmptyBodyKeepAliveTests(SynchronousTestCase):
+    """A streamed request without a body answered at once keeps its
+    connection for the next request (once, the answer came before the
+    channel ended the request, the connection closed after it untold, and
+    s3cmd's next request on it, a PUT ?acl after a copy, failed)."""
+
+    def test_next_request_on_the_connection_is_served(self):
+        site = StreamingSite(QuickAnswer(), should_stream=lambda *a: True, clock=Clock(),
+                             limits=ListenerLimits())
+        protocol = site.buildProtocol(IPv4Address("TCP", "192.0.2.1", 40000))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 40000))
+        protocol.makeConnection(transport)
+        protocol.dataReceived(put_head(0))
+        protocol.dataReceived(put_head(0))
+        self.assertEqual(transport.value().count(b"copied"), 2)
+        self.assertFalse(transport.disconnecting)
+        self.assertNotIn(b"onnection: close", transport.value())
