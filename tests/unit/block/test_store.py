@@ -54,7 +54,11 @@ class LocalBlockStoreTests(SynchronousTestCase):
         hash_ = self.put(data)
         hex_ = hash_.hex()
         with open(os.path.join(self.root, hex_[:2], hex_[2:4], hex_), "r+b") as f:
-            f.write(b"\x00")
+            # Flipped, not zeroed: a byte already 0 (1 in 256 with random
+            # data) changed nothing, and the test failed now and then.
+            first = f.read(1)[0]
+            f.seek(0)
+            f.write(bytes([first ^ 0xFF]))
         self.failureResultOf(self.store.read_and_verify(hash_), CorruptBlock)
 
     def test_missing_and_delete(self):
