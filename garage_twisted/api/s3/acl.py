@@ -33,6 +33,10 @@ ACL grants).
 from dataclasses import replace
 
 from garage_twisted.api.s3 import errors
+from garage_twisted.api.s3.access import (
+    AUTHENTICATED_READ, CANNED_ACLS, PRIVATE, PUBLIC_READ, PUBLIC_READ_WRITE, PublicAccessBlock,
+    refuses_acl,
+)
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.versioning import find_readable, set_version_header
@@ -42,18 +46,6 @@ from garage_twisted.util.crdt import Lww
 from garage_twisted.util.time import now_msec
 
 MAX_BODY = 64 * 1024
-PRIVATE = "private"
-PUBLIC_READ = "public-read"
-PUBLIC_READ_WRITE = "public-read-write"
-AUTHENTICATED_READ = "authenticated-read"
-BUCKET_OWNER_READ = "bucket-owner-read"
-BUCKET_OWNER_FULL_CONTROL = "bucket-owner-full-control"
-CANNED = frozenset({PRIVATE, PUBLIC_READ, PUBLIC_READ_WRITE, AUTHENTICATED_READ,
-                    BUCKET_OWNER_READ, BUCKET_OWNER_FULL_CONTROL})
-# ACLs that grant something to everybody (AllUsers): what BlockPublicAcls
-# refuses and IgnorePublicAcls ignores.
-PUBLIC = frozenset({PUBLIC_READ, PUBLIC_READ_WRITE, AUTHENTICATED_READ})
-
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 # The public grants of each canned ACL: (group URI, permission).
@@ -123,7 +115,7 @@ def requested_acl(header) -> str | None:
                                     "allowed")
     if canned is not None:
         canned = canned.strip()
-        if canned not in CANNED:
+        if canned not in CANNED_ACLS:
             raise errors.InvalidArgument(f"unknown canned ACL {canned[:100]!r}",
                                          extra={"ArgumentName": "x-amz-acl"})
         return canned
@@ -164,11 +156,10 @@ def block_flags(bucket) -> tuple | None:
 
 
 def check_not_blocked(bucket, canned: str | None) -> None:
-    """403 when ``BlockPublicAcls`` refuses ``canned``."""
-    flags = block_flags(bucket)
-    if canned in PUBLIC and flags is not None and flags[0]:
-        raise errors.AccessDenied("Access Denied: the bucket's PublicAccessBlock "
-                                  "(BlockPublicAcls) refuses public ACLs")
+    """403 when ``BlockPublicAcls`` refuses ``canned`` (``access.refuses_acl``)."""
+    refusal = refuses_acl(PublicAccessBlock.from_flags(block_flags(bucket)), canned)
+    if refusal is not None:
+        raise errors.AccessDenied(f"Access Denied: {refusal}")
 
 
 def object_acl_fields(ctx: RequestContext, header=None) -> dict:

@@ -403,10 +403,11 @@ class ActionTableTests(SynchronousTestCase):
                     self.assertEqual(S3_ACTIONS.get(action), spec.kind, (name, action))
 
     def test_acl_names_agree(self):
-        """The ACL names here are acl.py's (which this pure module cannot import)."""
+        """acl.py accepts exactly the canned ACLs decided on here, and maps
+        every public one onto grants."""
         from garage_twisted.api.s3 import acl
-        self.assertEqual(access.CANNED_ACLS, acl.CANNED)
-        self.assertEqual(access.PUBLIC_ACLS, acl.PUBLIC)
+        self.assertIs(acl.CANNED_ACLS, access.CANNED_ACLS)
+        self.assertEqual(set(acl.GRANTS), set(access.PUBLIC_ACLS))
 
     def test_mistakes_are_loud(self):
         with self.assertRaises(KeyError):
