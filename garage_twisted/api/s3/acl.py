@@ -30,7 +30,6 @@ permissions on the bucket (``access.py`` applies the last two flags and the
 ACL grants).
 """
 
-from dataclasses import replace
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.access import (
@@ -39,9 +38,8 @@ from garage_twisted.api.s3.access import (
 )
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.versioning import find_readable, set_version_header
+from garage_twisted.api.s3.versioning import find_readable, set_version_header, set_version_register
 from garage_twisted.api.s3.xml import document, element, local_name, parse_document
-from garage_twisted.model.object import Object
 from garage_twisted.util.crdt import Lww
 from garage_twisted.util.time import now_msec
 
@@ -236,12 +234,7 @@ async def get_object_acl(ctx: RequestContext) -> bytes:
 
 async def put_object_acl(ctx: RequestContext) -> bytes:
     canned = await _wanted_acl(ctx)
-    version = await _load(ctx)
-    now = now_msec(ctx.api.clock)
-    register = Lww(now, canned) if version.acl is None else version.acl.update(now, canned)
-    await ctx.api.model.object_table.insert(
-        Object(ctx.bucket_id, ctx.endpoint.key, (replace(version, acl=register),)))
-    set_version_header(ctx, version)
+    await set_version_register(ctx, await _load(ctx), "acl", canned)
     return respond(ctx.request)
 
 

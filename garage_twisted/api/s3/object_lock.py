@@ -20,7 +20,6 @@ Writes get their retention and legal hold through
 ``api/s3/version_fields.py``.
 """
 
-from dataclasses import replace
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.body import read_small_body
@@ -28,13 +27,11 @@ from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.delete import bypasses_governance
 from garage_twisted.api.s3.get import load_version
 from garage_twisted.api.s3.version_fields import missing_configuration, parse_date
-from garage_twisted.api.s3.versioning import set_version_header
+from garage_twisted.api.s3.versioning import set_version_register
 from garage_twisted.api.s3.xml import document, element, iso8601, local_name, parse_document
-from garage_twisted.model.object import Object
 from garage_twisted.model.object_lock import (
     MODE_COMPLIANCE, MODE_GOVERNANCE, MODES, has_legal_hold, retained_until, retention_of,
 )
-from garage_twisted.util.crdt import Lww
 from garage_twisted.util.time import now_msec
 
 MAX_BODY = 64 * 1024
@@ -181,9 +178,7 @@ async def put_object_retention(ctx: RequestContext) -> bytes:
     if refusal is not None:
         raise errors.AccessDenied(f"Access Denied because object protected by object lock "
                                   f"({refusal})")
-    register = version.retention
-    register = Lww(now, wanted) if register is None else register.update(now, wanted)
-    await _rewrite(ctx, replace(version, retention=register))
+    await set_version_register(ctx, version, "retention", wanted)
     return respond(ctx.request)
 
 
@@ -202,17 +197,7 @@ async def put_object_legal_hold(ctx: RequestContext) -> bytes:
     fields = {local_name(c.tag): (c.text or "").strip() for c in root}
     if set(fields) != {"Status"} or fields["Status"] not in ("ON", "OFF"):
         raise errors.MalformedXML("LegalHold holds Status ON or OFF")
-    version = await load_version(ctx)
-    now = now_msec(ctx.api.clock)
-    hold = fields["Status"] == "ON"
-    register = version.legal_hold
-    register = Lww(now, hold) if register is None else register.update(now, hold)
-    await _rewrite(ctx, replace(version, legal_hold=register))
+    await set_version_register(ctx, await load_version(ctx), "legal_hold",
+                               fields["Status"] == "ON")
     return respond(ctx.request)
 
-
-async def _rewrite(ctx: RequestContext, version) -> None:
-    """Write a version's changed registers (merged into every replica's)."""
-    await ctx.api.model.object_table.insert(
-        Object(ctx.bucket_id, ctx.endpoint.key, (version,)))
-    set_version_header(ctx, version)

@@ -19,7 +19,6 @@ changes in its ``tags`` register (last writer wins), a bucket's in its
 ``tags_config`` register.
 """
 
-from dataclasses import replace
 from urllib.parse import parse_qsl, urlencode
 
 from garage_twisted.api.s3 import errors
@@ -27,11 +26,8 @@ from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.bucket_config import BucketConfigOps
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.get import load_version
-from garage_twisted.api.s3.versioning import set_version_header
+from garage_twisted.api.s3.versioning import set_version_header, set_version_register
 from garage_twisted.api.s3.xml import children, document, element, local_name, parse_document
-from garage_twisted.model.object import Object
-from garage_twisted.util.crdt import Lww
-from garage_twisted.util.time import now_msec
 
 MAX_OBJECT_TAGS = 10
 MAX_BUCKET_TAGS = 50
@@ -139,15 +135,8 @@ async def delete_object_tagging(ctx: RequestContext) -> bytes:
 
 
 async def _set_object_tags(ctx: RequestContext, tags: tuple) -> None:
-    """Set the tags of the version addressed (the latest by default) (its ``tags`` register: the last
-    change wins, on every replica). A version replaced meanwhile keeps its
-    change, and goes as it would have."""
-    version = await load_version(ctx)
-    now = now_msec(ctx.api.clock)
-    register = Lww(now, tags) if version.tags is None else version.tags.update(now, tags)
-    await ctx.api.model.object_table.insert(
-        Object(ctx.bucket_id, ctx.endpoint.key, (replace(version, tags=register),)))
-    set_version_header(ctx, version)
+    """Set the tags of the version addressed (the latest by default)."""
+    await set_version_register(ctx, await load_version(ctx), "tags", tags)
 
 
 # PUT/GET/DELETE of the bucket's tags_config.

@@ -16,12 +16,15 @@ answers as AWS does for it: no header).
 """
 
 import re
+from dataclasses import replace
 
 from garage_twisted.api.s3 import errors
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.xml import document, element, local_name, parse_document
-from garage_twisted.model.object import NULL_VERSION_ID, version_id_of
+from garage_twisted.model.object import NULL_VERSION_ID, Object, version_id_of
+from garage_twisted.util.crdt import Lww
+from garage_twisted.util.time import now_msec
 
 ENABLED, SUSPENDED = "Enabled", "Suspended"
 MAX_BODY = 64 * 1024
@@ -52,6 +55,19 @@ def set_version_header(ctx: RequestContext, version) -> None:
     """``x-amz-version-id`` of ``version`` on the answer, when shown."""
     if shows_version_ids(ctx, version):
         ctx.request.setHeader(b"x-amz-version-id", version_id_of(version).encode())
+
+
+async def set_version_register(ctx: RequestContext, version, name: str, value) -> None:
+    """Change register ``name`` (``tags``, ``acl``, ``retention``,
+    ``legal_hold``) of ``version`` of the addressed key to ``value``: the
+    last change wins on every replica; a version replaced meanwhile keeps
+    its change and goes as it would have. The answer names the version."""
+    register = getattr(version, name)
+    now = now_msec(ctx.api.clock)
+    register = Lww(now, value) if register is None else register.update(now, value)
+    await ctx.api.model.object_table.insert(Object(
+        ctx.bucket_id, ctx.endpoint.key, (replace(version, **{name: register}),)))
+    set_version_header(ctx, version)
 
 
 def marker_headers(ctx: RequestContext, marker) -> tuple:
