@@ -48,6 +48,30 @@ MAX_BLOCK = 64 * 1024 * 1024
 SMALL_HASH = 64 * 1024
 
 
+class _ThenFailed(Exception):
+    """A block read's ``then`` raised (the original is ``__cause__``): the
+    bytes were good, so the read does not move on to another node."""
+
+
+def _guarded(then):
+    if then is None:
+        return None
+
+    def guarded(data):
+        try:
+            return then(data)
+        except Exception as e:
+            raise _ThenFailed() from e
+    return guarded
+
+
+def _checked(data: bytes, hash_: bytes, then):
+    """``then(data)`` once ``data`` is checked to be the block ``hash_``."""
+    if not hash_matches(data, hash_):
+        raise CorruptBlock(f"node sent bytes that do not match {hash_.hex()}")
+    return data if then is None else _guarded(then)(data)
+
+
 class _Bytes:
     """A body source handing out one bytes object."""
 
@@ -189,7 +213,7 @@ class BlockReplicator:
         return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
                                    self.write_quorum)
 
-    async def _get(self, hash_: bytes, size):
+    async def _get(self, hash_: bytes, size, then=None):
         read_version = self.layout.read_version()
         nodes = preferred_order(read_version.nodes_of(hash_), self.node_id,
                                 read_version.roles, self.rtt_of)
@@ -202,22 +226,26 @@ class BlockReplicator:
         for node in nodes:
             try:
                 if node == self.node_id:
-                    return await self.manager.get_local(hash_, size)
+                    return await self.manager.get_local(hash_, size, _guarded(then))
                 reply = await self.network.call(node, GET_PATH, [hash_, size],
                                                 priority=PRIO_NORMAL, timeout=TIMEOUT)
                 data = bytes(await reply.stream.read_all(MAX_BLOCK))
-                # A large block is hashed in the I/O pool, not on the reactor.
-                matches = hash_matches(data, hash_) if len(data) <= SMALL_HASH else \
-                    await self.manager.run_in_thread(hash_matches, data, hash_)
-                if not matches:
-                    raise CorruptBlock(f"node sent bytes that do not match {hash_.hex()}")
-                return data
+                # A large block is hashed (and ``then`` applied) in the I/O
+                # pool, in one trip, not on the reactor.
+                if len(data) <= SMALL_HASH:
+                    return _checked(data, hash_, then)
+                return await self.manager.run_in_thread(_checked, data, hash_, then)
+            except _ThenFailed as e:
+                # Good bytes that ``then`` refused (a key that does not
+                # decrypt them): no other node's copy would do better.
+                raise e.__cause__ from None
             except Exception as e:  # next node; all errors reported if none has it
                 errors.append(f"{node.hex()[:16]}: {e}")
         raise MissingBlock(f"block {hash_.hex()} is on none of its nodes: " +
                            "; ".join(errors)) if errors else BlockError(
             f"block {hash_.hex()} has no node in the layout")
 
-    def get(self, hash_: bytes, size=None) -> defer.Deferred:
-        """The block's bytes, from the first of its nodes that has them."""
-        return defer.ensureDeferred(self._get(hash_, size))
+    def get(self, hash_: bytes, size=None, then=None) -> defer.Deferred:
+        """The block's bytes, from the first of its nodes that has them
+        (passed through ``then``: see ``BlockManager.get_block``)."""
+        return defer.ensureDeferred(self._get(hash_, size, then))

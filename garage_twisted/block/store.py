@@ -369,10 +369,13 @@ class LocalBlockStore:
         """Deferred[DataBlock]; errback MissingBlock if absent."""
         return self.run_in_thread(self._read, hash_)
 
-    def read_and_verify(self, hash_: bytes):
+    def read_and_verify(self, hash_: bytes, then=None):
         """Deferred[bytes] of plain, hash-checked data; errback MissingBlock,
-        or CorruptBlock (the bad file renamed aside)."""
-        return self.run_in_thread(self.read_and_verify_now, hash_)
+        or CorruptBlock (the bad file renamed aside). ``then``, if given, is
+        applied to the data in the same pool thread (its result fires)."""
+        if then is None:
+            return self.run_in_thread(self.read_and_verify_now, hash_)
+        return self.run_in_thread(lambda: then(self.read_and_verify_now(hash_)))
 
     def has_block(self, hash_: bytes):
         return self.run_in_thread(lambda: self._find(hash_)[0] is not None)

@@ -378,3 +378,31 @@ class ClusterTests(TestCase):
             self.assertEqual(await in_thread(got["Body"].read), b"".join(parts))
             got = await in_thread(client.get_object, Bucket="enc", Key="d")
             self.assertEqual(await in_thread(got["Body"].read), data)
+
+    async def test_read_from_a_peer_when_the_local_copy_is_corrupt(self):
+        """Every local block copy of an SSE-S3 object on one node corrupt:
+        a GET through that node fetches the blocks from its peers and
+        decrypts them there (the block read's ``then`` on the remote path)."""
+        fixtures, nodes = await start_cluster(self, s3_extra=secret_config(SECRET),
+                                              extras=("disable_scrub = true",) * 3)
+        key = await fixtures[0].create_key()
+        clients = boto3_clients(self, fixtures, key)
+        await in_thread(clients[0].create_bucket, Bucket="enc")
+        data = os.urandom(2 * MIB + 4321)
+        await in_thread(clients[1].put_object, Bucket="enc", Key="k", Body=data, **SSE)
+        store = nodes[0].block_manager.store
+        flipped = 0
+        for root, _, files in os.walk(store.data_dir):
+            for name in files:
+                path = os.path.join(root, name)
+                if os.path.getsize(path) > 64 * 1024:
+                    with open(path, "r+b") as f:
+                        f.seek(1000)
+                        chunk = f.read(16)
+                        f.seek(1000)
+                        f.write(bytes(b ^ 0x5A for b in chunk))
+                    flipped += 1
+        self.assertGreaterEqual(flipped, 2)
+        got = await in_thread(clients[0].get_object, Bucket="enc", Key="k")
+        self.assertEqual(await in_thread(got["Body"].read), data)
+        self.assertGreaterEqual(nodes[0].block_manager.counts["corrupt"], 2)

@@ -235,9 +235,8 @@ class _SourceReader:
         if not self.pieces:
             return b""
         block, lo, hi = self.pieces.pop(0)
-        data = await self.ctx.api.block_manager.get_block(block.hash, block.size)
-        if self.sse is not None:
-            data = await self.ctx.api.run_in_thread(self.sse.decrypt, data)
+        decrypt = None if self.sse is None else self.sse.decrypt
+        data = await self.ctx.api.block_manager.get_block(block.hash, block.size, decrypt)
         return data if lo == 0 and hi == len(data) else data[lo:hi]
 
 

@@ -9,7 +9,6 @@ are evaluated first (:mod:`garage_twisted.api.s3.preconditions`).
 """
 
 
-from twisted.internet import defer
 
 from garage_twisted.api.s3 import errors, preconditions
 from garage_twisted.api.s3.context import RequestContext, respond
@@ -322,8 +321,6 @@ async def get_object(ctx: RequestContext, status: int | None = None, version=Non
 
 # How many blocks a GET reads ahead of what it sends.
 READ_AHEAD = 2
-# Encrypted blocks up to this size are decrypted on the reactor thread.
-DECRYPT_INLINE_MAX = 64 * 1024
 
 
 async def _stream_blocks(ctx: RequestContext, record, start: int, end: int, sse=None):
@@ -336,18 +333,13 @@ async def _stream_blocks(ctx: RequestContext, record, start: int, end: int, sse=
             continue
         wanted.append((block, max(start, block_start) - block_start,
                        min(end, block_end) - block_start + 1))
-    get_block = ctx.api.block_manager.get_block
-    if sse is not None:
-        read_block = get_block
-
-        async def decrypted(hash_, size):
-            stored = await read_block(hash_, size)
-            if len(stored) <= DECRYPT_INLINE_MAX:
-                return sse.decrypt(stored)
-            return await ctx.api.run_in_thread(sse.decrypt, stored)
-
+    manager = ctx.api.block_manager
+    if sse is None:
+        get_block = manager.get_block
+    else:
+        # Decrypted in the pool thread that reads and checks the block.
         def get_block(hash_, size):
-            return defer.ensureDeferred(decrypted(hash_, size))
+            return manager.get_block(hash_, size, sse.decrypt)
     if len(wanted) == 1:
         # One block (small objects): no need to follow the client's pace.
         block, lo, hi = wanted[0]
