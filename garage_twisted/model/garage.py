@@ -7,6 +7,7 @@ of its own beyond opening trees of the given store.
 """
 
 from garage_twisted.block.manager import BlockDeleter, BlockManager, BlockResyncer
+from garage_twisted.model.admin_token import AdminTokenTableSchema
 from garage_twisted.model.block_ref import BlockRefTableSchema
 from garage_twisted.model.bucket import BucketAliasTableSchema, BucketTableSchema
 from garage_twisted.model.counter import CounterTableSchema, LocalCounts
@@ -27,7 +28,8 @@ class GarageModel:
     :param block_manager: the node's :class:`BlockManager`.
     :param local_node_id: this node's id.
     :param sharded: ``ITableReplication`` for object, version, block_ref.
-    :param full_copy: ``ITableReplication`` for bucket, bucket_alias, key.
+    :param full_copy: ``ITableReplication`` for bucket, bucket_alias, key,
+        admin_token.
     :param clock: ``IReactorTime`` for timestamps.
     :param remote: every table's client for other nodes' tables
         (:class:`~garage_twisted.table.rpc.TableRpc`), or ``None`` (one node).
@@ -57,8 +59,10 @@ class GarageModel:
         self.bucket_table = table(BucketTableSchema(), full_copy, cache_rows=True)
         self.bucket_alias_table = table(BucketAliasTableSchema(), full_copy, cache_rows=True)
         self.key_table = table(KeyTableSchema(), full_copy, cache_rows=True)
+        # Read on every admin request with a scoped token.
+        self.admin_token_table = table(AdminTokenTableSchema(), full_copy, cache_rows=True)
         self.tables = [
-            self.bucket_table, self.bucket_alias_table, self.key_table,
+            self.bucket_table, self.bucket_alias_table, self.key_table, self.admin_token_table,
             self.object_table, self.mpu_table, self.version_table, self.block_ref_table,
             self.counter_table,
         ]
