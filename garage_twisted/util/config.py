@@ -136,6 +136,9 @@ class AdminConfig:
     api_bind_addr: BindAddress | None
     admin_token: str | None = None
     metrics_token: str | None = None
+    # Garage's: /metrics needs metrics_token or an admin token whose scope
+    # allows ``Metrics``, even when no metrics_token is set.
+    metrics_require_token: bool = False
 
 
 @dataclass(frozen=True)
@@ -444,6 +447,8 @@ def _admin(raw: dict, secrets: _Secrets):
         None if bind is None else parse_address(bind, "admin.api_bind_addr", True),
         secrets.read(table, "admin_token", "GARAGE_ADMIN_TOKEN", "admin.admin_token"),
         secrets.read(table, "metrics_token", "GARAGE_METRICS_TOKEN", "admin.metrics_token"),
+        bool(_typed(table, "metrics_require_token", bool, "admin.metrics_require_token",
+                    default=False)),
     )
 
 

@@ -8,7 +8,7 @@ names and shapes follow Garage's ``garage-admin-v2`` OpenAPI document.
 import re
 from dataclasses import replace
 
-from garage_twisted.api.admin import errors, objects, policies, render
+from garage_twisted.api.admin import errors, objects, policies, render, tokens
 from garage_twisted.api.admin.bucket_info import bucket_info as _bucket_info
 from garage_twisted.api.admin.node_ops import cluster_statistics
 from garage_twisted.api.s3 import errors as s3_errors
@@ -427,4 +427,5 @@ ENDPOINTS = {
     "GetBucketPolicy": ("GET", policies.get_bucket_policy),
     "PutBucketPolicy": ("POST", policies.put_bucket_policy),
     "DeleteBucketPolicy": ("POST", policies.delete_bucket_policy),
+    **tokens.ENDPOINTS,
 }
