@@ -2,7 +2,8 @@
 v2 CLI names them (``src/garage/cli/structs.rs``) for the verbs built here.
 
 Each leaf sets ``run``: an ``async (client, args, out)`` command of
-:mod:`~garage_twisted.cli.commands` or :mod:`~garage_twisted.cli.maintenance_verbs`,
+:mod:`~garage_twisted.cli.commands`, :mod:`~garage_twisted.cli.maintenance_verbs`
+or :mod:`~garage_twisted.cli.admin_token_verbs`,
 or ``None`` with ``offline`` set for a command that reads this machine's
 files instead of calling the admin API (``node id``). No argument may be
 named ``run`` or ``offline``: argparse would overwrite the dispatch (a
@@ -12,7 +13,7 @@ named ``run`` or ``offline``: argparse would overwrite the dispatch (a
 import argparse
 import os
 
-from garage_twisted.cli import commands, maintenance_verbs
+from garage_twisted.cli import admin_token_verbs, commands, maintenance_verbs
 
 # The repair kinds, with what each does (Garage's names).
 REPAIR_HELP = {
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "in the cluster layout"))
     _bucket_verbs(_verb(verbs, "bucket", "operations on buckets"))
     _key_verbs(_verb(verbs, "key", "operations on S3 access keys"))
+    admin_token_verbs.add_verbs(verbs, _verb, _leaf, _yes)
     _repair_verb(verbs)
     p = _leaf(verbs, "stats", "gather node statistics (tables, queues, blocks) and the "
               "cluster's free space", maintenance_verbs.stats)

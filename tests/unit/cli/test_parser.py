@@ -12,8 +12,8 @@ from garage_twisted.cli.parser import build_parser
 
 # command -> the subcommands and flags Garage's help lists for it.
 GARAGE_HELP = {
-    (): ["status", "node", "layout", "bucket", "key", "repair", "stats", "worker", "block",
-         "meta"],
+    (): ["status", "node", "layout", "bucket", "key", "admin-token", "repair", "stats",
+         "worker", "block", "meta"],
     ("status",): [],
     ("node",): ["id", "connect"],
     ("node", "id"): ["-q", "--quiet"],
@@ -76,6 +76,14 @@ GARAGE_HELP = {
     ("block", "purge"): ["--yes", "HASH"],
     ("meta",): ["snapshot"],
     ("meta", "snapshot"): ["--all"],
+    ("admin-token",): ["list", "info", "create", "rename", "set", "delete", "delete-expired"],
+    ("admin-token", "list"): [],
+    ("admin-token", "info"): ["TOKEN"],
+    ("admin-token", "create"): ["NAME", "--expires-in", "--scope", "-q", "--quiet"],
+    ("admin-token", "rename"): ["TOKEN", "NEW_NAME"],
+    ("admin-token", "set"): ["TOKEN", "--expires-in", "--never-expires", "--scope"],
+    ("admin-token", "delete"): ["TOKEN", "--yes"],
+    ("admin-token", "delete-expired"): ["--yes"],
 }
 # The command line that shows a subcommand's help, where a positional
 # argument comes before it (``bucket policy BUCKET set``).
