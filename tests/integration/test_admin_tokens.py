@@ -91,7 +91,8 @@ class AdminTokenTests(TestCase):
     async def test_lifecycle(self):
         """Create, list, info (id and search), current, rename, set, delete:
         Garage's shapes and errors."""
-        created = await self.create(name="console", scope=["ListBuckets", "GetCurrentAdminTokenInfo"])
+        created = await self.create(name="console",
+                                    scope=["ListBuckets", "GetCurrentAdminTokenInfo"])
         token, token_id = created["secretToken"], created["id"]
         self.assertTrue(token.startswith(token_id + "."))
         self.assertEqual(set(created), {"id", "created", "name", "expiration", "expired",

@@ -64,7 +64,8 @@ class AuthenticatorTests(TestCase):
         return d
 
     def refused(self, header, endpoint) -> str:
-        return self.failureResultOf(self.authorize(header, endpoint), errors.Forbidden).value.message
+        failure = self.failureResultOf(self.authorize(header, endpoint), errors.Forbidden)
+        return failure.value.message
 
     def test_configuration_tokens(self):
         """admin_token calls anything; metrics_token only /metrics; neither

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.model.admin_token import (
-    AdminToken, AdminTokenParams, AdminTokenTableSchema, TokenScope, generate_token, hash_token, split_token,
-    verify_token)
+    AdminToken, AdminTokenParams, AdminTokenTableSchema, TokenScope, generate_token, hash_token,
+    split_token, verify_token)
 from garage_twisted.util.crdt import Deletable, Lww
 
 # One hash for the whole module: argon2 takes tens of milliseconds.
