@@ -6,7 +6,9 @@ of them and returns once each version's node set has its write quorum (the
 rest completes in the background); it reads from this node first if it holds
 the partition, then from the others in turn (then from any other connected
 node: a block may stay on its old nodes until its new ones fetched it after
-a layout change), until one returns bytes that match the hash. Block bytes
+a layout change), until one returns bytes that match the hash. Reads are
+hedged: a node that has not started to answer within a delay derived from
+its ping round trip is not waited for, the next one is asked too. Block bytes
 travel as the body stream of an RPC, never pickled. A receiver does not
 hash them again: the sender named the block from these bytes and the
 channel's AEAD proves they arrived as sent; every read checks the hash.
@@ -46,6 +48,13 @@ TIMEOUT = 60.0
 MAX_BLOCK = 64 * 1024 * 1024
 # Blocks larger than this are hashed in the I/O pool rather than inline.
 SMALL_HASH = 64 * 1024
+# Hedged reads (BlockReplicator._get): a disk's allowance to find and start
+# reading a block (an old spinning disk seeks in ~15 ms, and a busy one
+# queues); a remote node also gets this many ping round trips; a node whose
+# RTT is not known yet, this long.
+HEDGE_LOCAL = 0.15
+HEDGE_RTTS = 4
+HEDGE_DEFAULT = 0.5
 
 
 class _ThenFailed(Exception):
@@ -103,6 +112,8 @@ class BlockReplicator:
         self.node_id = network.node_id
         self.write_quorum = write_quorum
         self.rtt_of = rtt_of
+        # Reads that asked another node because one was slow to answer.
+        self.hedged = 0
         network.register(PUT_PATH, lambda call: defer.ensureDeferred(self._serve_put(call)))
         network.register(GET_PATH, lambda call: defer.ensureDeferred(self._serve_get(call)))
         network.register(NEED_PATH, lambda call: defer.ensureDeferred(self._serve_need(call)))
@@ -213,7 +224,7 @@ class BlockReplicator:
         return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
                                    self.write_quorum)
 
-    async def _get(self, hash_: bytes, size, then=None):
+    def _read_order(self, hash_: bytes) -> list:
         read_version = self.layout.read_version()
         nodes = preferred_order(read_version.nodes_of(hash_), self.node_id,
                                 read_version.roles, self.rtt_of)
@@ -222,30 +233,106 @@ class BlockReplicator:
         # Last resort: a node of an older layout may still hold the block
         # until its new nodes' resync fetched it.
         nodes += [n for n in self.network.connections if n not in nodes]
-        errors = []
-        for node in nodes:
-            try:
-                if node == self.node_id:
-                    return await self.manager.get_local(hash_, size, _guarded(then))
-                reply = await self.network.call(node, GET_PATH, [hash_, size],
-                                                priority=PRIO_NORMAL, timeout=TIMEOUT)
-                data = bytes(await reply.stream.read_all(MAX_BLOCK))
-                # A large block is hashed (and ``then`` applied) in the I/O
-                # pool, in one trip, not on the reactor.
-                if len(data) <= SMALL_HASH:
-                    return _checked(data, hash_, then)
-                return await self.manager.run_in_thread(_checked, data, hash_, then)
-            except _ThenFailed as e:
+        return nodes
+
+    def hedge_delay(self, node: bytes) -> float:
+        """How long a read waits for ``node`` to start answering before it
+        also asks the next node: its own disk's allowance for this node;
+        for another, the allowance plus a few ping round trips
+        (:data:`HEDGE_DEFAULT` when its RTT is not known yet)."""
+        if node == self.node_id:
+            return HEDGE_LOCAL
+        rtt = self.rtt_of(node) if self.rtt_of is not None else None
+        return HEDGE_DEFAULT if rtt is None else HEDGE_LOCAL + HEDGE_RTTS * rtt
+
+    async def _read_from(self, node: bytes, hash_: bytes, size, then, started):
+        """The block from ``node``, checked and passed through ``then``;
+        ``started()`` is called once the node began to answer."""
+        if node == self.node_id:
+            data = await self.manager.get_local(hash_, size, _guarded(then))
+            started()
+            return data
+        reply = await self.network.call(node, GET_PATH, [hash_, size],
+                                        priority=PRIO_NORMAL, timeout=TIMEOUT)
+        # The node found the block and streams it: a thin link may take a
+        # while now, which is no reason to ask another node.
+        started()
+        data = bytes(await reply.stream.read_all(MAX_BLOCK))
+        # A large block is hashed (and ``then`` applied) in the I/O pool,
+        # in one trip, not on the reactor.
+        if len(data) <= SMALL_HASH:
+            return _checked(data, hash_, then)
+        return await self.manager.run_in_thread(_checked, data, hash_, then)
+
+    def _get(self, hash_: bytes, size, then=None) -> defer.Deferred:
+        """Hedged read: ask the first node of :meth:`_read_order`; ask the
+        next at once when one fails, and also when one has not started to
+        answer within its :meth:`hedge_delay` (a hung node costs that
+        delay, not the call's whole timeout). The first good copy wins; the
+        reads still running are cancelled."""
+        nodes = self._read_order(hash_)
+        if not nodes:
+            return defer.fail(BlockError(f"block {hash_.hex()} has no node in the layout"))
+        clock = self.manager.clock
+        result = defer.Deferred()
+        waiting = list(reversed(nodes))
+        running, timers, errors = {}, {}, []
+
+        def stop_timer(node):
+            timer = timers.pop(node, None)
+            if timer is not None and timer.active():
+                timer.cancel()
+
+        def hedge(node):
+            timers.pop(node, None)
+            if not result.called and waiting:
+                self.hedged += 1
+                start_next()
+
+        def start_next():
+            node = waiting.pop()
+            d = defer.ensureDeferred(self._read_from(node, hash_, size, then,
+                                                     lambda: stop_timer(node)))
+            running[node] = d
+            if not d.called and waiting:
+                timers[node] = clock.callLater(self.hedge_delay(node), hedge, node)
+            d.addCallbacks(succeeded, failed, callbackArgs=(node,), errbackArgs=(node,))
+
+        def finish():
+            for node in list(timers):
+                stop_timer(node)
+            for d in list(running.values()):
+                d.cancel()
+
+        def succeeded(data, node):
+            running.pop(node, None)
+            if not result.called:
+                result.callback(data)
+                finish()
+
+        def failed(failure, node):
+            running.pop(node, None)
+            stop_timer(node)
+            if result.called:
+                return None  # a read cancelled, or beaten by another
+            if failure.check(_ThenFailed):
                 # Good bytes that ``then`` refused (a key that does not
                 # decrypt them): no other node's copy would do better.
-                raise e.__cause__ from None
-            except Exception as e:  # next node; all errors reported if none has it
-                errors.append(f"{node.hex()[:16]}: {e}")
-        raise MissingBlock(f"block {hash_.hex()} is on none of its nodes: " +
-                           "; ".join(errors)) if errors else BlockError(
-            f"block {hash_.hex()} has no node in the layout")
+                result.errback(failure.value.__cause__)
+                finish()
+                return None
+            errors.append(f"{node.hex()[:16]}: {failure.getErrorMessage()}")
+            if waiting:
+                start_next()
+            elif not running:
+                result.errback(MissingBlock(f"block {hash_.hex()} is on none of its nodes: "
+                                            + "; ".join(errors)))
+            return None
+
+        start_next()
+        return result
 
     def get(self, hash_: bytes, size=None, then=None) -> defer.Deferred:
         """The block's bytes, from the first of its nodes that has them
         (passed through ``then``: see ``BlockManager.get_block``)."""
-        return defer.ensureDeferred(self._get(hash_, size, then))
+        return self._get(hash_, size, then)
