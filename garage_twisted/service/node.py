@@ -231,7 +231,7 @@ class GarageNode(MultiService):
         for worker in self.model.workers(merkle_paused=self.layout.alone_in_layout):
             self.workers.add(worker)
         full_copy_tables = {self.model.bucket_table, self.model.bucket_alias_table,
-                            self.model.key_table}
+                            self.model.key_table, self.model.admin_token_table}
         reporter = SyncReporter(self.layout, [t.name for t in self.model.tables])
         self.syncers = [TableSyncer(t, self.network, self.layout, t in full_copy_tables,
                                     clock=reactor, reporter=reporter)
@@ -361,6 +361,8 @@ class GarageNode(MultiService):
             helper=self.helper, system=self.system, layout=self.layout,
             admin_token=None if admin is None else admin.admin_token,
             metrics_token=None if admin is None else admin.metrics_token,
+            metrics_require_token=admin is not None and admin.metrics_require_token,
+            run_in_thread=self.threads.run,
             clock=self.reactor, workers=self.workers, network=self.network,
             snapshots=MetadataSnapshots(self.kv_store, self.config.snapshots_dir,
                                         self.threads.run, self.reactor),

@@ -2,23 +2,29 @@
 
 ``/v2/<Operation>`` (GET with query parameters for reads, POST with a JSON
 body for changes), ``/health`` (no token: 200 or 503), ``/metrics``
-(Prometheus text, ``metrics_token`` if configured), ``/check?domain=`` (no
+(Prometheus text; open unless ``metrics_token`` is set or
+``metrics_require_token`` is true), ``/check?domain=`` (no
 token: whether a domain is one of the cluster's, for a reverse proxy that
 asks before it gets a certificate) and ``OPTIONS`` on any path (CORS
-preflight: web front ends call the API from a browser). Requests without
-the right ``Authorization: Bearer <admin_token>`` are refused with 403; with
-no ``admin_token`` configured the v2 endpoints are disabled, as in Garage.
+preflight: web front ends call the API from a browser).
+
+Every ``/v2`` request needs ``Authorization: Bearer <token>``: the
+configuration's ``admin_token`` (every endpoint), or a stored admin token
+whose scope names the endpoint (``*`` for all); ``/metrics``, when it needs
+a token, takes ``metrics_token``, ``admin_token`` or a stored token whose
+scope holds ``Metrics``. Anything else is 403, as in Garage (see
+:mod:`~garage_twisted.api.admin.token_auth`).
 
 Node-scoped operations (``?node=``) go through
 :class:`~garage_twisted.api.admin.node_scope.NodeScope`, the others to
 their handler in :data:`~garage_twisted.api.admin.handlers.ENDPOINTS`.
 """
 
-import hmac
 import json
 from urllib.parse import parse_qsl
 
 from klein import Klein
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.api.admin import errors
@@ -26,6 +32,7 @@ from garage_twisted.api.admin.domains import check_domain
 from garage_twisted.api.admin.handlers import ENDPOINTS
 from garage_twisted.api.admin.metrics import render_metrics
 from garage_twisted.api.admin.node_scope import LOCAL_OPERATIONS, NodeScope
+from garage_twisted.api.admin.token_auth import METRICS_ENDPOINT, TokenAuthenticator
 from garage_twisted.util.errors import GarageError
 
 MAX_BODY = 1 << 20
@@ -39,8 +46,13 @@ class AdminApi:
     :param helper: the model's ``ModelHelper``.
     :param system: the node's ``System``.
     :param layout: the ``LayoutManager``.
-    :param admin_token: bearer token for ``/v2``, or ``None`` (disabled).
-    :param metrics_token: bearer token for ``/metrics``, or ``None`` (open).
+    :param admin_token: the configuration's bearer token for every ``/v2``
+        endpoint, or ``None`` (stored admin tokens only).
+    :param metrics_token: bearer token for ``/metrics``, or ``None``.
+    :param metrics_require_token: ``/metrics`` needs a token even when
+        ``metrics_token`` is ``None`` (a stored one with ``Metrics``).
+    :param run_in_thread: ``(f, *args) -> Deferred`` running ``f`` in the
+        node's thread pool (argon2 for admin tokens); ``None``: inline.
     :param clock: ``IReactorTime``.
     :param workers: the node's ``WorkerRunner`` (for ListWorkers, metrics).
     :param network: the node's ``Network``: node-scoped operations reach the
@@ -55,13 +67,18 @@ class AdminApi:
     app = Klein()
 
     def __init__(self, helper, system, layout, admin_token, metrics_token, clock,
-                 workers=None, network=None, snapshots=None, metric_sources=()):
+                 workers=None, network=None, snapshots=None, metric_sources=(),
+                 metrics_require_token=False, run_in_thread=None):
         self.helper = helper
         self.system = system
         self.layout = layout
         self.admin_token = admin_token
         self.metrics_token = metrics_token
+        self.metrics_require_token = metrics_require_token
         self.clock = clock
+        self.run_in_thread = run_in_thread or (lambda f, *a: defer.maybeDeferred(f, *a))
+        self.tokens = TokenAuthenticator(helper.model.admin_token_table, admin_token,
+                                         metrics_token, clock, run_in_thread)
         self.workers = workers
         self.snapshots = snapshots
         self.node_scope = NodeScope(self, network)
@@ -71,11 +88,9 @@ class AdminApi:
         return self.app.resource()
 
     @staticmethod
-    def _token_ok(request, token: str) -> bool:
-        header = request.getHeader(b"authorization") or b""
-        scheme, _, given = header.decode("latin-1").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), token.encode())
+    def endpoint_names() -> set:
+        """Every ``/v2`` endpoint's name (the words of a token's scope)."""
+        return set(ENDPOINTS) | set(LOCAL_OPERATIONS)
 
     def _json(self, request, status: int, value) -> bytes:
         body = json.dumps(value, indent=2).encode() + b"\n"
@@ -130,20 +145,22 @@ class AdminApi:
         return f"Domain '{domain}' is managed by Garage".encode()
 
     @app.route("/metrics", methods=["GET"])
-    def metrics(self, request):
-        if self.metrics_token is not None and not self._token_ok(request, self.metrics_token):
-            return self._error(request, errors.Forbidden("invalid or missing metrics token"))
+    async def metrics(self, request):
+        if self.metrics_token is not None or self.metrics_require_token:
+            try:
+                await self.tokens.authorize(request.getHeader(b"authorization"),
+                                            METRICS_ENDPOINT)
+            except GarageError as e:
+                return self._error(request, errors.to_admin_error(e))
         request.setHeader(b"content-type", b"text/plain; version=0.0.4")
         return render_metrics(self).encode()
 
     @app.route("/v2/<string:name>", methods=["GET", "POST", "HEAD", "PUT", "DELETE"])
     async def v2(self, request, name):
         try:
-            if self.admin_token is None:
-                raise errors.Forbidden(
-                    "Admin token isn't configured, admin API access is disabled")
-            if not self._token_ok(request, self.admin_token):
-                raise errors.Forbidden("Invalid or missing bearer token")
+            # The scope is checked by the operation's name, node-scoped
+            # operations (?node=) included.
+            caller = await self.tokens.authorize(request.getHeader(b"authorization"), name)
             endpoint = LOCAL_OPERATIONS.get(name) or ENDPOINTS.get(name)
             if endpoint is None:
                 raise errors.NoSuchEndpoint(f"unknown admin endpoint {name}")
@@ -168,6 +185,8 @@ class AdminApi:
                                                 + ("a list" if expected is list else "an object"))
             if name in LOCAL_OPERATIONS:
                 result = await self.node_scope.run(name, query.get("node", "self"), body)
+            elif getattr(handler, "takes_caller", False):
+                result = await handler(self, query, body, caller)
             else:
                 result = await handler(self, query, body)
             # An operation with nothing to say answers JSON null, as Garage.
