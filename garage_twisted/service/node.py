@@ -270,6 +270,8 @@ class GarageNode(MultiService):
         # node-scoped operations other nodes' admin APIs ask of it.
         client_metrics = [s3.metrics] + ([] if web is None else [web.metrics])
         self.admin_api = self._admin_api(client_metrics)
+        # The console's object transfers reach S3 through the admin endpoint.
+        self.admin_api.console.s3_resource = S3Resource(s3)
 
         # -- listeners: admin, then S3 and websites (last to start) ------------
         self.admin_listener = self._admin_listener(self.admin_api)

@@ -28,6 +28,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.api.admin import errors
+from garage_twisted.api.admin.console.serve import Console
 from garage_twisted.api.admin.domains import check_domain
 from garage_twisted.api.admin.handlers import ENDPOINTS
 from garage_twisted.api.admin.metrics import render_metrics
@@ -83,6 +84,9 @@ class AdminApi:
         self.snapshots = snapshots
         self.node_scope = NodeScope(self, network)
         self.metric_sources = list(metric_sources)
+        # The operator console at / (console/serve.py); service/node.py
+        # gives it the node's S3 resource for its object transfers.
+        self.console = Console(region=system.config.s3_api.s3_region)
 
     def resource(self):
         return self.app.resource()
@@ -154,6 +158,11 @@ class AdminApi:
                 return self._error(request, errors.to_admin_error(e))
         request.setHeader(b"content-type", b"text/plain; version=0.0.4")
         return render_metrics(self).encode()
+
+    # The console: every path the other routes do not take (/s3/... included).
+    @app.route("/", branch=True, methods=["GET", "HEAD", "PUT", "POST", "DELETE"])
+    def console_files(self, request):
+        return self.console.render(request)
 
     @app.route("/v2/<string:name>", methods=["GET", "POST", "HEAD", "PUT", "DELETE"])
     async def v2(self, request, name):
