@@ -22,15 +22,19 @@ each thread of the pool keeps its own.
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from collections import namedtuple
 
-import nacl.bindings  # noqa: F401 - runs sodium_init(): picks the SIMD code
 import zstandard
 from blake3 import blake3
 from nacl._sodium import ffi as _ffi
 from nacl._sodium import lib as _lib
 
 from garage_twisted.block.errors import CorruptBlock
+
+# sodium_init() picks the SIMD code (idempotent). Called here rather than by
+# importing nacl.bindings, whose 19 modules the block I/O process never uses.
+if _lib.sodium_init() < 0:
+    raise RuntimeError("libsodium could not be initialised")
 
 MIN_SAVING = 1 / 16
 _local = threading.local()
@@ -102,13 +106,16 @@ class Pieces:
         return self.size
 
 
-@dataclass(frozen=True)
-class DataBlock:
+class DataBlock(namedtuple("DataBlock", ("compressed", "payload"))):
     """A block as stored: ``payload`` is zstd data if ``compressed``; bytes,
-    or :class:`Pieces` on its way to the store."""
+    or :class:`Pieces` on its way to the store.
 
-    compressed: bool
-    payload: bytes
+    An immutable value, as a frozen dataclass would be; a named tuple
+    because ``dataclasses`` (and the ``inspect`` it imports) would cost the
+    block I/O process, which imports this module, ~2.5 MB.
+    """
+
+    __slots__ = ()
 
     def plain(self) -> bytes:
         """The block's plain bytes (decompressing if needed).

@@ -34,8 +34,6 @@ import mmap
 import os
 import threading
 
-from twisted.logger import Logger
-
 from garage_twisted.block.data import DataBlock, Pieces
 from garage_twisted.block.errors import BlockWriteRefused, CorruptBlock, MissingBlock
 
@@ -75,8 +73,6 @@ class LocalBlockStore:
     :param run_in_thread: ``run(f, *args) -> Deferred`` on the I/O pool.
     :param fsync: fsync files and directories after each write.
     """
-
-    log = Logger()
 
     def __init__(self, data_dir: str, run_in_thread, fsync: bool = False):
         self.data_dir = data_dir
@@ -195,8 +191,12 @@ class LocalBlockStore:
         return True
 
     def _refuse_direct(self, error) -> bool:
+        # Imported here: the block I/O process imports this module, and
+        # twisted.logger would cost it ~15 MB for this one rare message.
+        from twisted.logger import Logger
+
         self.direct_io = False
-        self.log.info("block store {data_dir}: O_DIRECT refused ({error}); writing buffered",
+        Logger(namespace=__name__).info("block store {data_dir}: O_DIRECT refused ({error}); writing buffered",
                       data_dir=self.data_dir, error=str(error))
         return False
 
