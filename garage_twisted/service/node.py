@@ -269,9 +269,8 @@ class GarageNode(MultiService):
         # Every node has the admin core, listener or not: it answers the
         # node-scoped operations other nodes' admin APIs ask of it.
         client_metrics = [s3.metrics] + ([] if web is None else [web.metrics])
-        self.admin_api = self._admin_api(client_metrics)
         # The console's object transfers reach S3 through the admin endpoint.
-        self.admin_api.console.s3_resource = S3Resource(s3)
+        self.admin_api = self._admin_api(client_metrics, S3Resource(s3))
 
         # -- listeners: admin, then S3 and websites (last to start) ------------
         self.admin_listener = self._admin_listener(self.admin_api)
@@ -355,7 +354,7 @@ class GarageNode(MultiService):
         # A corrupt copy found by a read is fetched again at once.
         self.block_manager.on_resync_due.append(lambda: self.workers.wake("block resync"))
 
-    def _admin_api(self, client_metrics) -> AdminApi:
+    def _admin_api(self, client_metrics, s3_resource) -> AdminApi:
         """The admin core, ``/metrics`` showing this node's RPC, tables,
         blocks and memory, then ``client_metrics`` (S3, websites)."""
         admin = self.config.admin
@@ -364,7 +363,7 @@ class GarageNode(MultiService):
             admin_token=None if admin is None else admin.admin_token,
             metrics_token=None if admin is None else admin.metrics_token,
             metrics_require_token=admin is not None and admin.metrics_require_token,
-            run_in_thread=self.threads.run,
+            run_in_thread=self.threads.run, s3_resource=s3_resource,
             clock=self.reactor, workers=self.workers, network=self.network,
             snapshots=MetadataSnapshots(self.kv_store, self.config.snapshots_dir,
                                         self.threads.run, self.reactor),

@@ -54,6 +54,8 @@ class AdminApi:
         ``metrics_token`` is ``None`` (a stored one with ``Metrics``).
     :param run_in_thread: ``(f, *args) -> Deferred`` running ``f`` in the
         node's thread pool (argon2 for admin tokens); ``None``: inline.
+    :param s3_resource: the node's S3 resource, which the console's object
+        transfers reach through ``/s3/``, or ``None`` (none).
     :param clock: ``IReactorTime``.
     :param workers: the node's ``WorkerRunner`` (for ListWorkers, metrics).
     :param network: the node's ``Network``: node-scoped operations reach the
@@ -69,7 +71,7 @@ class AdminApi:
 
     def __init__(self, helper, system, layout, admin_token, metrics_token, clock,
                  workers=None, network=None, snapshots=None, metric_sources=(),
-                 metrics_require_token=False, run_in_thread=None):
+                 metrics_require_token=False, run_in_thread=None, s3_resource=None):
         self.helper = helper
         self.system = system
         self.layout = layout
@@ -84,9 +86,9 @@ class AdminApi:
         self.snapshots = snapshots
         self.node_scope = NodeScope(self, network)
         self.metric_sources = list(metric_sources)
-        # The operator console at / (console/serve.py); service/node.py
-        # gives it the node's S3 resource for its object transfers.
-        self.console = Console(region=system.config.s3_api.s3_region)
+        # The operator console at / (console/serve.py), with the node's S3
+        # resource for its object transfers.
+        self.console = Console(s3_resource, region=system.config.s3_api.s3_region)
 
     def resource(self):
         return self.app.resource()
