@@ -101,13 +101,15 @@ class BlockManager:
         self.clock = clock
         self.compression_level = compression_level
         self.rc = kv_store.open_tree("block:rc")
-        self.gc_todo = kv_store.open_tree("block:gc_todo")
+        # The queues keep running key counts (db/counts.py) for /metrics
+        # and ListWorkers.
+        self.gc_todo = kv_store.open_tree("block:gc_todo", counted=True)
         # Blocks to check (and fetch if missing): key = when (8 bytes) + hash,
         # value = attempts so far.
-        self.resync = kv_store.open_tree("block:resync")
+        self.resync = kv_store.open_tree("block:resync", counted=True)
         # Blocks whose last resync failed: hash -> [errors, last try ms,
         # next try ms, message] (``garage block list-errors``).
-        self.resync_errors = kv_store.open_tree("block:resync_errors")
+        self.resync_errors = kv_store.open_tree("block:resync_errors", counted=True)
         self.on_gc_todo = []
         # Called when a resync is queued due now (a corrupt copy was found).
         self.on_resync_due = []
@@ -445,7 +447,7 @@ class BlockDeleter:
         return WorkerState.BUSY
 
     def status(self) -> dict:
-        return {"gc_todo_length": self.manager.gc_todo.count(), "errors": self.errors,
+        return {"gc_todo_length": self.manager.gc_todo.key_count.value, "errors": self.errors,
                 "last_error": self.last_error}
 
 
@@ -547,6 +549,7 @@ class BlockResyncer:
         tx.commit()
 
     def status(self) -> dict:
-        return {"queue_length": self.manager.resync.count(), "fetched": self.fetched,
-                "errors": self.errors, "blocks_with_errors": self.manager.resync_errors.count(),
+        return {"queue_length": self.manager.resync.key_count.value, "fetched": self.fetched,
+                "errors": self.errors,
+                "blocks_with_errors": self.manager.resync_errors.key_count.value,
                 "last_error": self.last_error}

@@ -20,6 +20,9 @@ class ITree(Interface):
     """One ordered map of bytes to bytes inside a store."""
 
     name = Attribute("The tree's name (``str``).")
+    key_count = Attribute(
+        "The tree's :class:`~garage_twisted.db.counts.KeyCount` if it was opened "
+        "``counted=True``, else ``None``.")
 
     def get(key):
         """Return the value of ``key`` (``bytes``) or ``None``."""
@@ -39,7 +42,8 @@ class ITree(Interface):
         """
 
     def count():
-        """Number of keys in the tree (may walk the tree)."""
+        """Number of keys in the tree (may walk the tree: in the I/O pool
+        only; a counted tree's ``key_count`` answers at once)."""
 
     def first():
         """The smallest ``(key, value)`` pair, or ``None`` if empty."""
@@ -67,11 +71,18 @@ class ITransaction(Interface):
 class IKeyValueStore(Interface):
     """A set of named trees with atomic multi-tree transactions."""
 
-    def open_tree(name):
+    def open_tree(name, counted=False):
         """Return the tree called ``name`` (``str``), creating it if needed.
 
-        Opening the same name twice returns an equivalent tree.
+        Opening the same name twice returns an equivalent tree. With
+        ``counted``, the store keeps the tree's ``key_count`` (see
+        :mod:`garage_twisted.db.counts`); once counted, always counted.
         """
+
+    def recount(run_in_thread):
+        """Count the keys of every counted tree from one snapshot, walked by
+        ``run_in_thread`` (the I/O pool): Deferred fired once every
+        ``key_count`` has its base."""
 
     def list_trees():
         """Names of the trees that hold at least one key, sorted."""

@@ -24,6 +24,11 @@ would be simpler but leaves a home node down until somebody restarts it;
 this way it heals itself when space returns, and never acknowledges a write
 that a restart would lose.
 
+Trees opened ``counted`` (queues) carry a running key count
+(:mod:`garage_twisted.db.counts`): each write to them first reads whether
+its key exists, and :meth:`LevelDBStore.recount` walks a snapshot of them in
+the I/O pool.
+
 Every open uses LevelDB's paranoid checks. If they refuse a damaged
 database, it is opened again without them (LevelDB then drops what it cannot
 read: the rows of this replica that other nodes' anti-entropy restores, a
@@ -35,9 +40,11 @@ import os
 import threading
 
 from garage_twisted.db.binding import plyvel
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from garage_twisted.db.counts import KeyCount
 from garage_twisted.db.errors import DatabaseError, DatabaseLocked, MetadataStoreFailed
 from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
 from garage_twisted.db.overlay import StagedTransaction
@@ -90,6 +97,7 @@ class LevelDBTree:
         self._store = store
         self._prefix = tree_prefix(name)
         self._end = _increment(self._prefix)
+        self.key_count = None
 
     def get(self, key):
         return self._store.handle().get(self._prefix + key)
@@ -97,11 +105,19 @@ class LevelDBTree:
     def insert(self, key, value):
         full = self._prefix + key
         value = bytes(value)
+        count = self.key_count
+        fresh = count is not None and self._store.handle().get(full) is None
         self._store.write(lambda db: db.put(full, value, sync=self._store.sync))
+        if fresh:
+            count.add(1)
 
     def remove(self, key):
         full = self._prefix + key
+        count = self.key_count
+        present = count is not None and self._store.handle().get(full) is not None
         self._store.write(lambda db: db.delete(full, sync=self._store.sync))
+        if present:
+            count.add(-1)
 
     def range(self, start=None, end=None, reverse=False, limit=None):
         lo = self._prefix if start is None else self._prefix + start
@@ -151,9 +167,8 @@ class LevelDBTree:
 
     def count(self):
         # Counting may run in the I/O pool: pinned, so a reopen waits.
-        with self._store.pinned() as db, db.iterator(
-                start=self._prefix, stop=self._end, include_value=False) as iterator:
-            return sum(1 for _ in iterator)
+        with self._store.pinned() as db:
+            return _count_range(db, self._prefix, self._end)
 
     def first(self):
         for item in self.range(limit=1):
@@ -167,6 +182,8 @@ class LevelDBTransaction(StagedTransaction):
         writes = self._pending.drain()
         if not writes:
             return
+        # Read before the batch is written, applied once it is.
+        deltas = self._store.count_deltas(writes)
 
         def apply(db):
             batch = db.write_batch(sync=self._store.sync)
@@ -179,6 +196,8 @@ class LevelDBTransaction(StagedTransaction):
             batch.write()
 
         self._store.write(apply)
+        for count, delta in deltas:
+            count.add(delta)
 
 
 @implementer(IKeyValueStore)
@@ -204,6 +223,8 @@ class LevelDBStore:
         self.on_failure: list = []
         self.on_recovered: list = []
         self._trees: dict[str, LevelDBTree] = {}
+        # Trees opened ``counted`` (db/counts.py), by name.
+        self._counted_trees: dict[str, LevelDBTree] = {}
         # Uses of the database from I/O pool threads (counts, snapshots):
         # a reopen closes the database only while none is running.
         self._pin_lock = threading.Lock()
@@ -249,6 +270,9 @@ class LevelDBStore:
 
     def _fail(self, cause: str) -> None:
         self.failure = cause
+        # The failed write may or may not have reached LevelDB's log.
+        for tree in self._counted_trees.values():
+            tree.key_count.forget()
         self.log.error(
             "metadata store {path}: a write failed ({cause}); refusing writes until a "
             "probe write succeeds after a reopen", path=self.path, cause=cause)
@@ -287,6 +311,11 @@ class LevelDBStore:
             return False
         self.log.info("metadata store {path}: reopened and writable again (was: {cause})",
                       path=self.path, cause=self.failure)
+        # A recount that began before the failure may have finished since,
+        # from a snapshot that missed the failed write: unknown again until
+        # the node recounts (``on_recovered``).
+        for tree in self._counted_trees.values():
+            tree.key_count.forget()
         self.failure = None
         for callback in list(self.on_recovered):
             callback()
@@ -294,11 +323,57 @@ class LevelDBStore:
 
     # -- IKeyValueStore --------------------------------------------------
 
-    def open_tree(self, name):
+    def open_tree(self, name, counted=False):
         tree = self._trees.get(name)
         if tree is None:
             tree = self._trees[name] = LevelDBTree(self, name)
+        if counted and tree.key_count is None:
+            tree.key_count = KeyCount()
+            self._counted_trees[name] = tree
         return tree
+
+    def count_deltas(self, writes) -> list:
+        """``[(KeyCount, keys added or removed)]`` that ``writes``
+        (``(tree name, key, value or None)``, each key once) make to the
+        counted trees, read from the database as it is before them."""
+        trees = self._counted_trees
+        if not trees:
+            return []
+        deltas: dict[KeyCount, int] = {}
+        get = self.handle().get
+        for tree_name, key, value in writes:
+            tree = trees.get(tree_name)
+            if tree is None:
+                continue
+            delta = (value is not None) - (get(tree._prefix + key) is not None)
+            if delta:
+                count = tree.key_count
+                deltas[count] = deltas.get(count, 0) + delta
+        return list(deltas.items())
+
+    def recount(self, run_in_thread):
+        counted = [(name, tree.key_count) for name, tree in self._counted_trees.items()]
+        if not counted:
+            return defer.succeed(None)
+        # The snapshot and the marks together, on the reactor thread: no
+        # write comes between them (module docstring of db/counts.py).
+        pin = _Pin(self)
+        snapshot = pin.__enter__().snapshot()
+        marks = [count.mark() for _, count in counted]
+
+        def walk():
+            try:
+                return [_count_range(snapshot, tree_prefix(name), _increment(tree_prefix(name)))
+                        for name, _ in counted]
+            finally:
+                snapshot.close()
+                pin.__exit__(None, None, None)
+
+        def counted_all(totals):
+            for (_, count), keys, mark in zip(counted, totals, marks):
+                count.counted(keys, mark)
+
+        return run_in_thread(walk).addCallback(counted_all)
 
     def list_trees(self):
         names = []
@@ -377,6 +452,13 @@ class _PinnedItems:
 
     def __del__(self):
         self.close()
+
+
+def _count_range(db, start: bytes, stop: bytes) -> int:
+    """Keys of ``db`` (a database or a snapshot) in ``[start, stop)``: walks
+    them, so only in the I/O pool."""
+    with db.iterator(start=start, stop=stop, include_value=False) as iterator:
+        return sum(1 for _ in iterator)
 
 
 def _describe(error: Exception) -> str:

@@ -2,13 +2,16 @@
 
 Same semantics as :class:`~garage_twisted.db.leveldb.LevelDBStore`: ordered
 trees of bytes, lazy ranges that tolerate writes during iteration (they read
-a snapshot of the keys), atomic transactions that see their own writes.
+a snapshot of the keys), atomic transactions that see their own writes,
+counted trees (their count is known from the start: nothing to walk).
 """
 
 import bisect
 
+from twisted.internet import defer
 from zope.interface import implementer
 
+from garage_twisted.db.counts import KeyCount
 from garage_twisted.db.interfaces import IKeyValueStore, ITransaction, ITree
 from garage_twisted.db.leveldb import tree_prefix
 from garage_twisted.db.overlay import StagedTransaction
@@ -20,6 +23,7 @@ class MemoryTree:
         self.name = name
         self._data: dict[bytes, bytes] = {}
         self._keys: list[bytes] = []
+        self.key_count = None
 
     def get(self, key):
         return self._data.get(bytes(key))
@@ -27,12 +31,16 @@ class MemoryTree:
     def _put(self, key: bytes, value: bytes):
         if key not in self._data:
             bisect.insort(self._keys, key)
+            if self.key_count is not None:
+                self.key_count.add(1)
         self._data[key] = bytes(value)
 
     def _delete(self, key: bytes):
         if key in self._data:
             del self._data[key]
             del self._keys[bisect.bisect_left(self._keys, key)]
+            if self.key_count is not None:
+                self.key_count.add(-1)
 
     def insert(self, key, value):
         self._put(bytes(key), value)
@@ -84,11 +92,20 @@ class MemoryStore:
     def __init__(self):
         self._trees: dict[str, MemoryTree] = {}
 
-    def open_tree(self, name):
+    def open_tree(self, name, counted=False):
         tree = self._trees.get(name)
         if tree is None:
             tree = self._trees[name] = MemoryTree(name)
+        if counted and tree.key_count is None:
+            tree.key_count = KeyCount()
+            tree.key_count.counted(len(tree._keys), tree.key_count.mark())
         return tree
+
+    def recount(self, run_in_thread):
+        for tree in self._trees.values():
+            if tree.key_count is not None:
+                tree.key_count.counted(len(tree._keys), tree.key_count.mark())
+        return defer.succeed(None)
 
     def list_trees(self):
         return sorted(name for name, tree in self._trees.items() if tree.count())

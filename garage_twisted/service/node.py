@@ -39,6 +39,7 @@ from garage_twisted.block.replication import BlockReplicator
 from garage_twisted.block.scrub import BlockScrubber
 from garage_twisted.block.small_block_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
+from garage_twisted.db.counts import StoreRecounter
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.db.recovery import StoreRecovery
 from garage_twisted.db.snapshot import MetadataSnapshots
@@ -157,6 +158,9 @@ class GarageNode(MultiService):
         # After a failed metadata write the store refuses writes; this
         # reopens it once the disk takes a probe file again.
         StoreRecovery(self.kv_store, threads.run, reactor).setServiceParent(self)
+        # The queues' running key counts (db/counts.py), counted in the pool
+        # at start and after a reopen; every tree is opened by then.
+        StoreRecounter(self.kv_store, threads.run).setServiceParent(self)
         data_dir = config.data_dirs[0].path
         self._block_store = LocalBlockStore(data_dir, threads.run, fsync=config.data_fsync)
         small_io = BlockIOProcess(

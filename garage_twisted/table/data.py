@@ -73,9 +73,11 @@ class TableData:
         self.name = schema.table_name
         self.store = store
         self.rows = store.open_tree(f"{self.name}:table")
-        self.merkle_todo = store.open_tree(f"{self.name}:merkle_todo")
-        self.insert_queue = store.open_tree(f"{self.name}:insert_queue")
-        self.gc_todo = store.open_tree(f"{self.name}:gc_todo")
+        # The queues keep running key counts (``key_count``): /metrics and
+        # ListWorkers show their lengths without walking them.
+        self.merkle_todo = store.open_tree(f"{self.name}:merkle_todo", counted=True)
+        self.insert_queue = store.open_tree(f"{self.name}:insert_queue", counted=True)
+        self.gc_todo = store.open_tree(f"{self.name}:gc_todo", counted=True)
         # Decoded rows by row key, with the bytes they were decoded from: hot
         # rows (buckets, keys, an object being read) skip CBOR decoding as
         # long as their stored bytes are unchanged.

@@ -140,5 +140,5 @@ class TableGc:
              for n in nodes], consumeErrors=True)
 
     def status(self) -> dict:
-        return {"gc_todo_length": self.table.data.gc_todo.count(),
+        return {"gc_todo_length": self.table.data.gc_todo.key_count.value,
                 "collected": self.collected, "last_error": self.last_error}

@@ -266,7 +266,7 @@ class MerkleUpdater:
         return WorkerState.BUSY if len(items) > ITEMS_PER_STEP else WorkerState.IDLE
 
     def status(self) -> dict:
-        status = {"todo_length": self.data.merkle_todo.count()}
+        status = {"todo_length": self.data.merkle_todo.key_count.value}
         if self.paused is not None and self.paused():
             status["paused"] = "single node: no replica reads the trie"
         return status

@@ -48,4 +48,4 @@ class InsertQueueWorker:
         return WorkerState.BUSY if len(items) > BATCH_SIZE else WorkerState.IDLE
 
     def status(self) -> dict:
-        return {"queue_length": self.table.data.insert_queue.count()}
+        return {"queue_length": self.table.data.insert_queue.key_count.value}

@@ -13,6 +13,20 @@ worker that sleeps before its next step.
 from garage_twisted.api.admin import errors
 from garage_twisted.util.worker import WorkerState
 
+# Where a worker's status gives the length of its queue (``/metrics``
+# shows the same figure as ``worker_queue_length``). Each is read from its
+# tree's running count (db/counts.py), never by walking the tree: ``None``
+# while the count at start is under way.
+QUEUE_STATUS_KEYS = ("todo_length", "queue_length", "gc_todo_length")
+
+
+def queue_length(status: dict):
+    """The length of the queue a worker's status names, or ``None``."""
+    for key in QUEUE_STATUS_KEYS:
+        if status.get(key) is not None:
+            return status[key]
+    return None
+
 
 def _state_json(info):
     """Garage's ``WorkerStateResp`` of ``info.state``."""
@@ -27,7 +41,7 @@ def _worker_json(info, now: float) -> dict:
     if info.last_error is not None:
         last_error = {"message": info.last_error,
                       "secsAgo": int(max(0.0, now - (info.last_error_at or now)))}
-    queue = status.get("todo_length", status.get("queue_length"))
+    queue = queue_length(status)
     progress = None
     if "checked_this_pass" in status:  # the scrubber
         progress = f"{status['checked_this_pass']} blocks checked, at {status['position']}"
