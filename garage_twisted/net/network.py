@@ -35,7 +35,7 @@ from garage_twisted.net.interfaces import IPeerNetwork
 from garage_twisted.net.errors import CallTimeout, PeerDisconnected, RemoteError, RpcError
 from garage_twisted.net.mux import IncomingCall, PRIO_NORMAL, Reply
 from garage_twisted.util.address_budget import AddressBudget, address_key
-from garage_twisted.util.metrics import MetricRegistry
+from garage_twisted.util.metrics import MetricRecorder
 
 MAX_PENDING_HANDSHAKES = 128
 # Nodes of one machine (tests, a dev cluster) dial from one address.
@@ -99,7 +99,7 @@ class Network:
                                             key=address_key)
         self._refusal_logged_at = None
         # Calls to and from other nodes, per endpoint path (a fixed set).
-        self.metrics = MetricRegistry()
+        self.metrics = MetricRecorder()
         self.metrics.counter("rpc_request_counter", "Calls made to other nodes, per endpoint.")
         self.metrics.counter("rpc_error_counter",
                              "Calls to other nodes that failed (not timeouts), per endpoint.")

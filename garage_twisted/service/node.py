@@ -28,7 +28,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from garage_twisted.api.admin.api import AdminApi
-from garage_twisted.api.admin.metrics import BlockMetrics, TableMetrics
+from garage_twisted.api.admin.metrics import node_registry
 from garage_twisted.api.s3.api import S3Api, S3Resource
 from garage_twisted.api.s3.sse_s3 import Keyring
 from garage_twisted.api.web.server import WebApi
@@ -371,9 +371,9 @@ class GarageNode(MultiService):
             clock=self.reactor, workers=self.workers, network=self.network,
             snapshots=MetadataSnapshots(self.kv_store, self.config.snapshots_dir,
                                         self.threads.run, self.reactor),
-            metric_sources=[self.network.metrics, TableMetrics(self.model.tables),
-                            BlockMetrics(self.block_manager), self.gc_stats,
-                            *client_metrics])
+            metric_sources=[node_registry(
+                self.system, self.layout, self.workers, self.network.metrics,
+                self.model.tables, self.block_manager, self.gc_stats, client_metrics)])
 
     def _admin_listener(self, api: AdminApi):
         """The admin API's HTTP listener, or ``None`` if none is configured."""

@@ -3,13 +3,16 @@
 A node's heap holds many small objects (Deferreds, entries, frames); a full
 collection walks all of them on the reactor thread, and every request in
 flight waits meanwhile. :class:`GcStats` measures each collection through
-``gc.callbacks`` and renders ``python_gc_collections_total`` and
-``python_gc_seconds_total`` for ``/metrics``. ``perf_counter`` measures the
+``gc.callbacks``; as a ``prometheus_client`` collector it gives
+``python_gc_collections_total``, ``python_gc_seconds_total`` and
+``python_gc_longest_seconds`` to ``/metrics``. ``perf_counter`` measures the
 pause itself (wall time of a synchronous step), not the reactor's clock.
 """
 
 import gc
 import time
+
+from garage_twisted.util.metrics import counter_family, gauge_family
 
 
 class GcStats:
@@ -40,16 +43,14 @@ class GcStats:
         self.seconds[generation] += elapsed
         self.longest = max(self.longest, elapsed)
 
-    def render(self) -> list:
-        lines = ["# HELP python_gc_collections_total Garbage collections, per generation.",
-                 "# TYPE python_gc_collections_total counter"]
-        lines += [f'python_gc_collections_total{{generation="{g}"}} {n}'
-                  for g, n in enumerate(self.collections)]
-        lines += ["# HELP python_gc_seconds_total Time spent collecting, per generation.",
-                  "# TYPE python_gc_seconds_total counter"]
-        lines += [f'python_gc_seconds_total{{generation="{g}"}} {s:.6f}'
-                  for g, s in enumerate(self.seconds)]
-        lines += ["# HELP python_gc_longest_seconds Longest collection since start.",
-                  "# TYPE python_gc_longest_seconds gauge",
-                  f"python_gc_longest_seconds {self.longest:.6f}"]
-        return lines
+    def collect(self):
+        collections = counter_family("python_gc_collections_total",
+                                     "Garbage collections, per generation.", ["generation"])
+        seconds = counter_family("python_gc_seconds_total",
+                                 "Time spent collecting, per generation.", ["generation"])
+        for generation in range(3):
+            collections.add_metric([str(generation)], self.collections[generation])
+            seconds.add_metric([str(generation)], self.seconds[generation])
+        longest = gauge_family("python_gc_longest_seconds", "Longest collection since start.")
+        longest.add_metric([], self.longest)
+        return [collections, seconds, longest]

@@ -1,26 +1,69 @@
-"""Counters and duration histograms, rendered as Prometheus text.
+"""Figures for ``/metrics``: cheap recording on the hot path, and the
+Prometheus exposition of a node's collectors through ``prometheus_client``.
 
-A :class:`MetricRegistry` holds named families; each family has series told
-apart by labels. Label values must come from fixed sets in the code
-(operation names, RPC endpoint paths, table names, status classes), never
-from what clients send, so the number of series stays bounded. Recording
-is a dictionary update: cheap enough for every request and every RPC.
+Recording. :class:`MetricRecorder` holds counter and duration histogram
+families, each with series told apart by labels. Label values must come
+from fixed sets in the code (operation names, RPC endpoint paths, table
+names, status classes), never from what clients send, so the number of
+series stays bounded. Recording is a dictionary update on the reactor
+thread: about 0.8 µs for a request's count and duration, where
+``prometheus_client``'s ``Counter`` and ``Histogram`` with labels take
+about 3 µs (a lock per call, label lookups); so the hot path keeps plain
+counters and the recorder is a ``prometheus_client`` collector that turns
+them into metric families only when ``/metrics`` is scraped.
+
+Exposition. Each node has its own ``CollectorRegistry`` (never the
+library's global one: several nodes share a test process) holding its
+collectors, and :func:`exposition` writes them with the library's text
+writer, which escapes label values and help texts. One adjustment: our
+counters carry Garage's names, most without ``_total``
+(``api_s3_request_counter``, ``block_bytes_read``), and that writer names a
+counter family ``<name>_total`` in its ``# HELP``/``# TYPE`` lines (the
+OpenMetrics convention) while writing the samples under their own names.
+Families made by :func:`counter_family` keep their name: :func:`exposition`
+puts it back on their two header lines, so a scrape reads exactly as
+Garage's (and as this node's before ``prometheus_client``). Counters whose
+name ends in ``_total`` (``worker_errors_total``) need nothing.
 """
 
 from bisect import bisect_left
 
+from prometheus_client import generate_latest
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, Metric,
+                                    Sample)
+from prometheus_client.utils import floatToGoString
+
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0)
+_BUCKET_BOUNDS = tuple(floatToGoString(bound) for bound in DURATION_BUCKETS) + ("+Inf",)
+_TOTAL = "_total"
 
 
-def _labels(pairs) -> str:
-    if not pairs:
-        return ""
-    return "{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "}"
+class NamedCounterFamily(Metric):
+    """A counter family exposed under its own name (no ``_total`` added)."""
+
+    def __init__(self, name: str, documentation: str, labels=()):
+        super().__init__(name, documentation, "counter")
+        self.label_names = tuple(labels)
+
+    def add_metric(self, labels, value: float) -> None:
+        self.samples.append(Sample(self.name, dict(zip(self.label_names, labels)), value))
 
 
-class MetricRegistry:
-    """Counter and histogram families (``labels`` are ``((name, value), ...)``)."""
+def counter_family(name: str, documentation: str, labels=()):
+    """A counter family whose samples are named ``name`` exactly."""
+    if name.endswith(_TOTAL):
+        return CounterMetricFamily(name, documentation, labels=labels)
+    return NamedCounterFamily(name, documentation, labels)
+
+
+def gauge_family(name: str, documentation: str, labels=()) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=labels)
+
+
+class MetricRecorder:
+    """Counter and histogram families (``labels`` are ``((name, value), ...)``),
+    recorded with plain dictionaries; a ``prometheus_client`` collector."""
 
     def __init__(self):
         self._help: dict[str, str] = {}
@@ -28,7 +71,7 @@ class MetricRegistry:
         self._histograms: dict[str, dict[tuple, list]] = {}
 
     def counter(self, name: str, help_text: str) -> None:
-        """Declare a counter family (rendered even before its first count)."""
+        """Declare a counter family (exposed even before its first count)."""
         self._help[name] = help_text
         self._counters.setdefault(name, {})
 
@@ -57,22 +100,59 @@ class MetricRegistry:
         """A counter's value (0 if never counted)."""
         return self._counters.get(name, {}).get(labels, 0)
 
-    def render(self) -> list:
-        lines = []
+    def collect(self):
+        """The families, as they are now (called at scrape time)."""
         for name, series in self._counters.items():
-            lines += [f"# HELP {name} {self._help[name]}", f"# TYPE {name} counter"]
+            family = counter_family(name, self._help[name])
             for labels, value in sorted(series.items()):
-                lines.append(f"{name}{_labels(labels)} {value:g}")
+                family.samples.append(Sample(name, dict(labels), value))
+            yield family
         for name, series in self._histograms.items():
-            lines += [f"# HELP {name} {self._help[name]}", f"# TYPE {name} histogram"]
+            family = Metric(name, self._help[name], "histogram")
             for labels, histogram in sorted(series.items()):
                 cumulative = 0
-                for bound, count in zip(DURATION_BUCKETS, histogram):
+                for bound, count in zip(_BUCKET_BOUNDS, histogram[:len(DURATION_BUCKETS)]):
                     cumulative += count
-                    lines.append(f"{name}_bucket{_labels(labels + (('le', bound),))} "
-                                 f"{cumulative}")
-                lines.append(f"{name}_bucket{_labels(labels + (('le', '+Inf'),))} "
-                             f"{histogram[-1]}")
-                lines.append(f"{name}_sum{_labels(labels)} {histogram[-2]:.6f}")
-                lines.append(f"{name}_count{_labels(labels)} {histogram[-1]}")
-        return lines
+                    family.samples.append(Sample(f"{name}_bucket", dict(labels, le=bound),
+                                                 cumulative))
+                family.samples += [
+                    Sample(f"{name}_bucket", dict(labels, le="+Inf"), histogram[-1]),
+                    Sample(f"{name}_sum", dict(labels), histogram[-2]),
+                    Sample(f"{name}_count", dict(labels), histogram[-1])]
+            yield family
+
+
+class _Recording:
+    """A collector over ``collectors`` noting the families of
+    :class:`NamedCounterFamily` it yields."""
+
+    def __init__(self, collectors):
+        self.collectors = collectors
+        self.named = set()
+
+    def collect(self):
+        for collector in self.collectors:
+            for family in collector.collect():
+                if isinstance(family, NamedCounterFamily):
+                    self.named.add(family.name.encode())
+                yield family
+
+
+def exposition(*collectors) -> bytes:
+    """Prometheus text format 0.0.4 of ``collectors`` (a node's
+    ``CollectorRegistry``), written by ``prometheus_client``; the header
+    lines of :class:`NamedCounterFamily` families carry their own name
+    (module docstring)."""
+    source = _Recording(collectors)
+    text = generate_latest(source)
+    if not source.named:
+        return text
+    lines = text.split(b"\n")
+    for index, line in enumerate(lines):
+        if line.startswith((b"# HELP ", b"# TYPE ")):
+            parts = line.split(b" ", 3)
+            name = parts[2]
+            if name.endswith(b"_total") and name[:-6] in source.named:
+                parts[2] = name[:-6]
+                lines[index] = b" ".join(parts)
+    return b"\n".join(lines)

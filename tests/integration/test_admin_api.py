@@ -118,15 +118,15 @@ class AdminApiTests(TestCase):
         await treq.content(response)
         response = await treq.get(f"{self.fixture.admin_url}/metrics", pool=self.pool)
         text = (await treq.content(response)).decode()
-        self.assertIn("cluster_layout_version 0", text)
+        self.assertIn("cluster_layout_version 0.0", text)
         # S3 requests are counted per operation and status class, with durations.
         response = await treq.get(f"{self.fixture.endpoint}/", pool=self.pool)
         await treq.content(response)
         response = await treq.get(f"{self.fixture.admin_url}/metrics", pool=self.pool)
         text = (await treq.content(response)).decode()
-        self.assertIn('api_s3_request_counter{api_endpoint="ListBuckets",status_class="5xx"} 1',
+        self.assertIn('api_s3_request_counter{api_endpoint="ListBuckets",status_class="5xx"} 1.0',
                       text)
-        self.assertIn('api_s3_request_duration_seconds_count{api_endpoint="ListBuckets"} 1',
+        self.assertIn('api_s3_request_duration_seconds_count{api_endpoint="ListBuckets"} 1.0',
                       text)
 
     async def test_unknown_endpoint(self):

@@ -67,7 +67,7 @@ class S3ClusterTests(TestCase):
             'rpc_duration_seconds_count{rpc_endpoint="table/object/update_read"}']), 0)
         self.assertGreater(float(metrics['table_put_request_counter{table_name="object"}']), 0)
         self.assertGreaterEqual(float(metrics["block_bytes_written"]), len(big))
-        self.assertEqual(metrics["cluster_storage_nodes_ok"], "3")
+        self.assertEqual(float(metrics["cluster_storage_nodes_ok"]), 3)
         # With one node stopped, the others still write and read.
         await fixtures[2].stop()
         await in_thread(clients[0].put_object, Bucket="shared", Key="later", Body=b"x")

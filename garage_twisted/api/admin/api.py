@@ -61,9 +61,9 @@ class AdminApi:
     :param network: the node's ``Network``: node-scoped operations reach the
         other nodes through it, and it serves theirs (``None``: this node only).
     :param snapshots: the node's ``MetadataSnapshots``, or ``None``.
-    :param metric_sources: what ``/metrics`` shows besides cluster health
-        and workers: objects with ``render() -> [lines]`` (RPC, tables,
-        blocks, S3 and web requests...), in the order shown.
+    :param metric_sources: what ``/metrics`` shows: ``prometheus_client``
+        collectors (the node's ``CollectorRegistry``, see
+        :mod:`~garage_twisted.api.admin.metrics`), in the order shown.
     """
 
     log = Logger()

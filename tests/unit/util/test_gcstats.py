@@ -5,6 +5,15 @@ import gc
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.util.gcstats import GcStats
+from garage_twisted.util.metrics import exposition
+
+
+class _Source:
+    def __init__(self, stats):
+        self.stats = stats
+
+    def collect(self):
+        return self.stats.collect()
 
 
 class GcStatsTests(SynchronousTestCase):
@@ -15,8 +24,9 @@ class GcStatsTests(SynchronousTestCase):
         gc.collect()
         self.assertGreaterEqual(stats.collections[2], 1)
         self.assertGreater(stats.seconds[2], 0)
-        lines = stats.render()
+        lines = exposition(_Source(stats)).decode().splitlines()
         self.assertIn("# TYPE python_gc_seconds_total counter", lines)
+        self.assertIn("# TYPE python_gc_longest_seconds gauge", lines)
         self.assertTrue(any(line.startswith('python_gc_collections_total{generation="2"} ')
                             for line in lines))
 
