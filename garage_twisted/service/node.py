@@ -39,6 +39,7 @@ from garage_twisted.block.replication import BlockReplicator
 from garage_twisted.block.scrub import BlockScrubber
 from garage_twisted.block.small_block_io import BlockIOProcess, ThreadSmallBlockIO
 from garage_twisted.block.store import LocalBlockStore
+from garage_twisted.db.auto_snapshot import AutoSnapshotWorker
 from garage_twisted.db.counts import StoreRecounter
 from garage_twisted.db.leveldb import LevelDBStore
 from garage_twisted.db.recovery import StoreRecovery
@@ -246,6 +247,12 @@ class GarageNode(MultiService):
                                          reactor))
         if not config.disable_scrub:
             self.workers.add(BlockScrubber(self.block_manager, self.kv_store))
+        # CreateMetadataSnapshot's copies, and the same on a timer if asked.
+        self.snapshots = MetadataSnapshots(self.kv_store, config.snapshots_dir, threads.run,
+                                           reactor)
+        if config.metadata_auto_snapshot_interval is not None:
+            self.workers.add(AutoSnapshotWorker(
+                self.snapshots, config.metadata_auto_snapshot_interval, reactor))
         for table in self.model.tables:
             self.workers.add(TableGc(table, self.network, table.replication.all_nodes,
                                      config.tombstone_gc_delay_secs, reactor))
@@ -369,8 +376,7 @@ class GarageNode(MultiService):
             metrics_require_token=admin is not None and admin.metrics_require_token,
             run_in_thread=self.threads.run, s3_resource=s3_resource,
             clock=self.reactor, workers=self.workers, network=self.network,
-            snapshots=MetadataSnapshots(self.kv_store, self.config.snapshots_dir,
-                                        self.threads.run, self.reactor),
+            snapshots=self.snapshots,
             metric_sources=[node_registry(
                 self.system, self.layout, self.workers, self.network.metrics,
                 self.model.tables, self.block_manager, self.gc_stats, client_metrics)])

@@ -17,11 +17,14 @@ from typing import Mapping
 
 from twisted.logger import Logger
 
+from garage_twisted.util.duration import parse_duration
 from garage_twisted.util.errors import ConfigError
 
 log = Logger()
 
 DEFAULT_BLOCK_SIZE = 1 << 20
+# Garage refuses a shorter metadata_auto_snapshot_interval.
+MIN_AUTO_SNAPSHOT_INTERVAL = 600
 CONSISTENCY_MODES = ("consistent", "degraded", "dangerous")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$")
 _UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
@@ -163,6 +166,9 @@ class Config:
     # Where ``garage meta snapshot`` writes its copies (Garage's default:
     # ``<metadata_dir>/snapshots``).
     metadata_snapshots_dir: str | None = None
+    # Seconds between the automatic metadata snapshots (Garage's
+    # ``metadata_auto_snapshot_interval``, a duration string), or None.
+    metadata_auto_snapshot_interval: float | None = None
     s3_api: S3ApiConfig = field(default_factory=lambda: S3ApiConfig(None))
     s3_web: S3WebConfig | None = None
     admin: AdminConfig | None = None
@@ -312,6 +318,7 @@ def parse_config(text: str, base_dir: str = ".",
     if isinstance(gc_delay, bool) or gc_delay < 0:
         raise ConfigError("tombstone_gc_delay_secs must be a number of seconds (>= 0)")
     block_size = parse_size(raw.get("block_size", DEFAULT_BLOCK_SIZE), "block_size")
+    snapshot_interval = _snapshot_interval(raw.get("metadata_auto_snapshot_interval"))
     if block_size < 4096:
         raise ConfigError("block_size must be at least 4096 bytes")
     return Config(
@@ -333,12 +340,26 @@ def parse_config(text: str, base_dir: str = ".",
         disable_scrub=bool(_typed(raw, "disable_scrub", bool, default=False)),
         metadata_snapshots_dir=None if raw.get("metadata_snapshots_dir") is None else
         os.path.join(base_dir, _typed(raw, "metadata_snapshots_dir", str)),
+        metadata_auto_snapshot_interval=snapshot_interval,
         s3_api=_s3_api(_section(raw, "s3_api"), secrets, rpc_secret_hex,
                        [os.path.join(base_dir, metadata_dir)]
                        + [os.path.join(base_dir, d.path) for d in data_dirs]),
         s3_web=_s3_web(raw),
         admin=_admin(raw, secrets),
     )
+
+
+def _snapshot_interval(value) -> float | None:
+    """``metadata_auto_snapshot_interval`` in seconds: as Garage, a duration
+    string of at least ``MIN_AUTO_SNAPSHOT_INTERVAL`` (a copy of the whole
+    database is no thing to take every minute)."""
+    if value is None:
+        return None
+    seconds = parse_duration(value, "metadata_auto_snapshot_interval")
+    if seconds < MIN_AUTO_SNAPSHOT_INTERVAL:
+        raise ConfigError("metadata_auto_snapshot_interval too small or negative (at least "
+                          f"{MIN_AUTO_SNAPSHOT_INTERVAL // 60} minutes)")
+    return seconds
 
 
 def _data_dirs(value) -> list:
