@@ -1,13 +1,14 @@
 """The admin API v2 over real HTTP: shapes, errors and tokens as Garage's."""
 
 import json
+import re
 
 import treq
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
-from tests.support.node import NodeFixture
+from tests.support.node import NodeFixture, in_thread
 
 
 class AdminApiTests(TestCase):
@@ -180,3 +181,28 @@ class NodeOperationsTests(TestCase):
         self.assertEqual(code, 200)
         code, error = await self.call("RetryBlockResync", {"node": "self"}, {})
         self.assertEqual((code, error["code"]), (400, "BadRequest"))
+
+
+class RequestBytesTests(TestCase):
+    timeout = 60
+
+    async def test_metrics_count_body_bytes(self):
+        """Bytes of S3 request and response bodies, per operation: a PUT's
+        Content-Length in, a GET's body out (streamed or not)."""
+        fixture = await NodeFixture.start(self)
+        key = await fixture.create_key()
+        s3 = fixture.boto3_client(key)
+        self.addCleanup(s3.close)
+        await in_thread(s3.create_bucket, Bucket="bytes")
+        for size in (1000, 3 * 1024 * 1024 + 5):
+            await in_thread(s3.put_object, Bucket="bytes", Key=str(size), Body=b"x" * size)
+            got = await in_thread(s3.get_object, Bucket="bytes", Key=str(size))
+            self.assertEqual(len(await in_thread(got["Body"].read)), size)
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        response = await treq.get(f"{fixture.admin_url}/metrics", pool=pool)
+        text = (await treq.content(response)).decode()
+        received = re.search(r'api_s3_request_body_bytes\{api_endpoint="PutObject"\} (\S+)', text)
+        sent = re.search(r'api_s3_response_body_bytes\{api_endpoint="GetObject"\} (\S+)', text)
+        # PUT bodies may carry aws-chunked signatures: at least the data.
+        self.assertGreaterEqual(float(received.group(1)), 1000 + 3 * 1024 * 1024 + 5)
+        self.assertEqual(float(sent.group(1)), 1000 + 3 * 1024 * 1024 + 5)

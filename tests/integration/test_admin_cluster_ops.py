@@ -70,6 +70,18 @@ class ClusterNodeOperationsTests(TestCase):
         code, result = await self.admin.call("ListWorkers", {"node": "self"}, {})
         self.assertEqual(list(result["success"]), [self.ids[0]])
 
+    async def test_every_nodes_metrics_through_one(self):
+        """GetNodeMetrics (ours) with ``node=*``: each node's own /metrics
+        text, as its RPC counters show (every node served RPCs of its own)."""
+        code, result = await self.admin.call("GetNodeMetrics", {"node": "*"})
+        self.assertEqual((code, result["error"]), (200, {}))
+        self.assertEqual(sorted(result["success"]), sorted(self.ids))
+        texts = [answer["metrics"] for answer in result["success"].values()]
+        for text in texts:
+            self.assertIn("# TYPE cluster_layout_version gauge", text)
+            self.assertIn("rpc_served_counter", text)
+        self.assertEqual(len(set(texts)), 3)
+
     async def test_node_selection_errors(self):
         """A node spec matching nothing, or several nodes, is a 400."""
         code, error = await self.admin.call("GetNodeInfo", {"node": "zz"})

@@ -339,8 +339,8 @@ class ConsoleClusterTests(ConsoleTestCase):
         self.assertEqual([b["globalAliases"] for b in buckets], [])
 
     async def test_work_and_activity_pages(self):
-        """Background work lists each node's workers; Activity scrapes
-        /metrics and draws its four charts; the page's SHA-256 and HMAC
+        """Background work lists each node's workers; Activity reads every
+        node's metrics and draws its four charts; the page's SHA-256 and HMAC
         (used where WebCrypto is not offered) agree with WebCrypto's and
         Python's."""
         await self.in_browser(self._work_and_activity)
@@ -355,6 +355,8 @@ class ConsoleClusterTests(ConsoleTestCase):
         self.go("activity")
         Select(self.one("#activity-interval")).select_by_value("2")
         self.wait(lambda d: len(self.css("#activity-charts svg.chart")) == 4)
+        # Every node's figures, through this one (GetNodeMetrics, node=*).
+        self.assertIn("of 3 nodes", self.one("#activity-status").text)
         result = self.driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"
             "import('./sigv4.js').then((m) => m.selfTest()).then(done, (e) => done(String(e)));")

@@ -1,9 +1,12 @@
 """Admin API v2 node operations, this node's answer: identity, statistics,
-block resync errors.
+metrics, block resync errors.
 
 ``GetNodeInfo``, ``GetNodeStatistics`` (freeform text, as Garage: per-table
 items, Merkle and GC to-do lengths, insert queues, sync state; block
-counters and queues), ``ListBlockErrors`` and ``RetryBlockResync``. Each is
+counters and queues), ``GetNodeMetrics`` (ours: the node's ``/metrics``
+text, so that one request through one node, ``?node=*``, reads every
+node's figures; the console's Activity page charts them per node),
+``ListBlockErrors`` and ``RetryBlockResync``. Each is
 ``async f(api, body) -> JSON value`` for this node alone;
 :mod:`~garage_twisted.api.admin.node_scope` runs it on the nodes ``?node=``
 names and gathers Garage's ``success`` / ``error`` answer.
@@ -12,6 +15,7 @@ names and gathers Garage's ``success`` / ``error`` answer.
 from collections import Counter
 
 from garage_twisted.api.admin import errors, render
+from garage_twisted.api.admin.metrics import render_metrics
 from garage_twisted.db.binding import ENGINE
 from garage_twisted.rpc.ring import PARTITION_COUNT
 from garage_twisted.util.time import now_msec
@@ -72,6 +76,11 @@ def _freeform(api, tables: list, blocks: dict) -> str:
                              f"{status.get('rows_pushed')}, offloaded "
                              f"{status.get('rows_offloaded')}")
     return "\n".join(lines) + "\n"
+
+
+async def node_metrics(api, body):
+    """This node's Prometheus exposition, as ``/metrics`` answers it."""
+    return {"metrics": render_metrics(api)}
 
 
 async def node_statistics(api, body):

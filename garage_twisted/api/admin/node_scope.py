@@ -45,6 +45,7 @@ LONG_OPERATIONS = {"CreateMetadataSnapshot", "PurgeBlocks"}
 LOCAL_OPERATIONS = {
     "GetNodeInfo": ("GET", node_ops.node_info, None),
     "GetNodeStatistics": ("GET", node_ops.node_statistics, None),
+    "GetNodeMetrics": ("GET", node_ops.node_metrics, None),
     "CreateMetadataSnapshot": ("POST", repairs.create_metadata_snapshot, None),
     "LaunchRepairOperation": ("POST", repairs.launch_repair_operation,
                               repairs.check_repair_type),

@@ -46,7 +46,7 @@ from garage_twisted.api.s3 import website as website_ops
 from garage_twisted.api.s3.auth import authenticate
 from garage_twisted.api.s3.body import read_small_body
 from garage_twisted.api.s3.context import OWNER, READ, WRITE, RequestContext
-from garage_twisted.api.s3.metrics import RequestMetrics
+from garage_twisted.api.s3.metrics import RequestMetrics, body_bytes
 from garage_twisted.api.streaming import BodyIncomplete, ClientGone
 from garage_twisted.block.errors import BlockWriteRefused
 from garage_twisted.db.errors import MetadataStoreFailed
@@ -196,11 +196,13 @@ class S3Api:
         """Answer one request; returns the body still to write, or ``None``.
         Counted in :attr:`metrics` by operation, status and duration."""
         started = self.clock.seconds()
+        rest = None
         try:
-            return await self._handle(request)
+            rest = await self._handle(request)
+            return rest
         finally:
             self.metrics.record(getattr(request, "s3_endpoint", "Unknown"), request.code,
-                                self.clock.seconds() - started)
+                                self.clock.seconds() - started, *body_bytes(request, rest))
 
     async def _handle(self, request):
         request_id = f"{self._request_prefix}{next(self._request_counter):08x}"

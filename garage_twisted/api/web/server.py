@@ -29,7 +29,7 @@ from twisted.logger import Logger
 from garage_twisted.api.s3 import access, authorization, cors, errors
 from garage_twisted.api.s3 import get as get_ops
 from garage_twisted.api.s3.context import RequestContext, respond
-from garage_twisted.api.s3.metrics import RequestMetrics
+from garage_twisted.api.s3.metrics import RequestMetrics, body_bytes
 from garage_twisted.api.s3.router import Endpoint, decode_path, split_target
 from garage_twisted.api.streaming import ClientGone
 from garage_twisted.util.errors import QuorumError
@@ -79,12 +79,15 @@ class WebApi:
 
     async def handle(self, request):
         started = self.s3.clock.seconds()
+        rest = None
         try:
-            return await self._handle(request)
+            rest = await self._handle(request)
+            return rest
         finally:
             self.metrics.record(request.method.decode("ascii", "replace")
                                 if request.method in (b"GET", b"HEAD", b"OPTIONS") else "Other",
-                                request.code, self.s3.clock.seconds() - started)
+                                request.code, self.s3.clock.seconds() - started,
+                                *body_bytes(request, rest))
 
     async def _handle(self, request):
         request_id = f"{self._prefix}{next(self._counter):08x}"

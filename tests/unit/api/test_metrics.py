@@ -68,8 +68,12 @@ FAMILIES = {
     "python_gc_longest_seconds": ("gauge", ()),
     "api_s3_request_counter": ("counter", ("api_endpoint", "status_class")),
     "api_s3_request_duration_seconds": ("histogram", ("api_endpoint",)),
+    "api_s3_request_body_bytes": ("counter", ("api_endpoint",)),
+    "api_s3_response_body_bytes": ("counter", ("api_endpoint",)),
     "api_web_request_counter": ("counter", ("api_endpoint", "status_class")),
     "api_web_request_duration_seconds": ("histogram", ("api_endpoint",)),
+    "api_web_request_body_bytes": ("counter", ("api_endpoint",)),
+    "api_web_response_body_bytes": ("counter", ("api_endpoint",)),
 }
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -126,9 +130,9 @@ class NodeMetricsTests(SynchronousTestCase):
         return render_metrics(self.api)
 
     def record_some(self):
-        self.s3.record("GetObject", 200, 0.002)
-        self.s3.record("PutObject", 503, 0.2)
-        self.web.record("GET", 404, 0.001)
+        self.s3.record("GetObject", 200, 0.002, 0, 4096)
+        self.s3.record("PutObject", 503, 0.2, 100, 250)
+        self.web.record("GET", 404, 0.001, 5, 120)
         self.network.metrics.inc("rpc_request_counter", (("rpc_endpoint", "table/x"),))
         for name in ("rpc_error_counter", "rpc_timeout_counter", "rpc_served_counter"):
             self.network.metrics.inc(name, (("rpc_endpoint", "table/x"),))

@@ -1,10 +1,10 @@
 // Activity: live charts of S3 requests/s, error rate, p50/p99 latency and
-// bytes in/out, from /metrics scraped every few seconds. Figures are the
-// increase of counters between two scrapes (Prometheus text, read
-// generically by prom.js), for the node serving this console: /metrics
-// says what its own node did (each node's console charts that node).
+// bytes in/out per node, every few seconds. Figures are the increase of
+// counters between two scrapes (Prometheus text, read generically by
+// prom.js). Every node's text comes through this node (GetNodeMetrics with
+// node=*); a token that may not call it gets this node's /metrics alone.
 
-import { call, getToken } from "../api.js";
+import { ApiError, call, getToken, perNode } from "../api.js";
 import { lineChart } from "../chart.js";
 import { clear, formatBytes, h, shortId } from "../dom.js";
 import { buckets, parsePrometheus, pick, quantile, sum } from "../prom.js";
@@ -33,11 +33,8 @@ function rate(a, b, dt, names, filter) {
   return (after - before) / dt;
 }
 
-function series(samples, node) {
-  // The charts span what was scraped, from one to five minutes.
-  const span = Math.min(KEEP_SECONDS,
-                        Math.max(60, samples[samples.length - 1].t - samples[0].t));
-  const out = { requests: [], errors4: [], errors5: [], p50: [], p99: [], in: [], out: [] };
+function nodeSeries(samples) {
+  const out = { requests: [], errors: [], p50: [], p99: [], in: [], out: [] };
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1];
     const b = samples[i];
@@ -45,10 +42,9 @@ function series(samples, node) {
     if (dt <= 0) continue;
     const total = rate(a.metrics, b.metrics, dt, REQUESTS);
     out.requests.push([b.t, total]);
-    for (const [cls, list] of [["4xx", out.errors4], ["5xx", out.errors5]]) {
-      const errors = rate(a.metrics, b.metrics, dt, REQUESTS, (l) => l.status_class === cls);
-      list.push([b.t, total > 0 && errors !== null ? (100 * errors) / total : 0]);
-    }
+    const errors = rate(a.metrics, b.metrics, dt, REQUESTS,
+                        (l) => l.status_class === "4xx" || l.status_class === "5xx");
+    out.errors.push([b.t, total > 0 && errors !== null ? (100 * errors) / total : 0]);
     const before = buckets(a.metrics, DURATION);
     const after = buckets(b.metrics, DURATION);
     const p50 = quantile(0.5, before, after);
@@ -58,40 +54,60 @@ function series(samples, node) {
     out.in.push([b.t, rate(a.metrics, b.metrics, dt, BYTES_IN)]);
     out.out.push([b.t, rate(a.metrics, b.metrics, dt, BYTES_OUT)]);
   }
-  const last = samples[samples.length - 1].metrics;
+  return out;
+}
+
+// One chart per figure, one line (or two) per node.
+function charts_(history, names) {
+  const nodes = [...history.keys()].filter((id) => history.get(id).length >= 2);
+  let first = Infinity;
+  let last = -Infinity;
+  for (const id of nodes) {
+    const samples = history.get(id);
+    first = Math.min(first, samples[0].t);
+    last = Math.max(last, samples[samples.length - 1].t);
+  }
+  // The charts span what was scraped, from one to five minutes.
+  const span = Math.min(KEEP_SECONDS, Math.max(60, last - first));
+  const per = new Map(nodes.map((id) => [id, nodeSeries(history.get(id))]));
+  const lines = (pick, suffix = "") => nodes.map(
+    (id) => ({ name: `${names.get(id) || shortId(id)}${suffix}`, points: pick(per.get(id)) }));
+  const anyLast = nodes.length ? history.get(nodes[0]).slice(-1)[0].metrics : new Map();
+  const inName = firstName(anyLast, BYTES_IN) || "–";
+  const outName = firstName(anyLast, BYTES_OUT) || "–";
   return [
     lineChart({ title: "S3 requests per second", format: (v) => v.toFixed(v < 10 ? 2 : 0), span,
-                series: [{ name: node, points: out.requests }] }),
-    lineChart({ title: "Error rate (% of requests)", format: (v) => `${v.toFixed(1)}%`, span,
-                series: [{ name: `${node} 4xx`, points: out.errors4 },
-                         { name: `${node} 5xx`, points: out.errors5 }] }),
+                series: lines((o) => o.requests) }),
+    lineChart({ title: "Error rate (4xx and 5xx, % of requests)",
+                format: (v) => `${v.toFixed(1)}%`, span, series: lines((o) => o.errors) }),
     lineChart({ title: "Latency", format: (v) => `${v.toFixed(v < 10 ? 1 : 0)} ms`, span,
-                series: [{ name: `${node} p50`, points: out.p50 },
-                         { name: `${node} p99`, points: out.p99 }] }),
-    lineChart({ title: "Bytes per second", format: (v) => `${formatBytes(Math.round(v))}/s`,
-                span, floor: 1024,
-                series: [{ name: `${node} in (${firstName(last, BYTES_IN) || "–"})`,
-                           points: out.in },
-                         { name: `${node} out (${firstName(last, BYTES_OUT) || "–"})`,
-                           points: out.out }] }),
+                series: [...lines((o) => o.p50, " p50"), ...lines((o) => o.p99, " p99")] }),
+    lineChart({ title: `Bytes per second (in: ${inName}, out: ${outName})`,
+                format: (v) => `${formatBytes(Math.round(v))}/s`, span, floor: 1024,
+                series: [...lines((o) => o.in, " in"), ...lines((o) => o.out, " out")] }),
   ];
 }
 
-async function thisNode() {
+// Node id -> "hostname (short id)", as far as the token may read them.
+async function nodeNames() {
+  const names = new Map();
+  try {
+    const status = await call("GetClusterStatus");
+    for (const n of status.nodes || []) {
+      names.set(n.id, n.hostname ? `${n.hostname} (${shortId(n.id)})` : shortId(n.id));
+    }
+  } catch (err) {
+    // A scoped token may not read the status: short ids then.
+  }
+  return names;
+}
+
+async function thisNodeId() {
   try {
     const info = await call("GetNodeInfo", { query: { node: "self" } });
-    const id = Object.keys(info.success || {})[0];
-    let name = shortId(id);
-    try {
-      const status = await call("GetClusterStatus");
-      const me = status.nodes.find((n) => n.id === id);
-      if (me && me.hostname) name = `${me.hostname} (${shortId(id)})`;
-    } catch (err) {
-      // A scoped token may not read the status: the id is enough.
-    }
-    return name;
+    return Object.keys(info.success || {})[0] || "self";
   } catch (err) {
-    return "this node";
+    return "self";
   }
 }
 
@@ -109,40 +125,65 @@ export async function render(root) {
       h("label", null, h("span", null, "Metrics token"), metricsToken)),
     status, charts);
 
-  const node = await thisNode();
-  const samples = [];
+  const names = await nodeNames();
+  // Node id -> [{t, metrics}], oldest first.
+  const history = new Map();
   let timer = null;
   let stopped = false;
+  // Every node's figures through this one (GetNodeMetrics, node=*), or
+  // this node's /metrics when the token may not call GetNodeMetrics.
+  let everyNode = true;
+  let selfId = null;
+
+  async function fetchTexts() {
+    if (everyNode) {
+      try {
+        const answer = perNode(await call("GetNodeMetrics", { query: { node: "*" } }));
+        const texts = new Map(Object.entries(answer.success).map(([id, a]) => [id, a.metrics]));
+        return { texts, errors: answer.error };
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 403) throw err;
+        everyNode = false;
+      }
+    }
+    if (selfId === null) selfId = await thisNodeId();
+    const token = metricsToken.value.trim() || getToken();
+    const response = await fetch("/metrics", { headers: { Authorization: `Bearer ${token}` },
+                                               credentials: "omit", cache: "no-store" });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`/metrics answered ${response.status}: ${text.slice(0, 200)}`);
+    return { texts: new Map([[selfId, text]]), errors: {} };
+  }
 
   async function scrape() {
-    const token = metricsToken.value.trim() || getToken();
-    let text;
+    let got;
     try {
-      const response = await fetch("/metrics", { headers: { Authorization: `Bearer ${token}` },
-                                                 credentials: "omit", cache: "no-store" });
-      text = await response.text();
-      if (!response.ok) {
-        status.textContent = `/metrics answered ${response.status}: ${text.slice(0, 200)}`;
-        status.className = "error";
-        return;
-      }
+      got = await fetchTexts();
     } catch (err) {
-      status.textContent = `/metrics did not answer: ${err.message}`;
+      status.textContent = `Metrics could not be read: ${err.message}`;
       status.className = "error";
       return;
     }
     if (stopped) return;
     const t = Date.now() / 1000;
-    const metrics = parsePrometheus(text);
-    samples.push({ t, metrics });
-    while (samples.length && samples[0].t < t - KEEP_SECONDS) samples.shift();
-    status.className = "muted";
-    status.textContent = `${samples.length} scrape${samples.length > 1 ? "s" : ""} of `
-      + `${node}; last at ${new Date(t * 1000).toLocaleTimeString()}, `
-      + `${metrics.size} metrics.`;
-    if (samples.length >= 2) {
-      clear(charts).append(...series(samples, node));
-      charts.dataset.points = String(samples.length - 1);
+    for (const [id, text] of got.texts) {
+      if (!history.has(id)) history.set(id, []);
+      const samples = history.get(id);
+      samples.push({ t, metrics: parsePrometheus(text) });
+      while (samples.length && samples[0].t < t - KEEP_SECONDS) samples.shift();
+    }
+    const failed = Object.entries(got.errors)
+      .map(([id, message]) => `${names.get(id) || shortId(id)}: ${message}`);
+    const scrapes = Math.max(0, ...[...history.values()].map((s) => s.length));
+    status.className = failed.length ? "error" : "muted";
+    status.textContent = `${scrapes} scrape${scrapes === 1 ? "" : "s"} of `
+      + `${got.texts.size} node${got.texts.size === 1 ? "" : "s"}`
+      + `${everyNode ? "" : " (this node's /metrics: the token may not call GetNodeMetrics)"}`
+      + `; last at ${new Date(t * 1000).toLocaleTimeString()}.`
+      + (failed.length ? ` Not answering: ${failed.join("; ")}` : "");
+    if (scrapes >= 2) {
+      clear(charts).append(...charts_(history, names));
+      charts.dataset.points = String(scrapes - 1);
     }
   }
 
