@@ -32,6 +32,7 @@ plain bytes) and ``block/need`` (message ``[hash]``, answer: bool).
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from garage_twisted.block.data import DataBlock, Pieces, hash_matches
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
@@ -55,6 +56,14 @@ SMALL_HASH = 64 * 1024
 HEDGE_LOCAL = 0.15
 HEDGE_RTTS = 4
 HEDGE_DEFAULT = 0.5
+# ... and never less than this many times the node's usual time to start
+# answering (a moving average): a node slow because the whole machine is
+# busy is not raced, which would only add work where there is too much.
+HEDGE_SLOWER = 4
+LATENCY_WEIGHT = 0.2
+# Hedged reads running at once, at most: past it, a late read waits (and is
+# hedged once one ends), so hedging cannot multiply an overload.
+MAX_HEDGES = 4
 
 
 class _ThenFailed(Exception):
@@ -79,6 +88,124 @@ def _checked(data: bytes, hash_: bytes, then):
     if not hash_matches(data, hash_):
         raise CorruptBlock(f"node sent bytes that do not match {hash_.hex()}")
     return data if then is None else _guarded(then)(data)
+
+
+class _HedgedRead:
+    """One hedged block read: ask the first node; ask the next at once when
+    one fails, and also when one has not started to answer within its
+    ``hedge_delay`` (a hung node costs that delay, not the call's whole
+    timeout). The first good copy fires the Deferred :meth:`start` gave;
+    the reads still running are cancelled; cancelling that Deferred stops
+    everything.
+
+    Invariant: once the caller's Deferred has fired, this object holds no
+    reference to it. Its timers and read callbacks refer back to it, and
+    so does the Deferred's canceller: holding the Deferred (and so its
+    MiB of block) as well would leave every block in a reference cycle,
+    freed only when the cyclic collector runs (GETs of 64 MiB objects on
+    three nodes held 300 MB that way).
+    """
+
+    def __init__(self, replicator, hash_: bytes, size, then, nodes):
+        self.replicator = replicator
+        self.clock = replicator.manager.clock
+        self.hash = hash_
+        self.size = size
+        self.then = then
+        self.waiting = list(reversed(nodes))
+        self.running, self.timers, self.errors = {}, {}, []
+        # The caller's Deferred, until it fires (then None: class docstring).
+        self._pending = defer.Deferred(self._cancel)
+
+    def start(self) -> defer.Deferred:
+        """Ask the first node; the Deferred of the block's bytes."""
+        result = self._pending
+        self._start_next()
+        return result
+
+    def _fire(self, value) -> None:
+        result, self._pending = self._pending, None
+        self.waiting.clear()
+        for node in list(self.timers):
+            self._stop_timer(node)
+        for d in list(self.running.values()):
+            d.cancel()
+        if isinstance(value, Failure):
+            result.errback(value)
+        else:
+            result.callback(value)
+
+    def _cancel(self, result) -> None:
+        # The reader went away (a client that disconnected): every read and
+        # timer of this block stops, and no other node is asked.
+        self._pending = None
+        self.waiting.clear()
+        for node in list(self.timers):
+            self._stop_timer(node)
+        for d in list(self.running.values()):
+            d.cancel()
+
+    def _stop_timer(self, node) -> None:
+        timer = self.timers.pop(node, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _hedge(self, node) -> None:
+        self.timers.pop(node, None)
+        if self._pending is None or not self.waiting or node not in self.running:
+            return
+        replicator = self.replicator
+        if replicator.hedges_running >= MAX_HEDGES:
+            self.timers[node] = self.clock.callLater(replicator.hedge_delay(node),
+                                                     self._hedge, node)
+            return
+        replicator.hedged += 1
+        replicator.hedges_running += 1
+        self._start_next().addBoth(self._hedge_done)
+
+    def _hedge_done(self, passthrough):
+        self.replicator.hedges_running -= 1
+        return passthrough
+
+    def _start_next(self) -> defer.Deferred:
+        node = self.waiting.pop()
+        sent = self.clock.seconds()
+
+        def started():
+            self._stop_timer(node)
+            self.replicator._observe_start(node, self.clock.seconds() - sent)
+        d = defer.ensureDeferred(self.replicator._read_from(node, self.hash, self.size,
+                                                            self.then, started))
+        if not d.called:
+            self.running[node] = d
+            if self.waiting:
+                self.timers[node] = self.clock.callLater(
+                    self.replicator.hedge_delay(node), self._hedge, node)
+        d.addCallbacks(self._succeeded, self._failed, callbackArgs=(node,),
+                       errbackArgs=(node,))
+        return d
+
+    def _succeeded(self, data, node) -> None:
+        self.running.pop(node, None)
+        if self._pending is not None:
+            self._fire(data)
+
+    def _failed(self, failure, node) -> None:
+        self.running.pop(node, None)
+        self._stop_timer(node)
+        if self._pending is None:
+            return  # a read cancelled, or beaten by another
+        if failure.check(_ThenFailed):
+            # Good bytes that ``then`` refused (a key that does not decrypt
+            # them): no other node's copy would do better.
+            self._fire(Failure(failure.value.__cause__))
+            return
+        self.errors.append(f"{node.hex()[:16]}: {failure.getErrorMessage()}")
+        if self.waiting:
+            self._start_next()
+        elif not self.running:
+            self._fire(Failure(MissingBlock(
+                f"block {self.hash.hex()} is on none of its nodes: " + "; ".join(self.errors))))
 
 
 class _Bytes:
@@ -114,6 +241,9 @@ class BlockReplicator:
         self.rtt_of = rtt_of
         # Reads that asked another node because one was slow to answer.
         self.hedged = 0
+        self.hedges_running = 0
+        # node id -> moving average of its seconds to start answering.
+        self.start_latency = {}
         network.register(PUT_PATH, lambda call: defer.ensureDeferred(self._serve_put(call)))
         network.register(GET_PATH, lambda call: defer.ensureDeferred(self._serve_get(call)))
         network.register(NEED_PATH, lambda call: defer.ensureDeferred(self._serve_need(call)))
@@ -239,11 +369,20 @@ class BlockReplicator:
         """How long a read waits for ``node`` to start answering before it
         also asks the next node: its own disk's allowance for this node;
         for another, the allowance plus a few ping round trips
-        (:data:`HEDGE_DEFAULT` when its RTT is not known yet)."""
+        (:data:`HEDGE_DEFAULT` when its RTT is not known yet); and at least
+        :data:`HEDGE_SLOWER` times the node's usual time to start."""
         if node == self.node_id:
-            return HEDGE_LOCAL
-        rtt = self.rtt_of(node) if self.rtt_of is not None else None
-        return HEDGE_DEFAULT if rtt is None else HEDGE_LOCAL + HEDGE_RTTS * rtt
+            base = HEDGE_LOCAL
+        else:
+            rtt = self.rtt_of(node) if self.rtt_of is not None else None
+            base = HEDGE_DEFAULT if rtt is None else HEDGE_LOCAL + HEDGE_RTTS * rtt
+        usual = self.start_latency.get(node)
+        return base if usual is None else max(base, HEDGE_SLOWER * usual)
+
+    def _observe_start(self, node: bytes, seconds: float) -> None:
+        usual = self.start_latency.get(node)
+        self.start_latency[node] = seconds if usual is None else \
+            usual + LATENCY_WEIGHT * (seconds - usual)
 
     async def _read_from(self, node: bytes, hash_: bytes, size, then, started):
         """The block from ``node``, checked and passed through ``then``;
@@ -265,72 +404,11 @@ class BlockReplicator:
         return await self.manager.run_in_thread(_checked, data, hash_, then)
 
     def _get(self, hash_: bytes, size, then=None) -> defer.Deferred:
-        """Hedged read: ask the first node of :meth:`_read_order`; ask the
-        next at once when one fails, and also when one has not started to
-        answer within its :meth:`hedge_delay` (a hung node costs that
-        delay, not the call's whole timeout). The first good copy wins; the
-        reads still running are cancelled."""
+        """Hedged read (:class:`_HedgedRead`) of the nodes of :meth:`_read_order`."""
         nodes = self._read_order(hash_)
         if not nodes:
             return defer.fail(BlockError(f"block {hash_.hex()} has no node in the layout"))
-        clock = self.manager.clock
-        result = defer.Deferred()
-        waiting = list(reversed(nodes))
-        running, timers, errors = {}, {}, []
-
-        def stop_timer(node):
-            timer = timers.pop(node, None)
-            if timer is not None and timer.active():
-                timer.cancel()
-
-        def hedge(node):
-            timers.pop(node, None)
-            if not result.called and waiting:
-                self.hedged += 1
-                start_next()
-
-        def start_next():
-            node = waiting.pop()
-            d = defer.ensureDeferred(self._read_from(node, hash_, size, then,
-                                                     lambda: stop_timer(node)))
-            running[node] = d
-            if not d.called and waiting:
-                timers[node] = clock.callLater(self.hedge_delay(node), hedge, node)
-            d.addCallbacks(succeeded, failed, callbackArgs=(node,), errbackArgs=(node,))
-
-        def finish():
-            for node in list(timers):
-                stop_timer(node)
-            for d in list(running.values()):
-                d.cancel()
-
-        def succeeded(data, node):
-            running.pop(node, None)
-            if not result.called:
-                result.callback(data)
-                finish()
-
-        def failed(failure, node):
-            running.pop(node, None)
-            stop_timer(node)
-            if result.called:
-                return None  # a read cancelled, or beaten by another
-            if failure.check(_ThenFailed):
-                # Good bytes that ``then`` refused (a key that does not
-                # decrypt them): no other node's copy would do better.
-                result.errback(failure.value.__cause__)
-                finish()
-                return None
-            errors.append(f"{node.hex()[:16]}: {failure.getErrorMessage()}")
-            if waiting:
-                start_next()
-            elif not running:
-                result.errback(MissingBlock(f"block {hash_.hex()} is on none of its nodes: "
-                                            + "; ".join(errors)))
-            return None
-
-        start_next()
-        return result
+        return _HedgedRead(self, hash_, size, then, nodes).start()
 
     def get(self, hash_: bytes, size=None, then=None) -> defer.Deferred:
         """The block's bytes, from the first of its nodes that has them

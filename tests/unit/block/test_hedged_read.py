@@ -3,6 +3,8 @@ start answering within its hedge delay is not waited for; a failure asks
 the next at once; the first good copy wins and the other reads are
 cancelled; a ``then`` that refuses good bytes ends the read."""
 
+import gc
+import weakref
 from types import SimpleNamespace
 
 from twisted.internet import defer
@@ -68,7 +70,8 @@ def replicator(nodes, behaviour, rtts=None, local=None):
     def get_local(hash_, size, then=None):
         if local is None:
             return defer.fail(MissingBlock("no local copy"))
-        return defer.succeed(local if then is None else then(local))
+        data = local() if callable(local) else local
+        return defer.succeed(data if then is None else then(data))
     manager = SimpleNamespace(clock=clock, get_local=get_local,
                               run_in_thread=lambda f, *a: defer.maybeDeferred(f, *a))
     network = FakeNetwork(behaviour)
@@ -141,3 +144,73 @@ class HedgedReadTests(SynchronousTestCase):
             raise PermissionError("wrong key")
         self.failureResultOf(rep.get(HASH, len(DATA), refuse), PermissionError)
         self.assertEqual(net.calls, [A])
+
+    def test_a_node_usually_slow_is_given_longer(self):
+        """The delay grows with the node's usual time to start answering:
+        a machine that is slow because it is busy is not raced."""
+        rep, clock, net = replicator([A, B], {A: DATA, B: DATA}, rtts={A: 0.01, B: 0.01})
+        base = rep.hedge_delay(A)
+        for _ in range(30):
+            rep._observe_start(A, 1.0)
+        self.assertAlmostEqual(rep.hedge_delay(A), 4 * rep.start_latency[A])
+        self.assertGreater(rep.hedge_delay(A), 10 * base)
+
+    def test_hedges_at_once_are_bounded(self):
+        """Past MAX_HEDGES hedged reads running, a late read waits for one
+        to end before it asks another node."""
+        from garage_twisted.block.replication import MAX_HEDGES
+        rep, clock, net = replicator([A, B], {A: "hang", B: "hang"},
+                                     rtts={A: 0.01, B: 0.01})
+        reads = [rep.get(HASH, len(DATA)) for _ in range(MAX_HEDGES + 2)]
+        net.pending.clear()
+        clock.advance(rep.hedge_delay(A) + 0.001)
+        self.assertEqual(rep.hedges_running, MAX_HEDGES)
+        self.assertEqual(net.calls.count(B), MAX_HEDGES)
+        for d in reads:
+            d.cancel()
+            self.failureResultOf(d)
+        self.assertEqual(rep.hedges_running, 0)
+
+    def test_cancelling_the_read_stops_everything(self):
+        rep, clock, net = replicator([A, B], {A: "hang", B: "hang"}, rtts={A: 0.01, B: 0.01})
+        d = rep.get(HASH, len(DATA))
+        d.cancel()
+        self.failureResultOf(d, defer.CancelledError)
+        self.assertEqual(net.pending, {})
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual(net.calls, [A])
+
+    def test_a_read_block_is_freed_without_the_cyclic_collector(self):
+        """Once the reader drops the block, it is freed at once: the read's
+        own references (timers, callbacks, canceller) form no cycle with it.
+        A cycle kept 1 MiB blocks until a collection: 300 MB on a node
+        serving 64 MiB GETs."""
+        gc.collect()
+        gc.disable()
+        self.addCleanup(gc.enable)
+
+        class Block:
+            pass
+        made, reads = [], []
+
+        def make():
+            block = Block()
+            made.append(weakref.ref(block))
+            d = defer.Deferred()
+            reads.append((d, block))
+            return d
+        rep, clock, net = replicator([ME, A, B], {A: DATA, B: DATA})
+        rep.manager.get_local = lambda hash_, size, then=None: make()
+        kept = []
+
+        async def reader():
+            kept.append(await rep.get(HASH, len(DATA)))
+        done = defer.ensureDeferred(reader())
+        (d, block), = reads
+        reads.clear()
+        del block
+        d.callback(made[0]())
+        self.successResultOf(done)
+        self.assertEqual(len(kept), 1)
+        kept.clear()
+        self.assertIsNone(made[0](), "the block outlived its last reference")
