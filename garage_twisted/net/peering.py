@@ -95,6 +95,8 @@ class Peering(Service):
         self.metadata_dir = metadata_dir
         self.bootstrap = list(bootstrap)
         self._public_address = public_address
+        # (public address, hash of peer_list()), or None: see peer_list_hash.
+        self._peer_list_hash = None
         self.version = version
         self.hostname = socket.gethostname()
         self.ping_interval = ping_interval
@@ -163,6 +165,7 @@ class Peering(Service):
             info = self.peers[node_id] = PeerInfo(node_id)
         if address and address != info.address:
             info.address = address
+            self._peer_list_hash = None
             if persist:
                 self._persist_soon()
         return info
@@ -176,7 +179,16 @@ class Peering(Service):
         return sorted(entries)
 
     def peer_list_hash(self) -> bytes:
-        return hashlib.blake2b(codec.dumps(self.peer_list()), digest_size=32).digest()
+        """The hash of :meth:`peer_list`, which every ping exchange sends and
+        compares (several times per exchange): kept until a peer or an
+        address is learnt, or the public address changes. At 1,000 nodes,
+        recomputing it each time was most of a core (docs/scale.rst)."""
+        public = self.public_address
+        cached = self._peer_list_hash
+        if cached is None or cached[0] != public:
+            digest = hashlib.blake2b(codec.dumps(self.peer_list()), digest_size=32).digest()
+            cached = self._peer_list_hash = (public, digest)
+        return cached[1]
 
     # -- dialling ------------------------------------------------------------
 

@@ -236,7 +236,16 @@ class LayoutState:
                    tuple(tuple(h) for h in raw[3]))
 
     def digest(self) -> bytes:
-        return hashlib.blake2b(codec.dumps(self.to_cbor()), digest_size=32).digest()
+        """The state's hash, which pings carry and compare: computed once
+        per state (the state is immutable; at 1,000 nodes recomputing it
+        several times per ping exchange was most of a core)."""
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            cached = hashlib.blake2b(codec.dumps(self.to_cbor()), digest_size=32).digest()
+            # A frozen dataclass: the cache goes past __setattr__; it is not
+            # a field, so equality and replace() ignore it.
+            object.__setattr__(self, "_digest", cached)
+        return cached
 
     def merge(self, other: "LayoutState") -> "LayoutState":
         """The state both replicas converge to (commutative, associative,

@@ -69,6 +69,29 @@ class PeeringTimerTests(SynchronousTestCase):
                                bootstrap=[parse_peer_address(f"{PEER.hex()}@10.0.0.7:3901")],
                                public_address="10.0.0.1:3901")
 
+    def test_peer_list_hash_follows_the_list(self):
+        """The hash every ping compares is kept, and renewed when a peer's
+        address is learnt or changes, or the public address does."""
+        import hashlib
+
+        from garage_twisted.util import codec
+
+        def fresh():
+            return hashlib.blake2b(codec.dumps(self.peering.peer_list()),
+                                   digest_size=32).digest()
+        first = self.peering.peer_list_hash()
+        self.assertEqual(first, fresh())
+        self.assertIs(self.peering.peer_list_hash(), first)
+        self.peering._learn(b"\x42" * 32, "10.0.0.9:3901")
+        self.assertNotEqual(self.peering.peer_list_hash(), first)
+        self.assertEqual(self.peering.peer_list_hash(), fresh())
+        second = self.peering.peer_list_hash()
+        self.peering._learn(b"\x42" * 32, "10.0.0.10:3901")
+        self.assertEqual(self.peering.peer_list_hash(), fresh())
+        self.assertNotEqual(self.peering.peer_list_hash(), second)
+        self.peering._public_address = "10.0.0.2:3901"
+        self.assertEqual(self.peering.peer_list_hash(), fresh())
+
     def test_backoff_then_connection_then_missed_pings_close_it(self):
         self.peering.startService()
         self.clock.advance(0)

@@ -59,6 +59,23 @@ class MergeLawTests(SynchronousTestCase):
         self.assertEqual(d(x.merge(x)), d(x))
 
 
+class DigestCacheTests(SynchronousTestCase):
+    @settings(max_examples=100, deadline=None)
+    @given(states, states)
+    def test_cached_digest_is_the_digest_of_the_state(self, x, y):
+        """The digest is computed once per (immutable) state and stays the
+        hash of its encoding; a changed copy has its own."""
+        import hashlib
+
+        from garage_twisted.util import codec
+        for state in (x, y, x.merge(y)):
+            fresh = hashlib.blake2b(codec.dumps(state.to_cbor()), digest_size=32).digest()
+            self.assertEqual(state.digest(), fresh)
+            self.assertIs(state.digest(), state.digest())
+            self.assertEqual(replace(state, history=state.history + ((99, 1, 0),)).digest() ==
+                             fresh, False)
+
+
 class StagingTests(SynchronousTestCase):
     def _manager(self, clock):
         return LayoutManager(MemoryStore(), 3, NODES[0], clock)
