@@ -141,6 +141,14 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
+def tune_process() -> None:
+    """The allocator and collector settings of a node's process (both
+    above); also for benchmarks that run a node in their own process, so
+    that they measure what twistd runs."""
+    _tune_malloc()
+    _tune_garbage_collector()
+
+
 def makeService(options):
     """Build the node's service tree from ``options``; no I/O but the config."""
     from twisted.internet import reactor
@@ -150,8 +158,7 @@ def makeService(options):
     # secret key. Set before any of them exists; twistd's --umask, applied
     # later, still wins.
     os.umask(PROCESS_UMASK)
-    _tune_malloc()
-    _tune_garbage_collector()
+    tune_process()
 
     from garage_twisted.service.node import GarageNode
 
