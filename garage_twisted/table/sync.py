@@ -55,9 +55,9 @@ RETRY_DELAY = 5.0
 CATCH_UP_ATTEMPTS = 3
 PUSH_BATCH = 100
 TIMEOUT = 60.0
-# At most this many Merkle update steps (of ITEMS_PER_STEP rows) before a
-# pass gives up on reporting the layout synced (it still syncs, and retries).
-MERKLE_MAX_STEPS = 4000
+# At most this many Merkle to-do rows applied before a pass gives up on
+# reporting the layout synced (it still syncs, and retries).
+MERKLE_MAX_ROWS = 1_000_000
 
 
 class SyncReporter:
@@ -161,9 +161,11 @@ class TableSyncer:
     async def _merkle_caught_up(self) -> bool:
         """Bring the trie up to date with every row written so far (the
         Merkle worker may lag behind a burst of writes by design)."""
-        for _ in range(MERKLE_MAX_STEPS):
+        rows = 0
+        while rows < MERKLE_MAX_ROWS:
             if self._updater.work() != WorkerState.BUSY:
                 return True
+            rows += max(1, self._updater.last_step_items)
             if self.clock is not None:  # yield the reactor between steps
                 await task.deferLater(self.clock, 0, lambda: None)
         return False
