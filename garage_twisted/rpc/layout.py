@@ -326,6 +326,11 @@ class LayoutManager:
         self.local_node_id = local_node_id
         self.clock = clock
         self.on_change = []
+        # Called (no argument) when this node's state holds news of its own
+        # that its peers must hear: a local stage, apply or revert, or this
+        # node's own trackers raised. Not for what a merge taught it: that
+        # came from a peer, which tells the others itself (layout_gossip).
+        self.on_news = []
         self.sync_on_receipt = sync_on_receipt
         raw = self.tree.get(STATE_KEY)
         if raw is None:
@@ -358,12 +363,26 @@ class LayoutManager:
             (v.version, len(v.storage_nodes()), len(v.gateway_nodes()))
             for v in self.state.versions if v.version]
 
-    def _save(self, state: LayoutState) -> None:
+    def _save(self, state: LayoutState, local: bool = True) -> None:
+        """Store ``state`` (with this node's own trackers raised) as ours.
+
+        :param local: a change made here (else: a peer's state merged), so
+            news for the peers (:attr:`on_news`); a merge is news only if it
+            raised this node's own trackers.
+        """
+        mine_before = self._own_entries(self.state)
         state = self._own_trackers(state)
         self.tree.insert(STATE_KEY, codec.encode_versioned(MARKER, state.to_cbor()))
         self.state = state
         for callback in self.on_change:
             callback(state.current)
+        if local or self._own_entries(state) != mine_before:
+            for callback in self.on_news:
+                callback()
+
+    def _own_entries(self, state: LayoutState) -> tuple:
+        me = self.local_node_id
+        return tuple(getattr(state.trackers, name).get(me) for name in TRACKERS)
 
     def _own_trackers(self, state: LayoutState) -> LayoutState:
         """Raise this node's own trackers to what it has done."""
@@ -537,7 +556,7 @@ class LayoutManager:
         if merged.digest() == self.state.digest():
             return False
         before = self.state.current.version
-        self._save(merged)
+        self._save(merged, local=False)
         if merged.current.version != before:
             self.log.info("layout version {version} received from a peer",
                           version=merged.current.version)

@@ -1,16 +1,25 @@
-"""Spreading the layout: digests in pings, pulls on difference, pushes on change.
+"""Spreading the layout: digests in pings, pulls on difference, pushes on news.
 
 Every ping a node sends or answers carries the digest of its
 :class:`~garage_twisted.rpc.layout.LayoutState`. A node that sees a digest
-other than its own pulls that peer's state and merges it; a node whose state
-changes (a local stage, apply or revert, or a merge that taught it
-something) pushes the new state to every connected peer at once, so a change
-reaches the cluster in about one round trip instead of one ping interval.
+other than its own pulls that peer's state and merges it. A node with news
+of its own (a local stage, apply or revert, or its own trackers raised:
+the acknowledgement of a version it received) pushes its state to every
+connected peer at once, so a change reaches the cluster in about one round
+trip instead of one ping interval.
+
+What a merge taught a node is not pushed again: the node it came from
+pushed it to every peer itself (the peers form a full mesh), and a peer
+that missed it sees a different digest in the next ping and pulls. Pushing
+every merge on (as the first version did) made each news travel n times
+over every link: an applied layout cost (n + (n-1)^2)(n-1) whole-state
+messages, 980,000 at 100 nodes (docs/scale.rst); now about n^2 per
+version (one push per node, for its acknowledgement).
 
 Invariants: merging is commutative and idempotent, so pushes and pulls in
-any order converge, and a push that changes nothing triggers no further
-push (the flood stops); a state with another replication factor is refused
-and logged, never merged.
+any order converge; a push never causes another but for the receiver's own
+news; a state with another replication factor is refused and logged,
+never merged.
 """
 
 from twisted.logger import Logger
@@ -41,7 +50,7 @@ class LayoutGossip:
         network.register(PUSH_PATH, self._answer_push)
         peering.status_extras.append(lambda: {"layout": self.layout.digest()})
         peering.on_peer_status.append(self._peer_status)
-        layout.on_change.append(self._changed)
+        layout.on_news.append(self._push)
 
     def _decode(self, raw) -> LayoutState:
         try:
@@ -74,7 +83,7 @@ class LayoutGossip:
             "cannot pull the layout of node {node}: {error}",
             node=node_id.hex()[:16], error=failure.getErrorMessage()))
 
-    def _changed(self, _version) -> None:
+    def _push(self) -> None:
         state = self.layout.state.to_cbor()
         for node_id in list(self.network.connections):
             d = self.network.call(node_id, PUSH_PATH, state, priority=PRIO_HIGH,

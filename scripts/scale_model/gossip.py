@@ -2,15 +2,18 @@
 
 The rules, read from ``rpc/layout_gossip.py`` and ``rpc/layout.py``:
 
-- every change of a node's ``LayoutState`` (a local apply, or a merge that
-  taught it something) pushes the whole state to every connected peer;
-- a node that merges a state holding a newer version raises its own ``ack``
-  tracker to it in the same save, so its state changed: it pushes;
-- a node that learns another node's ``ack`` changed too: it pushes again.
-  A push that teaches nothing stops there;
+- a node with news of its own (a local apply; its own trackers raised,
+  as when it merges a state holding a newer version and acknowledges it
+  in the same save) pushes the whole state to every connected peer;
+- what a merge taught a node (another node's ``ack``) is not pushed on:
+  the node it came from pushed it to every peer itself;
 - pings (every 15 s) carry the state's digest; a differing digest makes the
   node pull the peer's state (the fallback when a push is lost). A change
   spreads by pushes within a second, before any ping: pings are left out.
+
+(Until commit "Layout gossip pushes news only", every merge that taught a
+node something was pushed on too: ``(n + (n - 1)^2) (n - 1)`` messages per
+applied change instead of ``n (n - 1)``; ``docs/scale.rst`` has both.)
 
 Three ways to the same figures, each checked against the previous one where
 both run (``agree`` in the output):
@@ -24,11 +27,9 @@ both run (``agree`` in the output):
 - ``closed form``: with the cluster's latencies (strict triangle
   inequality, no ties) node ``j`` learns the new version from node 0 at
   ``lat(0, j)`` and the ack of node ``k`` straight from ``k`` at
-  ``lat(0, k) + lat(k, j)``, each in a message of its own. So node 0
-  pushes ``n`` times, every other node ``n - 1`` times, each push to
-  ``n - 1`` peers: ``(n + (n - 1)^2) (n - 1)`` messages of the whole
-  state, and every node knows every ack after ``max over j, k of lat(0, k)
-  + lat(k, j)``.
+  ``lat(0, k) + lat(k, j)``. So every node pushes once, to ``n - 1``
+  peers: ``n (n - 1)`` messages of the whole state, and every node knows
+  every ack after ``max over j, k of lat(0, k) + lat(k, j)``.
 
 CPU per message is measured on the real objects at each size (decode,
 merge that teaches an ack, merge that teaches nothing, encode per peer),
@@ -133,18 +134,20 @@ def simulate_events(cluster: Cluster) -> dict:
                 clock.callLater(latency(i, j), receive, j, v, m)
 
     def receive(j, v, m):
-        old = (version[j], mask[j])
         if v > version[j]:
             version[j], mask[j] = v, m
         elif v == version[j]:
             mask[j] |= m
+        news = False
         if version[j] == 2:
-            mask[j] |= 1 << j
+            if not mask[j] >> j & 1:
+                mask[j] |= 1 << j  # its own ack: news
+                news = True
             if reached[j] is None:
                 reached[j] = clock.seconds()
             if mask[j] == full and acked[j] is None:
                 acked[j] = clock.seconds()
-        if (version[j], mask[j]) != old:
+        if news:
             push(j)
 
     version[0], mask[0], reached[0] = 2, 1, 0.0
@@ -173,7 +176,7 @@ def closed_form(cluster: Cluster) -> dict:
         "method": "closed form",
         "reach_seconds": max(first),
         "all_acked_seconds": all_acked,
-        "push_messages": (n + (n - 1) ** 2) * (n - 1),
+        "push_messages": n * (n - 1),
     }
 
 
@@ -250,9 +253,9 @@ class _FixedClock:
 def per_node(n: int, costs: dict) -> dict:
     """Per node, for one layout change (closed-form counts, measured costs):
     messages received and sent, bytes sent, CPU."""
-    pushes = n - 1  # every node but node 0 (which pushes n times)
-    received = (n + (n - 1) ** 2) - pushes  # every push of every other node
-    teaching = n - 1
+    pushes = 1  # every node pushes once: node 0 the version, the others their ack
+    received = n - 1  # one push of every other node
+    teaching = n - 1  # each teaches the version or an ack
     cpu = (received * costs["decode_seconds"] + teaching * costs["merge_change_seconds"]
            + (received - teaching) * costs["merge_noop_seconds"]
            + pushes * (n - 1) * costs["encode_seconds"])
