@@ -36,6 +36,8 @@ InvalidBucketName = _error("InvalidBucketName", 400)
 MethodNotAllowed = _error("MethodNotAllowed", 405)
 NotImplemented = _error("NotImplemented", 501)  # noqa: A001
 InternalError = _error("InternalError", 500)
+# Too much work queued for this node to take more now (as S3's SlowDown).
+SlowDown = _error("SlowDown", 503)
 
 _FROM = {
     model_errors.NoSuchBucket: NoSuchBucket,

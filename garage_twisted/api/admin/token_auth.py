@@ -40,6 +40,11 @@ from garage_twisted.util.time import now_msec, rfc3339_msec
 CACHE_SECONDS = 300.0
 MAX_CACHED = 1024
 MAX_CONCURRENT_VERIFICATIONS = 2
+# Verifications waiting for one of those, at most: past it a request is
+# refused at once (503 SlowDown). Anyone who knows a token's id (it is no
+# secret) can send wrong secrets for it, each worth 25 ms of argon2: the
+# queue of such requests must not grow without bound.
+MAX_WAITING_VERIFICATIONS = 32
 # A prefix is 24 hex digits; anything much longer is not worth a lookup.
 MAX_PREFIX_LENGTH = 64
 METRICS_ENDPOINT = "Metrics"
@@ -165,6 +170,8 @@ class TokenAuthenticator:
             mine = defer.Deferred()
             waiting.append(mine)
             return await mine
+        if len(self._semaphore.waiting) >= MAX_WAITING_VERIFICATIONS:
+            raise errors.SlowDown("too many admin token checks in progress; retry shortly")
         waiting = self._in_flight[key] = []
         try:
             self.verifications += 1
