@@ -54,6 +54,9 @@ RETRY_DELAY = 5.0
 # passes take over after that.
 CATCH_UP_ATTEMPTS = 3
 PUSH_BATCH = 100
+# Merkle nodes asked of a peer per merkle/nodes call (an inner node is at
+# most 256 children of 33 bytes: a reply stays under 2.2 MB).
+NODES_BATCH = 256
 TIMEOUT = 60.0
 # At most this many Merkle to-do rows applied before a pass gives up on
 # reporting the layout synced (it still syncs, and retries).
@@ -110,6 +113,8 @@ class TableSyncer:
         self.synced_version = 0
         self.last_error = None
         self.catch_ups = 0
+        # Peers without merkle/nodes (an older version): asked node by node.
+        self._single_node_peers = set()
         # Peers that came up since the last step -> failed tries so far.
         self._peers_up: dict[bytes, int] = {}
         # Clock time the next full pass is due; a layout change (or no
@@ -119,6 +124,7 @@ class TableSyncer:
         layout.on_change.append(self._layout_changed)
         network.register(self._path("roots"), self._serve_roots)
         network.register(self._path("node"), self._serve_node)
+        network.register(self._path("nodes"), self._serve_nodes)
 
     def _path(self, what: str) -> str:
         return f"table/{self.table.name}/merkle/{what}"
@@ -135,6 +141,15 @@ class TableSyncer:
         if not isinstance(call.message, bytes) or len(call.message) < 2:
             raise RpcError("BadRequest", "merkle/node takes a node key")
         return Reply(self.trie.tree.get(call.message))
+
+    def _serve_nodes(self, call) -> Reply:
+        keys = call.message
+        if not isinstance(keys, list) or not 0 < len(keys) <= NODES_BATCH or not all(
+                isinstance(key, bytes) and len(key) >= 2 for key in keys):
+            raise RpcError("BadRequest",
+                           f"merkle/nodes takes a list of 1 to {NODES_BATCH} node keys")
+        tree = self.trie.tree
+        return Reply([tree.get(key) for key in keys])
 
     # -- syncing -------------------------------------------------------------
 
@@ -296,37 +311,65 @@ class TableSyncer:
         self.log.info("{table}: {error}", table=self.table.name, error=message)
 
     async def _sync_partition(self, partition: int, peer: bytes) -> int:
+        """Push to ``peer`` the rows of ``partition`` whose leaves differ.
+
+        The two tries are compared one level at a time: the nodes of a
+        level that differ send their differing children to the next, and a
+        level's nodes are asked of the peer :data:`NODES_BATCH` per call.
+        So a pass costs about one round trip per level, not one per node
+        compared (26,000 in a row, 38 minutes, for a partition of 1.3
+        million rows of which 1% differ: docs/scale.rst)."""
         pending, pushed = [], 0
-        stack = [b""]
-        while stack:
-            key = MerkleNodeKey(partition, stack.pop()).encode()
-            local_raw = self.trie.tree.get(key)
-            if local_raw is None:
-                continue
-            remote_raw = (await self._call(peer, "node", key)).message
-            if remote_raw == local_raw:
-                continue
-            local = codec.loads(local_raw)
-            if local[0] == NODE_LEAF:
-                pending.append(bytes(local[1]))
-            else:
-                remote = codec.loads(remote_raw) if remote_raw else None
-                theirs = {}
-                if remote is not None and remote[0] != NODE_LEAF:
-                    blob = remote[1]
-                    theirs = {blob[i]: blob[i + 1:i + CHILD_RECORD]
-                              for i in range(0, len(blob), CHILD_RECORD)}
-                blob = local[1]
-                prefix = key[2:]
-                for i in range(0, len(blob), CHILD_RECORD):
-                    if theirs.get(blob[i]) != blob[i + 1:i + CHILD_RECORD]:
-                        stack.append(prefix + bytes([blob[i]]))
-            if len(pending) >= PUSH_BATCH:
-                pushed += await self._push(peer, pending)
-                pending = []
+        level = [MerkleNodeKey(partition, b"").encode()]
+        while level:
+            below = []
+            for start in range(0, len(level), NODES_BATCH):
+                mine = [(key, self.trie.tree.get(key)) for key in level[start:start + NODES_BATCH]]
+                mine = [(key, raw) for key, raw in mine if raw is not None]
+                if not mine:
+                    continue
+                theirs = await self._remote_nodes(peer, [key for key, _ in mine])
+                for (key, local_raw), remote_raw in zip(mine, theirs):
+                    if remote_raw != local_raw:
+                        self._differing(key, local_raw, remote_raw, pending, below)
+                if len(pending) >= PUSH_BATCH:
+                    pushed += await self._push(peer, pending)
+                    pending = []
+            level = below
         if pending:
             pushed += await self._push(peer, pending)
         return pushed
+
+    @staticmethod
+    def _differing(key: bytes, local_raw: bytes, remote_raw, pending: list, below: list):
+        """A node that differs from the peer's: its row if a leaf, else the
+        keys of its children that differ."""
+        local = codec.loads(local_raw)
+        if local[0] == NODE_LEAF:
+            pending.append(bytes(local[1]))
+            return
+        remote = codec.loads(remote_raw) if remote_raw else None
+        theirs = {}
+        if remote is not None and remote[0] != NODE_LEAF:
+            blob = remote[1]
+            theirs = {blob[i]: blob[i + 1:i + CHILD_RECORD]
+                      for i in range(0, len(blob), CHILD_RECORD)}
+        blob = local[1]
+        for i in range(0, len(blob), CHILD_RECORD):
+            if theirs.get(blob[i]) != blob[i + 1:i + CHILD_RECORD]:
+                below.append(key + bytes([blob[i]]))  # the child's key
+
+    async def _remote_nodes(self, peer: bytes, keys: list) -> list:
+        """The peer's raw nodes at ``keys`` (``None`` where it has none)."""
+        if peer not in self._single_node_peers:
+            try:
+                return list((await self._call(peer, "nodes", keys)).message)
+            except RpcError as e:
+                if e.code != "NoSuchEndpoint":
+                    raise
+                # A node of an older version: one key per call.
+                self._single_node_peers.add(peer)
+        return [(await self._call(peer, "node", key)).message for key in keys]
 
     async def _push(self, peer: bytes, rows: list) -> int:
         raws = [raw for raw in (self.table.data.rows.get(r) for r in rows) if raw is not None]

@@ -190,6 +190,39 @@ class FakeClusterTests(SynchronousTestCase):
         roots = cluster.roots()
         self.assertEqual(roots[0], roots[2])
 
+    def test_anti_entropy_compares_tries_a_level_per_call(self):
+        """A replica that missed rows is caught up in a few merkle/nodes
+        calls (a level of the trie per call); a peer without that endpoint
+        (an older version) is still caught up, node by node."""
+        for older_peer in (False, True):
+            cluster = FakeCluster()
+            a, b, c = cluster.nodes
+            cluster.hub.isolate(c.node_id)
+            # One partition key: the 200 rows are in one partition's trie.
+            entries = [record(PK, b"k%d" % i, 1, v=i) for i in range(200)]
+            cluster.run(a.table.insert_many(entries))
+            cluster.hub.heal()
+            if older_peer:
+                for node in cluster.nodes:
+                    del node.network.endpoints["table/record/merkle/nodes"]
+            calls = []
+            for node in cluster.nodes:
+                original = node.network.call
+
+                def counting(node_id, path, *args, original=original, **kwargs):
+                    calls.append(path.rsplit("/", 1)[-1])
+                    return original(node_id, path, *args, **kwargs)
+                node.network.call = counting
+            cluster.anti_entropy()
+            self.assertEqual(c.rows(), a.rows())
+            if older_peer:
+                self.assertGreater(calls.count("node"), 200)
+            else:
+                self.assertEqual(calls.count("node"), 0)
+                # Two replicas each compare with the one that missed the
+                # rows: a few levels each, not a call per node.
+                self.assertLess(calls.count("nodes"), 20)
+
     def test_a_hung_node_does_not_delay_quorum_writes_and_reads(self):
         cluster = FakeCluster(delay=0.001)
         a, b, c = cluster.nodes
