@@ -20,7 +20,6 @@ ZstdCompressor/Decompressor objects are not safe to share between threads:
 each thread of the pool keeps its own.
 """
 
-import hashlib
 import threading
 from collections import namedtuple
 
@@ -30,6 +29,14 @@ from nacl._sodium import ffi as _ffi
 from nacl._sodium import lib as _lib
 
 from garage_twisted.block.errors import CorruptBlock
+
+try:
+    # hashlib's BLAKE2b without hashlib: importing hashlib loads OpenSSL's
+    # libcrypto (3.8 MB), which the block I/O process, importing this
+    # module, otherwise never needs.
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover - another Python implementation
+    from hashlib import blake2b as _blake2b
 
 # sodium_init() picks the SIMD code (idempotent). Called here rather than by
 # importing nacl.bindings, whose 19 modules the block I/O process never uses.
@@ -64,7 +71,7 @@ def blake2sum(data) -> bytes:
     bytes (hashlib's below, where a call into libsodium costs more than it
     saves). Releases the GIL on large inputs, like hashlib does."""
     if len(data) < SODIUM_HASH_MIN:
-        return hashlib.blake2b(data, digest_size=HASH_SIZE).digest()
+        return _blake2b(data, digest_size=HASH_SIZE).digest()
     out = _ffi.new("unsigned char[]", HASH_SIZE)
     source = data if isinstance(data, bytes) else _ffi.from_buffer(data)
     if _lib.crypto_generichash_blake2b_salt_personal(
