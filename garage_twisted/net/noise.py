@@ -40,15 +40,14 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM as _AESGCM
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 # Importing nacl.bindings also runs sodium_init(), which detects the CPU's
 # instructions: aesgcm_available() below reads them.
 from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 from nacl._sodium import lib as _lib
 from nacl.exceptions import CryptoError
 from nacl.utils import random as random_bytes
+
+from garage_twisted.util.aead import aes_gcm, chacha20_poly1305, invalid_tag
 
 PROTOCOL_NAME = b"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b"
 DHLEN = 32
@@ -100,11 +99,11 @@ def public_key(private: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Aead:
-    """A Noise cipher: its AEAD (a ``cryptography`` class: ``cipher(key)
-    .encrypt(nonce, data, ad)``) and the nonce encoding."""
+    """A Noise cipher: its AEAD (``cipher(key)`` gives a ``cryptography``
+    AEAD: ``.encrypt(nonce, data, ad)``) and the nonce encoding."""
 
     name: str
-    cipher: type
+    cipher: object
     byteorder: str
     # Messages between two REKEYs, or None: never.
     rekey_interval: int | None = None
@@ -117,8 +116,8 @@ class Aead:
 # bounds for 96-bit counter nonces.
 AESGCM_REKEY_INTERVAL = 2 ** 20
 
-CHACHAPOLY = Aead("ChaChaPoly", ChaCha20Poly1305, "little")
-AESGCM = Aead("AESGCM", _AESGCM, "big", AESGCM_REKEY_INTERVAL)
+CHACHAPOLY = Aead("ChaChaPoly", chacha20_poly1305, "little")
+AESGCM = Aead("AESGCM", aes_gcm, "big", AESGCM_REKEY_INTERVAL)
 
 
 def aesgcm_available() -> bool:
@@ -188,7 +187,7 @@ class CipherState:
             raise NoiseError("decryption failed (message of impossible length)")
         try:
             out = self._cipher.decrypt(self.aead.nonce(self.n), ciphertext, ad)
-        except InvalidTag:
+        except invalid_tag():
             # The nonce does not advance: the message was not accepted.
             raise NoiseError("decryption failed (wrong key, tampered, replayed "
                              "or reordered message)") from None

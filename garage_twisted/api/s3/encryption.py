@@ -25,10 +25,8 @@ import hmac
 import os
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from garage_twisted.api.s3 import errors, sse_s3, unbuilt
+from garage_twisted.util.aead import aes_gcm, invalid_tag
 
 PREFIX = "x-amz-server-side-encryption-customer-"
 COPY_PREFIX = "x-amz-copy-source-server-side-encryption-customer-"
@@ -76,12 +74,12 @@ class CustomerKey:
         return cls(raw, expected)
 
     def encrypt(self, data: bytes):
-        return sse_s3.seal(AESGCM(self.key), data)
+        return sse_s3.seal(aes_gcm(self.key), data)
 
     def decrypt(self, blob: bytes) -> bytes:
         try:
-            return sse_s3.unseal(AESGCM(self.key), blob)
-        except (InvalidTag, ValueError):
+            return sse_s3.unseal(aes_gcm(self.key), blob)
+        except (invalid_tag(), ValueError):
             raise errors.AccessDenied("The stored data cannot be decrypted with the given "
                                       "key") from None
 

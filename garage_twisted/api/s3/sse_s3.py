@@ -34,12 +34,9 @@ import base64
 import os
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from garage_twisted.api.s3 import errors
+from garage_twisted.util.aead import aes_gcm, hkdf_sha256, invalid_tag
 
 ALGORITHM = "AES256"
 RESPONSE_HEADER = (b"x-amz-server-side-encryption", ALGORITHM.encode())
@@ -64,8 +61,7 @@ _WRAP_AAD = b"garage-twisted sse-s3 data key v1:"
 
 
 def _hkdf(secret: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=_SALT,
-                info=info).derive(secret)
+    return hkdf_sha256(secret, length, _SALT, info)
 
 
 @dataclass(frozen=True)
@@ -83,16 +79,16 @@ class MasterKey:
 
     def wrap(self, data_key: bytes) -> str:
         nonce = os.urandom(NONCE)
-        sealed = AESGCM(self.key).encrypt(nonce, data_key, _WRAP_AAD + self.key_id.encode())
+        sealed = aes_gcm(self.key).encrypt(nonce, data_key, _WRAP_AAD + self.key_id.encode())
         return f"{STORED_PREFIX}{self.key_id}:{base64.b64encode(nonce + sealed).decode()}"
 
     def unwrap(self, blob: bytes) -> bytes:
         """:raises InvalidTag: not a data key this master key wrapped."""
-        return AESGCM(self.key).decrypt(blob[:NONCE], blob[NONCE:],
+        return aes_gcm(self.key).decrypt(blob[:NONCE], blob[NONCE:],
                                         _WRAP_AAD + self.key_id.encode())
 
 
-def seal(aead: AESGCM, data):
+def seal(aead, data):
     """``nonce + ciphertext + tag`` of ``data`` under a random nonce: bytes,
     or a bytearray for blocks from ``SEAL_INTO_MIN`` bytes on."""
     nonce = os.urandom(NONCE)
@@ -104,7 +100,7 @@ def seal(aead: AESGCM, data):
     return out
 
 
-def unseal(aead: AESGCM, blob) -> bytes:
+def unseal(aead, blob) -> bytes:
     """The plain bytes of :func:`seal`'s output (no copy of ``blob``).
 
     :raises InvalidTag: not sealed with this key, or altered.
@@ -169,7 +165,7 @@ class Keyring:
                 f"[s3_api] sse_s3_old_secrets")
         try:
             data_key = master.unwrap(base64.b64decode(encoded, validate=True))
-        except (InvalidTag, ValueError):
+        except (invalid_tag(), ValueError):
             raise errors.InternalError("The stored SSE-S3 key of this object does not "
                                        "unwrap: its metadata is damaged") from None
         return ManagedKey(data_key, stored)
@@ -194,12 +190,12 @@ class ManagedKey:
         return self.stored
 
     def encrypt(self, data: bytes):
-        return seal(AESGCM(self.key), data)
+        return seal(aes_gcm(self.key), data)
 
     def decrypt(self, blob: bytes) -> bytes:
         try:
-            return unseal(AESGCM(self.key), blob)
-        except (InvalidTag, ValueError):
+            return unseal(aes_gcm(self.key), blob)
+        except (invalid_tag(), ValueError):
             # Block names are hashes of what is stored, checked on read:
             # this is a key that does not match its blocks.
             raise errors.InternalError("The stored data of this object does not decrypt "
