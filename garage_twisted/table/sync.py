@@ -57,6 +57,8 @@ PUSH_BATCH = 100
 # Merkle nodes asked of a peer per merkle/nodes call (an inner node is at
 # most 256 children of 33 bytes: a reply stays under 2.2 MB).
 NODES_BATCH = 256
+# Partition walks with one peer running at once (``_sync_partitions``).
+CONCURRENT_WALKS = 4
 TIMEOUT = 60.0
 # At most this many Merkle to-do rows applied before a pass gives up on
 # reporting the layout synced (it still syncs, and retries).
@@ -246,13 +248,17 @@ class TableSyncer:
     async def _sync_partitions(self, peer: bytes, partitions: list, local_roots: list) -> int:
         """Push to ``peer`` the rows it lacks in ``partitions``; returns how
         many were pushed. Raises if the peer fails."""
-        pushed = 0
         remote_roots = (await self._call(peer, "roots", None)).message
-        for partition in partitions:
-            if local_roots[partition] != EMPTY_HASH and \
-                    remote_roots[partition] != local_roots[partition]:
-                pushed += await self._sync_partition(partition, peer)
-        return pushed
+        differing = [p for p in partitions if local_roots[p] != EMPTY_HASH
+                     and remote_roots[p] != local_roots[p]]
+        # A few partitions are walked at once: each walk waits on round
+        # trips, one level at a time, and a node back from a long outage
+        # differs in most of its partitions.
+        walks = defer.DeferredSemaphore(CONCURRENT_WALKS)
+        results = await defer.gatherResults(
+            [walks.run(lambda p=p: defer.ensureDeferred(self._sync_partition(p, peer)))
+             for p in differing], consumeErrors=True)
+        return sum(results)
 
     # -- catch-up ------------------------------------------------------------
 

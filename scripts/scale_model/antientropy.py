@@ -42,7 +42,7 @@ from garage_twisted.net.mux import Reply
 from garage_twisted.rpc.ring import PARTITION_COUNT
 from garage_twisted.table.data import TableData, blake2sum
 from garage_twisted.table.merkle import MerkleTrie
-from garage_twisted.table.sync import SHARDED_INTERVAL, TableSyncer
+from garage_twisted.table.sync import CONCURRENT_WALKS, SHARDED_INTERVAL, TableSyncer
 
 from scale_model.fakenet import EventClock, Mesh
 from scale_model.layout_cost import EPOCH, RF
@@ -251,7 +251,8 @@ def per_node(partition: dict, nodes: int, sync_interval: float = SHARDED_INTERVA
         "merkle_calls": walks * diff["merkle_calls"],
         "bytes": peers * roots_bytes + walks * (diff["merkle_bytes"] + diff["push_bytes"]),
         "rows_pushed": walks * diff["rows_pushed"],
-        "seconds": peers * rtt + walks * walk_calls * rtt,
+        # A peer's partitions are walked CONCURRENT_WALKS at a time.
+        "seconds": peers * rtt + walks * walk_calls * rtt / CONCURRENT_WALKS,
         "cpu_seconds": walks * diff["cpu_seconds"],
     }
     return out
