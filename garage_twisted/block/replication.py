@@ -124,20 +124,20 @@ class _HedgedRead:
         return result
 
     def _fire(self, value) -> None:
-        result, self._pending = self._pending, None
-        self.waiting.clear()
-        for node in list(self.timers):
-            self._stop_timer(node)
-        for d in list(self.running.values()):
-            d.cancel()
+        result = self._pending
+        self._stop_all()
         if isinstance(value, Failure):
             result.errback(value)
         else:
             result.callback(value)
 
     def _cancel(self, result) -> None:
-        # The reader went away (a client that disconnected): every read and
-        # timer of this block stops, and no other node is asked.
+        # The reader went away (a client that disconnected).
+        self._stop_all()
+
+    def _stop_all(self) -> None:
+        """Drop the caller's Deferred; stop every timer and running read;
+        ask no other node."""
         self._pending = None
         self.waiting.clear()
         for node in list(self.timers):
