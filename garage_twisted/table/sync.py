@@ -369,12 +369,21 @@ class TableSyncer:
         """The peer's raw nodes at ``keys`` (``None`` where it has none)."""
         if peer not in self._single_node_peers:
             try:
-                return list((await self._call(peer, "nodes", keys)).message)
+                nodes = (await self._call(peer, "nodes", keys)).message
             except RpcError as e:
                 if e.code != "NoSuchEndpoint":
                     raise
                 # A node of an older version: one key per call.
                 self._single_node_peers.add(peer)
+            else:
+                # A short list would leave keys uncompared (their rows never
+                # pushed) without a word: refuse any answer but one node or
+                # None per key.
+                if not isinstance(nodes, list) or len(nodes) != len(keys) or not all(
+                        node is None or isinstance(node, bytes) for node in nodes):
+                    raise RpcError("BadReply", f"merkle/nodes of {peer.hex()[:16]} did not "
+                                   f"answer one node or None for each of {len(keys)} keys")
+                return nodes
         return [(await self._call(peer, "node", key)).message for key in keys]
 
     async def _push(self, peer: bytes, rows: list) -> int:
