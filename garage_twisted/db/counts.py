@@ -23,8 +23,10 @@ alone (see :mod:`garage_twisted.db.interfaces`), so nothing is written
 between a key's existence check and its write, nor between the snapshot and
 the mark. Until then ``value`` is ``None``: unknown, never a wrong figure.
 A failed write and a reopen forget every base (a write reported as failed
-may still have reached LevelDB's log); :class:`StoreRecounter` recounts at
-start and after every reopen.
+may still have reached LevelDB's log), and a recount whose snapshot was
+taken before the last forget is ignored when it lands (its snapshot may
+miss that write); :class:`StoreRecounter` recounts at start and after every
+reopen.
 """
 
 from twisted.application.service import Service
@@ -38,6 +40,8 @@ class KeyCount:
     def __init__(self):
         self._base = None
         self._total = 0
+        # Raised by forget(): a recount marked before it is stale.
+        self._generation = 0
 
     @property
     def value(self) -> int | None:
@@ -48,17 +52,23 @@ class KeyCount:
         """Account for keys created (+) or removed (-) by a write that succeeded."""
         self._total += delta
 
-    def mark(self) -> int:
-        """The running total now (at the instant a recount's snapshot is taken)."""
-        return self._total
+    def mark(self) -> tuple:
+        """The instant a recount's snapshot is taken: the running total then,
+        and the generation (to tell a recount that a forget overtook)."""
+        return self._generation, self._total
 
-    def counted(self, keys: int, mark: int) -> None:
-        """A recount found ``keys`` keys in the snapshot taken at ``mark``."""
-        self._base = keys - mark
+    def counted(self, keys: int, mark: tuple) -> None:
+        """A recount found ``keys`` keys in the snapshot taken at ``mark``;
+        ignored if the count was forgotten since (the snapshot may miss a
+        failed write that reached the log)."""
+        generation, total = mark
+        if generation == self._generation:
+            self._base = keys - total
 
     def forget(self) -> None:
         """The count is unknown until the next recount."""
         self._base = None
+        self._generation += 1
 
 
 class StoreRecounter(Service):

@@ -358,7 +358,13 @@ class LevelDBStore:
         # The snapshot and the marks together, on the reactor thread: no
         # write comes between them (module docstring of db/counts.py).
         pin = _Pin(self)
-        snapshot = pin.__enter__().snapshot()
+        db = pin.__enter__()
+        try:
+            snapshot = db.snapshot()
+        except BaseException:
+            # Never a pin left held: a reopen would wait for it for good.
+            pin.__exit__(None, None, None)
+            raise
         marks = [count.mark() for _, count in counted]
 
         def walk():
