@@ -12,6 +12,7 @@ Units (case-insensitive): ``ns``/``nsec``/``nanosecond(s)``,
 the crate) and ``y``/``yr(s)``/``year(s)`` (365.2425 days).
 """
 
+import math
 import re
 
 from garage_twisted.util.errors import ConfigError
@@ -54,4 +55,7 @@ def parse_duration(text: str, what: str = "duration") -> float:
             raise ConfigError(f"{what}: unknown unit {unit!r} in {text!r}")
         total += float(number) * seconds
         position = match.end()
+    if not math.isfinite(total):
+        # "1e400h" reads as infinity: a timer at infinity never fires.
+        raise ConfigError(f"{what}: {text!r} is too long a duration")
     return total

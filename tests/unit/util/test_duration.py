@@ -26,7 +26,7 @@ class DurationTests(SynchronousTestCase):
 
     def test_refused(self):
         """Anything else is one readable ConfigError."""
-        for text in ("", "h", "6 parsecs", "-1h", "6h!", 6):
+        for text in ("", "h", "6 parsecs", "-1h", "6h!", 6, "1e400h", "1e308y"):
             self.assertRaises(ConfigError, parse_duration, text)
 
 
