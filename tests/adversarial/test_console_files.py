@@ -136,6 +136,16 @@ class ConsoleFilesTests(TestCase):
             f"/s3/site/page.html?AWSAccessKeyId={self.key.key_id}&Expires=4102444800"
             "&Signature=abc")
         self.assertEqual(status, 403)
+        # SigV4 parameters whose names are percent-encoded: S3 reads the raw
+        # query, takes the request as anonymous and would serve the public
+        # object; and SigV2 parameters behind dummy SigV4 ones.
+        for query in ("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Si%67nature=x"
+                      "&X-Amz-Cr%65dential=x",
+                      f"AWSAccessKeyId={self.key.key_id}&Expires=4102444800&Signature=abc"
+                      "&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=x"
+                      "&X-Amz-Credential=x"):
+            status, _, _ = await self.get(f"/s3/site/page.html?{query}")
+            self.assertEqual(status, 403, query)
         # A presigned SigV4 URL signed for another path fails S3's check.
         wrong = self.presigned("GET", "/site/other.html").replace("other.html", "page.html")
         status, _, body = await self.get(wrong)

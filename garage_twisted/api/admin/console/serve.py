@@ -33,6 +33,8 @@ from urllib.parse import parse_qsl
 
 from twisted.logger import Logger
 
+from garage_twisted.api.s3 import authorization, sigv2
+
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 S3_PREFIX = b"/s3"
 
@@ -77,10 +79,17 @@ def load_static(directory: str = STATIC_DIR) -> dict:
     return files
 
 
-def _is_presigned_v4(raw_query: bytes) -> bool:
-    params = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
+def _is_presigned_v4(request, raw_query: bytes) -> bool:
+    """Whether S3 will check this request as a SigV4 presigned URL: its
+    parameters say so, and S3's own tests (which read the raw query) take
+    it neither as anonymous nor as SigV2. Decoded parameters alone passed
+    ``X-Amz-Si%67nature=``, which S3 then served as an anonymous request."""
+    query = raw_query.decode("latin-1")
+    params = dict(parse_qsl(query, keep_blank_values=True))
     return (params.get("X-Amz-Algorithm") == "AWS4-HMAC-SHA256"
-            and bool(params.get("X-Amz-Signature")) and bool(params.get("X-Amz-Credential")))
+            and bool(params.get("X-Amz-Signature")) and bool(params.get("X-Amz-Credential"))
+            and not authorization.is_anonymous(request, query)
+            and not sigv2.is_sigv2({}, query))
 
 
 class Console:
@@ -148,7 +157,8 @@ class Console:
         self._security_headers(request, S3_CSP)
         if self.s3_resource is None:
             return self._plain(request, 501, "this node's admin endpoint has no S3 path")
-        if request.getHeader(b"authorization") is not None or not _is_presigned_v4(raw_query):
+        if request.getHeader(b"authorization") is not None or \
+                not _is_presigned_v4(request, raw_query):
             return self._plain(request, 403, "only SigV4 presigned S3 requests are taken here")
         # Exactly what the browser signed: the path without the prefix.
         request.uri = (raw_path[len(S3_PREFIX):] or b"/") + (
