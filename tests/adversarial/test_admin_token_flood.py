@@ -56,3 +56,46 @@ class VerificationFloodTests(TestCase):
         ok = defer.ensureDeferred(auth.authorize(bearer(TOKEN), "ListBuckets"))
         threads.finish_all()
         self.assertIsNotNone(self.successResultOf(ok).token)
+
+
+class VanishingClientTests(TestCase):
+    """Requests that go away while their token is checked (a client that
+    connects, sends a wrong secret and disconnects) must not free the
+    argon2 slot while argon2 still runs in the pool, nor fail the other
+    requests waiting for the same check."""
+
+    def setUp(self):
+        clock = Clock()
+        clock.advance(NOW)
+        table = Table(TableData(AdminTokenTableSchema(), MemoryStore(), True, clock),
+                      LocalReplication(NODE), NODE)
+        self.threads = Threads()
+        self.auth = TokenAuthenticator(table, "master-token", None, clock, self.threads.run)
+        self.successResultOf(table.insert(
+            AdminToken.new(int(NOW * 1000), PREFIX, TOKEN_HASH, "t")))
+
+    def authorize(self, token):
+        return defer.ensureDeferred(self.auth.authorize(bearer(token), "ListBuckets"))
+
+    def test_gone_requests_keep_their_slots_until_argon2_ends(self):
+        from garage_twisted.api.admin.token_auth import MAX_CONCURRENT_VERIFICATIONS
+        gone = [self.authorize(f"{PREFIX}.gone{i}")
+                for i in range(MAX_CONCURRENT_VERIFICATIONS)]
+        for d in gone:
+            d.cancel()
+            self.failureResultOf(d, defer.CancelledError)
+        self.assertEqual(len(self.threads.jobs), MAX_CONCURRENT_VERIFICATIONS)
+        later = self.authorize(f"{PREFIX}.later")
+        # Both slots are still taken: argon2 runs on for the gone requests.
+        self.assertEqual(len(self.threads.jobs), MAX_CONCURRENT_VERIFICATIONS)
+        self.threads.finish_all()
+        self.failureResultOf(later, errors.Forbidden)
+
+    def test_one_gone_request_does_not_fail_the_others_sharing_its_check(self):
+        first, second = self.authorize(TOKEN), self.authorize(TOKEN)
+        self.assertEqual(len(self.threads.jobs), 1)  # one check for both
+        first.cancel()
+        self.failureResultOf(first, defer.CancelledError)
+        self.threads.finish_all()
+        self.assertEqual(self.successResultOf(second).token.prefix, PREFIX)
+        self.assertIs(self.successResultOf(self.authorize("master-token")), MASTER)

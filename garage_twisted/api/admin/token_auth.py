@@ -29,6 +29,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from garage_twisted.api.admin import errors
 from garage_twisted.model.admin_token import ALL_ENDPOINTS, AdminToken, split_token, verify_token
@@ -164,28 +165,38 @@ class TokenAuthenticator:
             if self.clock.seconds() < deadline:
                 return True
             del self._verified[key]
-        waiting = self._in_flight.get(key)
-        if waiting is not None:
-            # The same token is being checked for another request: share it.
-            mine = defer.Deferred()
-            waiting.append(mine)
-            return await mine
-        if len(self._semaphore.waiting) >= MAX_WAITING_VERIFICATIONS:
-            raise errors.SlowDown("too many admin token checks in progress; retry shortly")
-        waiting = self._in_flight[key] = []
-        try:
+        mine = defer.Deferred()
+        waiters = self._in_flight.get(key)
+        if waiters is not None:
+            waiters.append(mine)
+        else:
+            if len(self._semaphore.waiting) >= MAX_WAITING_VERIFICATIONS:
+                raise errors.SlowDown("too many admin token checks in progress; retry shortly")
+            # The check runs detached from the requests that wait for it:
+            # one that goes away (a client that disconnected) cancels its
+            # own wait only. Cancelling the check itself would free its
+            # slot while argon2 still ran in the pool, so that clients
+            # connecting and leaving could queue argon2 without bound; and
+            # the other requests sharing it would fail with it.
+            waiters = self._in_flight[key] = [mine]
             self.verifications += 1
-            ok = await self._semaphore.run(self.run_in_thread, verify_token, token_hash, token)
-        except Exception:
+            check = self._semaphore.run(self.run_in_thread, verify_token, token_hash, token)
+            check.addBoth(self._checked, key, waiters)
+        return await mine
+
+    def _checked(self, result, key: bytes, waiters: list) -> None:
+        """A secret check ended: cache a success, answer every request still
+        waiting for it."""
+        if self._in_flight.get(key) is waiters:
             del self._in_flight[key]
-            for other in waiting:
-                other.errback()
-            raise
-        del self._in_flight[key]
-        if ok:
+        if result is True:
             self._verified[key] = self.clock.seconds() + CACHE_SECONDS
             while len(self._verified) > MAX_CACHED:
                 self._verified.popitem(last=False)
-        for other in waiting:
-            other.callback(ok)
-        return ok
+        for waiter in waiters:
+            if waiter.called:  # its request went away (cancelled)
+                continue
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
