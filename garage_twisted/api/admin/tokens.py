@@ -88,7 +88,10 @@ def _parse_time(value) -> int:
     if moment.tzinfo is None:
         raise errors.BadRequest(f"invalid expiration {value!r}: the time zone is missing "
                                 "(Z or +hh:mm)")
-    return int(moment.astimezone(timezone.utc).timestamp() * 1000)
+    try:
+        return int(moment.astimezone(timezone.utc).timestamp() * 1000)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
+        raise errors.BadRequest(f"invalid expiration {value!r}: out of range") from None
 
 
 def _updates(api, body) -> dict:

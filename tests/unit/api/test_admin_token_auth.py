@@ -199,6 +199,7 @@ class UpdateBodyTests(TestCase):
             ({"expiration": "2030-01-31T12:00:00Z", "neverExpires": True}, "cannot specify"),
             ({"expiration": "tomorrow"}, "invalid expiration"),
             ({"expiration": "2030-01-31T12:00:00"}, "time zone"),
+            ({"expiration": "9999-12-31T23:59:59-05:00"}, "out of range"),
             ({"scope": "ListBuckets"}, "must be a list"),
             ({"scope": ["ListBucket"]}, "unknown admin endpoint(s) in scope: ListBucket"),
             ({"name": 5}, "name must be a string"),
