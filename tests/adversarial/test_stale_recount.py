@@ -40,3 +40,25 @@ class StaleRecountTests(SynchronousTestCase):
         self.assertTrue(store.reopen())
         self.successResultOf(store.recount(run_now))
         self.assertEqual(tree.key_count.value, tree.count())
+
+    def test_counts_come_back_after_the_store_recovers(self):
+        """StoreRecounter recounts at start and after every reopen: a failed
+        write leaves the counts unknown only until the store recovers."""
+        from garage_twisted.db.counts import StoreRecounter
+        path = os.path.join(self.mktemp(), "db")
+        os.makedirs(os.path.dirname(path))
+        store = LevelDBStore.open(path)
+        self.addCleanup(lambda: store.close())
+        tree = store.open_tree("queue", counted=True)
+        recounter = StoreRecounter(store, run_now)
+        recounter.startService()
+        self.addCleanup(recounter.stopService)
+        tree.insert(b"a", b"")
+        self.assertEqual(tree.key_count.value, 1)
+        store.db = FailingDatabase(store.db, fail_at=1)
+        tx = store.transaction()
+        tx.insert(tree, b"b", b"")
+        self.assertRaises(MetadataStoreFailed, tx.commit)
+        self.assertIsNone(tree.key_count.value)
+        self.assertTrue(store.reopen())  # on_recovered: the recounter recounts
+        self.assertEqual(tree.key_count.value, tree.count())
