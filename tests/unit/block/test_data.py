@@ -5,8 +5,8 @@ import os
 
 from twisted.trial import unittest
 
-from garage_twisted.block.data import (SODIUM_HASH_MIN, DataBlock, blake2sum, block_hash,
-                                       compress, hash_matches)
+from garage_twisted.block.data import (SAMPLE_PIECE, SAMPLED_MIN, SODIUM_HASH_MIN, DataBlock,
+                                       blake2sum, block_hash, compress, hash_matches)
 from garage_twisted.block.errors import CorruptBlock
 
 # BLAKE3's published test vectors (the first 32 bytes of each extended
@@ -67,6 +67,38 @@ class CompressTests(unittest.TestCase):
         data = os.urandom(100000)
         block = compress(data, 1)
         self.assertEqual(block, DataBlock(False, data))
+
+    def test_large_compressible_block_is_compressed(self):
+        # Sampled first (start and middle), then compressed whole.
+        data = b"".join(b"line %d of a log file\n" % i for i in range(60000))[:1 << 20]
+        self.assertGreaterEqual(len(data), SAMPLED_MIN)
+        block = compress(data, 1)
+        self.assertTrue(block.compressed)
+        self.assertEqual(block.verify(block_hash(data)), data)
+
+    def test_large_random_block_is_stored_plain(self):
+        data = os.urandom(1 << 20)
+        self.assertEqual(compress(data, 1), DataBlock(False, data))
+
+    def test_large_block_compressible_only_where_sampled_is_tried_whole(self):
+        # A compressible sample only lets the whole block be tried: what
+        # is kept is still decided on the whole block.
+        size = 1 << 20
+        data = bytearray(os.urandom(size))
+        data[:SAMPLE_PIECE] = bytes(SAMPLE_PIECE)
+        data[size // 2:size // 2 + SAMPLE_PIECE] = bytes(SAMPLE_PIECE)
+        data = bytes(data)
+        self.assertEqual(compress(data, 1), DataBlock(False, data))
+
+    def test_large_block_random_where_sampled_is_stored_plain(self):
+        # The price of sampling: a block whose sampled pieces do not
+        # compress is stored plain, whatever the rest holds.
+        size = 1 << 20
+        data = bytearray(size)
+        data[:SAMPLE_PIECE] = os.urandom(SAMPLE_PIECE)
+        data[size // 2:size // 2 + SAMPLE_PIECE] = os.urandom(SAMPLE_PIECE)
+        data = bytes(data)
+        self.assertEqual(compress(data, 1), DataBlock(False, data))
 
     def test_wrong_hash_is_refused(self):
         block = compress(b"x" * 1000, 1)
