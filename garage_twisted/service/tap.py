@@ -149,8 +149,34 @@ def tune_process() -> None:
     _tune_garbage_collector()
 
 
+# Twisted's TLS support, which its reactor, endpoints and web modules import
+# whenever pyOpenSSL is installed (pip brings it in beside Twisted).
+TLS_MODULES = ("OpenSSL", "service_identity")
+
+
+def _keep_tls_out() -> None:
+    """Keep pyOpenSSL and service_identity out of the node's process.
+
+    The node speaks no TLS: its S3, website and admin listeners are plain
+    TCP (a proxy in front terminates HTTPS) and its peer connections are
+    encrypted by Noise. Yet Twisted imports its TLS support when pyOpenSSL
+    can be imported, with ``cryptography``'s OpenSSL bindings: 12 MB of
+    the idle node's resident memory. Twisted guards every one of those
+    imports (TLS is an optional extra), so marking the modules missing
+    before the reactor is imported makes it run as without the extra.
+    Only ``twistd garage`` does this: a process that already imported the
+    reactor (a test, a script) is left as it is.
+    """
+    if "twisted.internet.reactor" in sys.modules:
+        return
+    for name in TLS_MODULES:
+        if name not in sys.modules:
+            sys.modules[name] = None
+
+
 def makeService(options):
     """Build the node's service tree from ``options``; no I/O but the config."""
+    _keep_tls_out()
     from twisted.internet import reactor
 
     # Every file the node creates (LevelDB, keys, blocks, snapshots, the
