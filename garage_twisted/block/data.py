@@ -25,6 +25,7 @@ from collections import namedtuple
 
 import zstandard
 from blake3 import blake3
+
 from garage_twisted.block.errors import CorruptBlock
 
 try:

@@ -12,8 +12,8 @@ about 3 µs (a lock per call, label lookups); so the hot path keeps plain
 counters and the recorder is a ``prometheus_client`` collector that turns
 them into metric families only when ``/metrics`` is scraped.
 
-Exposition. Each node has its own ``CollectorRegistry`` (never the
-library's global one: several nodes share a test process) holding its
+Exposition. Each node has its own :class:`Collectors` (never the
+library's global registry: several nodes share a test process) holding its
 collectors, and :func:`exposition` writes them with the library's text
 writer, which escapes label values and help texts. One adjustment: our
 counters carry Garage's names, most without ``_total``
@@ -24,41 +24,60 @@ Families made by :func:`counter_family` keep their name: :func:`exposition`
 puts it back on their two header lines, so a scrape reads exactly as
 Garage's (and as this node's before ``prometheus_client``). Counters whose
 name ends in ``_total`` (``worker_errors_total``) need nothing.
+
+``prometheus_client`` (1.2 MB of a node's memory with the modules it
+imports: an HTTP server, WSGI, gzip) is imported on the first scrape, by
+:mod:`~garage_twisted.util.exposition`, never before: recording needs none
+of it.
 """
 
 from bisect import bisect_left
 
-from prometheus_client import generate_latest
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, Metric,
-                                    Sample)
-from prometheus_client.utils import floatToGoString
-
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0)
-_BUCKET_BOUNDS = tuple(floatToGoString(bound) for bound in DURATION_BUCKETS) + ("+Inf",)
-_TOTAL = "_total"
-
-
-class NamedCounterFamily(Metric):
-    """A counter family exposed under its own name (no ``_total`` added)."""
-
-    def __init__(self, name: str, documentation: str, labels=()):
-        super().__init__(name, documentation, "counter")
-        self.label_names = tuple(labels)
-
-    def add_metric(self, labels, value: float) -> None:
-        self.samples.append(Sample(self.name, dict(zip(self.label_names, labels)), value))
 
 
 def counter_family(name: str, documentation: str, labels=()):
-    """A counter family whose samples are named ``name`` exactly."""
-    if name.endswith(_TOTAL):
-        return CounterMetricFamily(name, documentation, labels=labels)
-    return NamedCounterFamily(name, documentation, labels)
+    """A counter family whose samples are named ``name`` exactly (a
+    ``prometheus_client`` family: call it at scrape time only)."""
+    from garage_twisted.util.exposition import counter_family as family
+
+    return family(name, documentation, labels)
 
 
-def gauge_family(name: str, documentation: str, labels=()) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, documentation, labels=labels)
+def gauge_family(name: str, documentation: str, labels=()):
+    """A ``prometheus_client`` gauge family (at scrape time only)."""
+    from garage_twisted.util.exposition import gauge_family as family
+
+    return family(name, documentation, labels)
+
+
+def exposition(*collectors) -> bytes:
+    """Prometheus text format 0.0.4 of ``collectors`` (see
+    :func:`garage_twisted.util.exposition.exposition`)."""
+    from garage_twisted.util.exposition import exposition as write
+
+    return write(*collectors)
+
+
+class Collectors:
+    """A node's registry: collectors whose families are collected in order.
+
+    It stands where a ``prometheus_client.CollectorRegistry(auto_describe=
+    False)`` would (which collects its collectors in the order registered
+    and, without ``describe``, checks no names), without importing the
+    library before the first scrape.
+    """
+
+    def __init__(self, collectors=()):
+        self.collectors = list(collectors)
+
+    def register(self, collector) -> None:
+        self.collectors.append(collector)
+
+    def collect(self):
+        for collector in self.collectors:
+            yield from collector.collect()
 
 
 class MetricRecorder:
@@ -102,6 +121,8 @@ class MetricRecorder:
 
     def collect(self):
         """The families, as they are now (called at scrape time)."""
+        from garage_twisted.util.exposition import BUCKET_BOUNDS, Metric, Sample
+
         for name, series in self._counters.items():
             family = counter_family(name, self._help[name])
             for labels, value in sorted(series.items()):
@@ -111,7 +132,7 @@ class MetricRecorder:
             family = Metric(name, self._help[name], "histogram")
             for labels, histogram in sorted(series.items()):
                 cumulative = 0
-                for bound, count in zip(_BUCKET_BOUNDS, histogram[:len(DURATION_BUCKETS)]):
+                for bound, count in zip(BUCKET_BOUNDS, histogram[:len(DURATION_BUCKETS)]):
                     cumulative += count
                     family.samples.append(Sample(f"{name}_bucket", dict(labels, le=bound),
                                                  cumulative))
@@ -120,39 +141,3 @@ class MetricRecorder:
                     Sample(f"{name}_sum", dict(labels), histogram[-2]),
                     Sample(f"{name}_count", dict(labels), histogram[-1])]
             yield family
-
-
-class _Recording:
-    """A collector over ``collectors`` noting the families of
-    :class:`NamedCounterFamily` it yields."""
-
-    def __init__(self, collectors):
-        self.collectors = collectors
-        self.named = set()
-
-    def collect(self):
-        for collector in self.collectors:
-            for family in collector.collect():
-                if isinstance(family, NamedCounterFamily):
-                    self.named.add(family.name.encode())
-                yield family
-
-
-def exposition(*collectors) -> bytes:
-    """Prometheus text format 0.0.4 of ``collectors`` (a node's
-    ``CollectorRegistry``), written by ``prometheus_client``; the header
-    lines of :class:`NamedCounterFamily` families carry their own name
-    (module docstring)."""
-    source = _Recording(collectors)
-    text = generate_latest(source)
-    if not source.named:
-        return text
-    lines = text.split(b"\n")
-    for index, line in enumerate(lines):
-        if line.startswith((b"# HELP ", b"# TYPE ")):
-            parts = line.split(b" ", 3)
-            name = parts[2]
-            if name.endswith(b"_total") and name[:-6] in source.named:
-                parts[2] = name[:-6]
-                lines[index] = b" ".join(parts)
-    return b"\n".join(lines)

@@ -1,7 +1,8 @@
 """``/metrics``: the node's ``prometheus_client`` collectors, and the
 exposition of its registry.
 
-:func:`node_registry` builds one ``CollectorRegistry`` per node holding, in
+:func:`node_registry` builds one registry (``util/metrics.py``'s
+:class:`~garage_twisted.util.metrics.Collectors`) per node holding, in
 order: :class:`ClusterMetrics`, :class:`WorkerMetrics`, the RPC recorder of
 ``net/network.py``, :class:`TableMetrics`, :class:`BlockMetrics`, the
 garbage collector's figures (``util/gcstats.py``), then S3 and website
@@ -15,10 +16,8 @@ walks a tree. A queue whose count is not known yet (its recount at start is
 still under way) has no sample rather than a wrong one.
 """
 
-from prometheus_client import CollectorRegistry
-
 from garage_twisted.api.admin.workers import queue_length
-from garage_twisted.util.metrics import counter_family, exposition, gauge_family
+from garage_twisted.util.metrics import Collectors, counter_family, exposition, gauge_family
 
 # GetClusterHealth's counts, as Garage's metrics name them.
 _HEALTH_GAUGES = (
@@ -40,14 +39,14 @@ def render_metrics(api) -> str:
 
 
 def node_registry(system, layout, workers, rpc_metrics, tables, block_manager, gc_stats,
-                  client_metrics=()) -> CollectorRegistry:
+                  client_metrics=()) -> Collectors:
     """One node's own registry (several nodes may share a process: never
     the library's global one), its collectors in the order shown.
 
     :param rpc_metrics: the network's recorder (``Network.metrics``).
     :param client_metrics: S3 and website ``RequestMetrics``.
     """
-    registry = CollectorRegistry(auto_describe=False)
+    registry = Collectors()
     for collector in (ClusterMetrics(system, layout), WorkerMetrics(workers), rpc_metrics,
                       TableMetrics(tables), BlockMetrics(block_manager), gc_stats,
                       *client_metrics):
