@@ -18,11 +18,9 @@ Hashing and checking are slow on purpose (tens of milliseconds): callers run
 """
 
 import base64
+import functools
 import secrets
 from dataclasses import dataclass, replace
-
-from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from garage_twisted.table.schema import EMPTY_PARTITION, Entry, TableSchema
 from garage_twisted.util.crdt import Deletable, Lww
@@ -32,11 +30,17 @@ ALL_ENDPOINTS = "*"
 PREFIX_BYTES = 12
 SECRET_BYTES = 32
 
-# Garage's ``Argon2::default()``: argon2id, 19 MiB, 2 passes, 1 lane (the
-# OWASP minimum); the PHC string carries them, so a hash made by either
-# implementation is checked by the other.
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1,
-                         hash_len=32, salt_len=16, type=Type.ID)
+
+@functools.cache
+def _hasher():
+    """Garage's ``Argon2::default()``: argon2id, 19 MiB, 2 passes, 1 lane
+    (the OWASP minimum); the PHC string carries them, so a hash made by
+    either implementation is checked by the other. argon2-cffi is imported
+    on the first token made or checked: most nodes never see one."""
+    from argon2 import PasswordHasher, Type
+
+    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1,
+                          hash_len=32, salt_len=16, type=Type.ID)
 
 
 def generate_token() -> tuple:
@@ -57,14 +61,16 @@ def split_token(token: str):
 
 def hash_token(token: str) -> str:
     """The argon2id PHC string of ``token`` (slow: run it in a thread)."""
-    return _HASHER.hash(token.encode())
+    return _hasher().hash(token.encode())
 
 
 def verify_token(token_hash: str, token: str) -> bool:
     """Whether ``token`` is the one ``token_hash`` was made from (slow: run it
     in a thread). A malformed hash verifies nothing."""
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
     try:
-        return _HASHER.verify(token_hash, token.encode())
+        return _hasher().verify(token_hash, token.encode())
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -11,13 +11,13 @@ global aliases and its own local aliases. ListBuckets pages as S3 does with
 URL-safe base64) and ``prefix``.
 """
 
-import defusedxml.ElementTree as SafeET
 from twisted.logger import Logger
 
 from garage_twisted.api.s3 import acl, errors, unbuilt
 from garage_twisted.api.s3.context import RequestContext, respond
 from garage_twisted.api.s3.listing import decode_token, encode_token
-from garage_twisted.api.s3.xml import document, element, iso8601, local_name
+from garage_twisted.api.s3.xml import (document, element, iso8601, local_name,
+                                      safe_fromstring)
 from garage_twisted.model import errors as model_errors
 
 log = Logger()
@@ -84,7 +84,7 @@ async def create_bucket(ctx: RequestContext, body: bytes) -> bytes:
     name = ctx.endpoint.bucket
     if body.strip():
         try:
-            root = SafeET.fromstring(body)
+            root = safe_fromstring(body)
         except Exception:
             raise errors.MalformedXML("CreateBucketConfiguration is not valid XML") from None
         unbuilt.check_bucket_configuration(local_name(child.tag) for child in root)

@@ -15,7 +15,6 @@ same answer); the deletion releases the parts' own references.
 import hashlib
 import re
 
-import defusedxml.ElementTree as SafeET
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -36,7 +35,7 @@ from garage_twisted.api.s3.put import (
     RENEW_ATTEMPTS, check_quotas, new_uuid, next_timestamp, object_etag, publish_inline,
     publish_rows, save_stream,
 )
-from garage_twisted.api.s3.xml import document, element, iso8601
+from garage_twisted.api.s3.xml import document, element, iso8601, safe_fromstring
 from garage_twisted.model.mpu import MpuPart, MultipartUpload
 from garage_twisted.model.object import (
     DATA_INLINE, FILTER_IS_UPLOADING, STATE_ABORTED, STATE_COMPLETE, STATE_UPLOADING, Object,
@@ -300,7 +299,7 @@ async def upload_part(ctx: RequestContext) -> bytes:
 
 def _parse_complete(body: bytes) -> list:
     try:
-        root = SafeET.fromstring(body)
+        root = safe_fromstring(body)
     except Exception:
         raise errors.MalformedXML("The XML you provided was not well-formed") from None
     parts = []

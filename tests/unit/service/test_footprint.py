@@ -31,6 +31,8 @@ LAZY_IN_NODE = (
     "prometheus_client",  # the first scrape (util/exposition.py)
     "klein",              # the admin API's first request (api/admin/routes.py)
     "werkzeug",
+    "argon2",             # the first admin token made or checked (model/admin_token.py)
+    "defusedxml",         # the first S3 request body to parse (api/s3/xml.py)
 )
 LAZY_IN_IO_CHILD = ("twisted", "nacl", "hashlib", "dataclasses", "cryptography")
 
