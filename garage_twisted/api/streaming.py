@@ -429,7 +429,9 @@ class StreamingHTTPChannel(http.HTTPChannel):
             for value in values:
                 sequence.extend((name, b": ", value, b"\r\n"))
         sequence.append(b"\r\n")
-        self.transport.writeSequence(sequence)
+        # One write of the joined head: writeSequence checks each of its
+        # ~40 pieces in Python, and the transport joins them anyway.
+        self.transport.write(b"".join(sequence))
 
     def allHeadersReceived(self):
         if self.length != 0:
