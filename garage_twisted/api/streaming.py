@@ -38,7 +38,19 @@ response still has queued: the send-stall timer spares a reader that
 drains it, however slowly),
 ``HTTPChannel.allHeadersReceived`` / ``allContentReceived`` /
 ``requestDone`` (overridden), ``HTTPChannel._waitingForTransport`` (the
-client is not reading our response), ``Request._parsePOSTFormSubmission``.
+client is not reading our response), ``Request._parsePOSTFormSubmission``,
+``FileDescriptor.writeSomeData`` / ``_tempDataBuffer`` /
+``_writeDisconnected`` / ``_writeDisconnecting`` (:func:`send_now`).
+
+A response's first write that carries a body of at most ``EAGER_MAX``
+bytes (a small GET, an error document) is sent with its head at once, as
+one message, by :func:`send_now`, rather than queued for the reactor's next
+turn: queueing costs two ``epoll_ctl`` calls (watch the socket for
+writability, then stop), a reactor pass and the transport's buffer handling
+in Python. Measured on 4 KiB GETs: 7% less node CPU per request. Responses
+without a body (PUT, DELETE) stay queued: sent at once, they cost the node
+and the client more (DELETE: +10% node CPU), as a burst of answers then
+leaves one by one instead of together at the end of the turn.
 """
 
 import enum
@@ -61,6 +73,9 @@ MAX_READ = 1024 * 1024
 JOIN_BELOW = 16 * 1024
 # Bytes per socket read and write on S3 connections (Twisted: 64 KiB, 128 KiB).
 IO_SIZE = 256 * 1024
+# A response's first write with a body up to this size is sent at once with
+# its head (module docstring).
+EAGER_MAX = 64 * 1024
 # Refused connections are counted and logged at most once per this many
 # seconds: a flood must not turn into a flood of log lines.
 REFUSAL_LOG_INTERVAL = 10.0
@@ -189,6 +204,31 @@ class BodyReader:
         return False
 
 
+def send_now(transport, data: bytes) -> None:
+    """``transport.write(data)``, but sent to the socket at once when the
+    transport has nothing queued (what the kernel does not take is queued
+    as usual).
+
+    Bytes are never reordered: anything already queued, a closing or
+    half-closed connection, another kind of transport, or an error from
+    the socket sends ``data`` the usual way, where the transport deals with
+    it (an error then closes the connection as it would have).
+    """
+    send = getattr(transport, "writeSomeData", None)
+    if (send is not None and data and getattr(transport, "connected", False)
+            and not getattr(transport, "disconnecting", True)
+            and not getattr(transport, "_writeDisconnecting", True)
+            and not getattr(transport, "_writeDisconnected", True)
+            and not getattr(transport, "_tempDataBuffer", True)
+            and getattr(transport, "offset", -1) == len(getattr(transport, "dataBuffer", b"?"))):
+        sent = send(data)
+        if isinstance(sent, int) and sent > 0:
+            if sent >= len(data):
+                return
+            data = data[sent:]
+    transport.write(data)
+
+
 class StreamingRequest(server.Request):
     """A ``Request`` that can be rendered before its body has arrived."""
 
@@ -257,6 +297,21 @@ class StreamingRequest(server.Request):
             self.channel.reading_resumed()
             transport.resumeProducing()
 
+    def write(self, data):
+        channel = self.channel
+        if self.startedWriting or not data or len(data) > EAGER_MAX or \
+                not isinstance(channel, StreamingHTTPChannel):
+            return super().write(data)
+        # The first write: Twisted writes the head, then the body; both are
+        # gathered here and sent as one message (module docstring).
+        channel.gathered = gathered = []
+        try:
+            super().write(data)
+        finally:
+            channel.gathered = None
+        if gathered and channel.transport is not None:
+            send_now(channel.transport, b"".join(gathered))
+
     def finish(self):
         if self._streaming and not self.body_reader.complete and self.channel is not None:
             # The rest of the body would be parsed as the next request.
@@ -287,6 +342,9 @@ class StreamingHTTPChannel(http.HTTPChannel):
 
     log = Logger()
     phase = None
+    # While a request's first write runs: the pieces it writes (sent as one
+    # by StreamingRequest.write).
+    gathered = None
     reading_paused = False
     client_address = None
     _timer = None
@@ -431,7 +489,19 @@ class StreamingHTTPChannel(http.HTTPChannel):
         sequence.append(b"\r\n")
         # One write of the joined head: writeSequence checks each of its
         # ~40 pieces in Python, and the transport joins them anyway.
-        self.transport.write(b"".join(sequence))
+        self.write(b"".join(sequence))
+
+    def write(self, data):
+        if self.gathered is not None:
+            self.gathered.append(data)
+        else:
+            self.transport.write(data)
+
+    def writeSequence(self, iovec):
+        if self.gathered is not None:
+            self.gathered.extend(iovec)
+        else:
+            self.transport.writeSequence(iovec)
 
     def allHeadersReceived(self):
         if self.length != 0:

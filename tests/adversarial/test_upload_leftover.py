@@ -10,6 +10,7 @@ on three nodes, as anti-entropy would deliver it."""
 import os
 
 from twisted.internet import reactor
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.model.mpu import MultipartUpload
@@ -23,6 +24,18 @@ BUCKET = "leftover"
 
 class UploadLeftoverTests(TestCase):
     timeout = 120
+
+    async def _held_everywhere(self, nodes, row, uuid):
+        """Wait until every node's own object row ``row`` lists ``uuid``."""
+        def held(node):
+            entry = node.model.object_table.data.read_entry(row.partition_hash(),
+                                                            row.sort_key())
+            return entry is not None and uuid in [v.uuid for v in entry.versions]
+        deadline = reactor.seconds() + 30
+        while not all(held(node) for node in nodes):
+            if reactor.seconds() > deadline:
+                self.fail("the leftover did not reach every replica")
+            await deferLater(reactor, 0.01, lambda: None)
 
     async def test_listing_hides_and_aborts_an_upload_that_came_back(self):
         fixtures, nodes = await start_cluster(self)
@@ -44,6 +57,11 @@ class UploadLeftoverTests(TestCase):
             ObjectVersion(gone, stamp, STATE_UPLOADING, multipart=True),)))
         entry = await model.object_table.get(bucket_id, b"k")
         self.assertIn(gone, [v.uuid for v in entry.versions])
+        # The insert returned at quorum; its third copy may still be on its
+        # way, and would bring the upload back on its node after the abort
+        # (what the listing repairs on its next pass). The state under test
+        # is the leftover on every replica: wait for it there.
+        await self._held_everywhere(nodes, Object(bucket_id, "k", ()), gone)
 
         listed = await in_thread(s3.list_multipart_uploads, Bucket=BUCKET)
         self.assertEqual([u["UploadId"] for u in listed["Uploads"]], [live])
@@ -51,11 +69,14 @@ class UploadLeftoverTests(TestCase):
         async def aborted_again():
             entry = await model.object_table.get(bucket_id, b"k")
             return gone not in [v.uuid for v in entry.versions]
-        for _ in range(200):
-            if await aborted_again():
-                break
-        else:
-            self.fail("the leftover upload was not aborted again")
+        # The listing starts the abort and answers without waiting for it:
+        # wait for it here, in reactor time (not a number of reads, which a
+        # quick answer can run through before the abort's round trip ends).
+        deadline = reactor.seconds() + 30
+        while not await aborted_again():
+            if reactor.seconds() > deadline:
+                self.fail("the leftover upload was not aborted again")
+            await deferLater(reactor, 0.01, lambda: None)
         got = await in_thread(s3.get_object, Bucket=BUCKET, Key="k")
         self.assertEqual(await in_thread(got["Body"].read), b"object")
 
