@@ -308,9 +308,11 @@ class StreamingRequest(server.Request):
         try:
             super().write(data)
         finally:
+            # Sent even if the write raised after the head: what Twisted
+            # had written by then goes out, as on its own path.
             channel.gathered = None
-        if gathered and channel.transport is not None:
-            send_now(channel.transport, b"".join(gathered))
+            if gathered and channel.transport is not None:
+                send_now(channel.transport, b"".join(gathered))
 
     def finish(self):
         if self._streaming and not self.body_reader.complete and self.channel is not None:
