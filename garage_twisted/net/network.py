@@ -44,6 +44,30 @@ MAX_PENDING_PER_ADDRESS = 32
 REFUSAL_LOG_INTERVAL = 10.0
 
 
+def reply_locally(run, path: str, log=None) -> defer.Deferred:
+    """Deferred[Reply] of ``run()``, a handler called in this process, with
+    the errors a remote caller would see: a ``RemoteError`` (or a
+    cancellation) as it is; an ``RpcError`` as the ``RemoteError`` of its
+    code; anything else a ``RemoteError`` InternalError, logged on ``log``
+    if given. Used by the network's calls to its own node, and by the fake
+    networks of the tests and the scale model."""
+
+    def as_reply(result):
+        return result if isinstance(result, Reply) else Reply(result)
+
+    def as_remote_error(failure):
+        if failure.check(RemoteError, defer.CancelledError):
+            return failure
+        if failure.check(RpcError):
+            raise RemoteError(failure.value.code, failure.value.message)
+        if log is not None:
+            log.failure("local RPC handler for {path} failed", failure, path=path)
+        raise RemoteError("InternalError",
+                          f"{failure.type.__name__}: {failure.getErrorMessage()}")
+
+    return defer.maybeDeferred(run).addCallbacks(as_reply, as_remote_error)
+
+
 class _ServerFactory(Factory):
     def __init__(self, network: "Network"):
         self.network = network
@@ -190,22 +214,7 @@ class Network:
 
     def _call_self(self, path, message, priority, stream) -> defer.Deferred:
         incoming = IncomingCall(path, message, priority, stream, self.node_id)
-        d = defer.maybeDeferred(self.handle, incoming)
-
-        def as_reply(result):
-            return result if isinstance(result, Reply) else Reply(result)
-
-        def as_remote_error(failure):
-            # The same errors a remote caller would see.
-            if failure.check(RemoteError, defer.CancelledError):
-                return failure
-            if failure.check(RpcError):
-                raise RemoteError(failure.value.code, failure.value.message)
-            self.log.failure("local RPC handler for {path} failed", failure, path=path)
-            raise RemoteError("InternalError",
-                              f"{failure.type.__name__}: {failure.getErrorMessage()}")
-
-        return d.addCallbacks(as_reply, as_remote_error)
+        return reply_locally(lambda: self.handle(incoming), path, self.log)
 
     # -- connections ---------------------------------------------------------
 

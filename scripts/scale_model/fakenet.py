@@ -22,9 +22,10 @@ from collections import Counter
 
 from twisted.internet import defer
 
-from garage_twisted.net.errors import RemoteError, RpcError
+from garage_twisted.net.errors import RpcError
 from garage_twisted.net.flow import CHUNK
 from garage_twisted.net.mux import IncomingCall, PRIO_NORMAL, Reply
+from garage_twisted.net.network import reply_locally
 from garage_twisted.util import codec
 
 FRAME_OVERHEAD = 6 + 16 + 2
@@ -173,17 +174,7 @@ class Endpoint:
                 raise RpcError("NoSuchEndpoint", f"no endpoint {path!r}")
             return handler(IncomingCall(path, message, priority, None, caller))
 
-        def as_reply(result):
-            return result if isinstance(result, Reply) else Reply(result)
-
-        def as_error(failure):
-            if failure.check(RemoteError):
-                return failure
-            if failure.check(RpcError):
-                raise RemoteError(failure.value.code, failure.value.message)
-            raise RemoteError("InternalError", failure.getErrorMessage())
-
-        return defer.maybeDeferred(run).addCallbacks(as_reply, as_error)
+        return reply_locally(run, path)
 
     def call(self, node_id: bytes, path: str, message=None, priority: int = PRIO_NORMAL,
              stream=None, timeout: float | None = None) -> defer.Deferred:

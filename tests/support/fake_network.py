@@ -23,8 +23,9 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from garage_twisted.net.interfaces import IPeerNetwork
-from garage_twisted.net.errors import CallTimeout, PeerDisconnected, RemoteError, RpcError
+from garage_twisted.net.errors import CallTimeout, PeerDisconnected, RpcError
 from garage_twisted.net.mux import IncomingCall, PRIO_NORMAL, Reply
+from garage_twisted.net.network import reply_locally
 from garage_twisted.util import codec
 
 
@@ -116,17 +117,7 @@ class FakeNetwork:
                 raise RpcError("NoSuchEndpoint", f"no endpoint {path!r}")
             return handler(incoming)
 
-        def as_reply(result):
-            return result if isinstance(result, Reply) else Reply(result)
-
-        def as_remote_error(failure):
-            if failure.check(RemoteError):
-                return failure
-            if failure.check(RpcError):
-                raise RemoteError(failure.value.code, failure.value.message)
-            raise RemoteError("InternalError", failure.getErrorMessage())
-
-        return defer.maybeDeferred(run).addCallbacks(as_reply, as_remote_error)
+        return reply_locally(run, path)
 
     def call(self, node_id: bytes, path: str, message=None, priority: int = PRIO_NORMAL,
              stream=None, timeout: float | None = None) -> defer.Deferred:
