@@ -1,7 +1,9 @@
 """Responses sent at once (``api/streaming.py``, ``send_now``) keep HTTP's order.
 
-The attack: a client that pipelines requests and stops reading, so that a
-small answer is ready while a large one still fills the server's buffers.
+The attacks: a client that pipelines requests and stops reading, so that a
+small answer is ready while a large one still fills the server's buffers;
+a client that resets its connection right after its requests, so that the
+answer sent at once meets a dead socket.
 
 A response's first write with a small body goes to the socket at once when
 nothing is queued on the connection. Over real loopback connections to a
@@ -9,6 +11,9 @@ nothing is queued on the connection. Over real loopback connections to a
 a small answer behind a large one its client has not read yet waits its
 turn instead of overtaking it.
 """
+
+import socket
+import struct
 
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -110,6 +115,23 @@ class EagerResponseTests(TestCase):
         self.assertEqual([body[:1] for _, body in answers], [b"B", b"a"])
         self.assertEqual(len(answers[0][1]), BIG)
         self.assertEqual(answers[1][1], b"answer small")
+
+    async def test_client_gone_before_its_answer(self):
+        """A client that resets its connection right after its request: the
+        answer sent at once meets a dead socket. Nothing is logged as an
+        error (trial fails the test on one) and the connection is dropped."""
+        port = self.port.getHost().port
+        for _ in range(20):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.sendall(self.request("/one") + self.request("/two"))
+            client.close()  # RST: the answers find nobody
+        await _until(lambda: not self.port.factory.channels)
+        # The site still answers the next client.
+        live = await self.connect()
+        live.transport.write(self.request("/three"))
+        raw = await live.wait_until(lambda r: r.endswith(b"answer three"))
+        self.assertEqual(_responses(raw)[0][1], b"answer three")
 
 
 async def _first_channel(port):

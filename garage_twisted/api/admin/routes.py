@@ -106,7 +106,7 @@ class AdminRoutes:
         if self.api.metrics_token is not None or self.api.metrics_require_token:
             try:
                 await self.api.tokens.authorize(request.getHeader(b"authorization"),
-                                            METRICS_ENDPOINT)
+                                                METRICS_ENDPOINT)
             except GarageError as e:
                 return self._error(request, errors.to_admin_error(e))
         request.setHeader(b"content-type", b"text/plain; version=0.0.4")
