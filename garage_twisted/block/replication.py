@@ -38,7 +38,7 @@ from garage_twisted.block.data import DataBlock, Pieces, hash_matches
 from garage_twisted.block.errors import BlockError, CorruptBlock, MissingBlock
 from garage_twisted.net.errors import RpcError
 from garage_twisted.net.mux import PRIO_NORMAL, Reply
-from garage_twisted.rpc.preference import preferred_order
+from garage_twisted.rpc.preference import read_order
 from garage_twisted.rpc.quorum import try_write_many_sets
 
 PUT_PATH = "block/put"
@@ -228,17 +228,21 @@ class BlockReplicator:
     :param write_quorum: acknowledgements needed in each node set.
     :param rtt_of: ``(node id) -> seconds or None``, the ping round trip
         that orders reads among a zone's nodes, or ``None`` (not by RTT).
+    :param rtt_generation: ``() -> int`` changing whenever ``rtt_of``'s
+        answers may have (read orders are remembered until then), or None.
     """
 
     log = Logger()
 
-    def __init__(self, manager, layout, network, write_quorum: int, rtt_of=None):
+    def __init__(self, manager, layout, network, write_quorum: int, rtt_of=None,
+                 rtt_generation=None):
         self.manager = manager
         self.layout = layout
         self.network = network
         self.node_id = network.node_id
         self.write_quorum = write_quorum
         self.rtt_of = rtt_of
+        self._order = read_order(self.node_id, rtt_of, rtt_generation)
         # Reads that asked another node because one was slow to answer.
         self.hedged = 0
         self.hedges_running = 0
@@ -356,8 +360,7 @@ class BlockReplicator:
 
     def _read_order(self, hash_: bytes) -> list:
         read_version = self.layout.read_version()
-        nodes = preferred_order(read_version.nodes_of(hash_), self.node_id,
-                                read_version.roles, self.rtt_of)
+        nodes = self._order(read_version.nodes_of(hash_), read_version.roles)
         # Then the other versions' nodes (data on the move), newest first.
         nodes += [n for s in reversed(self.write_sets(hash_)) for n in s if n not in nodes]
         # Last resort: a node of an older layout may still hold the block

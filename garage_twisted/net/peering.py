@@ -109,6 +109,9 @@ class Peering(Service):
         self.status_extras = []
         self.on_peer_status = []
         self.peers: dict[bytes, PeerInfo] = {}
+        # Moves with every round trip measured: what rtt_of answers may
+        # have changed (read orders are remembered until then).
+        self.rtt_generation = 0
         self._dial_timers = {}
         self._dialling: dict[bytes, defer.Deferred] = {}
         self._ping_timer = None
@@ -317,6 +320,7 @@ class Peering(Service):
             if info is None:
                 return
             info.rtts.append(self.clock.seconds() - started)
+            self.rtt_generation += 1
             info.failed_pings = 0
             if reply.message.get("hash") != self.peer_list_hash():
                 return self._pull_list(node_id)

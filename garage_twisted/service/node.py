@@ -195,9 +195,16 @@ class GarageNode(MultiService):
         # Reads prefer this node, then its zone, then the lowest ping RTT
         # (peering measures it).
         rtt_of = self.peering.rtt_of
+        peering = self.peering
+
+        def rtt_generation():
+            return peering.rtt_generation
+
         sharded = ShardedReplication(self.layout, node_id, config.replication_factor,
-                                     config.consistency_mode, rtt_of=rtt_of)
-        full_copy = FullCopyReplication(self.layout, node_id, rtt_of=rtt_of)
+                                     config.consistency_mode, rtt_of=rtt_of,
+                                     rtt_generation=rtt_generation)
+        full_copy = FullCopyReplication(self.layout, node_id, rtt_of=rtt_of,
+                                        rtt_generation=rtt_generation)
         write_quorum = sharded.write_quorum()
 
         # -- blocks ------------------------------------------------------------
@@ -209,7 +216,8 @@ class GarageNode(MultiService):
             self._block_store, self.kv_store, threads.run, reactor,
             compression_level=config.compression_level, small_io=small_io,
             replicator_factory=lambda manager: BlockReplicator(
-                manager, self.layout, self.network, write_quorum, rtt_of=rtt_of))
+                manager, self.layout, self.network, write_quorum, rtt_of=rtt_of,
+                rtt_generation=rtt_generation))
 
         # -- tables and the model ----------------------------------------------
         # Tables reach the nodes the layout assigns them through the table

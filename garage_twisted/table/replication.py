@@ -10,7 +10,7 @@ the layout (bucket, alias, key tables). All implement
 
 from zope.interface import implementer
 
-from garage_twisted.rpc.preference import preferred_order
+from garage_twisted.rpc.preference import read_order
 from garage_twisted.table.interfaces import ITableReplication
 
 
@@ -71,21 +71,24 @@ class ShardedReplication:
     :param consistency_mode: ``consistent``, ``degraded`` or ``dangerous``.
     :param rtt_of: ``(node id) -> seconds or None``, the ping round trip
         that orders reads among a zone's nodes, or ``None`` (not by RTT).
+    :param rtt_generation: ``() -> int`` changing whenever ``rtt_of``'s
+        answers may have: read orders are then remembered until it does.
     """
 
     def __init__(self, layout, local_node_id: bytes, replication_factor: int,
-                 consistency_mode: str = "consistent", rtt_of=None):
+                 consistency_mode: str = "consistent", rtt_of=None, rtt_generation=None):
         self.layout = layout
         self.local_node_id = local_node_id
         self._read_quorum, self._write_quorum = _quorums(replication_factor, consistency_mode)
         self.rtt_of = rtt_of
+        self._order = read_order(local_node_id, rtt_of, rtt_generation)
 
     def read_nodes(self, position_hash):
         version = self.layout.read_version()
         nodes = version.nodes_of(position_hash)
         if not nodes:
             return [self.local_node_id]
-        return preferred_order(nodes, self.local_node_id, version.roles, self.rtt_of)
+        return self._order(nodes, version.roles)
 
     def write_sets(self, position_hash):
         sets = [list(v.nodes_of(position_hash)) for v in self.layout.active_versions()]
@@ -115,12 +118,14 @@ class FullCopyReplication:
     :param layout: the node's ``LayoutManager``.
     :param rtt_of: ``(node id) -> seconds or None``, the ping round trip
         that orders reads among a zone's nodes, or ``None`` (not by RTT).
+    :param rtt_generation: as for :class:`ShardedReplication`.
     """
 
-    def __init__(self, layout, local_node_id: bytes, rtt_of=None):
+    def __init__(self, layout, local_node_id: bytes, rtt_of=None, rtt_generation=None):
         self.layout = layout
         self.local_node_id = local_node_id
         self.rtt_of = rtt_of
+        self._order = read_order(local_node_id, rtt_of, rtt_generation)
 
     def _nodes(self) -> list:
         nodes = sorted(self.layout.current().roles)
@@ -131,8 +136,7 @@ class FullCopyReplication:
         # joined) does not hold the table yet: it reads from the others.
         if self.layout.synced_locally():
             return [self.local_node_id]
-        return preferred_order(self._nodes(), self.local_node_id,
-                               self.layout.current().roles, self.rtt_of)
+        return self._order(self._nodes(), self.layout.current().roles)
 
     def write_sets(self, position_hash):
         return [self._nodes()]

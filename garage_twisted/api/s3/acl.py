@@ -162,7 +162,7 @@ def check_not_blocked(bucket, canned: str | None) -> None:
 
 def object_acl_fields(ctx: RequestContext, header=None) -> dict:
     """The ``acl`` field of the versions a write makes, from its headers."""
-    header = header or (lambda name: ctx.header(name.encode()))
+    header = header or ctx.header
     canned = requested_acl(header)
     if canned is None:
         return {}
@@ -200,7 +200,7 @@ def _acl_document(ctx: RequestContext, canned: str | None) -> bytes:
 
 async def _wanted_acl(ctx: RequestContext) -> str:
     body = await read_small_body(ctx, MAX_BODY)
-    canned = requested_acl(lambda name: ctx.header(name.encode()))
+    canned = requested_acl(ctx.header)
     if canned is not None and body.strip():
         raise errors.UnexpectedContent("This request does not support content when "
                                        "an ACL header is given")

@@ -287,7 +287,7 @@ class S3Api:
         name = ctx.endpoint.name
         if not ctx.endpoint.implemented:
             raise errors.NotImplemented(f"{name} is not implemented by this server")
-        unbuilt.check_request(name, ctx.endpoint.query, lambda h: ctx.header(h.encode()))
+        unbuilt.check_request(name, ctx.endpoint.query, ctx.header)
         if name in ("ListBuckets", "CreateBucket") and ctx.api_key is None:
             raise errors.AccessDenied("Anonymous requests cannot list or create buckets: "
                                       "sign your requests")

@@ -56,7 +56,7 @@ class BodyChecks:
         algorithm = expected = None
         in_trailer = False
         for alg in ChecksumAlgorithm if checksum_headers else ():
-            value = ctx.header(alg.header.encode())
+            value = ctx.header(alg.header)
             if value is not None:
                 if algorithm is not None:
                     raise errors.InvalidRequest("Expecting a single x-amz-checksum- header")

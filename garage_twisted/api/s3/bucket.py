@@ -112,7 +112,7 @@ async def create_bucket(ctx: RequestContext, body: bytes) -> bytes:
     if not key.params.allow_create_bucket.value:
         raise errors.AccessDenied("this key is not allowed to create buckets")
     lock = (ctx.header(b"x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
-    canned = acl.requested_acl(lambda header: ctx.header(header.encode()))
+    canned = acl.requested_acl(ctx.header)
     try:
         created = await api.helper.create_bucket(name, owner=key, object_lock=lock)
         if canned not in (None, acl.PRIVATE):

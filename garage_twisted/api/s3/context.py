@@ -59,14 +59,20 @@ class RequestContext:
         """Whether the versions this request writes are versions of their own."""
         return self.versioning == "Enabled"
 
-    def header(self, name: bytes) -> str | None:
-        """First value of a request header (``name`` in lower case),
-        decoded as Latin-1 (as HTTP)."""
+    def header(self, name: bytes | str) -> str | None:
+        """First value of a request header (``name`` in lower case, bytes
+        or text), decoded as Latin-1 (as HTTP).
+
+        The table holds each name both ways, so the many checks that ask
+        by text name (``header(lower-case name)`` callbacks) need no
+        encoding and no wrapper per lookup."""
         headers = self._headers
         if headers is None:
-            headers = self._headers = {
-                key.lower(): values[0].decode("latin-1")
-                for key, values in self.request.requestHeaders.getAllRawHeaders() if values}
+            headers = self._headers = {}
+            for key, values in self.request.requestHeaders.getAllRawHeaders():
+                if values:
+                    key = key.lower()
+                    headers[key] = headers[key.decode("latin-1")] = values[0].decode("latin-1")
         return headers.get(name)
 
 

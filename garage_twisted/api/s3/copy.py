@@ -81,7 +81,7 @@ async def source_version(ctx: RequestContext, header: str):
         if not version.is_data:
             raise errors.InvalidRequest("The source of a copy request may not specifically "
                                         "refer to a delete marker by version id.")
-    outcome = preconditions.evaluate(lambda name: ctx.header(name.encode()),
+    outcome = preconditions.evaluate(ctx.header,
                                   version.data.meta.etag, version.timestamp,
                                   prefix="x-amz-copy-source-")
     if outcome is not None:

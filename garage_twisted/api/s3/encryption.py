@@ -101,8 +101,7 @@ def key_for_write(ctx, header=None):
         method, or both SSE-C and a server-managed method.
     """
     if header is None:
-        def header(name):
-            return ctx.header(name.encode())
+        header = ctx.header
     given = CustomerKey.from_headers(header)
     method = header("x-amz-server-side-encryption")
     if method is not None:
@@ -142,7 +141,7 @@ def key_for_read(ctx, meta, prefix: str = PREFIX):
     """The key to read an object with ``meta``: the customer's, checked
     against its MD5 (SSE-C), or its unwrapped data key (SSE-S3, which
     needs no request headers); None for a plain object."""
-    given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()), prefix)
+    given = CustomerKey.from_headers(ctx.header, prefix)
     stored = getattr(meta, "encryption", None)
     if stored is None or sse_s3.is_managed(stored):
         if given is not None:

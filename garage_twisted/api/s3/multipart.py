@@ -200,7 +200,7 @@ def upload_key(ctx: RequestContext, version):
     a part must come with (checked), the upload's SSE-S3 data key, or None."""
     headers = dict(version.upload_headers)
     stored = headers.get(SSE_MD5_HEADER)
-    given = CustomerKey.from_headers(lambda name: ctx.header(name.encode()))
+    given = CustomerKey.from_headers(ctx.header)
     if SSE_S3_HEADER in headers:
         if given is not None:
             raise errors.InvalidRequest("This upload was created with SSE-S3: its parts "
@@ -397,7 +397,7 @@ async def _object_checksum(ctx: RequestContext, checksum, wanted, parts) -> tupl
         # One multiplication chain per part: off the reactor for 10,000 parts.
         value = await ctx.api.run_in_thread(
             checksum_of_parts.full_object, algorithm, [(p.checksum, p.size) for p in parts])
-    expected = ctx.header(algorithm.header.encode())
+    expected = ctx.header(algorithm.header)
     if expected is not None and checksum_of_parts.decode(expected) != \
             checksum_of_parts.decode(value):
         raise _bad_digest(algorithm.name)
@@ -468,7 +468,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> bytes:
     if checksum is None:
         # A checksum of the object that nothing here can check is refused
         # rather than ignored (as Garage).
-        asserted = [alg.header for alg in ChecksumAlgorithm if ctx.header(alg.header.encode())]
+        asserted = [alg.header for alg in ChecksumAlgorithm if ctx.header(alg.header)]
         if asserted:
             raise errors.InvalidRequest(f"{asserted[0]} cannot be checked: the upload was "
                                         "created without x-amz-checksum-algorithm")

@@ -319,11 +319,7 @@ def verify(request: SignedRequest, auth: AuthData, secret: str, region: str) -> 
     query = canonical_query(request.raw_query, auth.presigned)
     headers = canonical_headers(auth, request.headers)
     signed = ";".join(auth.signed_headers)
-    candidates = [request.raw_path]
-    reencoded = uri_encode(unquote(request.raw_path), True)
-    if reencoded != request.raw_path:
-        candidates.append(reencoded)
-    for path in candidates:
+    for path in _candidate_paths(request.raw_path):
         canonical = (f"{request.method}\n{path}\n{query}\n{headers}\n{signed}\n"
                      f"{auth.content_sha256}")
         expected = hmac.new(key, string_to_sign(auth, canonical).encode(),
@@ -334,6 +330,16 @@ def verify(request: SignedRequest, auth: AuthData, secret: str, region: str) -> 
     raise errors.SignatureDoesNotMatch(
         "The request signature we calculated does not match the signature you provided. "
         "Check your key and signing method.")
+
+
+def _candidate_paths(raw_path: str):
+    """The paths a client may have signed: the one received, then (only if
+    that signature fails: a generator) the same path encoded as AWS
+    encodes it, for clients that sent it less encoded than they signed."""
+    yield raw_path
+    reencoded = uri_encode(unquote(raw_path), True)
+    if reencoded != raw_path:
+        yield reencoded
 
 
 def check_signed_headers(auth: AuthData, headers: dict) -> None:

@@ -96,7 +96,7 @@ def requested_lock(ctx: RequestContext, header) -> tuple:
 
 def upload_headers(ctx: RequestContext) -> tuple:
     """CreateMultipartUpload: the lock asked for, as upload headers."""
-    retention, hold = requested_lock(ctx, lambda name: ctx.header(name.encode()))
+    retention, hold = requested_lock(ctx, ctx.header)
     headers = ()
     if retention is not None:
         headers += ((UPLOAD_MODE_HEADER, retention[0]), (UPLOAD_UNTIL_HEADER, str(retention[1])))
@@ -139,7 +139,7 @@ def version_fields(ctx: RequestContext, retention=None, hold=None) -> dict:
 def prepare_write(ctx: RequestContext, header=None) -> None:
     """Set ``ctx.write_fields`` from the request (``header`` as in
     :func:`requested_lock`, the request's headers by default)."""
-    header = header or (lambda name: ctx.header(name.encode()))
+    header = header or ctx.header
     retention, hold = requested_lock(ctx, header)
     ctx.write_fields = version_fields(ctx, retention, hold)
     ctx.write_fields.update(acl.object_acl_fields(ctx, _with_form_acl(header)))
@@ -161,7 +161,7 @@ def require_integrity(ctx: RequestContext) -> None:
         return
     if ctx.header(b"content-md5") is not None:
         return
-    if any(ctx.header(algorithm.header.encode()) is not None
+    if any(ctx.header(algorithm.header) is not None
            for algorithm in ChecksumAlgorithm):
         return
     trailer = (ctx.header(b"x-amz-trailer") or "").lower()

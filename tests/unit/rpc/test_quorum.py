@@ -5,7 +5,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from garage_twisted.rpc.layout import NodeRole
-from garage_twisted.rpc.preference import preferred_order
+from garage_twisted.rpc.preference import PreferredOrders, preferred_order
 from garage_twisted.rpc.quorum import HEDGE_AFTER, try_call_many, try_write_many_sets
 from garage_twisted.util.errors import QuorumError
 
@@ -113,6 +113,34 @@ class PreferenceTests(SynchronousTestCase):
         rtts = {B: 0.030, C: 0.050, D: 0.010}
         self.assertEqual(preferred_order([B, C, D, A], A, roles, rtts.get), [A, C, D, B])
         self.assertEqual(preferred_order([B, D], A, roles, None), [B, D])
+
+    def test_remembered_orders_follow_new_round_trips_and_roles(self):
+        """PreferredOrders answers as preferred_order, computes a node set's
+        order once per round-trip generation, forgets on a new one, and
+        hands out lists its callers may change."""
+        roles = {A: NodeRole("paris", 1), B: NodeRole("lyon", 1), C: NodeRole("lyon", 1)}
+        rtts = {B: 0.030, C: 0.050}
+        asked = []
+
+        def rtt_of(node):
+            asked.append(node)
+            return rtts.get(node)
+
+        generation = [0]
+        orders = PreferredOrders(A, rtt_of, lambda: generation[0])
+        first = orders([C, B, A], roles)
+        self.assertEqual(first, [A, B, C])
+        first.append(D)  # the caller's own list
+        count = len(asked)
+        self.assertEqual(orders([C, B, A], roles), [A, B, C])
+        self.assertEqual(len(asked), count)  # remembered: no RTT read
+        rtts[C] = 0.001
+        self.assertEqual(orders([C, B, A], roles), [A, B, C])  # same generation
+        generation[0] += 1
+        self.assertEqual(orders([C, B, A], roles), [A, C, B])
+        # Other roles (a new layout version), same node set: computed anew.
+        moved = {A: NodeRole("lyon", 1), B: NodeRole("paris", 1), C: NodeRole("lyon", 1)}
+        self.assertEqual(orders([C, B, A], moved), [A, C, B])
 
 
 class ImmediateFailureTests(SynchronousTestCase):
