@@ -229,6 +229,13 @@ class TableData:
         if old_raw is None:
             old = None
             new = entry
+        elif old_raw == entry.known_encoding():
+            # The row already holds these bytes: a CRDT merged with itself
+            # is itself, so nothing to decode, merge or write. Common: every
+            # node holding an object queues the same version and block_ref
+            # rows when it changes, so each replica receives each such row
+            # once per node.
+            return False
         else:
             old = self.decode(key, old_raw)
             new = old.merge(entry)

@@ -43,6 +43,11 @@ class Entry:
             self.__dict__[_ENCODED] = raw
         return raw
 
+    def known_encoding(self) -> bytes | None:
+        """The entry's bytes if already known (decoded from them, or
+        encoded once), else ``None``: never encodes."""
+        return self.__dict__.get(_ENCODED)
+
     @classmethod
     def decode(cls, data: bytes):
         entry = cls.from_cbor(codec.decode_versioned(cls.MARKER, data))

@@ -45,13 +45,18 @@ class UpdateTablesTests(SynchronousTestCase):
 
 
 class _CountingRecord(Record):
-    """A record that counts its encodings (``to_cbor`` calls)."""
+    """A record that counts its encodings (``to_cbor`` calls) and merges."""
 
     encodings = 0
+    merges = 0
 
     def to_cbor(self):
         _CountingRecord.encodings += 1
         return super().to_cbor()
+
+    def merge(self, other):
+        _CountingRecord.merges += 1
+        return super().merge(other)
 
 
 class EntryEncodingTests(SynchronousTestCase):
@@ -82,6 +87,27 @@ class EntryEncodingTests(SynchronousTestCase):
         self.assertEqual(_CountingRecord.decode(changed.encode()).sk, b"b")
         # Equality looks at the fields only, encoded or not.
         self.assertEqual(entry, self.entry(1, x=1))
+
+    def test_the_bytes_already_stored_change_nothing(self):
+        """An entry arriving as the very bytes its row holds (a cascade's
+        row, queued by every node holding its cause) is neither decoded
+        again nor merged nor written: no Merkle work, no update hook."""
+        data = TableData(RecordSchema(), MemoryStore())
+        data.update_entry(self.entry(1, x=1))
+        raw = data.read_raw(PK, b"a")
+        tx = data.store.transaction()
+        tx.remove(data.merkle_todo, row_key(PK, b"a"))
+        tx.commit()
+        hooked = []
+        data.schema.updated = lambda tx, old, new: hooked.append(new)
+        encodings, merges = _CountingRecord.encodings, _CountingRecord.merges
+        self.assertFalse(data.update_entry(_CountingRecord.decode(raw)))
+        self.assertEqual((_CountingRecord.encodings, _CountingRecord.merges),
+                         (encodings, merges))
+        self.assertEqual((list(data.merkle_todo.range()), hooked), ([], []))
+        # Other bytes of the same row still merge.
+        self.assertTrue(data.update_entry(self.entry(2, y=2)))
+        self.assertEqual(len(hooked), 1)
 
 
 class QueueInsertTests(SynchronousTestCase):
