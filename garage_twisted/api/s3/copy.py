@@ -81,8 +81,7 @@ async def source_version(ctx: RequestContext, header: str):
         if not version.is_data:
             raise errors.InvalidRequest("The source of a copy request may not specifically "
                                         "refer to a delete marker by version id.")
-    outcome = preconditions.evaluate(ctx.header,
-                                  version.data.meta.etag, version.timestamp,
+    outcome = preconditions.evaluate(ctx.header, version.data.meta.etag, version.timestamp,
                                   prefix="x-amz-copy-source-")
     if outcome is not None:
         raise errors.PreconditionFailed("At least one of the pre-conditions you specified "

@@ -125,8 +125,7 @@ def _apply_overrides(ctx: RequestContext):
 
 def _conditions(ctx: RequestContext, version, meta) -> bytes | None:
     """The 304 answer (headers set), or ``None`` to go on; raises 412."""
-    outcome = preconditions.evaluate(ctx.header, meta.etag,
-                                  version.timestamp)
+    outcome = preconditions.evaluate(ctx.header, meta.etag, version.timestamp)
     if outcome == preconditions.PRECONDITION_FAILED:
         raise errors.PreconditionFailed("At least one of the pre-conditions you specified "
                                         "did not hold")
