@@ -68,14 +68,17 @@ from garage_twisted.util.time import now_msec
 log = Logger()
 
 # Blocks sent to their nodes together, at the price of holding this many
-# in memory (with the writes in flight, about 13 MiB per large upload).
+# in memory, with the writes in flight.
 # Bursts cost less CPU per byte on every node than a steady trickle (more
-# frames per wake-up): groups of 8 against 4 gave 134-141 against 128-131
-# MB/s on a 3-node cluster on one machine, and sending each block as soon
-# as it was named was slower still.
-BLOCKS_PER_GROUP = 8
+# frames per wake-up), and sending each block as soon as it was named was
+# slower. Groups of 8 were faster than 4 once (134-141 against 128-131
+# MB/s, three nodes on one machine) but no longer are since peer messages
+# are gathered into one system call, and they cost 12-15 MiB more at the
+# peak of four concurrent 64 MiB uploads: groups of 4 (docs/benchmarks.rst,
+# issue 28's third pass).
+BLOCKS_PER_GROUP = 4
 # The version's block list and the block_ref rows go in batches that grow
-# with the upload (8, 8, 16, 32, ... blocks, at most MAX_ROWS_PER_BATCH):
+# with the upload (4, 4, 8, 16, ... blocks, at most MAX_ROWS_PER_BATCH):
 # every node merges each batch into the growing version entry, decoding and
 # encoding all of it, so batches of a fixed size made an upload's metadata
 # cost grow with the square of its size. Rows hold no block data.
