@@ -195,10 +195,9 @@ class GarageNode(MultiService):
         # Reads prefer this node, then its zone, then the lowest ping RTT
         # (peering measures it).
         rtt_of = self.peering.rtt_of
-        peering = self.peering
 
         def rtt_generation():
-            return peering.rtt_generation
+            return self.peering.rtt_generation
 
         sharded = ShardedReplication(self.layout, node_id, config.replication_factor,
                                      config.consistency_mode, rtt_of=rtt_of,

@@ -80,7 +80,6 @@ class ShardedReplication:
         self.layout = layout
         self.local_node_id = local_node_id
         self._read_quorum, self._write_quorum = _quorums(replication_factor, consistency_mode)
-        self.rtt_of = rtt_of
         self._order = read_order(local_node_id, rtt_of, rtt_generation)
 
     def read_nodes(self, position_hash):
@@ -124,7 +123,6 @@ class FullCopyReplication:
     def __init__(self, layout, local_node_id: bytes, rtt_of=None, rtt_generation=None):
         self.layout = layout
         self.local_node_id = local_node_id
-        self.rtt_of = rtt_of
         self._order = read_order(local_node_id, rtt_of, rtt_generation)
 
     def _nodes(self) -> list:
