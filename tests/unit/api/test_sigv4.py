@@ -139,3 +139,26 @@ class PresignExpiryTests(TestCase):
             error = self.assertRaises(errors.AccessDenied, self.parse, expires)
             self.assertEqual(error.status, 403)
             self.assertIn(message, error.message, expires)
+
+
+class SignedPathTests(TestCase):
+    """The path as received verifies; so does AWS's encoding of it, which
+    clients sign when they send the path less encoded (``(`` for ``%28``);
+    any other path does not."""
+
+    def verify_path(self, signed_path: str, received_path: str):
+        headers, *_ = signer.sign("GET", "http://127.0.0.1:3900" + signed_path, KEY_ID, SECRET,
+                                  "garage", "UNSIGNED-PAYLOAD")
+        request = sigv4.SignedRequest("GET", received_path, "",
+                                      {k.lower(): v for k, v in headers.items()}, time.time())
+        return sigv4.verify(request, sigv4.parse(request), SECRET, "garage")
+
+    def test_the_path_as_received(self):
+        self.assertEqual(self.verify_path("/bucket/k(x)", "/bucket/k(x)").access_key, KEY_ID)
+
+    def test_the_path_as_aws_encodes_it(self):
+        self.assertEqual(self.verify_path("/bucket/k%28x%29", "/bucket/k(x)").access_key, KEY_ID)
+
+    def test_another_path_refused(self):
+        with self.assertRaises(errors.SignatureDoesNotMatch):
+            self.verify_path("/bucket/k%28y%29", "/bucket/k(x)")
