@@ -15,7 +15,9 @@ Wire format on the child's stdin and stdout, both directions framed by
     request  WRITE  payload = hash (32) + plain data -> OK + b"\\x01" written / b"\\x00" present
 
 Answers carry ``OK``, ``MISSING``, ``CORRUPT`` or ``ERROR`` (payload = a
-UTF-8 message). ``CORRUPT`` means the block's file did not hold the block and
+UTF-8 message). Before any answer, the child writes one ``READY`` frame
+(request id 0, status ``OK``, no payload) once it has imported its code and
+opened its store: until then the node serves requests in its thread pool. ``CORRUPT`` means the block's file did not hold the block and
 this process has already renamed it aside (the store's verified read does it,
 so the rename happens here, off the node's reactor); the node logs it and
 queues the resync. The child answers requests in the order it reads them, each
@@ -49,6 +51,10 @@ ERROR = 3
 REFUSED = 4  # the disk refused a write (BlockWriteRefused)
 
 READ_SIZE = 1 << 20
+
+# The request id of the frame announcing that the child serves requests;
+# the node numbers its requests from 1.
+READY_ID = 0
 
 
 def encode_frame(request_id: int, kind: int, payload: bytes) -> bytes:
@@ -109,6 +115,8 @@ def handle(store: LocalBlockStore, level, kind: int, payload: bytes) -> tuple[in
 def serve(store: LocalBlockStore, level, read_fd: int, out) -> None:
     """Answer requests from ``read_fd`` on the binary file ``out`` until EOF."""
     reader = FrameReader()
+    out.write(encode_frame(READY_ID, OK, b""))
+    out.flush()
     while True:
         chunk = os.read(read_fd, READ_SIZE)
         if not chunk:

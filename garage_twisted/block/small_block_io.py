@@ -9,10 +9,20 @@
 - :class:`ThreadSmallBlockIO`: the same operations in the I/O thread pool
   (tests, and the fallback while the process is not running).
 
+The process runs only while the node has small blocks to read or write:
+it is started by the first request (an idle node does not pay its ~13 MB),
+and asked to exit after ``CHILD_IDLE_SECONDS`` without a request. Requests
+that arrive before it has announced itself ready (a Python start takes tens
+of milliseconds) go to the thread pool, so none waits for the start. Both
+write a block as a uniquely named temporary file renamed over the final
+name, so a block written by both at once is still whole.
+
 Invariants of :class:`BlockIOProcess`: every request gets exactly one
 outcome (its answer, or a ``BlockError`` if the process died first); a dead
-process is started again on the next request; stopping closes the child's
-input and waits for it to exit, so no process outlives the service.
+or retired process is started again by a later request, not sooner than
+``RESTART_DELAY`` after one that died before it was ready; stopping closes
+every child's input and waits for each to exit, so no process outlives the
+service.
 """
 
 import itertools
@@ -70,6 +80,13 @@ class ThreadSmallBlockIO:
 # The directory holding the garage_twisted package the node runs.
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(garage_twisted.__file__)))
 
+# A child that answered nothing for this long is asked to exit.
+CHILD_IDLE_SECONDS = 60.0
+# After a child died before it was ready (it cannot start: a broken
+# installation, no memory), requests use the thread pool this long before
+# another start is tried, not one start per request.
+RESTART_DELAY = 10.0
+
 _STATUS_ERRORS = {wire.MISSING: MissingBlock, wire.CORRUPT: CorruptBlock,
                   wire.REFUSED: BlockWriteRefused, wire.ERROR: BlockError}
 
@@ -85,8 +102,14 @@ class _ChildProtocol(ProcessProtocol):
         self.pending: dict[int, tuple[defer.Deferred, int]] = {}
         self.ended = defer.Deferred()
         self.alive = True
+        # Set by the child's READY frame; requests go to it only then.
+        self.ready = False
+        self.became_ready = defer.Deferred()
+        # Requests sent, read by the idle check.
+        self.uses = 0
 
     def send(self, request_id: int, kind: int, payload: bytes, d: defer.Deferred):
+        self.uses += 1
         self.pending[request_id] = (d, kind)
         self.transport.write(wire.encode_frame(request_id, kind, payload))
 
@@ -98,6 +121,12 @@ class _ChildProtocol(ProcessProtocol):
             self.transport.signalProcess("KILL")
             return
         for request_id, status, payload in frames:
+            if request_id == wire.READY_ID:
+                if not self.ready:
+                    self.ready = True
+                    self.owner._child_ready(self)
+                    self.became_ready.callback(None)
+                continue
             entry = self.pending.pop(request_id, None)
             if entry is None:
                 self.log.error("block I/O process answered unknown request {id}",
@@ -128,12 +157,12 @@ class _ChildProtocol(ProcessProtocol):
 
 @implementer(ISmallBlockIO)
 class BlockIOProcess(Service):
-    """Runs :mod:`garage_twisted.block.io_child` while the service runs.
+    """Runs :mod:`garage_twisted.block.io_child` while the node has work for it.
 
-    :param reactor: ``IReactorProcess``.
+    :param reactor: ``IReactorProcess`` and ``IReactorTime``.
     :param data_dir: the data directory the child writes to.
-    :param fallback: an :class:`ISmallBlockIO` used while the service is
-        not running (before start and after stop).
+    :param fallback: an :class:`ISmallBlockIO` (the thread pool) used while
+        no child is ready, and before start and after stop.
     """
 
     log = Logger()
@@ -145,8 +174,14 @@ class BlockIOProcess(Service):
         self.compression_level = compression_level
         self.fsync = fsync
         self.fallback = fallback
+        # The child requests go to once it is ready (None: none started).
         self._child: _ChildProtocol | None = None
-        self._ids = itertools.count(1)
+        # Every child still running, the retired ones exiting included.
+        self._running: set[_ChildProtocol] = set()
+        self._ids = itertools.count(0)
+        self._idle_check = None
+        self._uses_at_check = 0
+        self._no_start_before = 0.0
 
     def _spawn(self) -> _ChildProtocol:
         child = _ChildProtocol(self)
@@ -162,35 +197,67 @@ class BlockIOProcess(Service):
             [PACKAGE_ROOT] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         self.reactor.spawnProcess(child, sys.executable, argv, env=env,
                                   childFDs={0: "w", 1: "r", 2: "r"})
+        self._running.add(child)
         self.log.info("block I/O process started (pid {pid})", pid=child.transport.pid)
         return child
 
-    def startService(self):
-        super().startService()
-        self._child = self._spawn()
-
     def stopService(self):
         super().stopService()
-        child, self._child = self._child, None
-        if child is None or not child.alive:
-            return None
-        # End of input: the child answers what it has read, then exits.
+        self._cancel_idle_check()
+        self._child = None
+        waits = []
+        for child in list(self._running):
+            # End of input: the child answers what it has read, then exits.
+            child.transport.closeStdin()
+            waits.append(child.ended)
+        return defer.DeferredList(waits)
+
+    def _child_ready(self, child: _ChildProtocol) -> None:
+        if child is self._child and self.running and self._idle_check is None:
+            self._uses_at_check = child.uses
+            self._idle_check = self.reactor.callLater(CHILD_IDLE_SECONDS, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._idle_check = None
+        child = self._child
+        if child is None:
+            return
+        if child.uses != self._uses_at_check or child.pending:
+            self._uses_at_check = child.uses
+            self._idle_check = self.reactor.callLater(CHILD_IDLE_SECONDS, self._check_idle)
+            return
+        # Retired: nothing is pending, and the next request starts another.
+        self.log.info("block I/O process idle for {seconds:.0f} s, stopping it",
+                      seconds=CHILD_IDLE_SECONDS)
+        self._child = None
         child.transport.closeStdin()
-        return child.ended
+
+    def _cancel_idle_check(self) -> None:
+        if self._idle_check is not None:
+            if self._idle_check.active():
+                self._idle_check.cancel()
+            self._idle_check = None
 
     def _child_ended(self, child: _ChildProtocol) -> None:
+        self._running.discard(child)
         if self._child is child:
-            # Started again on the next request, not in a loop here.
             self._child = None
+            self._cancel_idle_check()
+            if not child.ready:
+                self._no_start_before = self.reactor.seconds() + RESTART_DELAY
 
-    def _request(self, kind: int, payload: bytes) -> defer.Deferred:
-        if not self.running:
+    def _request(self, kind: int, payload: bytes) -> defer.Deferred | None:
+        """Send a request to the ready child; ``None``: use the fallback."""
+        child = self._child
+        if child is None or not child.ready:
+            if (child is None and self.running
+                    and self.reactor.seconds() >= self._no_start_before):
+                self._child = self._spawn()
             return None
-        if self._child is None:
-            self._child = self._spawn()
         d = defer.Deferred()
-        # Ids wrap at 32 bits, far beyond the requests ever in flight.
-        self._child.send(next(self._ids) & 0xFFFFFFFF, kind, payload, d)
+        # Ids run from 1 to 2**32 - 1 and wrap, far beyond the requests ever
+        # in flight; 0 is the child's READY frame.
+        child.send(next(self._ids) % 0xFFFFFFFF + 1, kind, payload, d)
         return d
 
     def read(self, hash_: bytes):
