@@ -230,18 +230,24 @@ class BlockReplicator:
         that orders reads among a zone's nodes, or ``None`` (not by RTT).
     :param rtt_generation: ``() -> int`` changing whenever ``rtt_of``'s
         answers may have (read orders are remembered until then), or None.
+    :param ram_buffer: a :class:`~garage_twisted.util.byte_budget.ByteBudget`
+        (``block_ram_buffer_max``): a block write holds its size from before
+        its first copy is sent until its last copy is written or has
+        failed, the copies that go on after the quorum included; ``None``:
+        no limit.
     """
 
     log = Logger()
 
     def __init__(self, manager, layout, network, write_quorum: int, rtt_of=None,
-                 rtt_generation=None):
+                 rtt_generation=None, ram_buffer=None):
         self.manager = manager
         self.layout = layout
         self.network = network
         self.node_id = network.node_id
         self.write_quorum = write_quorum
         self.rtt_of = rtt_of
+        self.ram_buffer = ram_buffer
         self._order = read_order(self.node_id, rtt_of, rtt_generation)
         # Reads that asked another node because one was slow to answer.
         self.hedged = 0
@@ -341,22 +347,33 @@ class BlockReplicator:
     def put(self, hash_: bytes, data: bytes) -> defer.Deferred:
         """Store the block on its nodes (each compresses it as it likes);
         fires at write quorum in every set."""
-        return self._put_everywhere(hash_, lambda: self.manager.put_local(hash_, data),
+        return self._put_everywhere(hash_, len(data),
+                                    lambda: self.manager.put_local(hash_, data),
                                     lambda node: self._call_put(node, hash_, data))
 
     def put_packed(self, hash_: bytes, block: DataBlock) -> defer.Deferred:
         """Store a block in its stored form on its nodes (each writes it as
         it comes); fires at write quorum in every set."""
         return self._put_everywhere(
-            hash_, lambda: self.manager.write_packed(hash_, block),
+            hash_, len(block.payload), lambda: self.manager.write_packed(hash_, block),
             lambda node: self._call_put(node, hash_, block.payload, block.compressed))
 
-    def _put_everywhere(self, hash_: bytes, write_here, send_to) -> defer.Deferred:
+    def _put_everywhere(self, hash_: bytes, size: int, write_here, send_to) -> defer.Deferred:
         def call(node, path, message):
             return write_here() if node == self.node_id else send_to(node)
 
-        return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
-                                   self.write_quorum)
+        budget = self.ram_buffer
+        if budget is None:
+            return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
+                                       self.write_quorum)
+
+        def send(_):
+            # The sets are read once the budget lets the write go: a layout
+            # may have changed while it waited.
+            return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
+                                       self.write_quorum,
+                                       on_all_done=lambda: budget.release(size))
+        return budget.acquire(size).addCallback(send)
 
     def _read_order(self, hash_: bytes) -> list:
         read_version = self.layout.read_version()

@@ -97,20 +97,28 @@ def try_call_many(call, nodes, path: str, message, quorum: int,
     return result
 
 
-def try_write_many_sets(call, sets, path: str, message, quorum: int) -> defer.Deferred:
+def try_write_many_sets(call, sets, path: str, message, quorum: int,
+                        on_all_done=None) -> defer.Deferred:
     """Deferred[list of (node, Reply)] once every set has ``quorum``
     acknowledgements: the replies received by then.
 
     Each node is called once, whatever number of sets it belongs to.
+
+    :param on_all_done: called with no argument once every call has ended
+        (answered or failed), the background ones after the quorum
+        included; also when the write fails before any call.
     """
     sets = [list(dict.fromkeys(s)) for s in sets]
     for s in sets:
         if quorum > len(s):
+            if on_all_done is not None:
+                on_all_done()
             return defer.fail(QuorumError(
                 f"{path}: a quorum of {quorum} needs more than the {len(s)} nodes of a set"))
     result = defer.Deferred()
     acked, errors = {}, {}
     nodes = list(dict.fromkeys(n for s in sets for n in s))
+    running = [len(nodes)]
 
     def settled():
         if result.called:
@@ -122,17 +130,27 @@ def try_write_many_sets(call, sets, path: str, message, quorum: int) -> defer.De
                 f"{path}: a write set cannot reach {quorum} acknowledgements; "
                 f"{_describe(errors)}"))
 
+    def ended():
+        running[0] -= 1
+        if running[0] == 0 and on_all_done is not None:
+            on_all_done()
+
     def succeeded(reply, node):
         acked[node] = reply
         settled()
+        ended()
 
     def failed(failure, node):
         errors[node] = failure.getErrorMessage() or failure.type.__name__
         settled()
+        ended()
 
     for node in nodes:
         d = defer.maybeDeferred(call, node, path, message)
         d.addCallbacks(succeeded, failed, callbackArgs=(node,), errbackArgs=(node,))
-    if not nodes and not result.called:
-        result.callback([])
+    if not nodes:
+        if not result.called:
+            result.callback([])
+        if on_all_done is not None:
+            on_all_done()
     return result

@@ -62,6 +62,7 @@ from garage_twisted.table.gc import TableGc
 from garage_twisted.table.replication import FullCopyReplication, ShardedReplication
 from garage_twisted.table.rpc import TableRpc, TableServer
 from garage_twisted.table.sync import SyncReporter, TableSyncer
+from garage_twisted.util.byte_budget import ByteBudget
 from garage_twisted.util.config import JOINED_SECRET_FILE
 from garage_twisted.util.errors import GarageError
 from garage_twisted.util.gcstats import GcStats
@@ -216,7 +217,8 @@ class GarageNode(MultiService):
             compression_level=config.compression_level, small_io=small_io,
             replicator_factory=lambda manager: BlockReplicator(
                 manager, self.layout, self.network, write_quorum, rtt_of=rtt_of,
-                rtt_generation=rtt_generation))
+                rtt_generation=rtt_generation,
+                ram_buffer=ByteBudget(config.block_ram_buffer_max)))
 
         # -- tables and the model ----------------------------------------------
         # Tables reach the nodes the layout assigns them through the table

@@ -23,6 +23,8 @@ from garage_twisted.util.errors import ConfigError
 log = Logger()
 
 DEFAULT_BLOCK_SIZE = 1 << 20
+# Garage's default block_ram_buffer_max.
+DEFAULT_BLOCK_RAM_BUFFER_MAX = 256 << 20
 # Garage refuses a shorter metadata_auto_snapshot_interval.
 MIN_AUTO_SNAPSHOT_INTERVAL = 600
 CONSISTENCY_MODES = ("consistent", "degraded", "dangerous")
@@ -157,6 +159,9 @@ class Config:
     metadata_fsync: bool = False
     data_fsync: bool = False
     block_size: int = DEFAULT_BLOCK_SIZE
+    # Block data a node holds while sending blocks to their nodes, the
+    # copies that go on after the write quorum included.
+    block_ram_buffer_max: int = DEFAULT_BLOCK_RAM_BUFFER_MAX
     compression_level: int | None = 1
     db_engine: str = "leveldb"
     # How long a deletion record (tombstone) is kept before the nodes agree
@@ -321,6 +326,10 @@ def parse_config(text: str, base_dir: str = ".",
     snapshot_interval = _snapshot_interval(raw.get("metadata_auto_snapshot_interval"))
     if block_size < 4096:
         raise ConfigError("block_size must be at least 4096 bytes")
+    ram_buffer_max = parse_size(raw.get("block_ram_buffer_max", DEFAULT_BLOCK_RAM_BUFFER_MAX),
+                                "block_ram_buffer_max")
+    if ram_buffer_max < 1:
+        raise ConfigError("block_ram_buffer_max must be at least 1 byte")
     return Config(
         metadata_dir=os.path.join(base_dir, metadata_dir),
         data_dirs=tuple(DataDir(os.path.join(base_dir, d.path), d.capacity, d.read_only)
@@ -334,6 +343,7 @@ def parse_config(text: str, base_dir: str = ".",
         metadata_fsync=bool(_typed(raw, "metadata_fsync", bool, default=False)),
         data_fsync=bool(_typed(raw, "data_fsync", bool, default=False)),
         block_size=block_size,
+        block_ram_buffer_max=ram_buffer_max,
         compression_level=compression,
         db_engine=db_engine,
         tombstone_gc_delay_secs=gc_delay,

@@ -167,3 +167,10 @@ class BlockMetrics:
             value = tree.key_count.value
             if value is not None:
                 yield _gauge(name, documentation, value)
+        replicator = self.manager.replicator
+        budget = None if replicator is None else replicator.ram_buffer
+        if budget is not None:
+            # Garage's name and unit.
+            yield _gauge("block_ram_buffer_free_kb",
+                         "Room left in block_ram_buffer_max (KiB) for blocks being sent.",
+                         budget.free // 1024)

@@ -23,6 +23,7 @@ from garage_twisted.net.keys import NodeKey
 from garage_twisted.net.network import Network
 from garage_twisted.table.gc import TableGc
 from garage_twisted.table.replication import LocalReplication
+from garage_twisted.util.byte_budget import ByteBudget
 from garage_twisted.util.gcstats import GcStats
 from garage_twisted.util.worker import WorkerRunner
 
@@ -167,6 +168,18 @@ class NodeMetricsTests(SynchronousTestCase):
                       samples["api_s3_request_duration_seconds_count"])
         self.assertEqual(samples["cluster_layout_version"], [({}, 3.0)])
         self.assertEqual(samples["cluster_healthy"], [({}, 1.0)])
+
+    def test_ram_buffer_room(self):
+        """A node sending blocks to others shows the room left in
+        ``block_ram_buffer_max``, in KiB as Garage does."""
+        _, samples = parse(self.scrape())
+        self.assertNotIn("block_ram_buffer_free_kb", samples)  # no replicator
+        budget = ByteBudget(8 << 20)
+        self.successResultOf(budget.acquire(3 << 20))
+        self.manager.replicator = SimpleNamespace(ram_buffer=budget)
+        types, samples = parse(self.scrape())
+        self.assertEqual(types["block_ram_buffer_free_kb"], "gauge")
+        self.assertEqual(samples["block_ram_buffer_free_kb"], [({}, 5120.0)])
 
     def queue_trees(self):
         trees = {}

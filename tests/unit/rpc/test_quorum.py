@@ -59,6 +59,34 @@ class TryWriteManySetsTests(SynchronousTestCase):
         # The replies received by then (a write that reads back uses them).
         self.assertEqual(sorted(self.successResultOf(d)), [(A, "a"), (B, "b"), (D, "d")])
 
+    def test_all_done_once_the_background_calls_end(self):
+        """``on_all_done`` runs once, after the calls that went on past the
+        quorum, whether they answered or failed."""
+        net, done = Scripted(), []
+        d = try_write_many_sets(net.call, [[A, B, C]], "p", None, 2,
+                                on_all_done=lambda: done.append(True))
+        net.pending[A].callback("a")
+        net.pending[B].callback("b")
+        self.successResultOf(d)
+        self.assertEqual(done, [])
+        net.pending[C].errback(RuntimeError("late"))
+        self.assertEqual(done, [True])
+
+    def test_all_done_after_a_failed_write_and_an_impossible_one(self):
+        net, done = Scripted(), []
+        d = try_write_many_sets(net.call, [[A, B, C]], "p", None, 2,
+                                on_all_done=lambda: done.append("failed"))
+        net.pending[A].errback(RuntimeError("x"))
+        net.pending[B].errback(RuntimeError("y"))
+        self.failureResultOf(d, QuorumError)
+        self.assertEqual(done, [])
+        net.pending[C].callback("c")
+        self.assertEqual(done, ["failed"])
+        d = try_write_many_sets(net.call, [[A]], "p", None, 2,
+                                on_all_done=lambda: done.append("impossible"))
+        self.failureResultOf(d, QuorumError)
+        self.assertEqual(done, ["failed", "impossible"])
+
     def test_a_set_out_of_reach_fails_the_write(self):
         net = Scripted()
         d = try_write_many_sets(net.call, [[A, B, C], [B, C, D]], "p", None, 2)

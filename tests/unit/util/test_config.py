@@ -47,6 +47,14 @@ admin_token = "tok"
         self.assertEqual(config.admin.admin_token, "tok")
         self.assertEqual(config.data_dir, "/d")
 
+    def test_block_ram_buffer_max(self):
+        """Garage's default (256 MiB), a size string, and a refusal of 0."""
+        self.assertEqual(self.parse(BASE).block_ram_buffer_max, 256 << 20)
+        config = self.parse('block_ram_buffer_max = "64MiB"\n' + BASE)
+        self.assertEqual(config.block_ram_buffer_max, 64 << 20)
+        with self.assertRaises(ConfigError):
+            self.parse("block_ram_buffer_max = 0\n" + BASE)
+
     def test_errors_are_one_line(self):
         """Each kind of mistake raises ConfigError with a single readable line."""
         cases = {
