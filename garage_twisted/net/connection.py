@@ -156,6 +156,14 @@ class PeerConnection(Protocol):
         self.closed.callback(None)
 
     def close(self) -> None:
+        """Close once what was written has gone out (a peer that reads
+        nothing keeps it open: see :meth:`abort`)."""
         if self._writer is not None:
             self._writer.flush()  # what was written goes out before the close
         self.transport.loseConnection()
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes and all: for a peer that
+        stopped answering. Its calls in flight fail at once, and what they
+        held (block data for a write's last copy) is freed."""
+        self.transport.abortConnection()

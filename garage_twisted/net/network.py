@@ -42,6 +42,8 @@ MAX_PENDING_HANDSHAKES = 128
 MAX_PENDING_PER_ADDRESS = 32
 # Refused connections are logged at most once per this many seconds.
 REFUSAL_LOG_INTERVAL = 10.0
+# Seconds close_all waits for a graceful close before dropping a connection.
+CLOSE_GRACE = 5.0
 
 
 def reply_locally(run, path: str, log=None) -> defer.Deferred:
@@ -285,8 +287,28 @@ class Network:
                 callback(node_id)
 
     def close_all(self) -> defer.Deferred:
-        """Close every connection; fires once all are gone."""
+        """Close every connection; fires once all are gone. A connection
+        still open after ``CLOSE_GRACE`` seconds (its peer reads nothing)
+        is dropped, so a hung peer cannot hold up the node's stop."""
         live = list(self._live)
         for connection in live:
             connection.close()
-        return defer.DeferredList([c.closed for c in live])
+        if not live:
+            return defer.succeed([])
+        done = defer.DeferredList([c.closed for c in live])
+
+        def drop_the_rest():
+            for connection in live:
+                if not connection.closed.called:
+                    self.log.warn("connection with {peer} not closed after {grace:g} s: "
+                                  "dropping it", grace=CLOSE_GRACE,
+                                  peer=connection.peer_node_id.hex()[:16]
+                                  if connection.peer_node_id else "a peer")
+                    connection.abort()
+        timer = self.clock.callLater(CLOSE_GRACE, drop_the_rest)
+
+        def cancel(result):
+            if timer.active():
+                timer.cancel()
+            return result
+        return done.addBoth(cancel)

@@ -12,7 +12,8 @@ lists other nodes send.
   ping carrying this node's address, hostname, version and the hash of its
   peer list; the answer carries the peer's. RTTs are kept (last
   ``RTT_SAMPLES``) for node preference. After ``MAX_FAILED_PINGS`` missed
-  pings in a row the connection is closed (and dialled again).
+  pings in a row the connection is dropped (aborted, not closed: a hung
+  peer never reads what a graceful close waits to send) and dialled again.
 - When the hashes of two nodes' peer lists differ, each pulls the other's
   list and dials the peers it did not know: a node that knows one member
   learns them all.
@@ -334,9 +335,12 @@ class Peering(Service):
             if info.failed_pings >= MAX_FAILED_PINGS:
                 connection = self.network.connections.get(node_id)
                 if connection is not None:
-                    self.log.warn("node {node} missed {n} pings: closing its connection",
+                    self.log.warn("node {node} missed {n} pings: dropping its connection",
                                   node=node_id.hex()[:16], n=info.failed_pings)
-                    connection.close()
+                    # Not a graceful close: that waits for the peer to read
+                    # what is queued for it, which a hung peer never does
+                    # (its calls, and the blocks they hold, would stay).
+                    connection.abort()
 
         return d.addCallbacks(answered, failed)
 

@@ -19,9 +19,13 @@ PEER = bytes([7]) * 32
 class FakeConnection:
     def __init__(self):
         self.closed = False
+        self.aborted = False
 
     def close(self):
         self.closed = True
+
+    def abort(self):
+        self.aborted = True
 
 
 class FakeNetwork:
@@ -113,11 +117,14 @@ class PeeringTimerTests(SynchronousTestCase):
         d.callback(Reply({"addr": "10.0.0.7:3901", "hash": self.peering.peer_list_hash(),
                           "hostname": "far", "version": "x"}))
         self.assertEqual(self.peering.peers[PEER].hostname, "far")
-        # Then pings every 15 s; MAX_FAILED_PINGS unanswered ones close the link.
+        # Then pings every 15 s; MAX_FAILED_PINGS unanswered ones drop the
+        # link at once (a graceful close waits for a hung peer to read).
         for _ in range(MAX_FAILED_PINGS):
+            self.assertFalse(self.network.connections[PEER].aborted)
             self.clock.advance(15)
             self.network.calls[-1][2].errback(CallTimeout("late"))
-        self.assertTrue(self.network.connections[PEER].closed)
+        self.assertTrue(self.network.connections[PEER].aborted)
+        self.assertFalse(self.network.connections[PEER].closed)
         self.peering.stopService()
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
