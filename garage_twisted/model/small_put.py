@@ -101,10 +101,27 @@ class SmallObjectWriter:
         message = None if not others else \
             [block_hash, stored, version.encode(), [r.encode() for r in refs], entry.encode()]
 
-        def call(node, path, message):
-            return self.network.call(node, path, message, priority=PRIO_NORMAL,
-                                     timeout=TIMEOUT)
+        budget = self.replicator.ram_buffer \
+            if others and len(others) >= self.write_quorum - 1 else None
+        size = len(stored)
+        # The block's bytes, held by the calls until the last one ended
+        # (block_ram_buffer_max, as a block write holds them: a hung or slow
+        # replica must not pile small objects up in memory either).
+        calls_left = [len(others)]
 
+        def ended(result):
+            calls_left[0] -= 1
+            if calls_left[0] == 0:
+                budget.release(size)
+            return result
+
+        def call(node, path, message):
+            d = self.network.call(node, path, message, priority=PRIO_NORMAL,
+                                  timeout=TIMEOUT)
+            return d if budget is None else d.addBoth(ended)
+
+        if budget is not None:
+            await budget.acquire(size)
         replies = await try_call_many(call, others, PATH, message, self.write_quorum - 1)
         table = model.object_table
         table.data.update_entries([entry])
