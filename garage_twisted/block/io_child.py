@@ -17,7 +17,8 @@ Wire format on the child's stdin and stdout, both directions framed by
 Answers carry ``OK``, ``MISSING``, ``CORRUPT`` or ``ERROR`` (payload = a
 UTF-8 message). Before any answer, the child writes one ``READY`` frame
 (request id 0, status ``OK``, no payload) once it has imported its code and
-opened its store: until then the node serves requests in its thread pool. ``CORRUPT`` means the block's file did not hold the block and
+opened its store: until then the node serves requests in its thread pool.
+``CORRUPT`` means the block's file did not hold the block and
 this process has already renamed it aside (the store's verified read does it,
 so the rename happens here, off the node's reactor); the node logs it and
 queues the resync. The child answers requests in the order it reads them, each
