@@ -74,9 +74,10 @@ log = Logger()
 # slower. Groups of 8 were faster than 4 once (134-141 against 128-131
 # MB/s, three nodes on one machine) but no longer are since peer messages
 # are gathered into one system call, and they cost 12-15 MiB more at the
-# peak of four concurrent 64 MiB uploads: groups of 4 (docs/benchmarks.rst,
-# issue 28's third pass).
-BLOCKS_PER_GROUP = 4
+# peak of four concurrent 64 MiB uploads (issue 28's third pass); groups
+# of 2 cost 6-7 MiB less than 4 there, at the same rates on one node and
+# on three (docs/benchmarks.rst, fourth pass).
+BLOCKS_PER_GROUP = 2
 # The version's block list and the block_ref rows go in batches that grow
 # with the upload (4, 4, 8, 16, ... blocks, at most MAX_ROWS_PER_BATCH):
 # every node merges each batch into the growing version entry, decoding and
