@@ -14,7 +14,6 @@ import os
 
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from garage_twisted.net import network as network_module
@@ -22,27 +21,9 @@ from garage_twisted.net.errors import PeerDisconnected
 from garage_twisted.net.keys import NodeKey
 from garage_twisted.net.network import Network
 from garage_twisted.net.peering import MAX_FAILED_PINGS, Peering
+from tests.support.waiting import RepeatedBody, until
 
 SECRET = bytes(range(32))
-
-
-class _Repeat:
-    def __init__(self, piece: bytes, count: int):
-        self.piece, self.left = piece, count
-
-    def read(self):
-        if not self.left:
-            return defer.succeed(b"")
-        self.left -= 1
-        return defer.succeed(self.piece)
-
-
-async def until(predicate, what, seconds=20.0):
-    deadline = reactor.seconds() + seconds
-    while not predicate():
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"not within {seconds:g} s: {what}")
-        await deferLater(reactor, 0.01, lambda: None)
 
 
 def queued(connection) -> int:
@@ -72,7 +53,7 @@ class HungPeerTests(TestCase):
         b_side.transport.pauseProducing()
         self.addCleanup(b_side.transport.resumeProducing)
         # Sixteen 4 MiB writes to it: more than the kernel's buffers hold.
-        calls = [a.call(b.node_id, "test/sink", stream=_Repeat(os.urandom(1 << 20), 4))
+        calls = [a.call(b.node_id, "test/sink", stream=RepeatedBody(os.urandom(1 << 20), 4))
                  for _ in range(16)]
         for call in calls:
             call.addErrback(lambda failure: failure.value)

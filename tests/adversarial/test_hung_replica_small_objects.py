@@ -11,22 +11,13 @@ until the hung node reads or is dropped.
 
 import os
 
-from twisted.internet import reactor
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.support.cluster import boto3_clients, start_cluster
 from tests.support.node import in_thread
+from tests.support.waiting import until
 
 BUCKET = "smallhung"
-
-
-async def until(predicate, what, seconds=30.0):
-    deadline = reactor.seconds() + seconds
-    while not predicate():
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"not within {seconds:g} s: {what}")
-        await deferLater(reactor, 0.01, lambda: None)
 
 
 class HungReplicaSmallObjectsTests(TestCase):

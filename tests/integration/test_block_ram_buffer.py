@@ -5,12 +5,11 @@ copies are written."""
 
 import os
 
-from twisted.internet import reactor
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.support.cluster import boto3_clients, start_cluster
 from tests.support.node import in_thread
+from tests.support.waiting import until
 
 BUCKET = "budget"
 
@@ -32,9 +31,5 @@ class BlockRamBufferTests(TestCase):
         self.assertGreater(budget.waits, 0)
         got = await in_thread(other.get_object, Bucket=BUCKET, Key="big")
         self.assertEqual(await in_thread(got["Body"].read), body)
-        deadline = reactor.seconds() + 30
-        while budget.held:
-            if reactor.seconds() > deadline:
-                self.fail(f"{budget.held} bytes still held after every copy")
-            await deferLater(reactor, 0.01, lambda: None)
+        await until(lambda: budget.held == 0, "every byte given back after the copies")
         self.assertEqual(budget.free, budget.limit)

@@ -11,6 +11,7 @@ from garage_twisted.net.keys import NodeKey
 from garage_twisted.net.errors import PeerDisconnected, RemoteError
 from garage_twisted.net.mux import PRIO_HIGH, Reply
 from garage_twisted.net.network import Network
+from tests.support.waiting import RepeatedBody
 
 SECRET = bytes(range(32))
 MARKER = b"PLAINTEXT-MARKER-" * 4
@@ -155,19 +156,6 @@ class NetworkTests(TestCase):
         self.assertNotIn(b.node_id, a.connections)
 
 
-class _Repeat:
-    """``count`` pieces of the same bytes: a long body without holding it."""
-
-    def __init__(self, piece: bytes, count: int):
-        self.piece, self.left = piece, count
-
-    def read(self):
-        if not self.left:
-            return defer.succeed(b"")
-        self.left -= 1
-        return defer.succeed(self.piece)
-
-
 class StreamLatencyTests(TestCase):
     timeout = 120
 
@@ -197,7 +185,7 @@ class StreamLatencyTests(TestCase):
         self.addCleanup(port.stopListening)
         await a.connect(b.node_id, "127.0.0.1", port.getHost().port)
         size = 256 * 1024 * 1024
-        upload = a.call(b.node_id, "test/sink", stream=_Repeat(os.urandom(1 << 20), 256))
+        upload = a.call(b.node_id, "test/sink", stream=RepeatedBody(os.urandom(1 << 20), 256))
         latencies = []
         while not upload.called:
             started = reactor.seconds()
