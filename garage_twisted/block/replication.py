@@ -363,16 +363,21 @@ class BlockReplicator:
             return write_here() if node == self.node_id else send_to(node)
 
         budget = self.ram_buffer
-        if budget is None:
-            return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
-                                       self.write_quorum)
+        release = None if budget is None else (lambda: budget.release(size))
 
-        def send(_):
+        def send(_=None):
             # The sets are read once the budget lets the write go: a layout
             # may have changed while it waited.
-            return try_write_many_sets(call, self.write_sets(hash_), PUT_PATH, [hash_],
-                                       self.write_quorum,
-                                       on_all_done=lambda: budget.release(size))
+            try:
+                sets = self.write_sets(hash_)
+            except BaseException:
+                if release is not None:
+                    release()  # no call was made: nothing else gives it back
+                raise
+            return try_write_many_sets(call, sets, PUT_PATH, [hash_], self.write_quorum,
+                                       on_all_done=release)
+        if budget is None:
+            return send()
         return budget.acquire(size).addCallback(send)
 
     def _read_order(self, hash_: bytes) -> list:
