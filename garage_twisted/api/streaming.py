@@ -37,7 +37,12 @@ Private Twisted 26.10.0 names relied on (Twisted is pinned):
 response still has queued: the send-stall timer spares a reader that
 drains it, however slowly),
 ``HTTPChannel.allHeadersReceived`` / ``allContentReceived`` /
-``requestDone`` (overridden), ``HTTPChannel._waitingForTransport`` (the
+``requestDone`` / ``headerReceived`` (overridden; ``headerReceived``
+repeats Twisted's checks, ``_maybeChooseTransferDecoder``,
+``_respondToBadRequestAndDisconnect``, ``_receivedHeaderCount``),
+``Headers._rawHeaders`` and ``http_headers._nameEncoder`` (its cache of
+canonical names: headers stored without a second encoding),
+``HTTPChannel._waitingForTransport`` (the
 client is not reading our response), ``Request._parsePOSTFormSubmission``,
 ``FileDescriptor.writeSomeData`` / ``_tempDataBuffer`` /
 ``_writeDisconnected`` / ``_writeDisconnecting`` (:func:`send_now`).
@@ -61,6 +66,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, server
+from twisted.web.http_headers import InvalidHeaderName, _nameEncoder
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
@@ -229,6 +235,10 @@ def send_now(transport, data: bytes) -> None:
     transport.write(data)
 
 
+# Twisted's cache of canonical header names (filled by its own encoder).
+_canonical_names = _nameEncoder._canonicalHeaderCache
+
+
 class StreamingRequest(server.Request):
     """A ``Request`` that can be rendered before its body has arrived."""
 
@@ -255,6 +265,19 @@ class StreamingRequest(server.Request):
             self.expects_continue = bool(expect and expect[0].lower() == b"100-continue")
         else:
             super().gotLength(length)
+
+    def setHeader(self, name, value):
+        # Twisted's path encodes the name and splits the value on line
+        # breaks at every call, a handful of Python calls for each of the
+        # ten or so headers of every answer. A bytes value without CR or LF
+        # under a name already seen (canonical form cached by Twisted) is
+        # stored as Twisted would store it, at the cost of two checks.
+        if type(value) is bytes and b"\r" not in value and b"\n" not in value:
+            canonical = _canonical_names.get(name)
+            if canonical is not None:
+                self.responseHeaders._rawHeaders[canonical] = [value]
+                return
+        super().setHeader(name, value)
 
     def start_early(self, command, path, version):
         """Render now, with the body still to come."""
@@ -504,6 +527,35 @@ class StreamingHTTPChannel(http.HTTPChannel):
             self.gathered.extend(iovec)
         else:
             self.transport.writeSequence(iovec)
+
+    def headerReceived(self, line):
+        # Twisted's own checks, in its order (a bad header is a 400 and the
+        # connection closed); the value, checked free of NUL, CR and LF, is
+        # stored as is, where ``addRawHeader`` would encode the name and
+        # split the value on line breaks a second time.
+        name, colon, data = line.partition(b":")
+        if not colon:
+            self._respondToBadRequestAndDisconnect()
+            return False
+        canonical = _canonical_names.get(name)
+        if canonical is None:
+            try:
+                canonical = _nameEncoder.encode(name)
+            except InvalidHeaderName:
+                self._respondToBadRequestAndDisconnect()
+                return False
+        data = data.strip(b" \t")
+        if len(data.translate(None, b"\x00\r\n")) != len(data):
+            self._respondToBadRequestAndDisconnect()
+            return False
+        if not self._maybeChooseTransferDecoder(canonical, data):
+            return False
+        self.requests[-1].requestHeaders._rawHeaders.setdefault(canonical, []).append(data)
+        self._receivedHeaderCount += 1
+        if self._receivedHeaderCount > self.maxHeaders:
+            self._respondToBadRequestAndDisconnect()
+            return False
+        return True
 
     def allHeadersReceived(self):
         if self.length != 0:

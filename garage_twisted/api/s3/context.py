@@ -73,6 +73,9 @@ class RequestContext:
                 if values:
                     key = key.lower()
                     headers[key] = headers[key.decode("latin-1")] = values[0].decode("latin-1")
+            # Later calls go straight to the table's lookup (a PUT asks
+            # for some forty headers, most of them absent).
+            self.header = headers.get
         return headers.get(name)
 
 
