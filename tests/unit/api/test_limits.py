@@ -139,6 +139,48 @@ class DeadlineTests(_SiteCase):
         self.clock.advance(limits.IDLE_TIMEOUT)
         self.assertTrue(transport.disconnecting)
 
+    def test_header_deadline_sooner_than_the_pending_timer(self):
+        """The connection's one timer may be set for a later deadline (the
+        idle one) when a request starts: the header deadline still holds
+        from the request's first byte, to the tenth of a second."""
+        channel, transport = self.connect()
+        self.clock.advance(15)
+        channel.dataReceived(GET)  # idle from t=15: its deadline is t=45
+        self.clock.advance(5)  # t=20: the first timer fires, waits for t=45
+        self.clock.advance(1)
+        channel.dataReceived(GET[:5])  # t=21: headers due by t=41
+        self.clock.advance(limits.HEADER_TIMEOUT - 0.1)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.1)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(self.site.timeouts, {"request headers": 1})
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_one_timer_per_connection(self):
+        """Requests on a kept-alive connection schedule no timer each (two
+        per request cost 3% of a small GET): one pending call at most, a
+        new one only when the last fired."""
+        scheduled = []
+        schedule = self.clock.callLater
+
+        def counted(delay, *args, **kwargs):
+            scheduled.append(delay)
+            return schedule(delay, *args, **kwargs)
+
+        self.clock.callLater = counted
+        channel, transport = self.connect()
+        for _ in range(50):
+            channel.dataReceived(GET)
+            self.clock.advance(0.5)
+            self.assertLessEqual(len(self.clock.getDelayedCalls()), 1)
+        self.assertEqual(transport.value().count(b"200 OK"), 50)
+        # 25 s: the first timer (t=20) fired once and waited for the idle
+        # deadline; the next request's header deadline came sooner and
+        # moved it once. Two per request before: 100.
+        self.assertEqual(len(scheduled), 3)
+        self.clock.advance(limits.IDLE_TIMEOUT)
+        self.assertTrue(transport.disconnecting)
+
     def test_no_timer_outlives_the_connection(self):
         """A connection lost early leaves no pending call on the clock."""
         channel, transport = self.connect()
