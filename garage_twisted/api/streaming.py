@@ -375,6 +375,8 @@ class StreamingHTTPChannel(http.HTTPChannel):
     gathered = None
     reading_paused = False
     client_address = None
+    _peer_address = None
+    _host_address = None
     # One timer for every phase's deadline (``_arm``), and that deadline
     # (None: the phase has none).
     _timer = None
@@ -407,6 +409,21 @@ class StreamingHTTPChannel(http.HTTPChannel):
     @property
     def idle(self) -> bool:
         return not self.requests
+
+    def getPeer(self):
+        # A connection's addresses do not change; Twisted asks for both at
+        # every request (the local one with a getsockname system call)
+        # and builds a new address object each time.
+        peer = self._peer_address
+        if peer is None:
+            peer = self._peer_address = self.transport.getPeer()
+        return peer
+
+    def getHost(self):
+        host = self._host_address
+        if host is None:
+            host = self._host_address = self.transport.getHost()
+        return host
 
     # -- deadlines ---------------------------------------------------------
 
