@@ -43,7 +43,8 @@ drains it, however slowly),
 ``requestDone`` / ``headerReceived`` (overridden; ``headerReceived``
 repeats Twisted's checks, ``_maybeChooseTransferDecoder``,
 ``_respondToBadRequestAndDisconnect``, ``_receivedHeaderCount``),
-``Headers._rawHeaders`` and ``http_headers._nameEncoder`` (its cache of
+``LineReceiver._buffer`` (bytes of a pipelined request read with the one
+before it), ``Headers._rawHeaders`` and ``http_headers._nameEncoder`` (its cache of
 canonical names: headers stored without a second encoding),
 ``HTTPChannel._waitingForTransport`` (the
 client is not reading our response), ``Request._parsePOSTFormSubmission``,
@@ -551,10 +552,17 @@ class StreamingHTTPChannel(http.HTTPChannel):
         super().dataReceived(data)
 
     def requestDone(self, request):
-        # Set before Twisted replays pipelined bytes (they start the next
-        # request's header deadline through dataReceived).
+        # Set before Twisted replays bytes it held back during the request
+        # (they start the next request's header deadline through
+        # dataReceived).
         self._enter(_Phase.IDLE if self.persistent else _Phase.CLOSING)
         super().requestDone(request)
+        if self.phase is _Phase.IDLE and self._buffer:
+            # A request answered while its bytes were being parsed: what
+            # followed it in the same read waits in the line buffer, parsed
+            # next without passing through dataReceived. It is the next
+            # request's start: its headers are due, not an idle wait.
+            self._enter(_Phase.HEADERS)
 
     def writeHeaders(self, version, code, reason, headers):
         # Twisted capitalizes header names; S3 clients read user metadata

@@ -156,6 +156,16 @@ class DeadlineTests(_SiteCase):
         self.assertEqual(self.site.timeouts, {"request headers": 1})
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_pipelined_whole_requests_leave_the_connection_idle(self):
+        channel, transport = self.connect()
+        channel.dataReceived(GET + GET)
+        self.assertEqual(transport.value().count(b"200 OK"), 2)
+        self.clock.advance(limits.HEADER_TIMEOUT + 1)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(limits.IDLE_TIMEOUT)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.site.timeouts, {"idle": 1})
+
     def test_one_timer_per_connection(self):
         """Requests on a kept-alive connection schedule no timer each (two
         per request cost 3% of a small GET): one pending call at most, a
