@@ -480,7 +480,7 @@ class StreamingHTTPChannel(http.HTTPChannel):
             return
         now = self.site.clock.seconds()
         if now < deadline:
-            self._timer = self.site.clock.callLater(deadline - now, self._fire)
+            self._arm(deadline, now)  # fired early: wait for the rest
             return
         self._expired(now)
 
