@@ -23,7 +23,7 @@ from garage_twisted.model.object import (
 )
 from garage_twisted.util.time import now_msec
 from tests.support.cluster import boto3_clients, start_cluster
-from tests.support.node import NodeFixture, in_thread, start_with_s3_client
+from tests.support.node import NodeFixture, in_thread, start_with_s3_client, wait_connected
 
 BUCKET = "vers"
 VERSION_ID = re.compile(r"[0-9a-f]{64}")
@@ -609,6 +609,10 @@ class ClusterVersioningTests(_Calls, TestCase):
             self, base=base, rpc_secret=self.fixtures[0].rpc_secret, apply_layout=False,
             replication_factor=3,
             extra=f'bootstrap_peers = ["{self.fixtures[0].peer_address}"]')
+        # Ready once it is connected again: a read through it needs a peer
+        # for its quorum (it answered 503 when asked before, 1 run in 5).
+        for other in self.fixtures[:2]:
+            await wait_connected(again.node.network, other.node.node_key.node_id)
         client = again.boto3_client(self.key)
         self.addCleanup(client.close)
         versions, _ = await self.listed(client=client)
